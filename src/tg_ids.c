@@ -1,0 +1,167 @@
+#include "tg_ids.h"
+
+#include <apr_general.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int tg_hex_to_u64(const char *hex, size_t len, uint64_t *out)
+{
+    uint64_t value = 0;
+    size_t i;
+    if (len == 0 || len > 16)
+        return 0;
+    for (i = 0; i < len; i++) {
+        int digit = hex_value(hex[i]);
+        if (digit < 0)
+            return 0;
+        value = (value << 4) | (uint64_t)digit;
+    }
+    *out = value;
+    return 1;
+}
+
+void tg_u64_to_hex(uint64_t value, char out[TG_SPAN_ID_HEX_LEN + 1])
+{
+    int i;
+    for (i = 15; i >= 0; i--) {
+        out[i] = hex_digits[value & 0xf];
+        value >>= 4;
+    }
+    out[16] = '\0';
+}
+
+int tg_trace_id_from_hex(const char *hex, size_t len, tg_trace_id_t *out)
+{
+    tg_trace_id_t id = {0, 0};
+    if (len == 16) {
+        if (!tg_hex_to_u64(hex, 16, &id.lo))
+            return 0;
+    }
+    else if (len != 32 || !tg_hex_to_u64(hex, 16, &id.hi) || !tg_hex_to_u64(hex + 16, 16, &id.lo)) {
+        return 0;
+    }
+    *out = id;
+    return 1;
+}
+
+void tg_trace_id_to_hex(tg_trace_id_t id, char out[TG_TRACE_ID_HEX_LEN + 1])
+{
+    tg_u64_to_hex(id.hi, out);
+    tg_u64_to_hex(id.lo, out + 16);
+}
+
+int tg_trace_id_is_zero(tg_trace_id_t id)
+{
+    return id.hi == 0 && id.lo == 0;
+}
+
+int tg_trace_id_equal(tg_trace_id_t a, tg_trace_id_t b)
+{
+    return a.hi == b.hi && a.lo == b.lo;
+}
+
+/* xoshiro256** (Blackman and Vigna): fast, and its 256-bit state is seeded
+ * from the OS.  Ids need to be unique, not secret; what must never happen is
+ * two processes drawing the same sequence, so every fork bumps a generation
+ * that each thread compares with the one it seeded under. */
+typedef struct {
+    uint64_t s[4];
+    unsigned generation;
+    int seeded;
+} rng_state_t;
+
+static _Thread_local rng_state_t rng;
+static atomic_uint fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void note_fork_in_child(void)
+{
+    atomic_fetch_add(&fork_generation, 1);
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(NULL, NULL, note_fork_in_child);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void seed(void)
+{
+    uint64_t entropy[4];
+    int i;
+    if (apr_generate_random_bytes((unsigned char *)entropy, sizeof(entropy)) != APR_SUCCESS) {
+        /* No OS entropy: still unique per process and thread and instant. */
+        struct timespec now;
+        uint64_t mix;
+        clock_gettime(CLOCK_REALTIME, &now);
+        mix = ((uint64_t)now.tv_sec << 32) ^ (uint64_t)now.tv_nsec ^ ((uint64_t)getpid() << 16)
+              ^ (uint64_t)(uintptr_t)&rng;
+        for (i = 0; i < 4; i++)
+            entropy[i] = splitmix64(&mix);
+    }
+    for (i = 0; i < 4; i++)
+        rng.s[i] = entropy[i];
+    if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]))
+        rng.s[0] = 1;
+    rng.generation = atomic_load(&fork_generation);
+    rng.seeded = 1;
+}
+
+static uint64_t next_random(void)
+{
+    uint64_t result, t;
+    pthread_once(&atfork_once, install_atfork);
+    if (!rng.seeded || rng.generation != atomic_load(&fork_generation))
+        seed();
+    result = rotl(rng.s[1] * 5, 7) * 9;
+    t = rng.s[1] << 17;
+    rng.s[2] ^= rng.s[0];
+    rng.s[3] ^= rng.s[1];
+    rng.s[1] ^= rng.s[2];
+    rng.s[0] ^= rng.s[3];
+    rng.s[2] ^= t;
+    rng.s[3] = rotl(rng.s[3], 45);
+    return result;
+}
+
+uint64_t tg_random_span_id(void)
+{
+    uint64_t id;
+    do
+        id = next_random();
+    while (id == 0);
+    return id;
+}
+
+tg_trace_id_t tg_random_trace_id(void)
+{
+    tg_trace_id_t id;
+    id.hi = next_random();
+    id.lo = tg_random_span_id();
+    return id;
+}

@@ -1,0 +1,1 @@
+#include "tg_w3c.h"

@@ -1,0 +1,6 @@
+#include "unit.h"
+
+void tg_test_add_b3(void)
+{
+    TG_SUITE("b3");
+}

@@ -1,0 +1,62 @@
+#include "unit.h"
+
+#include <apr_general.h>
+#include <CUnit/Basic.h>
+#include <stdlib.h>
+#include <string.h>
+
+apr_pool_t *tg_test_pool;
+static apr_pool_t *root_pool;
+
+static int create_pool(void)
+{
+    return apr_pool_create(&tg_test_pool, root_pool) == APR_SUCCESS ? 0 : 1;
+}
+
+static int destroy_pool(void)
+{
+    apr_pool_destroy(tg_test_pool);
+    tg_test_pool = NULL;
+    return 0;
+}
+
+static void clear_pool(void)
+{
+    apr_pool_clear(tg_test_pool);
+}
+
+CU_pSuite tg_test_suite(const char *name)
+{
+    return CU_add_suite_with_setup_and_teardown(name, create_pool, destroy_pool, NULL, clear_pool);
+}
+
+int main(int argc, char **argv)
+{
+    unsigned failures;
+    apr_initialize();
+    apr_pool_create(&root_pool, NULL);
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    tg_test_add_buf();
+    tg_test_add_ids();
+    tg_test_add_span();
+    tg_test_add_json();
+    tg_test_add_hmac();
+    tg_test_add_b3();
+    tg_test_add_w3c();
+    tg_test_add_osprofiler();
+    tg_test_add_propagation();
+    tg_test_add_record();
+    tg_test_add_queue();
+    tg_test_add_zipkin();
+    tg_test_add_statsd();
+    tg_test_add_http();
+    tg_test_add_shipper();
+    CU_basic_set_mode(argc > 1 && strcmp(argv[1], "-v") == 0 ? CU_BRM_VERBOSE : CU_BRM_NORMAL);
+    CU_basic_run_tests();
+    failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    CU_cleanup_registry();
+    apr_pool_destroy(root_pool);
+    apr_terminate();
+    return failures ? 1 : 0;
+}

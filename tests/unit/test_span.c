@@ -1,0 +1,6 @@
+#include "unit.h"
+
+void tg_test_add_span(void)
+{
+    TG_SUITE("span");
+}

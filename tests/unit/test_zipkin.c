@@ -1,0 +1,6 @@
+#include "unit.h"
+
+void tg_test_add_zipkin(void)
+{
+    TG_SUITE("zipkin");
+}
