@@ -20,7 +20,7 @@
 #include <apr_time.h>
 #include <stdint.h>
 
-#define TG_QUEUE_SLOT_BYTES 2048 /* largest record, header included */
+#define TG_QUEUE_SLOT_BYTES 2048 /* largest record */
 #define TG_QUEUE_STALE_USEC (2 * APR_USEC_PER_SEC)
 
 typedef struct tg_queue_t tg_queue_t;
@@ -31,6 +31,7 @@ typedef struct {
     uint64_t pushed;
     uint64_t dropped_full;
     uint64_t dropped_oversize;
+    uint64_t abandoned;     /* reserved, then committed empty */
     uint64_t popped;
     uint64_t skipped_stale;
     uint64_t depth;
@@ -44,8 +45,25 @@ apr_size_t tg_queue_footprint(uint32_t slots);
  * empty queue and returns it. */
 tg_queue_t *tg_queue_create(void *mem, uint32_t slots);
 
-/* Never blocks.  APR_EAGAIN when the queue is full and APR_ENOSPC when the
- * record is larger than a slot; both are counted. */
+/* A slot claimed by a writer, to be filled in place (the request path
+ * encodes a span straight into shared memory, no copy) and then committed. */
+typedef struct {
+    tg_queue_t *queue;
+    uint64_t position;
+    unsigned char *data; /* TG_QUEUE_SLOT_BYTES to fill */
+} tg_queue_reservation_t;
+
+/* Never blocks.  APR_EAGAIN (counted) when the queue is full. */
+apr_status_t tg_queue_reserve(tg_queue_t *queue, tg_queue_reservation_t *reservation);
+
+/* Publishes len bytes of reservation->data.  len 0 abandons the slot (the
+ * writer could not encode its record; counted).  APR_TIMEUP when the reader
+ * had already given the slot up as stale (the record is lost, and counted
+ * by the reader). */
+apr_status_t tg_queue_commit(tg_queue_reservation_t *reservation, apr_size_t len);
+
+/* reserve + copy + commit.  APR_ENOSPC (counted) when the record is larger
+ * than a slot. */
 apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len);
 
 /* Never blocks.  Copies the oldest record into buf (at least

@@ -1,6 +1,223 @@
 #include "unit.h"
 
+#include "tg_queue.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static tg_queue_t *make_queue(uint32_t slots, void **mem)
+{
+    *mem = aligned_alloc(64, tg_queue_footprint(slots));
+    return tg_queue_create(*mem, slots);
+}
+
+static void fill(unsigned char *bytes, apr_size_t len, unsigned seed)
+{
+    apr_size_t i;
+    for (i = 0; i < len; i++)
+        bytes[i] = (unsigned char)(seed * 31 + i);
+}
+
+static void test_records_come_out_in_order_and_intact(void)
+{
+    void *mem;
+    tg_queue_t *queue = make_queue(8, &mem);
+    unsigned char in[TG_QUEUE_SLOT_BYTES], out[TG_QUEUE_SLOT_BYTES];
+    apr_size_t len;
+    unsigned i;
+    /* Many laps round a small ring, with every record length we accept. */
+    for (i = 0; i < 100; i++) {
+        apr_size_t n = 1 + (i * 97) % TG_QUEUE_SLOT_BYTES;
+        fill(in, n, i);
+        CU_ASSERT_EQUAL_FATAL(tg_queue_push(queue, in, n), APR_SUCCESS);
+        CU_ASSERT_EQUAL_FATAL(tg_queue_pop(queue, out, &len), APR_SUCCESS);
+        CU_ASSERT_EQUAL(len, n);
+        CU_ASSERT(memcmp(in, out, n) == 0);
+    }
+    CU_ASSERT_EQUAL(tg_queue_pop(queue, out, &len), APR_EAGAIN);
+    free(mem);
+}
+
+static void test_full_queue_drops_and_counts(void)
+{
+    void *mem;
+    tg_queue_t *queue = make_queue(5, &mem); /* rounds up to 8 */
+    unsigned char out[TG_QUEUE_SLOT_BYTES];
+    apr_size_t len;
+    tg_queue_stats_t stats;
+    unsigned i;
+    for (i = 0; i < 8; i++)
+        CU_ASSERT_EQUAL(tg_queue_push(queue, &i, sizeof(i)), APR_SUCCESS);
+    CU_ASSERT_EQUAL(tg_queue_push(queue, &i, sizeof(i)), APR_EAGAIN);
+    CU_ASSERT_EQUAL(tg_queue_push(queue, &i, sizeof(i)), APR_EAGAIN);
+    tg_queue_stats(queue, &stats);
+    CU_ASSERT_EQUAL(stats.capacity, 8);
+    CU_ASSERT_EQUAL(stats.pushed, 8);
+    CU_ASSERT_EQUAL(stats.dropped_full, 2);
+    CU_ASSERT_EQUAL(stats.depth, 8);
+    /* Room again once the reader has taken one: the first in comes out. */
+    CU_ASSERT_EQUAL(tg_queue_pop(queue, out, &len), APR_SUCCESS);
+    CU_ASSERT_EQUAL(*(unsigned *)out, 0);
+    CU_ASSERT_EQUAL(tg_queue_push(queue, &i, sizeof(i)), APR_SUCCESS);
+    free(mem);
+}
+
+static void test_oversize_and_empty_records_are_refused(void)
+{
+    void *mem;
+    tg_queue_t *queue = make_queue(4, &mem);
+    static unsigned char big[TG_QUEUE_SLOT_BYTES + 1];
+    tg_queue_stats_t stats;
+    CU_ASSERT_EQUAL(tg_queue_push(queue, big, sizeof(big)), APR_ENOSPC);
+    CU_ASSERT_EQUAL(tg_queue_push(queue, big, 0), APR_ENOSPC);
+    CU_ASSERT_EQUAL(tg_queue_push(queue, big, TG_QUEUE_SLOT_BYTES), APR_SUCCESS);
+    tg_queue_stats(queue, &stats);
+    CU_ASSERT_EQUAL(stats.dropped_oversize, 2);
+    CU_ASSERT_EQUAL(stats.pushed, 1);
+    free(mem);
+}
+
+static void test_abandoned_reservation_is_skipped(void)
+{
+    void *mem;
+    tg_queue_t *queue = make_queue(4, &mem);
+    tg_queue_reservation_t reservation;
+    unsigned char out[TG_QUEUE_SLOT_BYTES];
+    apr_size_t len;
+    tg_queue_stats_t stats;
+    CU_ASSERT_EQUAL_FATAL(tg_queue_reserve(queue, &reservation), APR_SUCCESS);
+    CU_ASSERT_EQUAL(tg_queue_commit(&reservation, 0), APR_SUCCESS);
+    CU_ASSERT_EQUAL(tg_queue_push(queue, "after", 5), APR_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(tg_queue_pop(queue, out, &len), APR_SUCCESS);
+    CU_ASSERT_EQUAL(len, 5);
+    CU_ASSERT(memcmp(out, "after", 5) == 0);
+    tg_queue_stats(queue, &stats);
+    CU_ASSERT_EQUAL(stats.abandoned, 1);
+    CU_ASSERT_EQUAL(stats.popped, 1);
+    free(mem);
+}
+
+/* A writer that dies between claiming a slot and publishing it must cost its
+ * own record only: the reader waits TG_QUEUE_STALE_USEC, then moves on. */
+static void test_dead_writer_costs_only_its_own_record(void)
+{
+    void *mem;
+    tg_queue_t *queue = make_queue(4, &mem);
+    tg_queue_reservation_t dead;
+    unsigned char out[TG_QUEUE_SLOT_BYTES];
+    apr_size_t len;
+    tg_queue_stats_t stats;
+    apr_time_t started = apr_time_now();
+    CU_ASSERT_EQUAL_FATAL(tg_queue_reserve(queue, &dead), APR_SUCCESS);
+    CU_ASSERT_EQUAL(tg_queue_push(queue, "alive", 5), APR_SUCCESS);
+    while (tg_queue_pop(queue, out, &len) == APR_EAGAIN) {
+        CU_ASSERT_FATAL(apr_time_now() - started < 3 * TG_QUEUE_STALE_USEC);
+        apr_sleep(10000);
+    }
+    CU_ASSERT(apr_time_now() - started >= TG_QUEUE_STALE_USEC);
+    CU_ASSERT_EQUAL(len, 5);
+    CU_ASSERT(memcmp(out, "alive", 5) == 0);
+    /* Had it only been frozen, its late commit is refused, not delivered. */
+    CU_ASSERT_EQUAL(tg_queue_commit(&dead, 3), APR_TIMEUP);
+    CU_ASSERT_EQUAL(tg_queue_pop(queue, out, &len), APR_EAGAIN);
+    tg_queue_stats(queue, &stats);
+    CU_ASSERT_EQUAL(stats.skipped_stale, 1);
+    /* And the ring keeps turning over the skipped slot. */
+    for (unsigned i = 0; i < 10; i++) {
+        CU_ASSERT_EQUAL(tg_queue_push(queue, &i, sizeof(i)), APR_SUCCESS);
+        CU_ASSERT_EQUAL(tg_queue_pop(queue, out, &len), APR_SUCCESS);
+        CU_ASSERT_EQUAL(*(unsigned *)out, i);
+    }
+    free(mem);
+}
+
+#define PRODUCERS 4
+#define RECORDS_EACH 20000
+
+typedef struct {
+    unsigned producer;
+    unsigned sequence;
+    unsigned char padding[40];
+} test_record_t;
+
+static void produce(tg_queue_t *queue, unsigned producer)
+{
+    test_record_t record;
+    unsigned i;
+    memset(&record, 0, sizeof(record));
+    record.producer = producer;
+    for (i = 0; i < RECORDS_EACH; i++) {
+        record.sequence = i;
+        memset(record.padding, (int)(producer + i), sizeof(record.padding));
+        while (tg_queue_push(queue, &record, sizeof(record)) == APR_EAGAIN)
+            sched_yield();
+    }
+}
+
+/* Several processes write into one shared mapping, as httpd children do:
+ * every record arrives exactly once, intact, in each writer's order. */
+static void test_processes_share_the_queue(void)
+{
+    apr_size_t size = tg_queue_footprint(64);
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    tg_queue_t *queue;
+    pid_t children[PRODUCERS];
+    unsigned next[PRODUCERS] = {0};
+    unsigned received = 0, p;
+    int torn = 0, out_of_order = 0;
+    apr_time_t deadline = apr_time_now() + 60 * APR_USEC_PER_SEC;
+    CU_ASSERT_FATAL(mem != MAP_FAILED);
+    queue = tg_queue_create(mem, 64);
+    for (p = 0; p < PRODUCERS; p++) {
+        children[p] = fork();
+        CU_ASSERT_FATAL(children[p] >= 0);
+        if (children[p] == 0) {
+            produce(queue, p);
+            _exit(0);
+        }
+    }
+    while (received < PRODUCERS * RECORDS_EACH && apr_time_now() < deadline) {
+        test_record_t record;
+        unsigned char expected[sizeof(record.padding)];
+        apr_size_t len;
+        if (tg_queue_pop(queue, &record, &len) != APR_SUCCESS) {
+            sched_yield();
+            continue;
+        }
+        received++;
+        if (len != sizeof(record) || record.producer >= PRODUCERS) {
+            torn++;
+            continue;
+        }
+        memset(expected, (int)(record.producer + record.sequence), sizeof(expected));
+        torn += memcmp(expected, record.padding, sizeof(expected)) != 0;
+        out_of_order += record.sequence != next[record.producer];
+        next[record.producer] = record.sequence + 1;
+    }
+    for (p = 0; p < PRODUCERS; p++) {
+        int status;
+        waitpid(children[p], &status, 0);
+        CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CU_ASSERT_EQUAL(next[p], RECORDS_EACH);
+    }
+    CU_ASSERT_EQUAL(received, PRODUCERS * RECORDS_EACH);
+    CU_ASSERT_EQUAL(torn, 0);
+    CU_ASSERT_EQUAL(out_of_order, 0);
+    munmap(mem, size);
+}
+
 void tg_test_add_queue(void)
 {
-    TG_SUITE("queue");
+    CU_pSuite suite = TG_SUITE("queue");
+    TG_TEST(suite, test_records_come_out_in_order_and_intact);
+    TG_TEST(suite, test_full_queue_drops_and_counts);
+    TG_TEST(suite, test_oversize_and_empty_records_are_refused);
+    TG_TEST(suite, test_abandoned_reservation_is_skipped);
+    TG_TEST(suite, test_dead_writer_costs_only_its_own_record);
+    TG_TEST(suite, test_processes_share_the_queue);
 }
