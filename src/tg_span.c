@@ -8,6 +8,22 @@ static const char *bounded_copy(apr_pool_t *pool, const char *value)
     return apr_pstrndup(pool, value ? value : "", TG_SPAN_MAX_STRING);
 }
 
+/* Whether a stored (already cut) key is what `key` becomes once cut, so a
+ * key longer than the bound still finds its tag instead of adding a twin.
+ * NULL reads as "", as bounded_copy stores it (a span decoded from a record
+ * may carry a NULL its writer set by hand). */
+static int same_key(const char *stored, const char *key)
+{
+    return strncmp(stored ? stored : "", key ? key : "", TG_SPAN_MAX_STRING) == 0;
+}
+
+static void push_note(tg_span_t *span, apr_time_t when, const char *value)
+{
+    tg_annotation_t *note = apr_array_push(span->annotations);
+    note->timestamp = when;
+    note->value = bounded_copy(span->pool, value);
+}
+
 tg_span_t *tg_span_start(apr_pool_t *pool, tg_span_kind_t kind, const char *name,
                          const tg_context_t *parent, apr_time_t start)
 {
@@ -37,7 +53,7 @@ void tg_span_tag(tg_span_t *span, const char *key, const char *value)
     int i;
     for (i = 0; i < span->tags->nelts; i++) {
         tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
-        if (strcmp(tag->key, key) == 0) {
+        if (same_key(tag->key, key)) {
             tag->value = bounded_copy(span->pool, value);
             return;
         }
@@ -53,23 +69,20 @@ void tg_span_tag(tg_span_t *span, const char *key, const char *value)
 
 void tg_span_annotate(tg_span_t *span, apr_time_t when, const char *value)
 {
-    tg_annotation_t *note;
-    /* The last slot is kept for the note that closes the span. */
+    /* Until the span is finished, the last slot is kept for its closing note. */
     int limit = TG_SPAN_MAX_ANNOTATIONS - (span->finished ? 0 : 1);
-    if (span->annotations->nelts >= limit && strcmp(value, TG_NOTE_STOP) != 0) {
+    if (span->annotations->nelts >= limit) {
         span->dropped++;
         return;
     }
-    note = apr_array_push(span->annotations);
-    note->timestamp = when;
-    note->value = bounded_copy(span->pool, value);
+    push_note(span, when, value);
 }
 
 void tg_span_finish(tg_span_t *span, apr_time_t end)
 {
     if (span->finished)
         return;
-    tg_span_annotate(span, end, TG_NOTE_STOP);
+    push_note(span, end, TG_NOTE_STOP);
     span->duration = end > span->timestamp ? end - span->timestamp : 1;
     span->finished = 1;
 }
@@ -90,7 +103,7 @@ const char *tg_span_tag_value(const tg_span_t *span, const char *key)
     int i;
     for (i = 0; i < span->tags->nelts; i++) {
         const tg_tag_t *tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
-        if (strcmp(tag->key, key) == 0)
+        if (same_key(tag->key, key))
             return tag->value;
     }
     return NULL;
