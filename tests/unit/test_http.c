@@ -1,6 +1,200 @@
 #include "unit.h"
 
+#include <apr_strings.h>
+#include <apr_time.h>
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_server.h"
+#include "tg_http.h"
+
+#define CONNECT_MS 1000L
+#define REQUEST_MS 300L
+
+static const char span_list[] = "[{\"traceId\":\"463ac35c9f6413ad\",\"id\":\"a2fb4a1d1a96d312\"}]";
+
+static apr_status_t destroy_client(void *http)
+{
+    tg_http_destroy(http);
+    return APR_SUCCESS;
+}
+
+/* A client for `url`, destroyed with the test pool. */
+static tg_http_t *client_for(const char *url)
+{
+    tg_http_t *http = tg_http_create(url, CONNECT_MS, REQUEST_MS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(http);
+    apr_pool_cleanup_register(tg_test_pool, http, destroy_client, apr_pool_cleanup_null);
+    return http;
+}
+
+static tg_test_http_server_t *server_in(tg_test_http_mode_t mode)
+{
+    tg_test_http_server_t *server = tg_test_http_start(tg_test_pool, mode);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(server);
+    return server;
+}
+
+static apr_status_t post(tg_http_t *http, const char *body, long *status, char *error)
+{
+    return tg_http_post_json(http, body, strlen(body), status, error);
+}
+
+static void test_post_sends_json_body_and_b3_zero(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_ACCEPT);
+    tg_http_t *http = client_for(tg_test_http_url(server));
+    const tg_test_http_request_t *request;
+    char error[CURL_ERROR_SIZE];
+    long status = -1;
+
+    CU_ASSERT_EQUAL(post(http, span_list, &status, error), APR_SUCCESS);
+    CU_ASSERT_EQUAL(status, 202);
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
+    request = tg_test_http_request(server, 0);
+    CU_ASSERT_STRING_EQUAL(request->request_line, "POST /api/v2/spans HTTP/1.1");
+    CU_ASSERT_EQUAL(request->body_len, strlen(span_list));
+    CU_ASSERT_STRING_EQUAL(request->body, span_list);
+    CU_ASSERT_STRING_EQUAL(tg_test_http_header(request, "content-type", tg_test_pool),
+                           "application/json");
+    CU_ASSERT_STRING_EQUAL(tg_test_http_header(request, "B3", tg_test_pool), "0");
+}
+
+static void test_post_sends_exactly_len_bytes(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_ACCEPT);
+    tg_http_t *http = client_for(tg_test_http_url(server));
+    long status;
+
+    /* The body need not be NUL-terminated where the caller says it ends. */
+    CU_ASSERT_EQUAL(tg_http_post_json(http, "[]trailing garbage", 2, &status, NULL), APR_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
+    CU_ASSERT_STRING_EQUAL(tg_test_http_request(server, 0)->body, "[]");
+}
+
+static void test_two_posts_share_one_connection(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_ACCEPT);
+    tg_http_t *http = client_for(tg_test_http_url(server));
+    long status;
+
+    CU_ASSERT_EQUAL(post(http, "[]", &status, NULL), APR_SUCCESS);
+    CU_ASSERT_EQUAL(post(http, span_list, &status, NULL), APR_SUCCESS);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
+    CU_ASSERT_EQUAL(tg_test_http_accepts(server), 1);
+    CU_ASSERT_STRING_EQUAL(tg_test_http_request(server, 1)->body, span_list);
+}
+
+static void test_large_batch_goes_without_waiting_for_continue(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_ACCEPT);
+    tg_http_t *http = client_for(tg_test_http_url(server));
+    apr_size_t len = 200000;
+    char *body = apr_palloc(tg_test_pool, len + 1);
+    apr_time_t start;
+    long status;
+
+    memset(body, ' ', len);
+    body[0] = '[';
+    body[len - 1] = ']';
+    body[len] = '\0';
+    start = apr_time_now();
+    CU_ASSERT_EQUAL(post(http, body, &status, NULL), APR_SUCCESS);
+    /* A server that never sends "100 Continue" would otherwise cost curl's
+     * one-second wait, well past the request timeout. */
+    CU_ASSERT(apr_time_now() - start < apr_time_from_msec(REQUEST_MS));
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
+    CU_ASSERT_PTR_NULL(tg_test_http_header(tg_test_http_request(server, 0), "expect", tg_test_pool));
+    CU_ASSERT_EQUAL(tg_test_http_request(server, 0)->body_len, len);
+    CU_ASSERT_EQUAL(memcmp(tg_test_http_request(server, 0)->body, body, len), 0);
+}
+
+static void test_server_error_reports_status(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_FAIL);
+    tg_http_t *http = client_for(tg_test_http_url(server));
+    char error[CURL_ERROR_SIZE] = "";
+    long status = -1;
+
+    CU_ASSERT_NOT_EQUAL(post(http, span_list, &status, error), APR_SUCCESS);
+    CU_ASSERT_EQUAL(status, 500);
+    CU_ASSERT_PTR_NOT_NULL(strstr(error, "500"));
+    /* The error answer left the connection usable. */
+    CU_ASSERT_NOT_EQUAL(post(http, span_list, &status, NULL), APR_SUCCESS);
+    CU_ASSERT_EQUAL(status, 500);
+    CU_ASSERT_EQUAL(tg_test_http_accepts(server), 1);
+}
+
+static void test_silent_server_times_out_within_bound(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_SILENT);
+    tg_http_t *http = client_for(tg_test_http_url(server));
+    char error[CURL_ERROR_SIZE] = "";
+    long status = -1;
+    apr_time_t start = apr_time_now(), took;
+
+    CU_ASSERT_EQUAL(post(http, span_list, &status, error), APR_TIMEUP);
+    took = apr_time_now() - start;
+    CU_ASSERT(took >= apr_time_from_msec(REQUEST_MS - 20));
+    CU_ASSERT(took < apr_time_from_msec(REQUEST_MS + 700));
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_NOT_EQUAL(error[0], '\0');
+}
+
+static void test_closed_port_is_refused(void)
+{
+    const char *url = tg_test_http_closed_url(tg_test_pool);
+    tg_http_t *http;
+    char error[CURL_ERROR_SIZE] = "";
+    long status = -1;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(url);
+    http = client_for(url);
+    CU_ASSERT_EQUAL(post(http, span_list, &status, error), APR_ECONNREFUSED);
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_NOT_EQUAL(error[0], '\0');
+}
+
+static void test_proxy_environment_is_ignored(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_ACCEPT);
+    const char *dead_proxy = tg_test_http_closed_url(tg_test_pool);
+    tg_http_t *http = client_for(tg_test_http_url(server));
+    apr_status_t rv;
+    long status;
+
+    setenv("http_proxy", dead_proxy, 1);
+    setenv("HTTP_PROXY", dead_proxy, 1);
+    rv = post(http, "[]", &status, NULL);
+    unsetenv("http_proxy");
+    unsetenv("HTTP_PROXY");
+    CU_ASSERT_EQUAL(rv, APR_SUCCESS);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 1);
+}
+
+static void test_non_http_url_is_refused(void)
+{
+    tg_http_t *http = client_for("file:///etc/hostname");
+    char error[CURL_ERROR_SIZE] = "";
+    long status = -1;
+
+    CU_ASSERT_NOT_EQUAL(post(http, "[]", &status, error), APR_SUCCESS);
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_NOT_EQUAL(error[0], '\0');
+}
+
 void tg_test_add_http(void)
 {
-    TG_SUITE("http");
+    CU_pSuite suite = TG_SUITE("http");
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    TG_TEST(suite, test_post_sends_json_body_and_b3_zero);
+    TG_TEST(suite, test_post_sends_exactly_len_bytes);
+    TG_TEST(suite, test_two_posts_share_one_connection);
+    TG_TEST(suite, test_large_batch_goes_without_waiting_for_continue);
+    TG_TEST(suite, test_server_error_reports_status);
+    TG_TEST(suite, test_silent_server_times_out_within_bound);
+    TG_TEST(suite, test_closed_port_is_refused);
+    TG_TEST(suite, test_proxy_environment_is_ignored);
+    TG_TEST(suite, test_non_http_url_is_refused);
 }
