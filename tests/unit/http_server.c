@@ -1,5 +1,6 @@
 #include "http_server.h"
 
+#include <apr_network_io.h>
 #include <apr_strings.h>
 #include <arpa/inet.h>
 #include <errno.h>
