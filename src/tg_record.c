@@ -1,1 +1,300 @@
 #include "tg_record.h"
+
+#include <apr_strings.h>
+#include <string.h>
+
+/* Version 1 layout, integers little-endian:
+ *
+ *   "TG"  u8 version  u8 flags (kind in bits 0-2, then shared, debug, error,
+ *         finished; bit 7 must be 0)
+ *   u64 trace id hi, u64 trace id lo, u64 id, u64 parent id,
+ *   u64 timestamp, u64 duration (apr_time_t, two's complement), u32 dropped
+ *   strings: name, local service/ipv4/ipv6, remote service/ipv4/ipv6
+ *   u16 local port, u16 remote port
+ *   u16 tag count, then per tag: string key, string value
+ *   u16 note count, then per note: u64 timestamp, string value
+ *   u32 CRC-32 (IEEE, as zlib's crc32) of every byte before it
+ *
+ * A string is a u16 length and that many bytes (no NUL), or the length
+ * NULL_STRING alone for a NULL pointer.  The version changes whenever this
+ * layout does: the shipper may outlive a graceful restart by a moment and
+ * must refuse what it cannot read rather than misread it. */
+
+#define RECORD_VERSION 1
+#define NULL_STRING 0xFFFFu
+
+#define FLAG_KIND_MASK 0x07u
+#define FLAG_SHARED 0x08u
+#define FLAG_DEBUG 0x10u
+#define FLAG_ERROR 0x20u
+#define FLAG_FINISHED 0x40u
+#define FLAG_RESERVED 0x80u
+
+#define CRC_BYTES 4
+
+/* CRC-32 four bits at a time: a 16-entry table is enough for records of a
+ * couple of kilobytes, and a constant one needs no thread-safe setup. */
+static const uint32_t crc_nibble_table[16] = {
+    0x00000000U, 0x1db71064U, 0x3b6e20c8U, 0x26d930acU, 0x76dc4190U, 0x6b6b51f4U,
+    0x4db26158U, 0x5005713cU, 0xedb88320U, 0xf00f9344U, 0xd6d6a3e8U, 0xcb61b38cU,
+    0x9b64c2b0U, 0x86d3d2d4U, 0xa00ae278U, 0xbdbdf21cU
+};
+
+static uint32_t crc32_of(const unsigned char *bytes, apr_size_t len)
+{
+    uint32_t crc = 0xFFFFFFFFU;
+    apr_size_t i;
+    for (i = 0; i < len; i++) {
+        crc ^= bytes[i];
+        crc = (crc >> 4) ^ crc_nibble_table[crc & 0x0F];
+        crc = (crc >> 4) ^ crc_nibble_table[crc & 0x0F];
+    }
+    return ~crc;
+}
+
+/* ---- writing ---- */
+
+typedef struct {
+    unsigned char *buf;
+    apr_size_t cap;
+    apr_size_t len;
+    int overflow;
+} writer_t;
+
+static void put_uint(writer_t *w, uint64_t value, int bytes)
+{
+    int i;
+    if (w->overflow || (apr_size_t)bytes > w->cap - w->len) {
+        w->overflow = 1;
+        return;
+    }
+    for (i = 0; i < bytes; i++)
+        w->buf[w->len++] = (unsigned char)(value >> (8 * i));
+}
+
+static void put_string(writer_t *w, const char *str)
+{
+    apr_size_t len;
+    if (!str) {
+        put_uint(w, NULL_STRING, 2);
+        return;
+    }
+    /* Spans built by tg_span are already within the bound; a string set by
+     * hand is cut here as tg_span would have cut it. */
+    len = strnlen(str, TG_SPAN_MAX_STRING);
+    put_uint(w, len, 2);
+    if (w->overflow || len > w->cap - w->len) {
+        w->overflow = 1;
+        return;
+    }
+    memcpy(w->buf + w->len, str, len);
+    w->len += len;
+}
+
+static int length_of(const apr_array_header_t *array)
+{
+    return array ? array->nelts : 0;
+}
+
+static int at_most(int n, int bound)
+{
+    return n < bound ? n : bound;
+}
+
+static void put_endpoint_strings(writer_t *w, const tg_endpoint_t *endpoint)
+{
+    put_string(w, endpoint->service_name);
+    put_string(w, endpoint->ipv4);
+    put_string(w, endpoint->ipv6);
+}
+
+static unsigned flags_of(const tg_span_t *span)
+{
+    return ((unsigned)span->kind & FLAG_KIND_MASK)
+           | (span->shared ? FLAG_SHARED : 0)
+           | (span->debug ? FLAG_DEBUG : 0)
+           | (span->error ? FLAG_ERROR : 0)
+           | (span->finished ? FLAG_FINISHED : 0);
+}
+
+apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_t cap)
+{
+    writer_t w = { buf, cap, 0, 0 };
+    int tags = at_most(length_of(span->tags), TG_SPAN_MAX_TAGS);
+    int notes = at_most(length_of(span->annotations), TG_SPAN_MAX_ANNOTATIONS);
+    /* Entries past the bounds (possible only in a span filled by hand) are
+     * counted as dropped, like those tg_span refuses. */
+    uint64_t dropped = (uint64_t)span->dropped
+                       + (uint64_t)(length_of(span->tags) - tags)
+                       + (uint64_t)(length_of(span->annotations) - notes);
+    int i;
+
+    put_uint(&w, 'T', 1);
+    put_uint(&w, 'G', 1);
+    put_uint(&w, RECORD_VERSION, 1);
+    put_uint(&w, flags_of(span), 1);
+    put_uint(&w, span->trace_id.hi, 8);
+    put_uint(&w, span->trace_id.lo, 8);
+    put_uint(&w, span->id, 8);
+    put_uint(&w, span->parent_id, 8);
+    put_uint(&w, (uint64_t)span->timestamp, 8);
+    put_uint(&w, (uint64_t)span->duration, 8);
+    put_uint(&w, dropped < UINT32_MAX ? dropped : UINT32_MAX, 4);
+    put_string(&w, span->name);
+    put_endpoint_strings(&w, &span->local);
+    put_endpoint_strings(&w, &span->remote);
+    put_uint(&w, span->local.port, 2);
+    put_uint(&w, span->remote.port, 2);
+    put_uint(&w, (uint64_t)tags, 2);
+    for (i = 0; i < tags; i++) {
+        const tg_tag_t *tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
+        put_string(&w, tag->key);
+        put_string(&w, tag->value);
+    }
+    put_uint(&w, (uint64_t)notes, 2);
+    for (i = 0; i < notes; i++) {
+        const tg_annotation_t *note = &APR_ARRAY_IDX(span->annotations, i, tg_annotation_t);
+        put_uint(&w, (uint64_t)note->timestamp, 8);
+        put_string(&w, note->value);
+    }
+    if (w.overflow)
+        return 0;
+    put_uint(&w, crc32_of(buf, w.len), CRC_BYTES);
+    return w.overflow ? 0 : w.len;
+}
+
+/* ---- reading ---- */
+
+typedef struct {
+    const unsigned char *buf;
+    apr_size_t len;
+    apr_size_t pos;
+    int bad;
+} reader_t;
+
+static const unsigned char *take(reader_t *r, apr_size_t n)
+{
+    const unsigned char *bytes;
+    if (r->bad || n > r->len - r->pos) {
+        r->bad = 1;
+        return NULL;
+    }
+    bytes = r->buf + r->pos;
+    r->pos += n;
+    return bytes;
+}
+
+static uint64_t get_uint(reader_t *r, int n)
+{
+    const unsigned char *bytes = take(r, (apr_size_t)n);
+    uint64_t value = 0;
+    int i;
+    if (!bytes)
+        return 0;
+    for (i = n - 1; i >= 0; i--)
+        value = (value << 8) | bytes[i];
+    return value;
+}
+
+static const char *get_string(reader_t *r, apr_pool_t *pool)
+{
+    apr_size_t len = (apr_size_t)get_uint(r, 2);
+    const unsigned char *bytes;
+    if (r->bad || len == NULL_STRING)
+        return NULL;
+    if (len > TG_SPAN_MAX_STRING) {
+        r->bad = 1;
+        return NULL;
+    }
+    bytes = take(r, len);
+    /* Our writer never puts a NUL inside a string; C would cut it there. */
+    if (!bytes || memchr(bytes, '\0', len)) {
+        r->bad = 1;
+        return NULL;
+    }
+    return apr_pstrmemdup(pool, (const char *)bytes, len);
+}
+
+static int get_count(reader_t *r, int bound)
+{
+    int n = (int)get_uint(r, 2);
+    if (n > bound)
+        r->bad = 1;
+    return r->bad ? 0 : n;
+}
+
+static void get_endpoint_strings(reader_t *r, apr_pool_t *pool, tg_endpoint_t *endpoint)
+{
+    endpoint->service_name = get_string(r, pool);
+    endpoint->ipv4 = get_string(r, pool);
+    endpoint->ipv6 = get_string(r, pool);
+}
+
+/* Checks everything the CRC does not say: the record is ours, of this
+ * version, and its trailer matches.  Returns the length of the body. */
+static int check_frame(const unsigned char *buf, apr_size_t len, apr_size_t *body)
+{
+    reader_t trailer;
+    if (len < 4 + CRC_BYTES || buf[0] != 'T' || buf[1] != 'G' || buf[2] != RECORD_VERSION)
+        return 0;
+    *body = len - CRC_BYTES;
+    trailer = (reader_t){ buf, len, *body, 0 };
+    return get_uint(&trailer, CRC_BYTES) == crc32_of(buf, *body);
+}
+
+apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool_t *pool,
+                              tg_span_t **out)
+{
+    reader_t r;
+    tg_span_t *span;
+    apr_size_t body;
+    unsigned flags;
+    int tags, notes, i;
+
+    if (!check_frame(buf, len, &body))
+        return APR_EINVAL;
+    r = (reader_t){ buf, body, 4, 0 };
+    flags = buf[3];
+    if ((flags & FLAG_KIND_MASK) > TG_SPAN_CONSUMER || (flags & FLAG_RESERVED))
+        return APR_EINVAL;
+
+    span = apr_pcalloc(pool, sizeof(*span));
+    span->pool = pool;
+    span->kind = (tg_span_kind_t)(flags & FLAG_KIND_MASK);
+    span->shared = (flags & FLAG_SHARED) != 0;
+    span->debug = (flags & FLAG_DEBUG) != 0;
+    span->error = (flags & FLAG_ERROR) != 0;
+    span->finished = (flags & FLAG_FINISHED) != 0;
+    span->trace_id.hi = get_uint(&r, 8);
+    span->trace_id.lo = get_uint(&r, 8);
+    span->id = get_uint(&r, 8);
+    span->parent_id = get_uint(&r, 8);
+    span->timestamp = (apr_time_t)get_uint(&r, 8);
+    span->duration = (apr_time_t)get_uint(&r, 8);
+    span->dropped = (unsigned)get_uint(&r, 4);
+    span->name = get_string(&r, pool);
+    get_endpoint_strings(&r, pool, &span->local);
+    get_endpoint_strings(&r, pool, &span->remote);
+    span->local.port = (apr_port_t)get_uint(&r, 2);
+    span->remote.port = (apr_port_t)get_uint(&r, 2);
+
+    tags = get_count(&r, TG_SPAN_MAX_TAGS);
+    span->tags = apr_array_make(pool, tags ? tags : 1, sizeof(tg_tag_t));
+    for (i = 0; i < tags && !r.bad; i++) {
+        tg_tag_t *tag = apr_array_push(span->tags);
+        tag->key = get_string(&r, pool);
+        tag->value = get_string(&r, pool);
+    }
+    notes = get_count(&r, TG_SPAN_MAX_ANNOTATIONS);
+    span->annotations = apr_array_make(pool, notes ? notes : 1, sizeof(tg_annotation_t));
+    for (i = 0; i < notes && !r.bad; i++) {
+        tg_annotation_t *note = apr_array_push(span->annotations);
+        note->timestamp = (apr_time_t)get_uint(&r, 8);
+        note->value = get_string(&r, pool);
+    }
+
+    if (r.bad || r.pos != r.len)
+        return APR_EINVAL;
+    *out = span;
+    return APR_SUCCESS;
+}
