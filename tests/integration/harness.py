@@ -1,0 +1,437 @@
+"""Fixtures of the mod_tomograph integration tests: a real httpd with the module, the real
+statsd daemon, and our validating Zipkin receiver, all on loopback ports, each stopped for
+sure (process group killed) when a test is done, and every wait bounded."""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import uuid
+from pathlib import Path
+
+INTEGRATION_DIR = Path(__file__).resolve().parent
+REPO_ROOT = INTEGRATION_DIR.parent.parent
+DEMO_CONF_DIR = REPO_ROOT / "conf" / "demo"
+RECEIVER_JS = INTEGRATION_DIR / "zipkin_receiver.js"
+STATSD_JS = REPO_ROOT / "node_modules" / "statsd" / "stats.js"
+APACHE2 = os.environ.get("APACHE2", "/usr/sbin/apache2")
+NODE = os.environ.get("NODE", shutil.which("node") or "/usr/bin/node")
+HTTPD_USER = os.environ.get("TOMOGRAPH_TEST_USER", "www-data")
+HTTPD_GROUP = os.environ.get("TOMOGRAPH_TEST_GROUP", "www-data")
+
+# Spans leave in batches every 200 ms; a second is usual, ten is a failure.
+SPAN_WAIT = 10.0
+START_WAIT = 10.0
+STOP_WAIT = 10.0
+REQUEST_TIMEOUT = 10.0
+
+KEEP_ROOTS = os.environ.get("TOMOGRAPH_TEST_KEEP") == "1"
+
+
+def find_module():
+    """The built mod_tomograph.so: $TOMOGRAPH_MODULE, else ./.libs (make check runs in the
+    build dir), else the builds that sit in or beside the repository."""
+    explicit = os.environ.get("TOMOGRAPH_MODULE")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FileNotFoundError(f"TOMOGRAPH_MODULE={explicit} is not a file")
+        return path.resolve()
+    candidates = [Path.cwd() / ".libs", REPO_ROOT / ".libs", REPO_ROOT / "build" / ".libs"]
+    for directory in candidates:
+        path = directory / "mod_tomograph.so"
+        if path.is_file():
+            return path.resolve()
+    raise FileNotFoundError(
+        "mod_tomograph.so not found in " + ", ".join(str(c) for c in candidates)
+        + ": build it (make) or set TOMOGRAPH_MODULE")
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A loopback port free right now (TCP or UDP)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(probe, what, timeout=SPAN_WAIT, interval=0.05, context=None):
+    """Calls probe until it returns something truthy, and returns that; raises
+    AssertionError naming `what` (and context(), for diagnosis) after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            detail = f"\n{context()}" if context else ""
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+def tail(path, lines=40):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except FileNotFoundError:
+        return f"({path}: missing)"
+    return f"--- {path} (last {lines} lines) ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+class ChildProcess:
+    """A process of ours, in its own process group, output to a file; stop() ends the group."""
+
+    def __init__(self, name, argv, log_path, cwd=None):
+        self.name = name
+        self.log_path = Path(log_path)
+        self._log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(
+            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output(self):
+        return self.log_path.read_text(errors="replace")
+
+    def running(self):
+        return self.popen.poll() is None
+
+    def wait_for_output(self, pattern, timeout=START_WAIT):
+        def probe():
+            if not self.running():
+                raise AssertionError(
+                    f"{self.name} exited with {self.popen.returncode}:\n{self.output()}")
+            return re.search(pattern, self.output(), re.MULTILINE)
+        return wait_for(probe, f"{self.name} to print {pattern!r}", timeout,
+                        context=self.output)
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_WAIT):
+        """Signals the process, waits for it, then kills its whole group, leftovers included."""
+        try:
+            if self.running():
+                self.popen.send_signal(sig)
+                try:
+                    self.popen.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(timeout)
+        finally:
+            self._log.close()
+
+
+class ZipkinReceiver:
+    """tests/integration/zipkin_receiver.js serving POST /api/v2/spans."""
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.jsonl = Path(workdir) / "zipkin-received.jsonl"
+        self.url = f"http://127.0.0.1:{self.port}/api/v2/spans"
+        self.process = ChildProcess(
+            "zipkin receiver",
+            [NODE, str(RECEIVER_JS), "serve", str(self.port), str(self.jsonl)],
+            Path(workdir) / "zipkin-receiver.log")
+        self.process.wait_for_output(r"listening on")
+
+    def records(self):
+        """Every span received so far: {"span", "valid", "errors", "headers"}."""
+        try:
+            text = self.jsonl.read_text()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def post(self, body, content_type="application/json"):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
+        try:
+            connection.request("POST", "/api/v2/spans", body=body,
+                               headers={"Content-Type": content_type})
+            response = connection.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            connection.close()
+
+    def describe(self):
+        return tail(self.jsonl) + "\n" + tail(self.process.log_path)
+
+    def stop(self):
+        self.process.stop()
+
+
+class StatsdDaemon:
+    """The real statsd (node_modules/statsd) on a loopback UDP port, printing each line it gets."""
+
+    LINE = re.compile(r" - DEBUG: (.*)$", re.MULTILINE)
+
+    def __init__(self, workdir):
+        if not STATSD_JS.is_file():
+            raise FileNotFoundError(f"{STATSD_JS} missing: run 'npm ci' in {REPO_ROOT}")
+        self.port = free_port(socket.SOCK_DGRAM)
+        config = {
+            "address": "127.0.0.1",
+            "port": self.port,
+            "mgmt_address": "127.0.0.1",
+            "mgmt_port": free_port(),
+            "flushInterval": 3600 * 1000,
+            "deleteIdleStats": False,
+            "dumpMessages": True,
+            "backends": ["./backends/console"],
+        }
+        config_path = Path(workdir) / "statsd-config.js"
+        config_path.write_text("(" + json.dumps(config, indent=2) + ")\n")
+        self.process = ChildProcess(
+            "statsd", [NODE, str(STATSD_JS), str(config_path)],
+            Path(workdir) / "statsd.log", cwd=STATSD_JS.parent)
+        self.process.wait_for_output(r"server is up")
+        # Proof that the UDP socket is bound and read: our own line comes back.
+        probe = f"tomograph_harness.probe_{uuid.uuid4().hex}:1|c"
+        wait_for(lambda: self.send(probe) or probe in self.lines(), "statsd to echo a probe",
+                 START_WAIT, interval=0.2, context=self.process.output)
+
+    def send(self, payload):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(payload.encode(), ("127.0.0.1", self.port))
+
+    def lines(self):
+        """Every metric line received so far, as sent."""
+        return self.LINE.findall(self.process.output())
+
+    def stop(self):
+        self.process.stop()
+
+
+def render_template(template, values):
+    text = Path(template).read_text()
+    for name, value in values.items():
+        text = text.replace(f"@{name}@", value)
+    leftover = re.search(r"@[A-Z_]+@", text)
+    if leftover:
+        raise ValueError(f"{template}: no value for {leftover.group(0)}")
+    return text
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Httpd:
+    """A real httpd (Debian's apache2) in a temporary ServerRoot, configured from
+    conf/demo/httpd.conf.in with the app of conf/demo/app.wsgi and a static file."""
+
+    STATIC_TEXT = "a static file\n"
+
+    def __init__(self, tomograph_directives=(), with_module=True):
+        load = (f'LoadModule tomograph_module "{find_module()}"' if with_module else "")
+        self.root = Path(tempfile.mkdtemp(prefix="tomograph-it-"))
+        # httpd starts as root and its children run as www-data: they must reach the app.
+        self.root.chmod(0o755)
+        for sub in ("run", "logs", "htdocs", "app"):
+            (self.root / sub).mkdir(mode=0o755)
+        shutil.copy(DEMO_CONF_DIR / "app.wsgi", self.root / "app" / "app.wsgi")
+        (self.root / "htdocs" / "static.txt").write_text(self.STATIC_TEXT)
+        self.port = free_port()
+        self.conf = self.root / "httpd.conf"
+        self.conf.write_text(render_template(DEMO_CONF_DIR / "httpd.conf.in", {
+            "SERVER_ROOT": str(self.root),
+            "PORT": str(self.port),
+            "USER": HTTPD_USER,
+            "GROUP": HTTPD_GROUP,
+            "LOAD_TOMOGRAPH": load,
+            "TOMOGRAPH_DIRECTIVES": "\n".join("    " + d for d in tomograph_directives),
+        }))
+        self.process = None
+
+    @property
+    def error_log(self):
+        return self.root / "logs" / "error.log"
+
+    @property
+    def access_log(self):
+        return self.root / "logs" / "access.log"
+
+    def config_test(self):
+        """(exit status, output) of `apache2 -t` on this configuration."""
+        done = subprocess.run(
+            [APACHE2, "-t", "-f", str(self.conf), "-d", str(self.root)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            timeout=START_WAIT, check=False)
+        return done.returncode, done.stdout.decode(errors="replace")
+
+    def start(self):
+        status, output = self.config_test()
+        if status != 0:
+            raise AssertionError(f"httpd configuration rejected ({status}):\n{output}")
+        self.process = ChildProcess(
+            "httpd",
+            [APACHE2, "-DFOREGROUND", "-f", str(self.conf), "-d", str(self.root)],
+            self.root / "logs" / "httpd.out")
+        wait_for(self._answers, f"httpd to answer on port {self.port}", START_WAIT,
+                 interval=0.1, context=self.describe)
+
+    def _answers(self):
+        if not self.process.running():
+            raise AssertionError(
+                f"httpd exited with {self.process.popen.returncode}\n{self.describe()}")
+        try:
+            return self.request("GET", "/static.txt", timeout=1).status == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        """The graceful stop that `apache2 -k stop` sends (SIGTERM), then the pid must go."""
+        try:
+            if self.process is not None:
+                self.process.stop(signal.SIGTERM)
+        finally:
+            if not KEEP_ROOTS:
+                shutil.rmtree(self.root, ignore_errors=True)
+
+    def request(self, method, path, headers=None, body=None, timeout=REQUEST_TIMEOUT):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return Response(response.status, response.getheaders(), response.read().decode())
+        finally:
+            connection.close()
+
+    def describe(self):
+        return tail(self.error_log) + "\n" + tail(self.root / "logs" / "httpd.out")
+
+
+def span_file_lines(path):
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def validate_span_file(path):
+    """Runs the receiver's schema validation over a span file: (ok, report)."""
+    done = subprocess.run([NODE, str(RECEIVER_JS), "validate", str(path)],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=START_WAIT, check=False)
+    return done.returncode == 0, done.stdout.decode(errors="replace")
+
+
+def random_hex(digits):
+    """Random lowercase hex that surely holds a letter (so case matters)."""
+    return "a" + os.urandom(digits).hex()[: digits - 1]
+
+
+def osprofiler_headers(key, base_id, parent_id):
+    """X-Trace-Info and X-Trace-HMAC as osprofiler's web.get_trace_id_headers() makes them."""
+    info = base64.urlsafe_b64encode(
+        json.dumps({"base_id": base_id, "parent_id": parent_id}).encode())
+    return {"X-Trace-Info": info.decode(), "X-Trace-HMAC": sign(key, info.decode())}
+
+
+def sign(key, text):
+    return hmac.new(key.encode(), text.encode(), hashlib.sha1).hexdigest()
+
+
+def now_us():
+    return int(time.time() * 1_000_000)
+
+
+def span_matches(span, method, path):
+    """Whether span is the server span of `method path` (path without its query)."""
+    tags = span.get("tags") or {}
+    by_name = span.get("name") == f"{method} {path}".lower()
+    by_tags = tags.get("http.path") == path and tags.get("http.method") == method
+    return by_name or by_tags
+
+
+class TracingTestCase(unittest.TestCase):
+    """One httpd with mod_tomograph per test class, its exporters on loopback, all stopped
+    after the class whatever happens. Subclasses choose ZIPKIN, STATSD and DIRECTIVES."""
+
+    ZIPKIN = False
+    STATSD = False
+    DIRECTIVES = ()
+    receiver = None
+    statsd = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = Path(tempfile.mkdtemp(prefix="tomograph-it-work-"))
+        if not KEEP_ROOTS:
+            cls.addClassCleanup(shutil.rmtree, cls.workdir, ignore_errors=True)
+        directives = list(cls.DIRECTIVES)
+        if cls.ZIPKIN:
+            cls.receiver = ZipkinReceiver(cls.workdir)
+            cls.addClassCleanup(cls.receiver.stop)
+            directives.append(f"TomographZipkin {cls.receiver.url}")
+        if cls.STATSD:
+            cls.statsd = StatsdDaemon(cls.workdir)
+            cls.addClassCleanup(cls.statsd.stop)
+            directives.append(f"TomographStatsd 127.0.0.1:{cls.statsd.port}")
+        cls.httpd = Httpd(directives)
+        cls.addClassCleanup(cls.httpd.stop)
+        cls.httpd.start()
+
+    # Where the spans land: the receiver by default; span-file tests override these two.
+    def span_records(self):
+        """[(span, schema errors or None)] of every span exported so far."""
+        return [(r["span"], None if r["valid"] else r["errors"]) for r in self.receiver.records()]
+
+    def describe_exports(self):
+        return self.receiver.describe() + "\n" + self.httpd.describe()
+
+    def request(self, path, headers=None, method="GET", expect_status=200):
+        response = self.httpd.request(method, path, headers=headers)
+        self.assertEqual(response.status, expect_status,
+                         f"{method} {path} with {headers}: {response.body}")
+        return response
+
+    def spans_of(self, path, method="GET"):
+        path = path.split("?", 1)[0]
+        return [(span, errors) for span, errors in self.span_records()
+                if isinstance(span, dict) and span_matches(span, method, path)]
+
+    def server_span(self, path, method="GET"):
+        """The one span of the one request made to path; fails if it is invalid or doubled."""
+        found = wait_for(lambda: self.spans_of(path, method), f"the span of {method} {path}",
+                         context=self.describe_exports)
+        # A second span for the same request would come in the same or the next batch.
+        time.sleep(0.3)
+        found = self.spans_of(path, method)
+        self.assertEqual(len(found), 1, f"one span expected for {method} {path}: {found}")
+        span, errors = found[0]
+        self.assertIsNone(errors, f"span of {method} {path} fails zipkin2-api.yaml: {span}")
+        return span
+
+    def traced(self, path, headers=None, method="GET", expect_status=200):
+        """Makes the request and returns (response, its server span)."""
+        response = self.request(path, headers, method, expect_status)
+        return response, self.server_span(path, method)
+
+    def assertNewTrace(self, span, *foreign_ids):
+        self.assertRegex(span["traceId"], r"^[0-9a-f]{32}$")
+        self.assertRegex(span["id"], r"^[0-9a-f]{16}$")
+        self.assertNotIn("parentId", span, f"a new trace has no parent: {span}")
+        for foreign in foreign_ids:
+            self.assertNotEqual(span["traceId"], foreign.lower(), f"trace was continued: {span}")
+
+    def assertContinues(self, span, trace_id, caller_span_id):
+        self.assertEqual(span["traceId"], trace_id, f"caller's trace id lost: {span}")
+        self.assertEqual(span.get("parentId"), caller_span_id, f"caller's span id lost: {span}")
+        self.assertRegex(span["id"], r"^[0-9a-f]{16}$")
+        self.assertNotEqual(span["id"], caller_span_id, f"server span reuses the caller's id: {span}")
