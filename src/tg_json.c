@@ -1,1 +1,420 @@
 #include "tg_json.h"
+
+#include <string.h>
+
+/* Containers nested deeper than this make the reader give up: the input is a
+ * header an attacker controls, and each level costs a stack frame. */
+#define MAX_DEPTH 32
+
+static const char hex_digits[] = "0123456789abcdef";
+static const char replacement_character[] = "\xef\xbf\xbd"; /* U+FFFD */
+
+/* Length (1..4) of the well-formed UTF-8 sequence at s, or 0 when the bytes
+ * there are not one (overlong forms, surrogates and code points past
+ * U+10FFFF included, as RFC 3629 says). */
+static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
+{
+    unsigned char lead = s[0];
+    unsigned char second_min = 0x80, second_max = 0xbf;
+    size_t length, i;
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+        length = 2;
+    }
+    else if (lead >= 0xe0 && lead <= 0xef) {
+        length = 3;
+        if (lead == 0xe0)
+            second_min = 0xa0;
+        else if (lead == 0xed)
+            second_max = 0x9f;
+    }
+    else if (lead >= 0xf0 && lead <= 0xf4) {
+        length = 4;
+        if (lead == 0xf0)
+            second_min = 0x90;
+        else if (lead == 0xf4)
+            second_max = 0x8f;
+    }
+    else {
+        return 0;
+    }
+    if (avail < length || s[1] < second_min || s[1] > second_max)
+        return 0;
+    for (i = 2; i < length; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return length;
+}
+
+/* The escape for a byte that cannot appear raw in a JSON string, written to
+ * `escape` (at least 7 bytes); 0 when the byte needs none. */
+static size_t escape_byte(unsigned char c, char *escape)
+{
+    char short_form = 0;
+    switch (c) {
+    case '"': short_form = '"'; break;
+    case '\\': short_form = '\\'; break;
+    case '\b': short_form = 'b'; break;
+    case '\f': short_form = 'f'; break;
+    case '\n': short_form = 'n'; break;
+    case '\r': short_form = 'r'; break;
+    case '\t': short_form = 't'; break;
+    default:
+        if (c >= 0x20)
+            return 0;
+    }
+    escape[0] = '\\';
+    if (short_form) {
+        escape[1] = short_form;
+        return 2;
+    }
+    memcpy(escape + 1, "u00", 3);
+    escape[4] = hex_digits[c >> 4];
+    escape[5] = hex_digits[c & 0xf];
+    return 6;
+}
+
+void tg_json_append_string(tg_buf_t *out, const char *str, size_t len)
+{
+    const unsigned char *bytes = (const unsigned char *)str;
+    size_t run_start = 0, i = 0;
+    tg_buf_putc(out, '"');
+    while (i < len) {
+        char escape[7];
+        size_t escape_len = escape_byte(bytes[i], escape);
+        size_t sequence_len = escape_len ? 0 : utf8_sequence_length(bytes + i, len - i);
+        if (sequence_len) {
+            i += sequence_len;
+            continue;
+        }
+        /* Flush the run of bytes that go out as they are, then the
+         * substitute for this one. */
+        tg_buf_append(out, bytes + run_start, i - run_start);
+        if (escape_len)
+            tg_buf_append(out, escape, escape_len);
+        else
+            tg_buf_append(out, replacement_character, sizeof(replacement_character) - 1);
+        run_start = ++i;
+    }
+    tg_buf_append(out, bytes + run_start, len - run_start);
+    tg_buf_putc(out, '"');
+}
+
+/* ---- Reader ----------------------------------------------------------- */
+
+typedef struct {
+    const char *pos;
+    const char *end;
+} reader_t;
+
+static void skip_whitespace(reader_t *r)
+{
+    while (r->pos < r->end && (*r->pos == ' ' || *r->pos == '\t' || *r->pos == '\n' || *r->pos == '\r'))
+        r->pos++;
+}
+
+static int consume(reader_t *r, char c)
+{
+    if (r->pos < r->end && *r->pos == c) {
+        r->pos++;
+        return 1;
+    }
+    return 0;
+}
+
+static int consume_literal(reader_t *r, const char *literal)
+{
+    size_t len = strlen(literal);
+    if ((size_t)(r->end - r->pos) < len || memcmp(r->pos, literal, len) != 0)
+        return 0;
+    r->pos += len;
+    return 1;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int consume_digits(reader_t *r)
+{
+    const char *start = r->pos;
+    while (r->pos < r->end && is_digit(*r->pos))
+        r->pos++;
+    return r->pos > start;
+}
+
+/* RFC 8259 number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int skip_number(reader_t *r)
+{
+    consume(r, '-');
+    if (!consume(r, '0') && !consume_digits(r))
+        return 0;
+    if (consume(r, '.') && !consume_digits(r))
+        return 0;
+    if (consume(r, 'e') || consume(r, 'E')) {
+        if (!consume(r, '+'))
+            consume(r, '-');
+        if (!consume_digits(r))
+            return 0;
+    }
+    return 1;
+}
+
+static int read_hex4(reader_t *r, unsigned *out)
+{
+    unsigned value = 0;
+    int i;
+    if (r->end - r->pos < 4)
+        return 0;
+    for (i = 0; i < 4; i++) {
+        char c = *r->pos++;
+        value <<= 4;
+        if (is_digit(c))
+            value |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            value |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            value |= (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = value;
+    return 1;
+}
+
+/* Reads the code point of a \u escape (r after the 'u'), joining a
+ * surrogate pair; a lone surrogate has no UTF-8 form and is rejected. */
+static int read_unicode_escape(reader_t *r, unsigned *code_point)
+{
+    unsigned high, low;
+    if (!read_hex4(r, &high))
+        return 0;
+    if (high >= 0xdc00 && high <= 0xdfff)
+        return 0;
+    if (high < 0xd800 || high > 0xdbff) {
+        *code_point = high;
+        return 1;
+    }
+    if (!consume(r, '\\') || !consume(r, 'u') || !read_hex4(r, &low) || low < 0xdc00 || low > 0xdfff)
+        return 0;
+    *code_point = 0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00);
+    return 1;
+}
+
+static size_t encode_utf8(unsigned code_point, char *out)
+{
+    if (code_point < 0x80) {
+        out[0] = (char)code_point;
+        return 1;
+    }
+    if (code_point < 0x800) {
+        out[0] = (char)(0xc0 | (code_point >> 6));
+        out[1] = (char)(0x80 | (code_point & 0x3f));
+        return 2;
+    }
+    if (code_point < 0x10000) {
+        out[0] = (char)(0xe0 | (code_point >> 12));
+        out[1] = (char)(0x80 | ((code_point >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (code_point & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | (code_point >> 18));
+    out[1] = (char)(0x80 | ((code_point >> 12) & 0x3f));
+    out[2] = (char)(0x80 | ((code_point >> 6) & 0x3f));
+    out[3] = (char)(0x80 | (code_point & 0x3f));
+    return 4;
+}
+
+static char unescape_short(char c)
+{
+    switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '/': return '/';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return 0;
+    }
+}
+
+/* Reads a string (r on its opening quote).  When `decoded` is not NULL the
+ * unescaped bytes go there; an escape is never shorter than what it stands
+ * for, so the caller sizes it by the distance to the closing quote. */
+static int read_string(reader_t *r, char *decoded, size_t *decoded_len)
+{
+    size_t written = 0;
+    if (!consume(r, '"'))
+        return 0;
+    for (;;) {
+        const unsigned char *c = (const unsigned char *)r->pos;
+        char utf8[4];
+        const char *piece = utf8;
+        size_t piece_len;
+        if (r->pos >= r->end || *c < 0x20)
+            return 0;
+        if (*c == '"') {
+            r->pos++;
+            break;
+        }
+        if (*c == '\\') {
+            unsigned code_point;
+            r->pos++;
+            if (consume(r, 'u')) {
+                if (!read_unicode_escape(r, &code_point))
+                    return 0;
+                piece_len = encode_utf8(code_point, utf8);
+            }
+            else {
+                if (r->pos >= r->end || !(utf8[0] = unescape_short(*r->pos)))
+                    return 0;
+                r->pos++;
+                piece_len = 1;
+            }
+        }
+        else {
+            piece = r->pos;
+            piece_len = utf8_sequence_length(c, (size_t)(r->end - r->pos));
+            if (!piece_len)
+                return 0;
+            r->pos += piece_len;
+        }
+        if (decoded)
+            memcpy(decoded + written, piece, piece_len);
+        written += piece_len;
+    }
+    if (decoded_len)
+        *decoded_len = written;
+    return 1;
+}
+
+/* Upper bound of a string's decoded length: the raw bytes up to its
+ * closing quote (r on the opening quote). */
+static size_t raw_string_length(const reader_t *r)
+{
+    const char *p = r->pos + 1;
+    while (p < r->end && *p != '"')
+        p += (*p == '\\' && r->end - p > 1) ? 2 : 1;
+    return (size_t)(p - r->pos);
+}
+
+static int skip_value(reader_t *r, int depth);
+
+/* Called with r on the opening bracket; `member` parses one element or
+ * member.  Shared by arrays and the objects nobody asked about. */
+static int skip_container(reader_t *r, char close, int depth, int (*member)(reader_t *, int))
+{
+    r->pos++;
+    skip_whitespace(r);
+    if (consume(r, close))
+        return 1;
+    do {
+        skip_whitespace(r);
+        if (!member(r, depth))
+            return 0;
+        skip_whitespace(r);
+    } while (consume(r, ','));
+    return consume(r, close);
+}
+
+static int skip_member(reader_t *r, int depth)
+{
+    if (!read_string(r, NULL, NULL))
+        return 0;
+    skip_whitespace(r);
+    if (!consume(r, ':'))
+        return 0;
+    skip_whitespace(r);
+    return skip_value(r, depth);
+}
+
+static int skip_value(reader_t *r, int depth)
+{
+    if (r->pos >= r->end)
+        return 0;
+    switch (*r->pos) {
+    case '{':
+        return depth < MAX_DEPTH && skip_container(r, '}', depth + 1, skip_member);
+    case '[':
+        return depth < MAX_DEPTH && skip_container(r, ']', depth + 1, skip_value);
+    case '"':
+        return read_string(r, NULL, NULL);
+    case 't':
+        return consume_literal(r, "true");
+    case 'f':
+        return consume_literal(r, "false");
+    case 'n':
+        return consume_literal(r, "null");
+    default:
+        return skip_number(r);
+    }
+}
+
+/* Decodes the string at r into pool memory. */
+static int read_pool_string(reader_t *r, apr_pool_t *pool, char **out, size_t *out_len)
+{
+    char *decoded = apr_palloc(pool, raw_string_length(r) + 1);
+    if (!read_string(r, decoded, out_len))
+        return 0;
+    decoded[*out_len] = '\0';
+    *out = decoded;
+    return 1;
+}
+
+int tg_json_object_get_string(const char *json, size_t len, const char *key,
+                              apr_pool_t *pool, const char **value)
+{
+    reader_t r = {json, json + len};
+    size_t key_len = strlen(key);
+    const char *found = NULL;
+    int matches = 0, found_is_string = 0;
+
+    skip_whitespace(&r);
+    if (!consume(&r, '{'))
+        return 0;
+    skip_whitespace(&r);
+    if (!consume(&r, '}')) {
+        do {
+            char *name;
+            size_t name_len;
+            skip_whitespace(&r);
+            if (!read_pool_string(&r, pool, &name, &name_len))
+                return 0;
+            skip_whitespace(&r);
+            if (!consume(&r, ':'))
+                return 0;
+            skip_whitespace(&r);
+            if (name_len == key_len && memcmp(name, key, key_len) == 0) {
+                char *text;
+                size_t text_len;
+                matches++;
+                found_is_string = r.pos < r.end && *r.pos == '"';
+                if (found_is_string) {
+                    if (!read_pool_string(&r, pool, &text, &text_len))
+                        return 0;
+                    /* An embedded NUL cannot be handed back as a C string. */
+                    found_is_string = memchr(text, '\0', text_len) == NULL;
+                    found = text;
+                }
+                else if (!skip_value(&r, 1)) {
+                    return 0;
+                }
+            }
+            else if (!skip_value(&r, 1)) {
+                return 0;
+            }
+            skip_whitespace(&r);
+        } while (consume(&r, ','));
+        if (!consume(&r, '}'))
+            return 0;
+    }
+    skip_whitespace(&r);
+    if (r.pos != r.end || matches != 1 || !found_is_string)
+        return 0;
+    *value = found;
+    return 1;
+}
