@@ -1,0 +1,69 @@
+"""`apache2 -t` accepts every directive with good values and rejects a bad value with a
+message that names the directive and the value."""
+
+import re
+import unittest
+
+from harness import Httpd
+
+GOOD_DIRECTIVES = (
+    "TomographService Demo-Service",
+    "TomographEnable On",
+    "TomographZipkin http://127.0.0.1:9411/api/v2/spans",
+    "TomographStatsd 127.0.0.1:8125",
+    "TomographSpanFile logs/spans.json",
+    "TomographQueueSize 64",
+    "TomographHMACKey first-key",
+    "TomographHMACKey second-key",
+)
+
+BAD_VALUES = (
+    ("TomographQueueSize", "abc"),
+    ("TomographQueueSize", "0"),
+    ("TomographQueueSize", "-5"),
+    ("TomographQueueSize", "12x"),
+    ("TomographEnable", "maybe"),
+    ("TomographStatsd", "nohostport"),
+    ("TomographStatsd", "host:99999"),
+    ("TomographStatsd", "host:port"),
+    ("TomographZipkin", "not-a-url"),
+    ("TomographZipkin", "ftp://127.0.0.1/api/v2/spans"),
+)
+
+
+def config_test(directives):
+    httpd = Httpd(directives)
+    try:
+        return httpd.config_test()
+    finally:
+        httpd.stop()
+
+
+class ConfigTest(unittest.TestCase):
+    def test_accepts_every_directive(self):
+        status, output = config_test(GOOD_DIRECTIVES)
+        self.assertEqual(status, 0, output)
+        self.assertIn("Syntax OK", output)
+
+    def test_rejects_bad_values_naming_directive_and_value(self):
+        for directive, value in BAD_VALUES:
+            with self.subTest(directive=directive, value=value):
+                status, output = config_test([f"{directive} {value}"])
+                self.assertNotEqual(status, 0, output)
+                self.assertIn(directive, output)
+                # The value as a word of its own, not a digit of a line number.
+                self.assertRegex(output, rf"(?<![\w.:/-]){re.escape(value)}(?![\w.:/-])")
+                self.assertNotIn("Syntax OK", output)
+
+    def test_rejects_server_only_directives_in_a_directory(self):
+        for directive in ("TomographZipkin http://127.0.0.1:9411/api/v2/spans",
+                          "TomographQueueSize 64"):
+            with self.subTest(directive=directive):
+                status, output = config_test(
+                    ["<Location /elsewhere>", "    " + directive, "</Location>"])
+                self.assertNotEqual(status, 0, output)
+                self.assertIn(directive.split()[0], output)
+
+
+if __name__ == "__main__":
+    unittest.main()
