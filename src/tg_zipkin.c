@@ -1,1 +1,205 @@
 #include "tg_zipkin.h"
+
+#include "tg_json.h"
+
+#include <string.h>
+
+/* Members go out in the order Zipkin's own JSON writer uses, and only when
+ * they say something: the spec asks to leave out what is unknown rather than
+ * send zeros or empty strings. */
+
+#define ERROR_TAG "error"
+
+static const char *const kind_names[] = {
+    [TG_SPAN_SERVER] = "SERVER",
+    [TG_SPAN_CLIENT] = "CLIENT",
+    [TG_SPAN_PRODUCER] = "PRODUCER",
+    [TG_SPAN_CONSUMER] = "CONSUMER",
+};
+
+static int is_set(const char *str)
+{
+    return str && *str;
+}
+
+static int length_of(const apr_array_header_t *array)
+{
+    return array ? array->nelts : 0;
+}
+
+static void append_string(tg_buf_t *out, const char *str)
+{
+    tg_json_append_string(out, str ? str : "", str ? strlen(str) : 0);
+}
+
+/* Zipkin keeps span and service names in lowercase (its collector lowercases
+ * what it stores), so the span file says what the collector shows.  Only
+ * ASCII letters change, which is why the escaped text can be lowercased in
+ * place: a JSON escape means the same in either case, and the bytes of
+ * non-ASCII UTF-8 are all above 0x7F. */
+static void append_lowercase_string(tg_buf_t *out, const char *str)
+{
+    size_t start = out->len, i;
+    append_string(out, str);
+    if (out->failed)
+        return;
+    for (i = start; i < out->len; i++)
+        if (out->data[i] >= 'A' && out->data[i] <= 'Z')
+            out->data[i] = (char)(out->data[i] - 'A' + 'a');
+}
+
+/* The comma before every member or element but the first. */
+static void separate(tg_buf_t *out, int *members)
+{
+    if ((*members)++)
+        tg_buf_putc(out, ',');
+}
+
+/* Starts member `name` (a literal that needs no escaping). */
+static void open_member(tg_buf_t *out, int *members, const char *name)
+{
+    separate(out, members);
+    tg_buf_putc(out, '"');
+    tg_buf_puts(out, name);
+    tg_buf_puts(out, "\":");
+}
+
+static void append_hex_member(tg_buf_t *out, int *members, const char *name, const char *hex)
+{
+    open_member(out, members, name);
+    tg_buf_putc(out, '"');
+    tg_buf_puts(out, hex);
+    tg_buf_putc(out, '"');
+}
+
+static void append_time_member(tg_buf_t *out, int *members, const char *name, apr_time_t usec)
+{
+    open_member(out, members, name);
+    tg_buf_printf(out, "%" APR_INT64_T_FMT, (apr_int64_t)usec);
+}
+
+static void append_endpoint(tg_buf_t *out, int *members, const char *name,
+                            const tg_endpoint_t *endpoint)
+{
+    int fields = 0;
+    if (!is_set(endpoint->service_name) && !is_set(endpoint->ipv4) && !is_set(endpoint->ipv6)
+        && !endpoint->port)
+        return;
+    open_member(out, members, name);
+    tg_buf_putc(out, '{');
+    if (is_set(endpoint->service_name)) {
+        open_member(out, &fields, "serviceName");
+        append_lowercase_string(out, endpoint->service_name);
+    }
+    if (is_set(endpoint->ipv4)) {
+        open_member(out, &fields, "ipv4");
+        append_string(out, endpoint->ipv4);
+    }
+    if (is_set(endpoint->ipv6)) {
+        open_member(out, &fields, "ipv6");
+        append_string(out, endpoint->ipv6);
+    }
+    if (endpoint->port) {
+        open_member(out, &fields, "port");
+        tg_buf_printf(out, "%u", (unsigned)endpoint->port);
+    }
+    tg_buf_putc(out, '}');
+}
+
+static void append_annotations(tg_buf_t *out, int *members, const tg_span_t *span)
+{
+    int n = length_of(span->annotations), elements = 0, i;
+    if (!n)
+        return;
+    open_member(out, members, "annotations");
+    tg_buf_putc(out, '[');
+    for (i = 0; i < n; i++) {
+        const tg_annotation_t *note = &APR_ARRAY_IDX(span->annotations, i, tg_annotation_t);
+        int fields = 0;
+        separate(out, &elements);
+        tg_buf_putc(out, '{');
+        append_time_member(out, &fields, "timestamp", note->timestamp);
+        open_member(out, &fields, "value");
+        append_string(out, note->value);
+        tg_buf_putc(out, '}');
+    }
+    tg_buf_putc(out, ']');
+}
+
+/* Zipkin has no error flag of its own: its UI marks a span failed when it
+ * carries an "error" tag, so a span flagged in error gets one unless the
+ * module already said more in it. */
+static void append_tags(tg_buf_t *out, int *members, const tg_span_t *span)
+{
+    int n = length_of(span->tags), fields = 0, i;
+    int add_error = span->error && !(n && tg_span_tag_value(span, ERROR_TAG));
+    if (!n && !add_error)
+        return;
+    open_member(out, members, "tags");
+    tg_buf_putc(out, '{');
+    for (i = 0; i < n; i++) {
+        const tg_tag_t *tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
+        separate(out, &fields);
+        append_string(out, tag->key);
+        tg_buf_putc(out, ':');
+        append_string(out, tag->value);
+    }
+    if (add_error) {
+        open_member(out, &fields, ERROR_TAG);
+        tg_buf_puts(out, "\"true\"");
+    }
+    tg_buf_putc(out, '}');
+}
+
+void tg_zipkin_append_span(tg_buf_t *out, const tg_span_t *span)
+{
+    char trace_hex[TG_TRACE_ID_HEX_LEN + 1], span_hex[TG_SPAN_ID_HEX_LEN + 1];
+    int members = 0;
+
+    tg_buf_putc(out, '{');
+    tg_trace_id_to_hex(span->trace_id, trace_hex);
+    append_hex_member(out, &members, "traceId", trace_hex);
+    if (span->parent_id) {
+        tg_u64_to_hex(span->parent_id, span_hex);
+        append_hex_member(out, &members, "parentId", span_hex);
+    }
+    tg_u64_to_hex(span->id, span_hex);
+    append_hex_member(out, &members, "id", span_hex);
+    if ((unsigned)span->kind < sizeof(kind_names) / sizeof(kind_names[0])) {
+        open_member(out, &members, "kind");
+        tg_buf_printf(out, "\"%s\"", kind_names[span->kind]);
+    }
+    if (is_set(span->name)) {
+        open_member(out, &members, "name");
+        append_lowercase_string(out, span->name);
+    }
+    if (span->timestamp > 0)
+        append_time_member(out, &members, "timestamp", span->timestamp);
+    /* Zipkin rounds a duration under 1 µs up, and so do we. */
+    if (span->finished || span->duration > 0)
+        append_time_member(out, &members, "duration", span->duration > 1 ? span->duration : 1);
+    append_endpoint(out, &members, "localEndpoint", &span->local);
+    append_endpoint(out, &members, "remoteEndpoint", &span->remote);
+    append_annotations(out, &members, span);
+    append_tags(out, &members, span);
+    if (span->debug) {
+        open_member(out, &members, "debug");
+        tg_buf_puts(out, "true");
+    }
+    if (span->shared) {
+        open_member(out, &members, "shared");
+        tg_buf_puts(out, "true");
+    }
+    tg_buf_putc(out, '}');
+}
+
+void tg_zipkin_append_list(tg_buf_t *out, const tg_span_t *const *spans, int n)
+{
+    int elements = 0, i;
+    tg_buf_putc(out, '[');
+    for (i = 0; i < n; i++) {
+        separate(out, &elements);
+        tg_zipkin_append_span(out, spans[i]);
+    }
+    tg_buf_putc(out, ']');
+}

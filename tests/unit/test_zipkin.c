@@ -1,6 +1,488 @@
 #include "unit.h"
 
+#include "tg_record.h"
+#include "tg_zipkin.h"
+
+#include <apr_strings.h>
+#include <string.h>
+
+#define T0 ((apr_time_t)1556604172355737)
+
+/* ---- a small strict JSON checker (RFC 8259), so the tests can tell that
+ * whatever we write parses, hostile input included ---- */
+
+typedef struct {
+    const unsigned char *pos;
+    const unsigned char *end;
+} cursor_t;
+
+static int json_value(cursor_t *c, int depth);
+
+static void skip_space(cursor_t *c)
+{
+    while (c->pos < c->end && (*c->pos == ' ' || *c->pos == '\t' || *c->pos == '\n' || *c->pos == '\r'))
+        c->pos++;
+}
+
+static int take_char(cursor_t *c, unsigned char ch)
+{
+    skip_space(c);
+    if (c->pos < c->end && *c->pos == ch) {
+        c->pos++;
+        return 1;
+    }
+    return 0;
+}
+
+static int is_hex(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+static int json_utf8(cursor_t *c)
+{
+    unsigned char lead = *c->pos;
+    int more = lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2
+               : lead >= 0xf0 && lead <= 0xf4 ? 3 : -1;
+    if (more < 0 || c->end - c->pos <= more)
+        return 0;
+    for (c->pos++; more; more--, c->pos++)
+        if ((*c->pos & 0xc0) != 0x80)
+            return 0;
+    return 1;
+}
+
+static int json_string(cursor_t *c)
+{
+    if (!take_char(c, '"'))
+        return 0;
+    while (c->pos < c->end) {
+        unsigned char ch = *c->pos;
+        if (ch == '"') {
+            c->pos++;
+            return 1;
+        }
+        if (ch < 0x20)
+            return 0;
+        if (ch == '\\') {
+            if (c->end - c->pos < 2)
+                return 0;
+            ch = c->pos[1];
+            c->pos += 2;
+            if (ch == 'u') {
+                int i;
+                for (i = 0; i < 4; i++, c->pos++)
+                    if (c->pos >= c->end || !is_hex(*c->pos))
+                        return 0;
+            }
+            else if (!strchr("\"\\/bfnrt", ch) || !ch) {
+                return 0;
+            }
+        }
+        else if (ch >= 0x80) {
+            if (!json_utf8(c))
+                return 0;
+        }
+        else {
+            c->pos++;
+        }
+    }
+    return 0;
+}
+
+static int digits(cursor_t *c)
+{
+    const unsigned char *start = c->pos;
+    while (c->pos < c->end && *c->pos >= '0' && *c->pos <= '9')
+        c->pos++;
+    return c->pos > start;
+}
+
+static int json_number(cursor_t *c)
+{
+    skip_space(c);
+    if (c->pos < c->end && *c->pos == '-')
+        c->pos++;
+    if (c->pos < c->end && *c->pos == '0')
+        c->pos++;
+    else if (!digits(c))
+        return 0;
+    if (c->pos < c->end && *c->pos == '.') {
+        c->pos++;
+        if (!digits(c))
+            return 0;
+    }
+    if (c->pos < c->end && (*c->pos == 'e' || *c->pos == 'E')) {
+        c->pos++;
+        if (c->pos < c->end && (*c->pos == '+' || *c->pos == '-'))
+            c->pos++;
+        if (!digits(c))
+            return 0;
+    }
+    return 1;
+}
+
+static int json_literal(cursor_t *c, const char *word)
+{
+    size_t len = strlen(word);
+    if ((size_t)(c->end - c->pos) < len || memcmp(c->pos, word, len) != 0)
+        return 0;
+    c->pos += len;
+    return 1;
+}
+
+static int json_container(cursor_t *c, int depth, unsigned char close, int is_object)
+{
+    if (take_char(c, close))
+        return 1;
+    do {
+        if (is_object && (!json_string(c) || !take_char(c, ':')))
+            return 0;
+        if (!json_value(c, depth + 1))
+            return 0;
+    } while (take_char(c, ','));
+    return take_char(c, close);
+}
+
+static int json_value(cursor_t *c, int depth)
+{
+    if (depth > 64)
+        return 0;
+    skip_space(c);
+    if (c->pos >= c->end)
+        return 0;
+    switch (*c->pos) {
+    case '{':
+        c->pos++;
+        return json_container(c, depth, '}', 1);
+    case '[':
+        c->pos++;
+        return json_container(c, depth, ']', 0);
+    case '"':
+        return json_string(c);
+    case 't':
+        return json_literal(c, "true");
+    case 'f':
+        return json_literal(c, "false");
+    case 'n':
+        return json_literal(c, "null");
+    default:
+        return json_number(c);
+    }
+}
+
+static int is_json(const char *text, size_t len)
+{
+    cursor_t c = { (const unsigned char *)text, (const unsigned char *)text + len };
+    if (!json_value(&c, 0))
+        return 0;
+    skip_space(&c);
+    return c.pos == c.end;
+}
+
+/* ---- helpers ---- */
+
+/* The example span of zipkin2-api.yaml, as the module would make it. */
+static tg_span_t *example_span(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "GET /api", NULL, T0);
+    span->trace_id.hi = 0x4e441824ec2b6a44ULL;
+    span->trace_id.lo = 0xffdc9bb9a6453df3ULL;
+    span->parent_id = 0x6b221d5bc9e6496cULL;
+    span->id = 0x352bff9a74ca9ad2ULL;
+    span->shared = 1;
+    span->local.service_name = "Backend";
+    span->local.ipv4 = "192.168.99.1";
+    span->local.port = 3306;
+    span->remote.ipv4 = "172.19.0.2";
+    span->remote.port = 58648;
+    tg_span_tag(span, "http.method", "GET");
+    tg_span_tag(span, "http.path", "/api");
+    tg_span_finish(span, T0 + 1431);
+    return span;
+}
+
+#define EXAMPLE_JSON                                                                               \
+    "{\"traceId\":\"4e441824ec2b6a44ffdc9bb9a6453df3\",\"parentId\":\"6b221d5bc9e6496c\","       \
+    "\"id\":\"352bff9a74ca9ad2\",\"kind\":\"SERVER\",\"name\":\"get /api\","                     \
+    "\"timestamp\":1556604172355737,\"duration\":1431,"                                            \
+    "\"localEndpoint\":{\"serviceName\":\"backend\",\"ipv4\":\"192.168.99.1\",\"port\":3306},"   \
+    "\"remoteEndpoint\":{\"ipv4\":\"172.19.0.2\",\"port\":58648},"                                \
+    "\"annotations\":[{\"timestamp\":1556604172355737,\"value\":\"start\"},"                      \
+    "{\"timestamp\":1556604172357168,\"value\":\"stop\"}],"                                       \
+    "\"tags\":{\"http.method\":\"GET\",\"http.path\":\"/api\"},\"shared\":true}"
+
+/* A span with nothing but its ids (kind 0 is SERVER). */
+static tg_span_t *bare_span(void)
+{
+    tg_span_t *span = apr_pcalloc(tg_test_pool, sizeof(*span));
+    span->pool = tg_test_pool;
+    span->trace_id.lo = 0xabcd;
+    span->id = 0xef;
+    return span;
+}
+
+#define BARE_JSON "{\"traceId\":\"0000000000000000000000000000abcd\",\"id\":\"00000000000000ef\",\"kind\":\"SERVER\"}"
+
+/* The JSON of one span, checked to parse and to fit on one line. */
+static const char *span_json(const tg_span_t *span)
+{
+    tg_buf_t buf;
+    const char *json;
+    tg_buf_init(&buf);
+    tg_zipkin_append_span(&buf, span);
+    CU_ASSERT_FATAL(!buf.failed);
+    CU_ASSERT(is_json(buf.data, buf.len));
+    CU_ASSERT_PTR_NULL(memchr(buf.data, '\n', buf.len));
+    CU_ASSERT_PTR_NULL(memchr(buf.data, '\r', buf.len));
+    json = apr_pstrmemdup(tg_test_pool, buf.data, buf.len);
+    tg_buf_free(&buf);
+    return json;
+}
+
+/* ---- the checker itself ---- */
+
+static void test_checker_tells_json_from_not(void)
+{
+    static const char *const good[] = {
+        "{}", "[]", "{\"a\":[1,-2.5e+3,true,false,null,\"\\u00e9\\n\"]}", "\"\xc3\xa9\"", " [ ] ",
+    };
+    static const char *const bad[] = {
+        "", "{", "{\"a\"}", "{\"a\":1,}", "[1,]", "\"a\nb\"", "\"\\x\"", "\"\\u12\"", "01",
+        "{}{}", "\"\xff\"", "\"\xc3\"", "tru", "{a:1}", "[1 2]",
+    };
+    size_t i;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        CU_ASSERT_TRUE(is_json(good[i], strlen(good[i])));
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CU_ASSERT_FALSE(is_json(bad[i], strlen(bad[i])));
+}
+
+/* ---- spans ---- */
+
+static void test_example_span_is_exact(void)
+{
+    CU_ASSERT_STRING_EQUAL(span_json(example_span()), EXAMPLE_JSON);
+}
+
+static void test_bare_span_writes_only_what_it_knows(void)
+{
+    /* a 64-bit trace id widened to 32 digits, no parentId on a root, no
+     * name, times, endpoints, notes or tags */
+    CU_ASSERT_STRING_EQUAL(span_json(bare_span()), BARE_JSON);
+}
+
+static void test_every_kind_by_name(void)
+{
+    static const char *const names[] = { "SERVER", "CLIENT", "PRODUCER", "CONSUMER" };
+    tg_span_t *span = bare_span();
+    int kind;
+    for (kind = TG_SPAN_SERVER; kind <= TG_SPAN_CONSUMER; kind++) {
+        span->kind = (tg_span_kind_t)kind;
+        CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span),
+                                      apr_psprintf(tg_test_pool, ",\"kind\":\"%s\"}", names[kind])));
+    }
+}
+
+static void test_unknown_kind_is_left_out(void)
+{
+    tg_span_t *span = bare_span();
+    span->kind = (tg_span_kind_t)7;
+    CU_ASSERT_STRING_EQUAL(span_json(span), "{\"traceId\":\"0000000000000000000000000000abcd\","
+                                            "\"id\":\"00000000000000ef\"}");
+}
+
+static void test_flags_debug_shared_error(void)
+{
+    tg_span_t *span = bare_span();
+    span->debug = 1;
+    span->shared = 1;
+    span->error = 1;
+    CU_ASSERT_STRING_EQUAL(span_json(span), "{\"traceId\":\"0000000000000000000000000000abcd\","
+                                            "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
+                                            "\"tags\":{\"error\":\"true\"},\"debug\":true,\"shared\":true}");
+}
+
+static void test_error_keeps_an_error_tag_already_there(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, T0);
+    const char *json;
+    span->error = 1;
+    tg_span_tag(span, "error", "500");
+    json = span_json(span);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, ",\"tags\":{\"error\":\"500\"}}"));
+    CU_ASSERT_PTR_NULL(strstr(json, "\"true\""));
+}
+
+static void test_duration_is_at_least_one(void)
+{
+    tg_span_t *span = bare_span();
+    span->finished = 1; /* a span that took no measurable time */
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), ",\"duration\":1}"));
+    span->timestamp = T0;
+    span->duration = 7;
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), ",\"timestamp\":1556604172355737,\"duration\":7}"));
+}
+
+static void test_unfinished_span_has_no_duration(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, T0);
+    const char *json = span_json(span);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"timestamp\":1556604172355737,\"annotations\""));
+    CU_ASSERT_PTR_NULL(strstr(json, "duration"));
+}
+
+static void test_endpoint_leaves_out_unknowns(void)
+{
+    tg_span_t *span = bare_span();
+    span->local.service_name = "";
+    span->local.ipv6 = "2001:db8::c001";
+    span->local.port = 0;
+    span->remote.service_name = "";
+    span->remote.ipv4 = "";
+    CU_ASSERT_STRING_EQUAL(span_json(span), "{\"traceId\":\"0000000000000000000000000000abcd\","
+                                            "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
+                                            "\"localEndpoint\":{\"ipv6\":\"2001:db8::c001\"}}");
+}
+
+static void test_endpoint_with_only_a_port(void)
+{
+    tg_span_t *span = bare_span();
+    span->remote.port = 443;
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), ",\"remoteEndpoint\":{\"port\":443}}"));
+}
+
+static void test_names_are_lowercased_values_are_not(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "POST /V3/Auth", NULL, T0);
+    const char *json;
+    span->local.service_name = "Nova-API";
+    span->remote.service_name = "MySQL";
+    tg_span_tag(span, "Http.Method", "POST");
+    tg_span_annotate(span, T0 + 1, "Retry");
+    json = span_json(span);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"name\":\"post /v3/auth\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "{\"serviceName\":\"nova-api\"}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "{\"serviceName\":\"mysql\"}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"tags\":{\"Http.Method\":\"POST\"}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"value\":\"Retry\""));
+}
+
+static void test_hostile_name_is_escaped(void)
+{
+    /* quote, backslash, a control byte, CR LF, a stray byte, then a valid
+     * "É" whose bytes lowercasing must not touch */
+    tg_span_t *span = bare_span();
+    span->name = "A\"B\\C\x01\r\nD\xff\xc3\x89";
+    CU_ASSERT_STRING_EQUAL(span_json(span), "{\"traceId\":\"0000000000000000000000000000abcd\","
+                                            "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
+                                            "\"name\":\"a\\\"b\\\\c\\u0001\\r\\nd\xef\xbf\xbd\xc3\x89\"}");
+}
+
+static void test_hostile_tags_and_notes_are_escaped(void)
+{
+    tg_span_t *span = bare_span();
+    span->tags = apr_array_make(tg_test_pool, 2, sizeof(tg_tag_t));
+    span->annotations = apr_array_make(tg_test_pool, 2, sizeof(tg_annotation_t));
+    tg_span_tag(span, "sql.query", "SELECT \"a\" FROM t\r\nWHERE b = '\\'\t");
+    tg_span_tag(span, "k\"\x1f", "\xc3\x28\x7f");
+    tg_span_annotate(span, 5, "line1\nline2\x08\x0c");
+    CU_ASSERT_STRING_EQUAL(span_json(span),
+                           "{\"traceId\":\"0000000000000000000000000000abcd\","
+                           "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
+                           "\"annotations\":[{\"timestamp\":5,\"value\":\"line1\\nline2\\b\\f\"}],"
+                           "\"tags\":{\"sql.query\":\"SELECT \\\"a\\\" FROM t\\r\\nWHERE b = '\\\\'\\t\","
+                           "\"k\\\"\\u001f\":\"\xef\xbf\xbd(\x7f\"}}");
+}
+
+static void test_null_strings_in_a_hand_made_span(void)
+{
+    tg_span_t *span = bare_span();
+    tg_tag_t *tag;
+    tg_annotation_t *note;
+    span->tags = apr_array_make(tg_test_pool, 1, sizeof(tg_tag_t));
+    span->annotations = apr_array_make(tg_test_pool, 1, sizeof(tg_annotation_t));
+    tag = apr_array_push(span->tags);
+    tag->key = NULL;
+    tag->value = NULL;
+    note = apr_array_push(span->annotations);
+    note->timestamp = 1;
+    note->value = NULL;
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span),
+                                  "\"annotations\":[{\"timestamp\":1,\"value\":\"\"}],\"tags\":{\"\":\"\"}}"));
+}
+
+static void test_full_span_parses(void)
+{
+    tg_span_t *span = example_span();
+    int i;
+    span->debug = 1;
+    span->error = 1;
+    span->local.ipv6 = "::1";
+    span->remote.service_name = "Client \"\\\x01";
+    for (i = 0; i < TG_SPAN_MAX_TAGS + 2; i++)
+        tg_span_tag(span, apr_psprintf(tg_test_pool, "k%d\x02\xe2\x82", i), "\xed\xa0\x80 surrogate");
+    for (i = 0; i < TG_SPAN_MAX_ANNOTATIONS + 2; i++)
+        tg_span_annotate(span, T0 + i, "\xf4\x90\x80\x80 past U+10FFFF");
+    (void)span_json(span);
+}
+
+static void test_decoded_record_writes_the_same_json(void)
+{
+    unsigned char record[8192];
+    tg_span_t *span = example_span(), *back = NULL;
+    apr_size_t len = tg_record_encode(span, record, sizeof(record));
+    CU_ASSERT_FATAL(len > 0);
+    CU_ASSERT_EQUAL_FATAL(tg_record_decode(record, len, tg_test_pool, &back), APR_SUCCESS);
+    CU_ASSERT_STRING_EQUAL(span_json(back), EXAMPLE_JSON);
+}
+
+/* ---- lists ---- */
+
+static void test_list_of_none(void)
+{
+    tg_buf_t buf;
+    tg_buf_init(&buf);
+    tg_zipkin_append_list(&buf, NULL, 0);
+    CU_ASSERT_STRING_EQUAL(buf.data, "[]");
+    tg_buf_free(&buf);
+}
+
+static void test_list_of_several_appends_an_array(void)
+{
+    const tg_span_t *spans[3];
+    tg_buf_t buf;
+    spans[0] = example_span();
+    spans[1] = bare_span();
+    spans[2] = example_span();
+    tg_buf_init(&buf);
+    tg_buf_puts(&buf, "before:");
+    tg_zipkin_append_list(&buf, spans, 3);
+    CU_ASSERT_STRING_EQUAL(buf.data, "before:[" EXAMPLE_JSON "," BARE_JSON "," EXAMPLE_JSON "]");
+    CU_ASSERT_TRUE(is_json(buf.data + 7, buf.len - 7));
+    tg_buf_free(&buf);
+}
+
 void tg_test_add_zipkin(void)
 {
-    TG_SUITE("zipkin");
+    CU_pSuite suite = TG_SUITE("zipkin");
+    TG_TEST(suite, test_checker_tells_json_from_not);
+    TG_TEST(suite, test_example_span_is_exact);
+    TG_TEST(suite, test_bare_span_writes_only_what_it_knows);
+    TG_TEST(suite, test_every_kind_by_name);
+    TG_TEST(suite, test_unknown_kind_is_left_out);
+    TG_TEST(suite, test_flags_debug_shared_error);
+    TG_TEST(suite, test_error_keeps_an_error_tag_already_there);
+    TG_TEST(suite, test_duration_is_at_least_one);
+    TG_TEST(suite, test_unfinished_span_has_no_duration);
+    TG_TEST(suite, test_endpoint_leaves_out_unknowns);
+    TG_TEST(suite, test_endpoint_with_only_a_port);
+    TG_TEST(suite, test_names_are_lowercased_values_are_not);
+    TG_TEST(suite, test_hostile_name_is_escaped);
+    TG_TEST(suite, test_hostile_tags_and_notes_are_escaped);
+    TG_TEST(suite, test_null_strings_in_a_hand_made_span);
+    TG_TEST(suite, test_full_span_parses);
+    TG_TEST(suite, test_decoded_record_writes_the_same_json);
+    TG_TEST(suite, test_list_of_none);
+    TG_TEST(suite, test_list_of_several_appends_an_array);
 }
