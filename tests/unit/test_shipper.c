@@ -1,6 +1,664 @@
 #include "unit.h"
 
+#include <apr_file_info.h>
+#include <apr_strings.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http_server.h"
+#include "tg_buf.h"
+#include "tg_json.h"
+#include "tg_log.h"
+#include "tg_record.h"
+#include "tg_shipper.h"
+#include "tg_statsd.h"
+
+#define QUEUE_SLOTS 64
+#define MAX_SPANS 40
+#define MAX_DATAGRAMS 64
+#define T0 ((apr_time_t)1700000000 * APR_USEC_PER_SEC)
+
+/* Everything one test sets up; it all lives in tg_test_pool. */
+typedef struct {
+    tg_queue_t *queue;
+    tg_shipper_config_t cfg;
+    tg_shipper_counters_t counters;
+    const char *span_path;
+    const tg_span_t *spans[MAX_SPANS];
+    int n_spans;
+} fixture_t;
+
+static int warnings;
+static char last_warning[1024];
+
+static void record_warning(tg_log_level_t level, apr_status_t rv, const char *message)
+{
+    if (level == TG_LOG_WARNING) {
+        warnings++;
+        apr_cpystrn(last_warning, message, sizeof(last_warning));
+    }
+}
+
+static apr_status_t restore_log_sink(void *unused)
+{
+    tg_log_set_sink(NULL);
+    return APR_SUCCESS;
+}
+
+static apr_status_t free_memory(void *mem)
+{
+    free(mem);
+    return APR_SUCCESS;
+}
+
+/* A queue in malloc'd memory, and no exporter yet. */
+static fixture_t *fixture(void)
+{
+    fixture_t *fx = apr_pcalloc(tg_test_pool, sizeof(*fx));
+    apr_size_t footprint = (tg_queue_footprint(QUEUE_SLOTS) + 63) / 64 * 64;
+    void *mem = aligned_alloc(64, footprint);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mem);
+    apr_pool_cleanup_register(tg_test_pool, mem, free_memory, apr_pool_cleanup_null);
+    fx->queue = tg_queue_create(mem, QUEUE_SLOTS);
+    tg_shipper_config_defaults(&fx->cfg);
+    warnings = 0;
+    last_warning[0] = '\0';
+    tg_log_set_sink(record_warning);
+    apr_pool_cleanup_register(tg_test_pool, NULL, restore_log_sink, apr_pool_cleanup_null);
+    return fx;
+}
+
+/* A finished server span of service nova-api with `notes` notes between
+ * its start and stop, remembered in the fixture. */
+static const tg_span_t *make_span(fixture_t *fx, const char *name, int notes)
+{
+    apr_time_t start = T0 + fx->n_spans * 1000;
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, name, NULL, start);
+    int i;
+    span->local.service_name = "nova-api";
+    span->local.ipv4 = "10.0.0.7";
+    for (i = 0; i < notes; i++)
+        tg_span_annotate(span, start + 10 + i, apr_psprintf(tg_test_pool, "db-query-%d", i));
+    tg_span_tag(span, "http.method", "GET");
+    tg_span_finish(span, start + 4250);
+    CU_ASSERT_FATAL(fx->n_spans < MAX_SPANS);
+    fx->spans[fx->n_spans++] = span;
+    return span;
+}
+
+static int queue_span(tg_queue_t *queue, const tg_span_t *span)
+{
+    unsigned char record[TG_QUEUE_SLOT_BYTES];
+    apr_size_t len = tg_record_encode(span, record, sizeof(record));
+    return len > 0 && tg_queue_push(queue, record, len) == APR_SUCCESS;
+}
+
+static const tg_span_t *push_span(fixture_t *fx, const char *name, int notes)
+{
+    const tg_span_t *span = make_span(fx, name, notes);
+    CU_ASSERT_FATAL(queue_span(fx->queue, span));
+    return span;
+}
+
+static void push_spans(fixture_t *fx, int n)
+{
+    while (n-- > 0)
+        push_span(fx, "GET /v2.1/servers", 2);
+}
+
+static void with_span_file(fixture_t *fx)
+{
+    const char *dir;
+    char *path;
+    CU_ASSERT_EQUAL_FATAL(apr_temp_dir_get(&dir, tg_test_pool), APR_SUCCESS);
+    path = apr_pstrcat(tg_test_pool, dir, "/tg-shipper-XXXXXX", NULL);
+    /* Buffered, so only a flush puts a batch on disk; deleted when the
+     * test pool closes it. */
+    CU_ASSERT_EQUAL_FATAL(apr_file_mktemp(&fx->cfg.span_file, path,
+                                          APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE
+                                              | APR_FOPEN_APPEND | APR_FOPEN_BUFFERED | APR_FOPEN_EXCL
+                                              | APR_FOPEN_DELONCLOSE,
+                                          tg_test_pool),
+                          APR_SUCCESS);
+    fx->span_path = path;
+}
+
+static tg_shipper_t *shipper_for(fixture_t *fx)
+{
+    tg_shipper_t *shipper = NULL;
+    CU_ASSERT_EQUAL_FATAL(tg_shipper_create(&shipper, fx->queue, &fx->cfg, &fx->counters,
+                                            tg_test_pool),
+                          APR_SUCCESS);
+    return shipper;
+}
+
+static char *span_file_text(const fixture_t *fx)
+{
+    apr_file_t *file;
+    apr_finfo_t info;
+    char *text;
+    apr_size_t len;
+    CU_ASSERT_EQUAL_FATAL(apr_file_open(&file, fx->span_path, APR_FOPEN_READ, 0, tg_test_pool),
+                          APR_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(apr_file_info_get(&info, APR_FINFO_SIZE, file), APR_SUCCESS);
+    len = (apr_size_t)info.size;
+    text = apr_palloc(tg_test_pool, len + 1);
+    if (len)
+        CU_ASSERT_EQUAL_FATAL(apr_file_read_full(file, text, len, NULL), APR_SUCCESS);
+    text[len] = '\0';
+    apr_file_close(file);
+    return text;
+}
+
+static char *id_hex(uint64_t id)
+{
+    char *hex = apr_palloc(tg_test_pool, TG_SPAN_ID_HEX_LEN + 1);
+    tg_u64_to_hex(id, hex);
+    return hex;
+}
+
+static char *trace_hex(tg_trace_id_t id)
+{
+    char *hex = apr_palloc(tg_test_pool, TG_TRACE_ID_HEX_LEN + 1);
+    tg_trace_id_to_hex(id, hex);
+    return hex;
+}
+
+/* The span file holds exactly `spans`, one well-formed JSON object a line, in order. */
+static void assert_span_file_holds(const fixture_t *fx, const tg_span_t *const *spans, int n)
+{
+    char *text = span_file_text(fx), *line = text;
+    int i;
+    for (i = 0; i < n; i++) {
+        char *newline = strchr(line, '\n');
+        const char *id = NULL, *trace_id = NULL;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(newline);
+        CU_ASSERT(tg_json_object_get_string(line, (size_t)(newline - line), "id", tg_test_pool,
+                                            &id));
+        CU_ASSERT(tg_json_object_get_string(line, (size_t)(newline - line), "traceId",
+                                            tg_test_pool, &trace_id));
+        CU_ASSERT_STRING_EQUAL(id ? id : "", id_hex(spans[i]->id));
+        CU_ASSERT_STRING_EQUAL(trace_id ? trace_id : "", trace_hex(spans[i]->trace_id));
+        line = newline + 1;
+    }
+    CU_ASSERT_STRING_EQUAL(line, "");
+}
+
+static void assert_span_file_holds_all(const fixture_t *fx)
+{
+    assert_span_file_holds(fx, fx->spans, fx->n_spans);
+}
+
+/* --- the span file, batching, drain --- */
+
+static void test_poll_writes_one_json_line_per_span(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    with_span_file(fx);
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 3);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
+    assert_span_file_holds_all(fx);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 3);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.failed), 0);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 0);
+}
+
+static void test_batch_waits_for_size_or_interval(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    with_span_file(fx);
+    fx->cfg.batch_spans = 2;
+    fx->cfg.batch_interval = apr_time_from_sec(1);
+    shipper = shipper_for(fx);
+    push_spans(fx, 5);
+
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 5);
+    assert_span_file_holds(fx, fx->spans, 4); /* two full batches */
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0 + apr_time_from_sec(1) - 1), 0);
+    assert_span_file_holds(fx, fx->spans, 4);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0 + apr_time_from_sec(1)), 0);
+    assert_span_file_holds_all(fx);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 5);
+}
+
+static void test_drain_ships_a_partial_batch(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    with_span_file(fx);
+    fx->cfg.batch_interval = apr_time_from_sec(3600);
+    shipper = shipper_for(fx);
+    push_spans(fx, 2);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 2);
+    push_spans(fx, 1);
+    assert_span_file_holds(fx, fx->spans, 0);
+    tg_shipper_drain(shipper, apr_time_now() + apr_time_from_sec(5));
+    assert_span_file_holds_all(fx);
+}
+
+static void test_drain_past_deadline_leaves_records_queued(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    tg_queue_stats_t stats;
+    with_span_file(fx);
+    shipper = shipper_for(fx);
+    push_spans(fx, 3);
+    tg_shipper_drain(shipper, apr_time_now() - 1);
+    /* Left for the next shipper, which shares the queue. */
+    tg_queue_stats(fx->queue, &stats);
+    CU_ASSERT_EQUAL(stats.depth, 3);
+    assert_span_file_holds(fx, fx->spans, 0);
+}
+
+static void test_undecodable_record_is_counted_and_skipped(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    tg_span_t *cut;
+    unsigned char record[TG_QUEUE_SLOT_BYTES];
+    apr_size_t len;
+    const tg_span_t *good[2];
+    with_span_file(fx);
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+
+    good[0] = push_span(fx, "first", 1);
+    CU_ASSERT_EQUAL_FATAL(tg_queue_push(fx->queue, "not a record at all", 19), APR_SUCCESS);
+    /* A record cut short, as from a writer that died half-way. */
+    cut = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "cut", NULL, T0);
+    tg_span_finish(cut, T0 + 5);
+    len = tg_record_encode(cut, record, sizeof(record));
+    CU_ASSERT_FATAL(len > 1);
+    CU_ASSERT_EQUAL_FATAL(tg_queue_push(fx->queue, record, len - 1), APR_SUCCESS);
+    good[1] = push_span(fx, "second", 1);
+
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 4);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.undecodable), 2);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 2);
+    assert_span_file_holds(fx, good, 2);
+}
+
+static void test_invalid_config_is_refused(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper = NULL;
+    fx->cfg.batch_spans = 0;
+    CU_ASSERT_EQUAL(tg_shipper_create(&shipper, fx->queue, &fx->cfg, &fx->counters, tg_test_pool),
+                    APR_EINVAL);
+    CU_ASSERT_PTR_NULL(shipper);
+}
+
+/* --- the daemon loop --- */
+
+typedef struct {
+    fixture_t *fx;
+    int queued;
+    volatile sig_atomic_t stop;
+} runner_t;
+
+static void *push_then_stop(void *arg)
+{
+    runner_t *runner = arg;
+    int i;
+    for (i = 0; i < runner->fx->n_spans; i++) {
+        runner->queued += queue_span(runner->fx->queue, runner->fx->spans[i]);
+        usleep(5000);
+    }
+    usleep(50000);
+    runner->stop = 1;
+    return NULL;
+}
+
+static void test_run_ships_until_stopped_then_drains(void)
+{
+    fixture_t *fx = fixture();
+    runner_t runner = {.fx = fx};
+    tg_shipper_t *shipper;
+    pthread_t thread;
+    int i;
+    with_span_file(fx);
+    fx->cfg.batch_interval = apr_time_from_msec(10);
+    shipper = shipper_for(fx);
+    for (i = 0; i < 6; i++)
+        make_span(fx, "GET /", 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&thread, NULL, push_then_stop, &runner), 0);
+    tg_shipper_run(shipper, &runner.stop, apr_time_from_sec(1));
+    pthread_join(thread, NULL);
+    CU_ASSERT_EQUAL(runner.queued, 6);
+    assert_span_file_holds_all(fx);
+}
+
+static void test_run_drains_when_already_stopped(void)
+{
+    fixture_t *fx = fixture();
+    volatile sig_atomic_t stop = 1;
+    tg_shipper_t *shipper;
+    with_span_file(fx);
+    fx->cfg.batch_interval = apr_time_from_sec(3600);
+    shipper = shipper_for(fx);
+    push_spans(fx, 4);
+    tg_shipper_run(shipper, &stop, apr_time_from_sec(1));
+    assert_span_file_holds_all(fx);
+}
+
+/* --- statsd --- */
+
+typedef struct {
+    int n;
+    char *text[MAX_DATAGRAMS];
+    apr_size_t len[MAX_DATAGRAMS];
+} datagrams_t;
+
+/* A UDP socket on the loopback of `family`; NULL when the host has none. */
+static apr_socket_t *statsd_receiver(fixture_t *fx, int family, const char *host)
+{
+    apr_sockaddr_t *addr;
+    apr_socket_t *sock;
+    if (apr_sockaddr_info_get(&addr, host, family, 0, 0, tg_test_pool) != APR_SUCCESS
+        || apr_socket_create(&sock, family, SOCK_DGRAM, APR_PROTO_UDP, tg_test_pool) != APR_SUCCESS
+        || apr_socket_bind(sock, addr) != APR_SUCCESS
+        || apr_socket_addr_get(&addr, APR_LOCAL, sock) != APR_SUCCESS)
+        return NULL;
+    apr_socket_timeout_set(sock, apr_time_from_msec(200));
+    fx->cfg.statsd_host = host;
+    fx->cfg.statsd_port = addr->port;
+    return sock;
+}
+
+static void receive(apr_socket_t *sock, datagrams_t *got)
+{
+    char buf[65536];
+    apr_size_t len = sizeof(buf);
+    got->n = 0;
+    while (got->n < MAX_DATAGRAMS && apr_socket_recv(sock, buf, &len) == APR_SUCCESS) {
+        got->text[got->n] = apr_pstrmemdup(tg_test_pool, buf, len);
+        got->len[got->n] = len;
+        got->n++;
+        len = sizeof(buf);
+    }
+}
+
+/* What statsd must receive: every span's lines, in order. */
+static char *expected_statsd_lines(const fixture_t *fx)
+{
+    tg_buf_t lines;
+    char *copy;
+    int i;
+    tg_buf_init(&lines);
+    for (i = 0; i < fx->n_spans; i++)
+        tg_statsd_append_span(&lines, fx->spans[i]);
+    copy = apr_pstrdup(tg_test_pool, lines.data ? lines.data : "");
+    tg_buf_free(&lines);
+    return copy;
+}
+
+/* The datagrams, each followed by a newline: compared with the expected
+ * lines, this shows no line was lost, reordered or split. */
+static char *joined(const datagrams_t *got)
+{
+    char *text = "";
+    int i;
+    for (i = 0; i < got->n; i++)
+        text = apr_pstrcat(tg_test_pool, text, got->text[i], "\n", NULL);
+    return text;
+}
+
+static void assert_statsd_line(const char *line, apr_size_t len)
+{
+    const char *colon = memchr(line, ':', len), *bar = memchr(line, '|', len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(colon);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bar);
+    CU_ASSERT(colon < bar);
+    CU_ASSERT((len - (size_t)(bar - line) == 3 && strncmp(bar, "|ms", 3) == 0)
+              || (len - (size_t)(bar - line) == 2 && strncmp(bar, "|c", 2) == 0));
+}
+
+static void assert_datagrams_well_formed(const datagrams_t *got, apr_size_t packet)
+{
+    int i;
+    for (i = 0; i < got->n; i++) {
+        const char *line = got->text[i], *end = got->text[i] + got->len[i];
+        /* Only a single line too long for any datagram may exceed it. */
+        if (memchr(line, '\n', got->len[i]))
+            CU_ASSERT(got->len[i] <= packet);
+        while (line < end) {
+            const char *newline = memchr(line, '\n', (size_t)(end - line));
+            const char *stop = newline ? newline : end;
+            assert_statsd_line(line, (apr_size_t)(stop - line));
+            line = stop + 1;
+        }
+    }
+}
+
+static void test_statsd_gets_timer_and_counter_lines(void)
+{
+    fixture_t *fx = fixture();
+    apr_socket_t *receiver = statsd_receiver(fx, APR_INET, "127.0.0.1");
+    tg_shipper_t *shipper;
+    datagrams_t got;
+    char *text;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+    push_span(fx, "GET /v2.1/servers", 1);
+    push_span(fx, "POST /v2.1/servers", 0);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 2);
+    receive(receiver, &got);
+    /* Short lines share one datagram. */
+    CU_ASSERT_EQUAL_FATAL(got.n, 1);
+    text = joined(&got);
+    CU_ASSERT_STRING_EQUAL(text, expected_statsd_lines(fx));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "|ms\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "db-query-0:1|c\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "start:1|c\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "stop:1|c\n"));
+    assert_datagrams_well_formed(&got, fx->cfg.statsd_packet);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.sent), 2);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.failed), 0);
+}
+
+static void test_statsd_datagrams_stay_within_packet_size(void)
+{
+    fixture_t *fx = fixture();
+    apr_socket_t *receiver = statsd_receiver(fx, APR_INET, "127.0.0.1");
+    tg_shipper_t *shipper;
+    datagrams_t got;
+    int i;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.statsd_packet = 200;
+    shipper = shipper_for(fx);
+    for (i = 0; i < 6; i++)
+        push_span(fx, "GET /v2.1/servers/detail", 5);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 6);
+    receive(receiver, &got);
+    CU_ASSERT(got.n > 6);
+    for (i = 0; i < got.n; i++)
+        CU_ASSERT(got.len[i] <= 200);
+    assert_datagrams_well_formed(&got, 200);
+    CU_ASSERT_STRING_EQUAL(joined(&got), expected_statsd_lines(fx));
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.sent), 6);
+}
+
+static void test_statsd_line_longer_than_packet_goes_alone(void)
+{
+    fixture_t *fx = fixture();
+    apr_socket_t *receiver = statsd_receiver(fx, APR_INET, "127.0.0.1");
+    char name[201];
+    tg_shipper_t *shipper;
+    datagrams_t got;
+    int i;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
+    memset(name, 'x', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    fx->cfg.batch_interval = 0;
+    fx->cfg.statsd_packet = 100;
+    shipper = shipper_for(fx);
+    push_span(fx, name, 1); /* timer + start, note, stop counters: 4 lines over 100 bytes */
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 1);
+    receive(receiver, &got);
+    CU_ASSERT_EQUAL(got.n, 4);
+    for (i = 0; i < got.n; i++) {
+        CU_ASSERT(got.len[i] > 100);
+        CU_ASSERT_PTR_NULL(memchr(got.text[i], '\n', got.len[i]));
+    }
+    CU_ASSERT_STRING_EQUAL(joined(&got), expected_statsd_lines(fx));
+}
+
+static void test_statsd_over_ipv6(void)
+{
+    fixture_t *fx = fixture();
+    apr_socket_t *receiver = statsd_receiver(fx, APR_INET6, "::1");
+    tg_shipper_t *shipper;
+    datagrams_t got;
+    if (!receiver)
+        return; /* no IPv6 loopback on this host */
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 1);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 1);
+    receive(receiver, &got);
+    CU_ASSERT_STRING_EQUAL(joined(&got), expected_statsd_lines(fx));
+}
+
+/* --- Zipkin --- */
+
+static void assert_body_lists(const char *body, const tg_span_t *const *spans, int n)
+{
+    size_t len = strlen(body);
+    int i;
+    CU_ASSERT_FATAL(len >= 2);
+    CU_ASSERT_EQUAL(body[0], '[');
+    CU_ASSERT_EQUAL(body[len - 1], ']');
+    for (i = 0; i < n; i++) {
+        CU_ASSERT_PTR_NOT_NULL(strstr(body, apr_psprintf(tg_test_pool, "\"%s\"",
+                                                         id_hex(spans[i]->id))));
+        CU_ASSERT_PTR_NOT_NULL(strstr(body, apr_psprintf(tg_test_pool, "\"%s\"",
+                                                         trace_hex(spans[i]->trace_id))));
+    }
+}
+
+static void test_zipkin_gets_one_post_per_batch(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = tg_test_http_start(tg_test_pool, TG_TEST_HTTP_ACCEPT);
+    tg_shipper_t *shipper;
+    const tg_test_http_request_t *request;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(server);
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 3);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
+    request = tg_test_http_request(server, 0);
+    assert_body_lists(request->body, fx->spans, 3);
+    CU_ASSERT_STRING_EQUAL(tg_test_http_header(request, "content-type", tg_test_pool),
+                           "application/json");
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.sent), 3);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.failed), 0);
+    CU_ASSERT_EQUAL(warnings, 0);
+
+    /* The next batch goes over the same connection. */
+    push_spans(fx, 2);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 2);
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 2);
+    assert_body_lists(tg_test_http_request(server, 1)->body, fx->spans + 3, 2);
+    CU_ASSERT_EQUAL(tg_test_http_accepts(server), 1);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.sent), 5);
+}
+
+static void test_zipkin_down_counts_failed_and_file_still_gets_spans(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    with_span_file(fx);
+    fx->cfg.zipkin_url = tg_test_http_closed_url(tg_test_pool);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fx->cfg.zipkin_url);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.batch_spans = 2;
+    shipper = shipper_for(fx);
+    push_spans(fx, 5); /* three batches, three failed POSTs */
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 5);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.sent), 0);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.failed), 5);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 5);
+    assert_span_file_holds_all(fx);
+    /* One line for the outage, not one per batch or per span. */
+    CU_ASSERT_EQUAL(warnings, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "TG03"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, fx->cfg.zipkin_url));
+}
+
+static void test_zipkin_error_status_is_reported_once_per_kind(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *failing = tg_test_http_start(tg_test_pool, TG_TEST_HTTP_FAIL);
+    tg_shipper_t *shipper;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(failing);
+    fx->cfg.zipkin_url = tg_test_http_url(failing);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.batch_spans = 1;
+    shipper = shipper_for(fx);
+    push_spans(fx, 3);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(failing), 3);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.failed), 3);
+    CU_ASSERT_EQUAL(warnings, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "500"));
+}
+
+static void test_every_exporter_gets_every_span(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = tg_test_http_start(tg_test_pool, TG_TEST_HTTP_ACCEPT);
+    apr_socket_t *receiver = statsd_receiver(fx, APR_INET, "127.0.0.1");
+    tg_shipper_t *shipper;
+    datagrams_t got;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(server);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
+    with_span_file(fx);
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = apr_time_from_sec(3600);
+    shipper = shipper_for(fx);
+    push_spans(fx, 7);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 7);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 0);
+    tg_shipper_drain(shipper, apr_time_now() + apr_time_from_sec(5));
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
+    assert_body_lists(tg_test_http_request(server, 0)->body, fx->spans, 7);
+    receive(receiver, &got);
+    CU_ASSERT_STRING_EQUAL(joined(&got), expected_statsd_lines(fx));
+    assert_span_file_holds_all(fx);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.sent), 7);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.sent), 7);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 7);
+}
+
 void tg_test_add_shipper(void)
 {
-    TG_SUITE("shipper");
+    CU_pSuite suite = TG_SUITE("shipper");
+    TG_TEST(suite, test_poll_writes_one_json_line_per_span);
+    TG_TEST(suite, test_batch_waits_for_size_or_interval);
+    TG_TEST(suite, test_drain_ships_a_partial_batch);
+    TG_TEST(suite, test_drain_past_deadline_leaves_records_queued);
+    TG_TEST(suite, test_undecodable_record_is_counted_and_skipped);
+    TG_TEST(suite, test_invalid_config_is_refused);
+    TG_TEST(suite, test_run_ships_until_stopped_then_drains);
+    TG_TEST(suite, test_run_drains_when_already_stopped);
+    TG_TEST(suite, test_statsd_gets_timer_and_counter_lines);
+    TG_TEST(suite, test_statsd_datagrams_stay_within_packet_size);
+    TG_TEST(suite, test_statsd_line_longer_than_packet_goes_alone);
+    TG_TEST(suite, test_statsd_over_ipv6);
+    TG_TEST(suite, test_zipkin_gets_one_post_per_batch);
+    TG_TEST(suite, test_zipkin_down_counts_failed_and_file_still_gets_spans);
+    TG_TEST(suite, test_zipkin_error_status_is_reported_once_per_kind);
+    TG_TEST(suite, test_every_exporter_gets_every_span);
 }
