@@ -1,1 +1,177 @@
 #include "tg_osprofiler.h"
+
+#include <apr_encode.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <string.h>
+
+#include "tg_hmac.h"
+#include "tg_json.h"
+
+/* osprofiler's payload is two UUIDs in about 100 base64 characters; a header
+ * much longer than that is not from osprofiler and not worth decoding. */
+#define MAX_INFO_LEN 4096
+
+/* 8-4-4-4-12, as Python's str(uuid.UUID) writes it; like uuid.UUID we
+ * read either case. */
+#define UUID_LEN 36
+
+static int is_uuid_dash_position(size_t i)
+{
+    return i == 8 || i == 13 || i == 18 || i == 23;
+}
+
+static int parse_uuid(const char *text, uint64_t *hi, uint64_t *lo)
+{
+    char digits[TG_TRACE_ID_HEX_LEN];
+    size_t i, n = 0;
+    if (strlen(text) != UUID_LEN)
+        return 0;
+    for (i = 0; i < UUID_LEN; i++) {
+        if (is_uuid_dash_position(i)) {
+            if (text[i] != '-')
+                return 0;
+        }
+        else {
+            digits[n++] = apr_tolower(text[i]);
+        }
+    }
+    return tg_hex_to_u64(digits, TG_SPAN_ID_HEX_LEN, hi)
+           && tg_hex_to_u64(digits + TG_SPAN_ID_HEX_LEN, TG_SPAN_ID_HEX_LEN, lo);
+}
+
+static void format_uuid(uint64_t hi, uint64_t lo, char out[UUID_LEN + 1])
+{
+    char digits[TG_TRACE_ID_HEX_LEN + 1];
+    size_t i, n = 0;
+    tg_u64_to_hex(hi, digits);
+    tg_u64_to_hex(lo, digits + TG_SPAN_ID_HEX_LEN);
+    for (i = 0; i < UUID_LEN; i++)
+        out[i] = is_uuid_dash_position(i) ? '-' : digits[n++];
+    out[UUID_LEN] = '\0';
+}
+
+static int base64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+/* Strict padded base64url, the only form Python's urlsafe_b64encode
+ * writes: whole quads, '=' only as the last one or two characters, and no
+ * stray bits in the final digit.  Returns NULL for anything else. */
+static char *base64url_decode(const char *text, size_t len, apr_pool_t *pool, size_t *out_len)
+{
+    size_t padding = 0, digits, i, n = 0;
+    unsigned long bits = 0;
+    int bit_count = 0;
+    char *out;
+    if (len == 0 || len % 4 != 0)
+        return NULL;
+    while (padding < 2 && text[len - 1 - padding] == '=')
+        padding++;
+    digits = len - padding;
+    out = apr_palloc(pool, digits * 3 / 4 + 1);
+    for (i = 0; i < digits; i++) {
+        int value = base64url_value(text[i]);
+        if (value < 0)
+            return NULL;
+        bits = (bits << 6) | (unsigned long)value;
+        bit_count += 6;
+        if (bit_count >= 8) {
+            bit_count -= 8;
+            out[n++] = (char)((bits >> bit_count) & 0xff);
+        }
+    }
+    if (bits & ((1UL << bit_count) - 1))
+        return NULL;
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
+/* Whether `hmac` (osprofiler strips it) is the signature of info under one
+ * of the keys.  Every key is tried, so the time does not tell which one. */
+static int signed_with_any(const char *info, size_t info_len, const char *hmac,
+                           const apr_array_header_t *keys)
+{
+    const char *start = hmac, *end;
+    int matched = 0, i;
+    if (!hmac)
+        return 0;
+    while (*start == ' ' || *start == '\t')
+        start++;
+    end = start + strlen(start);
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    for (i = 0; i < keys->nelts; i++) {
+        const char *key = APR_ARRAY_IDX(keys, i, const char *);
+        char expected[TG_HMAC_SHA1_HEX_LEN + 1];
+        tg_hmac_sha1_hex(key, strlen(key), info, info_len, expected);
+        matched |= tg_constant_time_equal(start, (size_t)(end - start), expected, TG_HMAC_SHA1_HEX_LEN);
+    }
+    return matched;
+}
+
+apr_status_t tg_osprofiler_parse(const char *info, const char *hmac,
+                                 const apr_array_header_t *keys, apr_pool_t *pool,
+                                 tg_context_t *out)
+{
+    tg_context_t ctx;
+    size_t info_len, json_len;
+    const char *json, *base_id, *parent_id;
+    uint64_t parent_hi, parent_lo;
+    if (!info)
+        return APR_NOTFOUND;
+    info_len = strnlen(info, MAX_INFO_LEN + 1);
+    if (info_len > MAX_INFO_LEN)
+        return APR_EINVAL;
+    if (keys && keys->nelts > 0 && !signed_with_any(info, info_len, hmac, keys))
+        return APR_EACCES;
+    memset(&ctx, 0, sizeof(ctx));
+    json = base64url_decode(info, info_len, pool, &json_len);
+    if (!json || !tg_json_object_get_string(json, json_len, "base_id", pool, &base_id))
+        return APR_EINVAL;
+    /* parent_id is optional: osprofiler's profiler.init then takes base_id
+     * as the parent. */
+    if (!tg_json_object_get_string(json, json_len, "parent_id", pool, &parent_id))
+        parent_id = base_id;
+    if (!parse_uuid(base_id, &ctx.trace_id.hi, &ctx.trace_id.lo)
+        || !parse_uuid(parent_id, &parent_hi, &parent_lo)
+        || tg_trace_id_is_zero(ctx.trace_id) || parent_hi == 0)
+        return APR_EINVAL;
+    ctx.span_id = parent_hi;
+    ctx.sampling = TG_SAMPLING_ACCEPT;
+    ctx.format = TG_FORMAT_X_TRACE_INFO;
+    *out = ctx;
+    return APR_SUCCESS;
+}
+
+const char *tg_osprofiler_format(const tg_context_t *ctx, const char *key,
+                                 apr_pool_t *pool, const char **hmac)
+{
+    char base_id[UUID_LEN + 1], parent_id[UUID_LEN + 1];
+    const char *json, *info;
+    format_uuid(ctx->trace_id.hi, ctx->trace_id.lo, base_id);
+    format_uuid(ctx->span_id, ctx->trace_id.lo, parent_id);
+    /* Byte for byte what Python's json.dumps writes for the same dict. */
+    json = apr_pstrcat(pool, "{\"base_id\": \"", base_id, "\", \"parent_id\": \"", parent_id, "\"}",
+                       NULL);
+    info = apr_pencode_base64(pool, json, APR_ENCODE_STRING, APR_ENCODE_URL, NULL);
+    *hmac = NULL;
+    if (key) {
+        char *signature = apr_palloc(pool, TG_HMAC_SHA1_HEX_LEN + 1);
+        tg_hmac_sha1_hex(key, strlen(key), info, strlen(info), signature);
+        *hmac = signature;
+    }
+    return info;
+}
