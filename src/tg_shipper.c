@@ -81,9 +81,9 @@ static apr_status_t release(void *data)
     return APR_SUCCESS;
 }
 
-/* 1 when a failure of this kind may be logged now; otherwise counts it in
- * *silenced, which the next line that is logged reports. */
-static int may_warn(tg_shipper_t *shipper, failure_kind_t kind, unsigned *silenced)
+/* 1 when a failure of this kind may be logged now, `note` then saying how
+ * many of its kind went unlogged since the last line ("" when none). */
+static int may_warn(tg_shipper_t *shipper, failure_kind_t kind, char *note, apr_size_t size)
 {
     warn_limit_t *limit = &shipper->warn[kind];
     apr_time_t now = apr_time_now();
@@ -91,7 +91,10 @@ static int may_warn(tg_shipper_t *shipper, failure_kind_t kind, unsigned *silenc
         limit->silenced++;
         return 0;
     }
-    *silenced = limit->silenced;
+    if (limit->silenced)
+        apr_snprintf(note, size, " (and %u more like it since the last report)", limit->silenced);
+    else
+        note[0] = '\0';
     limit->silenced = 0;
     limit->last_logged = now;
     return 1;
@@ -191,7 +194,7 @@ static void ship_zipkin(tg_shipper_t *shipper)
     char error[CURL_ERROR_SIZE] = "out of memory encoding the batch";
     long status = 0;
     apr_status_t rv = APR_ENOMEM;
-    unsigned silenced;
+    char note[80];
     tg_buf_reset(&shipper->out);
     tg_zipkin_append_list(&shipper->out, shipper->batch, shipper->batch_len);
     if (!shipper->out.failed)
@@ -202,17 +205,15 @@ static void ship_zipkin(tg_shipper_t *shipper)
         return;
     }
     count(&shipper->counters->zipkin.failed, (uint64_t)shipper->batch_len);
-    if (may_warn(shipper, zipkin_failure_kind(rv, status), &silenced))
-        tg_log(TG_LOG_WARNING, rv,
-               TGLOGNO(03004) "Zipkin export to %s failed: %s (HTTP status %ld); "
-               "%d spans lost, %u more batches failed alike since the last report",
-               shipper->cfg.zipkin_url, error, status, shipper->batch_len, silenced);
+    if (may_warn(shipper, zipkin_failure_kind(rv, status), note, sizeof(note)))
+        tg_log(TG_LOG_WARNING, rv, TGLOGNO(03004) "Zipkin export to %s failed: %s; %d spans lost%s",
+               shipper->cfg.zipkin_url, error, shipper->batch_len, note);
 }
 
 static void ship_file(tg_shipper_t *shipper)
 {
     apr_status_t rv = APR_ENOMEM;
-    unsigned silenced;
+    char note[80];
     int i;
     tg_buf_reset(&shipper->out);
     for (i = 0; i < shipper->batch_len; i++) {
@@ -229,11 +230,9 @@ static void ship_file(tg_shipper_t *shipper)
         return;
     }
     count(&shipper->counters->file.failed, (uint64_t)shipper->batch_len);
-    if (may_warn(shipper, FAIL_FILE, &silenced))
-        tg_log(TG_LOG_WARNING, rv,
-               TGLOGNO(03005) "cannot write %d spans to the span file; "
-               "%u more batches failed alike since the last report",
-               shipper->batch_len, silenced);
+    if (may_warn(shipper, FAIL_FILE, note, sizeof(note)))
+        tg_log(TG_LOG_WARNING, rv, TGLOGNO(03005) "cannot write %d spans to the span file%s",
+               shipper->batch_len, note);
 }
 
 /* Packs a batch's statsd lines into datagrams.  A span whose lines straddle
@@ -255,7 +254,7 @@ static void send_datagram(statsd_packer_t *packer)
     tg_buf_t *datagram = &shipper->out;
     apr_size_t len = datagram->len;
     apr_status_t rv = APR_ENOMEM;
-    unsigned silenced;
+    char note[80];
     if (len == 0)
         return;
     if (!datagram->failed)
@@ -264,11 +263,9 @@ static void send_datagram(statsd_packer_t *packer)
     if (rv == APR_SUCCESS)
         return;
     mark_failed(packer, packer->first_span, packer->last_span);
-    if (may_warn(shipper, FAIL_STATSD, &silenced))
-        tg_log(TG_LOG_WARNING, rv,
-               TGLOGNO(03006) "cannot send to statsd at %s:%u; "
-               "%u more datagrams failed alike since the last report",
-               shipper->cfg.statsd_host, (unsigned)shipper->cfg.statsd_port, silenced);
+    if (may_warn(shipper, FAIL_STATSD, note, sizeof(note)))
+        tg_log(TG_LOG_WARNING, rv, TGLOGNO(03006) "cannot send a datagram to statsd at %s:%u%s",
+               shipper->cfg.statsd_host, (unsigned)shipper->cfg.statsd_port, note);
 }
 
 /* Adds one line (without its '\n') to the pending datagram, sending that

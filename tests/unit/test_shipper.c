@@ -615,6 +615,29 @@ static void test_zipkin_error_status_is_reported_once_per_kind(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "500"));
 }
 
+static void test_each_failure_kind_is_reported_once(void)
+{
+    fixture_t *fx = fixture();
+    apr_file_t *read_only;
+    tg_shipper_t *shipper;
+    with_span_file(fx);
+    CU_ASSERT_EQUAL_FATAL(apr_file_open(&read_only, fx->span_path, APR_FOPEN_READ, 0, tg_test_pool),
+                          APR_SUCCESS);
+    fx->cfg.span_file = read_only;
+    fx->cfg.zipkin_url = tg_test_http_closed_url(tg_test_pool);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fx->cfg.zipkin_url);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.batch_spans = 1;
+    shipper = shipper_for(fx);
+    push_spans(fx, 3);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.failed), 3);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.failed), 3);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 0);
+    CU_ASSERT_EQUAL(warnings, 2); /* the refused POST and the failed write */
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "span file"));
+}
+
 static void test_every_exporter_gets_every_span(void)
 {
     fixture_t *fx = fixture();
@@ -660,5 +683,6 @@ void tg_test_add_shipper(void)
     TG_TEST(suite, test_zipkin_gets_one_post_per_batch);
     TG_TEST(suite, test_zipkin_down_counts_failed_and_file_still_gets_spans);
     TG_TEST(suite, test_zipkin_error_status_is_reported_once_per_kind);
+    TG_TEST(suite, test_each_failure_kind_is_reported_once);
     TG_TEST(suite, test_every_exporter_gets_every_span);
 }
