@@ -18,7 +18,10 @@ typedef void tg_header_set_fn(void *store, const char *name, const char *value);
  * (checked against hmac_keys, an array of const char *, when non-empty) and
  * takes the first valid one.  APR_SUCCESS fills *out; APR_NOTFOUND when no
  * usable context arrived (malformed and unsigned ones are skipped; a caller
- * starts a new trace). */
+ * starts a new trace).  On APR_NOTFOUND *out has zero ids and format NONE,
+ * and its sampling/debug carry a bare decision that came without ids
+ * (`b3: 0`, or X-B3-Sampled/X-B3-Flags alone), else TG_SAMPLING_DEFER: an
+ * exporter sends `b3: 0` so that its own requests are not traced. */
 apr_status_t tg_extract(tg_header_get_fn *get, void *store, const apr_array_header_t *hmac_keys,
                         apr_pool_t *pool, tg_context_t *out);
 

@@ -1,6 +1,415 @@
 #include "unit.h"
 
+#include <apr_strings.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tg_hmac.h"
+#include "tg_log.h"
+#include "tg_propagation.h"
+
+/* A header store as simple as can be: names compared without case, as
+ * httpd's apr_table_t does. */
+#define MAX_HEADERS 32
+
+typedef struct {
+    const char *name[MAX_HEADERS];
+    const char *value[MAX_HEADERS];
+    int count;
+} store_t;
+
+static int find(const store_t *store, const char *name)
+{
+    int i;
+    for (i = 0; i < store->count; i++)
+        if (strcasecmp(store->name[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static const char *store_get(void *opaque, const char *name)
+{
+    store_t *store = opaque;
+    int i = find(store, name);
+    return i < 0 ? NULL : store->value[i];
+}
+
+static void store_set(void *opaque, const char *name, const char *value)
+{
+    store_t *store = opaque;
+    int i = find(store, name);
+    if (i < 0 && value) {
+        CU_ASSERT_FATAL(store->count < MAX_HEADERS);
+        i = store->count++;
+        store->name[i] = name;
+    }
+    else if (i >= 0 && !value) {
+        store->count--;
+        store->name[i] = store->name[store->count];
+        store->value[i] = store->value[store->count];
+        return;
+    }
+    if (value)
+        store->value[i] = value;
+}
+
+static store_t *new_store(void)
+{
+    store_t *store = apr_pcalloc(tg_test_pool, sizeof(*store));
+    return store;
+}
+
+static void add(store_t *store, const char *name, const char *value)
+{
+    store_set(store, name, value);
+}
+
+static apr_array_header_t *keys(const char *key)
+{
+    apr_array_header_t *array = apr_array_make(tg_test_pool, 1, sizeof(const char *));
+    if (key)
+        APR_ARRAY_PUSH(array, const char *) = key;
+    return array;
+}
+
+/* One context per format, each with ids of its own. */
+#define TP_TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
+#define TP_SPAN "00f067aa0ba902b7"
+#define TRACEPARENT "00-" TP_TRACE "-" TP_SPAN "-01"
+#define B3_TRACE "463ac35c9f6413ad48485a3953bb6124"
+#define B3_SPAN "a2fb4a1d1a96d312"
+#define B3_SINGLE B3_TRACE "-" B3_SPAN "-0"
+#define MULTI_TRACE "80f198ee56343ba864fe8b2a57d3eff7"
+#define MULTI_SPAN "e457b5a2e4d86bd1"
+/* osprofiler vector (see test_osprofiler.c): base_id
+ * 0af76519-16cd-43dd-8448-eb211c80319c, parent_id
+ * b7ad6b71-6920-3331-8448-eb211c80319c, key SECRET_KEY. */
+#define KEY "SECRET_KEY"
+#define INFO                                                                              \
+    "eyJiYXNlX2lkIjogIjBhZjc2NTE5LTE2Y2QtNDNkZC04NDQ4LWViMjExYzgwMzE5YyIsICJwYXJlbnRfaWQi" \
+    "OiAiYjdhZDZiNzEtNjkyMC0zMzMxLTg0NDgtZWIyMTFjODAzMTljIn0="
+#define INFO_HMAC "ba4548aaf2295f3801c43e2400d81d997fc207dd"
+
+static void add_multi(store_t *store)
+{
+    add(store, "X-B3-TraceId", MULTI_TRACE);
+    add(store, "X-B3-SpanId", MULTI_SPAN);
+    add(store, "X-B3-Sampled", "1");
+}
+
+static void add_trace_info(store_t *store)
+{
+    add(store, "X-Trace-Info", INFO);
+    add(store, "X-Trace-HMAC", INFO_HMAC);
+}
+
+static char last_log[1024];
+static tg_log_level_t last_level;
+
+static void record_log(tg_log_level_t level, apr_status_t rv, const char *message)
+{
+    last_level = level;
+    apr_cpystrn(last_log, message, sizeof(last_log));
+}
+
+/* tg_extract with its debug messages recorded instead of printed. */
+static apr_status_t extract(store_t *store, const apr_array_header_t *key_list, tg_context_t *ctx)
+{
+    apr_status_t rv;
+    last_log[0] = '\0';
+    tg_log_set_sink(record_log);
+    rv = tg_extract(store_get, store, key_list, tg_test_pool, ctx);
+    tg_log_set_sink(NULL);
+    return rv;
+}
+
+static tg_context_t extract_ok(store_t *store, const char *key)
+{
+    tg_context_t ctx;
+    CU_ASSERT_EQUAL(extract(store, keys(key), &ctx), APR_SUCCESS);
+    return ctx;
+}
+
+static void assert_span_hex(uint64_t span_id, const char *expected)
+{
+    char hex[TG_SPAN_ID_HEX_LEN + 1];
+    tg_u64_to_hex(span_id, hex);
+    CU_ASSERT_STRING_EQUAL(hex, expected);
+}
+
+/* ---- Extract ----------------------------------------------------------- */
+
+static void test_nothing_arrived(void)
+{
+    tg_context_t ctx;
+    memset(&ctx, 0x5a, sizeof(ctx));
+    CU_ASSERT_EQUAL(extract(new_store(), keys(KEY), &ctx), APR_NOTFOUND);
+    CU_ASSERT_TRUE(tg_trace_id_is_zero(ctx.trace_id));
+    CU_ASSERT_EQUAL(ctx.span_id, 0);
+    CU_ASSERT_EQUAL(ctx.sampling, TG_SAMPLING_DEFER);
+    CU_ASSERT_FALSE(ctx.debug);
+    CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_NONE);
+}
+
+static void test_traceparent_comes_first(void)
+{
+    store_t *store = new_store();
+    tg_context_t ctx;
+    add(store, "b3", B3_SINGLE);
+    add_multi(store);
+    add_trace_info(store);
+    add(store, "traceparent", TRACEPARENT);
+    ctx = extract_ok(store, KEY);
+    CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_TRACECONTEXT);
+    assert_span_hex(ctx.span_id, TP_SPAN);
+}
+
+static void test_single_b3_before_multi(void)
+{
+    store_t *store = new_store();
+    tg_context_t ctx;
+    add_multi(store);
+    add(store, "b3", B3_SINGLE);
+    add_trace_info(store);
+    ctx = extract_ok(store, KEY);
+    CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_B3);
+    assert_span_hex(ctx.span_id, B3_SPAN);
+    CU_ASSERT_EQUAL(ctx.sampling, TG_SAMPLING_DENY);
+}
+
+static void test_multi_before_trace_info(void)
+{
+    store_t *store = new_store();
+    tg_context_t ctx;
+    add_trace_info(store);
+    add_multi(store);
+    ctx = extract_ok(store, KEY);
+    CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_B3_MULTI);
+    assert_span_hex(ctx.span_id, MULTI_SPAN);
+}
+
+static void test_trace_info_last(void)
+{
+    store_t *store = new_store();
+    tg_context_t ctx;
+    add_trace_info(store);
+    ctx = extract_ok(store, KEY);
+    CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_X_TRACE_INFO);
+    assert_span_hex(ctx.span_id, "b7ad6b7169203331");
+}
+
+static void test_malformed_headers_are_skipped(void)
+{
+    store_t *store = new_store();
+    tg_context_t ctx;
+    add(store, "traceparent", "00-" TP_TRACE "-0000000000000000-01");
+    add(store, "b3", B3_TRACE "-" B3_SPAN "-x");
+    add(store, "X-B3-TraceId", MULTI_TRACE);
+    add(store, "X-B3-SpanId", "-");
+    add_trace_info(store);
+    ctx = extract_ok(store, KEY);
+    CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_X_TRACE_INFO);
+
+    store_set(store, "X-B3-SpanId", MULTI_SPAN);
+    ctx = extract_ok(store, KEY);
+    CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_B3_MULTI);
+}
+
+static void test_trace_info_needs_a_configured_key(void)
+{
+    store_t *store = new_store();
+    tg_context_t ctx;
+    add_trace_info(store);
+    CU_ASSERT_EQUAL(extract(store, keys("another key"), &ctx), APR_NOTFOUND);
+    CU_ASSERT_TRUE(tg_trace_id_is_zero(ctx.trace_id));
+    store_set(store, "X-Trace-HMAC", NULL);
+    CU_ASSERT_EQUAL(extract(store, keys(KEY), &ctx), APR_NOTFOUND);
+    /* With no keys configured, nothing is checked. */
+    CU_ASSERT_EQUAL(extract(store, keys(NULL), &ctx), APR_SUCCESS);
+    CU_ASSERT_EQUAL(extract(store, NULL, &ctx), APR_SUCCESS);
+}
+
+static void test_bare_sampling_decision_reaches_new_trace(void)
+{
+    static const struct {
+        const char *b3;
+        const char *sampled;
+        const char *flags;
+        tg_sampling_t sampling;
+        int debug;
+    } cases[] = {
+        {"0", NULL, NULL, TG_SAMPLING_DENY, 0},
+        {"1", NULL, NULL, TG_SAMPLING_ACCEPT, 0},
+        {"d", NULL, NULL, TG_SAMPLING_ACCEPT, 1},
+        {NULL, "0", NULL, TG_SAMPLING_DENY, 0},
+        {NULL, NULL, "1", TG_SAMPLING_ACCEPT, 1},
+        /* the single header's word counts over the multi headers' */
+        {"0", "1", NULL, TG_SAMPLING_DENY, 0},
+        {"1", "0", NULL, TG_SAMPLING_ACCEPT, 0},
+    };
+    size_t i;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        store_t *store = new_store();
+        tg_context_t ctx;
+        add(store, "b3", cases[i].b3);
+        add(store, "X-B3-Sampled", cases[i].sampled);
+        add(store, "X-B3-Flags", cases[i].flags);
+        CU_ASSERT_EQUAL(extract(store, keys(KEY), &ctx), APR_NOTFOUND);
+        CU_ASSERT_EQUAL(ctx.sampling, cases[i].sampling);
+        CU_ASSERT_EQUAL(ctx.debug, cases[i].debug);
+        CU_ASSERT_TRUE(tg_trace_id_is_zero(ctx.trace_id));
+        CU_ASSERT_EQUAL(ctx.span_id, 0);
+        CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_NONE);
+    }
+}
+
+static void test_bare_sampling_does_not_hide_a_context(void)
+{
+    store_t *store = new_store();
+    tg_context_t ctx;
+    add(store, "b3", "0");
+    add_multi(store);
+    ctx = extract_ok(store, KEY);
+    CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_B3_MULTI);
+    CU_ASSERT_EQUAL(ctx.sampling, TG_SAMPLING_ACCEPT);
+}
+
+static void test_reads_names_in_any_case(void)
+{
+    store_t *store = new_store();
+    tg_context_t ctx;
+    add(store, "x-b3-traceid", MULTI_TRACE);
+    add(store, "x-b3-spanid", MULTI_SPAN);
+    ctx = extract_ok(store, KEY);
+    CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_B3_MULTI);
+}
+
+static void test_logs_skipped_header_by_name_only(void)
+{
+    store_t *store = new_store();
+    tg_context_t ctx;
+    add(store, "b3", "evil\r\nvalue");
+    extract(store, keys(KEY), &ctx);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_log, "TG01000"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_log, "b3"));
+    CU_ASSERT_PTR_NULL(strstr(last_log, "evil"));
+    CU_ASSERT_EQUAL(last_level, TG_LOG_DEBUG);
+
+    store = new_store();
+    add(store, "X-Trace-Info", INFO);
+    extract(store, keys(KEY), &ctx);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_log, "TG01001"));
+}
+
+/* ---- Inject ------------------------------------------------------------ */
+
+static tg_context_t our_context(void)
+{
+    tg_context_t ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.trace_id.hi = 0x463ac35c9f6413adULL;
+    ctx.trace_id.lo = 0x48485a3953bb6124ULL;
+    ctx.span_id = 0x1111222233334444ULL;
+    ctx.parent_id = 0xa2fb4a1d1a96d312ULL;
+    ctx.sampling = TG_SAMPLING_ACCEPT;
+    ctx.w3c_flags = TG_W3C_FLAG_RANDOM;
+    return ctx;
+}
+
+static store_t *stale_store(void)
+{
+    store_t *store = new_store();
+    add(store, "Accept", "application/json");
+    add(store, "traceparent", TRACEPARENT);
+    add(store, "tracestate", "vendor=opaque");
+    add(store, "b3", B3_SINGLE);
+    add(store, "X-B3-TraceId", MULTI_TRACE);
+    add(store, "X-B3-SpanId", MULTI_SPAN);
+    add(store, "X-B3-ParentSpanId", "0000000000000009");
+    add(store, "X-B3-Sampled", "0");
+    add(store, "X-B3-Flags", "1");
+    add_trace_info(store);
+    return store;
+}
+
+static void test_inject_replaces_every_trace_header(void)
+{
+    store_t *store = stale_store();
+    tg_context_t ctx = our_context();
+    char hmac[TG_HMAC_SHA1_HEX_LEN + 1];
+    const char *info;
+    tg_inject(store_set, store, &ctx, KEY, tg_test_pool);
+    CU_ASSERT_STRING_EQUAL(store_get(store, "traceparent"),
+                           "00-463ac35c9f6413ad48485a3953bb6124-1111222233334444-03");
+    CU_ASSERT_STRING_EQUAL(store_get(store, "b3"),
+                           "463ac35c9f6413ad48485a3953bb6124-1111222233334444-1-a2fb4a1d1a96d312");
+    CU_ASSERT_STRING_EQUAL(store_get(store, "X-B3-TraceId"), "463ac35c9f6413ad48485a3953bb6124");
+    CU_ASSERT_STRING_EQUAL(store_get(store, "X-B3-SpanId"), "1111222233334444");
+    CU_ASSERT_STRING_EQUAL(store_get(store, "X-B3-ParentSpanId"), "a2fb4a1d1a96d312");
+    CU_ASSERT_STRING_EQUAL(store_get(store, "X-B3-Sampled"), "1");
+    CU_ASSERT_PTR_NULL(store_get(store, "X-B3-Flags"));
+    info = store_get(store, "X-Trace-Info");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(info);
+    CU_ASSERT_STRING_NOT_EQUAL(info, INFO);
+    tg_hmac_sha1_hex(KEY, strlen(KEY), info, strlen(info), hmac);
+    CU_ASSERT_STRING_EQUAL(store_get(store, "X-Trace-HMAC"), hmac);
+    /* Not ours to touch. */
+    CU_ASSERT_STRING_EQUAL(store_get(store, "tracestate"), "vendor=opaque");
+    CU_ASSERT_STRING_EQUAL(store_get(store, "Accept"), "application/json");
+    CU_ASSERT_EQUAL(store->count, 10);
+}
+
+static void test_inject_removes_what_does_not_apply(void)
+{
+    store_t *store = stale_store();
+    tg_context_t ctx = our_context();
+    ctx.parent_id = 0;
+    ctx.debug = 1;
+    tg_inject(store_set, store, &ctx, NULL, tg_test_pool);
+    CU_ASSERT_PTR_NULL(store_get(store, "X-B3-ParentSpanId"));
+    CU_ASSERT_PTR_NULL(store_get(store, "X-B3-Sampled"));
+    CU_ASSERT_STRING_EQUAL(store_get(store, "X-B3-Flags"), "1");
+    CU_ASSERT_STRING_EQUAL(store_get(store, "b3"), "463ac35c9f6413ad48485a3953bb6124-1111222233334444-d");
+    CU_ASSERT_PTR_NOT_NULL(store_get(store, "X-Trace-Info"));
+    CU_ASSERT_PTR_NULL(store_get(store, "X-Trace-HMAC"));
+    CU_ASSERT_STRING_EQUAL(store_get(store, "tracestate"), "vendor=opaque");
+}
+
+/* Whatever a receiver reads first, it finds our ids. */
+static void test_each_injected_format_reads_back(void)
+{
+    static const char *const read_order[] = {
+        "traceparent", "b3", "X-B3-TraceId", "X-Trace-Info",
+    };
+    store_t *store = new_store();
+    tg_context_t ctx = our_context();
+    size_t i;
+    tg_inject(store_set, store, &ctx, KEY, tg_test_pool);
+    for (i = 0; i < sizeof(read_order) / sizeof(read_order[0]); i++) {
+        tg_context_t back = extract_ok(store, KEY);
+        CU_ASSERT_TRUE(tg_trace_id_equal(back.trace_id, ctx.trace_id));
+        CU_ASSERT_EQUAL(back.span_id, ctx.span_id);
+        CU_ASSERT_EQUAL(back.sampling, TG_SAMPLING_ACCEPT);
+        store_set(store, read_order[i], NULL);
+    }
+    CU_ASSERT_EQUAL(extract(store, keys(KEY), &ctx), APR_NOTFOUND);
+}
+
 void tg_test_add_propagation(void)
 {
-    TG_SUITE("propagation");
+    CU_pSuite suite = TG_SUITE("propagation");
+    TG_TEST(suite, test_nothing_arrived);
+    TG_TEST(suite, test_traceparent_comes_first);
+    TG_TEST(suite, test_single_b3_before_multi);
+    TG_TEST(suite, test_multi_before_trace_info);
+    TG_TEST(suite, test_trace_info_last);
+    TG_TEST(suite, test_malformed_headers_are_skipped);
+    TG_TEST(suite, test_trace_info_needs_a_configured_key);
+    TG_TEST(suite, test_bare_sampling_decision_reaches_new_trace);
+    TG_TEST(suite, test_bare_sampling_does_not_hide_a_context);
+    TG_TEST(suite, test_reads_names_in_any_case);
+    TG_TEST(suite, test_logs_skipped_header_by_name_only);
+    TG_TEST(suite, test_inject_replaces_every_trace_header);
+    TG_TEST(suite, test_inject_removes_what_does_not_apply);
+    TG_TEST(suite, test_each_injected_format_reads_back);
 }
