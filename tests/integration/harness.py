@@ -245,6 +245,8 @@ class Httpd:
             (self.root / sub).mkdir(mode=0o755)
         shutil.copy(DEMO_CONF_DIR / "app.wsgi", self.root / "app" / "app.wsgi")
         (self.root / "htdocs" / "static.txt").write_text(self.STATIC_TEXT)
+        # What start() polls, apart from the paths the tests trace.
+        (self.root / "htdocs" / "ready.txt").write_text("ready\n")
         self.port = free_port()
         self.conf = self.root / "httpd.conf"
         self.conf.write_text(render_template(DEMO_CONF_DIR / "httpd.conf.in", {
@@ -289,7 +291,7 @@ class Httpd:
             raise AssertionError(
                 f"httpd exited with {self.process.popen.returncode}\n{self.describe()}")
         try:
-            return self.request("GET", "/static.txt", timeout=1).status == 200
+            return self.request("GET", "/ready.txt", timeout=1).status == 200
         except OSError:
             return False
 
