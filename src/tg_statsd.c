@@ -1,1 +1,76 @@
 #include "tg_statsd.h"
+
+#define UNKNOWN_SERVICE "unknown"
+
+/* What a Graphite path component may hold as it is: ASCII only, whatever
+ * the locale says.  '_' is kept out so that it is only ever written as the
+ * one separator of a collapsed run. */
+static int is_kept(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+void tg_statsd_append_name_part(tg_buf_t *out, const char *part)
+{
+    const unsigned char *p = (const unsigned char *)(part ? part : "");
+    int wrote = 0, gap = 0;
+    for (; *p; p++) {
+        if (!is_kept(*p)) {
+            gap = 1;
+            continue;
+        }
+        /* A run of anything else becomes one '_', and only between kept
+         * characters: none leads, none trails. */
+        if (gap && wrote)
+            tg_buf_putc(out, '_');
+        tg_buf_putc(out, (char)*p);
+        wrote = 1;
+        gap = 0;
+    }
+    if (!wrote)
+        tg_buf_putc(out, '_');
+}
+
+static void append_metric_prefix(tg_buf_t *out, const tg_span_t *span)
+{
+    const char *service = span->local.service_name;
+    tg_statsd_append_name_part(out, service && *service ? service : UNKNOWN_SERVICE);
+    tg_buf_putc(out, '.');
+    tg_statsd_append_name_part(out, span->name);
+}
+
+/* statsd takes fractional milliseconds, and a span is timed to the
+ * microsecond: the value is exact, "12" or "12.345" (trailing zeros of the
+ * fraction left out, "12.3"), never rounded through a double. */
+static void append_milliseconds(tg_buf_t *out, apr_time_t usec)
+{
+    unsigned fraction = (unsigned)(usec % 1000);
+    int digits = 3;
+    tg_buf_printf(out, "%" APR_INT64_T_FMT, (apr_int64_t)(usec / 1000));
+    if (!fraction)
+        return;
+    while (fraction % 10 == 0) {
+        fraction /= 10;
+        digits--;
+    }
+    tg_buf_printf(out, ".%0*u", digits, fraction);
+}
+
+void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span)
+{
+    int notes = span->annotations ? span->annotations->nelts : 0, i;
+    /* As in Zipkin JSON: an unfinished span has no length to report, and a
+     * finished one took at least 1 µs. */
+    if (span->finished || span->duration > 0) {
+        append_metric_prefix(out, span);
+        tg_buf_putc(out, ':');
+        append_milliseconds(out, span->duration > 1 ? span->duration : 1);
+        tg_buf_puts(out, "|ms\n");
+    }
+    for (i = 0; i < notes; i++) {
+        append_metric_prefix(out, span);
+        tg_buf_putc(out, '.');
+        tg_statsd_append_name_part(out, APR_ARRAY_IDX(span->annotations, i, tg_annotation_t).value);
+        tg_buf_puts(out, ":1|c\n");
+    }
+}

@@ -1,6 +1,263 @@
 #include "unit.h"
 
+#include "tg_statsd.h"
+
+#include <apr_strings.h>
+#include <string.h>
+
+#define T0 ((apr_time_t)1556604172355737)
+
+static const char *name_part(const char *part)
+{
+    tg_buf_t buf;
+    const char *result;
+    tg_buf_init(&buf);
+    tg_statsd_append_name_part(&buf, part);
+    CU_ASSERT_FATAL(!buf.failed);
+    result = apr_pstrdup(tg_test_pool, buf.data);
+    tg_buf_free(&buf);
+    return result;
+}
+
+static const char *span_lines(const tg_span_t *span)
+{
+    tg_buf_t buf;
+    const char *result;
+    tg_buf_init(&buf);
+    tg_statsd_append_span(&buf, span);
+    CU_ASSERT_FATAL(!buf.failed);
+    result = apr_pstrdup(tg_test_pool, buf.data ? buf.data : "");
+    tg_buf_free(&buf);
+    return result;
+}
+
+/* A finished span with no notes, lasting `usec`. */
+static tg_span_t *timed_span(apr_time_t usec)
+{
+    tg_span_t *span = apr_pcalloc(tg_test_pool, sizeof(*span));
+    span->pool = tg_test_pool;
+    span->name = "q";
+    span->local.service_name = "s";
+    span->finished = 1;
+    span->duration = usec;
+    return span;
+}
+
+/* name:value|ms or name:1|c, the name only [A-Za-z0-9_-] parts joined by '.'
+ * (none empty), and nothing else on the line. */
+static int is_statsd_line(const char *line, size_t len)
+{
+    const char *colon = memchr(line, ':', len);
+    const char *value, *end = line + len, *p;
+    int part_len = 0;
+    if (!colon)
+        return 0;
+    for (p = line; p < colon; p++) {
+        if (*p == '.') {
+            if (!part_len)
+                return 0;
+            part_len = 0;
+        }
+        else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
+                 || *p == '_' || *p == '-') {
+            part_len++;
+        }
+        else {
+            return 0;
+        }
+    }
+    if (!part_len)
+        return 0;
+    value = colon + 1;
+    if ((size_t)(end - value) == 3 && memcmp(value, "1|c", 3) == 0)
+        return 1;
+    for (p = value; p < end && ((*p >= '0' && *p <= '9') || *p == '.'); p++)
+        ;
+    return p > value && (size_t)(end - p) == 3 && memcmp(p, "|ms", 3) == 0;
+}
+
+/* Checks every line and returns how many there are. */
+static int count_statsd_lines(const char *text)
+{
+    int lines = 0;
+    while (*text) {
+        const char *newline = strchr(text, '\n');
+        CU_ASSERT_PTR_NOT_NULL_FATAL(newline);
+        CU_ASSERT(is_statsd_line(text, (size_t)(newline - text)));
+        lines++;
+        text = newline + 1;
+    }
+    return lines;
+}
+
+/* ---- name parts ---- */
+
+static void test_plain_names_pass_unchanged(void)
+{
+    CU_ASSERT_STRING_EQUAL(name_part("keystone"), "keystone");
+    CU_ASSERT_STRING_EQUAL(name_part("Nova-API_v2"), "Nova-API_v2");
+    CU_ASSERT_STRING_EQUAL(name_part("0"), "0");
+}
+
+static void test_statsd_syntax_never_leaks(void)
+{
+    CU_ASSERT_STRING_EQUAL(name_part("a:b|c@d"), "a_b_c_d");
+    CU_ASSERT_STRING_EQUAL(name_part("x:1|c\ny:2|ms"), "x_1_c_y_2_ms");
+    CU_ASSERT_STRING_EQUAL(name_part("rate@0.5"), "rate_0_5");
+    CU_ASSERT_STRING_EQUAL(name_part("dogstatsd|#tag:v"), "dogstatsd_tag_v");
+}
+
+static void test_graphite_separators_are_replaced(void)
+{
+    CU_ASSERT_STRING_EQUAL(name_part("a.b"), "a_b");
+    CU_ASSERT_STRING_EQUAL(name_part("GET /v3/auth/tokens"), "GET_v3_auth_tokens");
+    CU_ASSERT_STRING_EQUAL(name_part("C:\\dir\\file"), "C_dir_file");
+}
+
+static void test_whitespace_and_control_bytes_are_replaced(void)
+{
+    CU_ASSERT_STRING_EQUAL(name_part("a b\tc\r\nd\x01" "e\x7f" "f"), "a_b_c_d_e_f");
+}
+
+static void test_bytes_past_ascii_are_replaced(void)
+{
+    CU_ASSERT_STRING_EQUAL(name_part("na\xc3\xafve"), "na_ve");
+    CU_ASSERT_STRING_EQUAL(name_part("\xff\xfe" "x"), "x");
+}
+
+static void test_runs_collapse_and_ends_are_trimmed(void)
+{
+    CU_ASSERT_STRING_EQUAL(name_part("  lead and trail  "), "lead_and_trail");
+    CU_ASSERT_STRING_EQUAL(name_part("__x__y__"), "x_y");
+    CU_ASSERT_STRING_EQUAL(name_part("a_:_b"), "a_b");
+    CU_ASSERT_STRING_EQUAL(name_part("a-_-b"), "a-_-b");
+}
+
+static void test_nothing_left_is_one_underscore(void)
+{
+    CU_ASSERT_STRING_EQUAL(name_part(""), "_");
+    CU_ASSERT_STRING_EQUAL(name_part(NULL), "_");
+    CU_ASSERT_STRING_EQUAL(name_part("_"), "_");
+    CU_ASSERT_STRING_EQUAL(name_part(":|@. \n"), "_");
+}
+
+static void test_name_part_appends(void)
+{
+    tg_buf_t buf;
+    tg_buf_init(&buf);
+    tg_buf_puts(&buf, "svc.");
+    tg_statsd_append_name_part(&buf, "a b");
+    CU_ASSERT_STRING_EQUAL(buf.data, "svc.a_b");
+    tg_buf_free(&buf);
+}
+
+/* ---- span lines ---- */
+
+static void test_span_gives_a_timer_and_a_counter_per_note(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "GET /v3/auth/tokens", NULL, T0);
+    span->local.service_name = "keystone";
+    tg_span_annotate(span, T0 + 10, "db query");
+    tg_span_finish(span, T0 + 12345);
+    CU_ASSERT_STRING_EQUAL(span_lines(span), "keystone.GET_v3_auth_tokens:12.345|ms\n"
+                                             "keystone.GET_v3_auth_tokens.start:1|c\n"
+                                             "keystone.GET_v3_auth_tokens.db_query:1|c\n"
+                                             "keystone.GET_v3_auth_tokens.stop:1|c\n");
+}
+
+static void test_unknown_service(void)
+{
+    tg_span_t *span = timed_span(2000);
+    span->local.service_name = NULL;
+    CU_ASSERT_STRING_EQUAL(span_lines(span), "unknown.q:2|ms\n");
+    span->local.service_name = "";
+    CU_ASSERT_STRING_EQUAL(span_lines(span), "unknown.q:2|ms\n");
+}
+
+static void test_missing_span_name(void)
+{
+    tg_span_t *span = timed_span(2000);
+    span->name = NULL;
+    CU_ASSERT_STRING_EQUAL(span_lines(span), "s._:2|ms\n");
+}
+
+static void test_milliseconds_are_exact(void)
+{
+    static const struct {
+        apr_time_t usec;
+        const char *line;
+    } cases[] = {
+        { 12000, "s.q:12|ms\n" },      { 12300, "s.q:12.3|ms\n" },     { 12050, "s.q:12.05|ms\n" },
+        { 12001, "s.q:12.001|ms\n" },  { 999, "s.q:0.999|ms\n" },      { 1000, "s.q:1|ms\n" },
+        { 1, "s.q:0.001|ms\n" },       { 0, "s.q:0.001|ms\n" }, /* finished: at least 1 µs */
+        { APR_INT64_C(86400000000), "s.q:86400000|ms\n" },
+    };
+    size_t i;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CU_ASSERT_STRING_EQUAL(span_lines(timed_span(cases[i].usec)), cases[i].line);
+}
+
+static void test_unfinished_span_has_no_timer(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "q", NULL, T0);
+    span->local.service_name = "s";
+    CU_ASSERT_STRING_EQUAL(span_lines(span), "s.q.start:1|c\n");
+}
+
+static void test_hostile_names_stay_on_their_lines(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x:1|c\nevil.metric:99|ms", NULL, T0);
+    const char *text;
+    span->local.service_name = "svc|@0.1\r\n";
+    tg_span_annotate(span, T0 + 1, "note:5|g\n#tag");
+    tg_span_annotate(span, T0 + 2, "\n");
+    tg_span_finish(span, T0 + 5);
+    text = span_lines(span);
+    CU_ASSERT_EQUAL(count_statsd_lines(text), 1 + 4);
+    CU_ASSERT_STRING_EQUAL(text, "svc_0_1.x_1_c_evil_metric_99_ms:0.005|ms\n"
+                                 "svc_0_1.x_1_c_evil_metric_99_ms.start:1|c\n"
+                                 "svc_0_1.x_1_c_evil_metric_99_ms.note_5_g_tag:1|c\n"
+                                 "svc_0_1.x_1_c_evil_metric_99_ms._:1|c\n"
+                                 "svc_0_1.x_1_c_evil_metric_99_ms.stop:1|c\n");
+}
+
+static void test_line_checker_can_fail(void)
+{
+    CU_ASSERT_TRUE(is_statsd_line("a.b:1|c", 7));
+    CU_ASSERT_TRUE(is_statsd_line("a.b:1.5|ms", 10));
+    CU_ASSERT_FALSE(is_statsd_line("a..b:1|c", 8));
+    CU_ASSERT_FALSE(is_statsd_line("a b:1|c", 7));
+    CU_ASSERT_FALSE(is_statsd_line("a:1|c|@0.5", 10));
+    CU_ASSERT_FALSE(is_statsd_line(":1|c", 4));
+}
+
+static void test_every_bound_reached_still_parses(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, NULL, NULL, T0);
+    int i;
+    for (i = 0; i < TG_SPAN_MAX_ANNOTATIONS; i++)
+        tg_span_annotate(span, T0 + i, apr_psprintf(tg_test_pool, "n%d:|@\x01", i));
+    tg_span_finish(span, T0 + 1000);
+    CU_ASSERT_EQUAL(count_statsd_lines(span_lines(span)), 1 + TG_SPAN_MAX_ANNOTATIONS);
+}
+
 void tg_test_add_statsd(void)
 {
-    TG_SUITE("statsd");
+    CU_pSuite suite = TG_SUITE("statsd");
+    TG_TEST(suite, test_plain_names_pass_unchanged);
+    TG_TEST(suite, test_statsd_syntax_never_leaks);
+    TG_TEST(suite, test_graphite_separators_are_replaced);
+    TG_TEST(suite, test_whitespace_and_control_bytes_are_replaced);
+    TG_TEST(suite, test_bytes_past_ascii_are_replaced);
+    TG_TEST(suite, test_runs_collapse_and_ends_are_trimmed);
+    TG_TEST(suite, test_nothing_left_is_one_underscore);
+    TG_TEST(suite, test_name_part_appends);
+    TG_TEST(suite, test_span_gives_a_timer_and_a_counter_per_note);
+    TG_TEST(suite, test_unknown_service);
+    TG_TEST(suite, test_missing_span_name);
+    TG_TEST(suite, test_milliseconds_are_exact);
+    TG_TEST(suite, test_unfinished_span_has_no_timer);
+    TG_TEST(suite, test_hostile_names_stay_on_their_lines);
+    TG_TEST(suite, test_line_checker_can_fail);
+    TG_TEST(suite, test_every_bound_reached_still_parses);
 }
