@@ -17,6 +17,7 @@
 #include "tg_buf.h"
 
 #define MAX_REQUESTS 64
+#define MAX_HEAD 16384 /* bytes of request line and headers */
 
 struct tg_test_http_server_t {
     tg_test_http_mode_t mode;
@@ -70,11 +71,11 @@ static char *copy(const char *bytes, size_t len)
     return out;
 }
 
-/* The Content-Length in a header block (0 when absent). */
+/* The Content-Length among NUL-terminated header lines (0 when absent). */
 static size_t content_length(const char *head)
 {
     const char *line = head;
-    while (line && *line && strncmp(line, "\r\n", 2) != 0) {
+    while (line && *line) {
         if (strncasecmp(line, "Content-Length:", 15) == 0)
             return (size_t)strtoul(line + 15, NULL, 10);
         line = strstr(line, "\r\n");
@@ -85,31 +86,37 @@ static size_t content_length(const char *head)
 }
 
 /* Splits one complete request off the front of `in` and records it.
- * 0 when `in` does not hold a complete request yet. */
+ * 0 when `in` does not hold a complete request yet.  Only the first
+ * MAX_HEAD bytes are searched, so a large body costs no rescans. */
 static int take_request(tg_test_http_server_t *server, tg_buf_t *in)
 {
-    const char *end_of_head = in->data ? strstr(in->data, "\r\n\r\n") : NULL;
-    const char *end_of_line;
+    size_t scan = in->len < MAX_HEAD ? in->len : MAX_HEAD;
+    const char *end_of_head = scan ? memmem(in->data, scan, "\r\n\r\n", 4) : NULL;
+    char *head, *end_of_line;
     size_t head_len, body_len, total;
-    tg_test_http_request_t *request;
     int slot;
     if (!end_of_head)
         return 0;
-    head_len = (size_t)(end_of_head - in->data) + 4;
-    end_of_line = strstr(in->data, "\r\n");
+    /* The request line and the header lines, each with its CRLF. */
+    head_len = (size_t)(end_of_head - in->data) + 2;
+    head = copy(in->data, head_len);
+    end_of_line = strstr(head, "\r\n");
     body_len = content_length(end_of_line + 2);
-    total = head_len + body_len;
-    if (in->len < total)
+    total = head_len + 2 + body_len;
+    if (in->len < total) {
+        free(head);
         return 0;
+    }
     slot = atomic_load(&server->count);
     if (slot < MAX_REQUESTS) {
-        request = &server->requests[slot];
-        request->request_line = copy(in->data, (size_t)(end_of_line - in->data));
-        request->head = copy(end_of_line + 2, head_len - 2 - (size_t)(end_of_line + 2 - in->data));
-        request->body = copy(in->data + head_len, body_len);
+        tg_test_http_request_t *request = &server->requests[slot];
+        request->request_line = copy(head, (size_t)(end_of_line - head));
+        request->head = copy(end_of_line + 2, strlen(end_of_line + 2));
+        request->body = copy(in->data + head_len + 2, body_len);
         request->body_len = body_len;
         atomic_store(&server->count, slot + 1);
     }
+    free(head);
     memmove(in->data, in->data + total, in->len - total);
     tg_buf_truncate(in, in->len - total);
     return 1;
@@ -148,7 +155,7 @@ static int answer(tg_test_http_server_t *server, int fd)
 /* Serves requests on one connection until the client closes it. */
 static void serve_connection(tg_test_http_server_t *server, int fd)
 {
-    char chunk[8192];
+    char chunk[65536];
     tg_buf_t in;
     tg_buf_init(&in);
     while (wait_readable(server, fd)) {
