@@ -1,6 +1,163 @@
 #include "unit.h"
 
+#include <stdint.h>
+#include <string.h>
+
+#include "tg_buf.h"
+
+static void test_starts_empty(void)
+{
+    tg_buf_t buf;
+    memset(&buf, 0x5a, sizeof(buf));
+    tg_buf_init(&buf);
+    CU_ASSERT_PTR_NULL(buf.data);
+    CU_ASSERT_EQUAL(buf.len, 0);
+    CU_ASSERT_EQUAL(buf.cap, 0);
+    CU_ASSERT_FALSE(buf.failed);
+    tg_buf_free(&buf);
+}
+
+static void test_grows_one_byte_at_a_time(void)
+{
+    tg_buf_t buf;
+    size_t i;
+    tg_buf_init(&buf);
+    for (i = 0; i < 5000; i++)
+        tg_buf_putc(&buf, (char)('a' + i % 26));
+    CU_ASSERT_EQUAL(buf.len, 5000);
+    CU_ASSERT(buf.cap > buf.len);
+    CU_ASSERT_EQUAL(buf.data[5000], '\0');
+    for (i = 0; i < 5000; i++)
+        if (buf.data[i] != (char)('a' + i % 26))
+            break;
+    CU_ASSERT_EQUAL(i, 5000);
+    CU_ASSERT_FALSE(buf.failed);
+    tg_buf_free(&buf);
+}
+
+static void test_appends_large_and_binary_blocks(void)
+{
+    static const char binary[] = {'x', '\0', 'y'};
+    char *block = apr_palloc(tg_test_pool, 100000);
+    tg_buf_t buf;
+    memset(block, 'q', 100000);
+    tg_buf_init(&buf);
+    tg_buf_puts(&buf, "head:");
+    tg_buf_append(&buf, block, 100000);
+    tg_buf_append(&buf, binary, sizeof(binary));
+    tg_buf_append(&buf, NULL, 0);
+    CU_ASSERT_EQUAL(buf.len, 5 + 100000 + 3);
+    CU_ASSERT_EQUAL(memcmp(buf.data, "head:", 5), 0);
+    CU_ASSERT_EQUAL(memcmp(buf.data + 5, block, 100000), 0);
+    CU_ASSERT_EQUAL(memcmp(buf.data + 100005, binary, 3), 0);
+    CU_ASSERT_EQUAL(buf.data[buf.len], '\0');
+    tg_buf_free(&buf);
+}
+
+static void test_printf_appends_formatted_text(void)
+{
+    tg_buf_t buf;
+    tg_buf_init(&buf);
+    tg_buf_printf(&buf, "%s:%d", "count", 42);
+    tg_buf_printf(&buf, "|%c", 'c');
+    CU_ASSERT_STRING_EQUAL(buf.data, "count:42|c");
+    CU_ASSERT_EQUAL(buf.len, 10);
+    /* Longer than the first allocation. */
+    tg_buf_printf(&buf, "%0600d", 7);
+    CU_ASSERT_EQUAL(buf.len, 610);
+    CU_ASSERT_EQUAL(strlen(buf.data), 610);
+    CU_ASSERT_EQUAL(buf.data[609], '7');
+    CU_ASSERT_EQUAL(buf.data[608], '0');
+    tg_buf_free(&buf);
+}
+
+static void test_printf_of_nothing_leaves_a_string(void)
+{
+    tg_buf_t buf;
+    tg_buf_init(&buf);
+    tg_buf_printf(&buf, "%s", "");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf.data);
+    CU_ASSERT_STRING_EQUAL(buf.data, "");
+    CU_ASSERT_EQUAL(buf.len, 0);
+    tg_buf_free(&buf);
+}
+
+static void test_truncate(void)
+{
+    tg_buf_t buf;
+    tg_buf_init(&buf);
+    tg_buf_truncate(&buf, 3); /* nothing there yet: no effect */
+    CU_ASSERT_EQUAL(buf.len, 0);
+    tg_buf_puts(&buf, "span,span,");
+    tg_buf_truncate(&buf, 9);
+    CU_ASSERT_STRING_EQUAL(buf.data, "span,span");
+    CU_ASSERT_EQUAL(buf.len, 9);
+    tg_buf_truncate(&buf, 50); /* longer than the contents: no effect */
+    CU_ASSERT_STRING_EQUAL(buf.data, "span,span");
+    CU_ASSERT_EQUAL(buf.len, 9);
+    tg_buf_truncate(&buf, 0);
+    CU_ASSERT_STRING_EQUAL(buf.data, "");
+    tg_buf_putc(&buf, 'x');
+    CU_ASSERT_STRING_EQUAL(buf.data, "x");
+    tg_buf_free(&buf);
+}
+
+static void test_reset_keeps_memory(void)
+{
+    tg_buf_t buf;
+    char *data;
+    size_t cap;
+    tg_buf_init(&buf);
+    tg_buf_printf(&buf, "%02000d", 1);
+    data = buf.data;
+    cap = buf.cap;
+    tg_buf_reset(&buf);
+    CU_ASSERT_EQUAL(buf.len, 0);
+    CU_ASSERT_PTR_EQUAL(buf.data, data);
+    CU_ASSERT_EQUAL(buf.cap, cap);
+    CU_ASSERT_STRING_EQUAL(buf.data, "");
+    /* The next batch fits in what is there. */
+    tg_buf_printf(&buf, "%01500d", 2);
+    CU_ASSERT_PTR_EQUAL(buf.data, data);
+    CU_ASSERT_EQUAL(buf.cap, cap);
+    CU_ASSERT_EQUAL(buf.len, 1500);
+    tg_buf_free(&buf);
+    CU_ASSERT_PTR_NULL(buf.data);
+    CU_ASSERT_EQUAL(buf.cap, 0);
+    CU_ASSERT_EQUAL(buf.len, 0);
+}
+
+static void test_impossible_growth_fails_and_keeps_contents(void)
+{
+    tg_buf_t buf;
+    tg_buf_init(&buf);
+    tg_buf_puts(&buf, "kept");
+    tg_buf_append(&buf, "x", SIZE_MAX / 2);
+    CU_ASSERT_TRUE(buf.failed);
+    CU_ASSERT_STRING_EQUAL(buf.data, "kept");
+    CU_ASSERT_EQUAL(buf.len, 4);
+    /* Once failed, later appends are dropped so the caller checks once. */
+    tg_buf_puts(&buf, "more");
+    tg_buf_printf(&buf, "%d", 5);
+    CU_ASSERT_STRING_EQUAL(buf.data, "kept");
+    CU_ASSERT_TRUE(buf.failed);
+    /* A reset starts a clean batch. */
+    tg_buf_reset(&buf);
+    CU_ASSERT_FALSE(buf.failed);
+    tg_buf_puts(&buf, "new");
+    CU_ASSERT_STRING_EQUAL(buf.data, "new");
+    tg_buf_free(&buf);
+}
+
 void tg_test_add_buf(void)
 {
-    TG_SUITE("buf");
+    CU_pSuite suite = TG_SUITE("buf");
+    TG_TEST(suite, test_starts_empty);
+    TG_TEST(suite, test_grows_one_byte_at_a_time);
+    TG_TEST(suite, test_appends_large_and_binary_blocks);
+    TG_TEST(suite, test_printf_appends_formatted_text);
+    TG_TEST(suite, test_printf_of_nothing_leaves_a_string);
+    TG_TEST(suite, test_truncate);
+    TG_TEST(suite, test_reset_keeps_memory);
+    TG_TEST(suite, test_impossible_growth_fails_and_keeps_contents);
 }
