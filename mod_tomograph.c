@@ -167,9 +167,12 @@ static const char *set_service(cmd_parms *cmd, void *mconfig, const char *arg)
     return NULL;
 }
 
-static const char *set_enable(cmd_parms *cmd, void *mconfig, int on)
+/* TAKE1 rather than FLAG, so that a bad value is named in the error. */
+static const char *set_enable(cmd_parms *cmd, void *mconfig, const char *arg)
 {
-    ((dir_conf_t *)mconfig)->enable = on;
+    if (strcasecmp(arg, "on") != 0 && strcasecmp(arg, "off") != 0)
+        return bad_value(cmd, arg, "On or Off");
+    ((dir_conf_t *)mconfig)->enable = strcasecmp(arg, "on") == 0;
     return NULL;
 }
 
@@ -244,7 +247,7 @@ static const char *add_hmac_key(cmd_parms *cmd, void *mconfig, const char *arg)
 static const command_rec tomograph_cmds[] = {
     AP_INIT_TAKE1("TomographService", set_service, NULL, RSRC_CONF | ACCESS_CONF,
                   "Service name of the spans made here (default: the ServerName)"),
-    AP_INIT_FLAG("TomographEnable", set_enable, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_TAKE1("TomographEnable", set_enable, NULL, RSRC_CONF | ACCESS_CONF,
                  "On to trace requests here (the default), Off not to"),
     AP_INIT_TAKE1("TomographZipkin", set_zipkin, NULL, RSRC_CONF,
                   "URL of a Zipkin v2 collector, e.g. http://127.0.0.1:9411/api/v2/spans"),
