@@ -110,7 +110,10 @@ static void put_endpoint_strings(writer_t *w, const tg_endpoint_t *endpoint)
 
 static unsigned flags_of(const tg_span_t *span)
 {
-    return ((unsigned)span->kind & FLAG_KIND_MASK)
+    /* A kind we do not know is written as one the reader refuses, rather
+     * than masked into one it would take for another. */
+    unsigned kind = (unsigned)span->kind <= TG_SPAN_CONSUMER ? (unsigned)span->kind : FLAG_KIND_MASK;
+    return kind
            | (span->shared ? FLAG_SHARED : 0)
            | (span->debug ? FLAG_DEBUG : 0)
            | (span->error ? FLAG_ERROR : 0)

@@ -545,6 +545,16 @@ static void test_kind_out_of_range_is_rejected(void)
     CU_ASSERT_FALSE(back->shared || back->debug || back->error || back->finished);
 }
 
+static void test_unknown_kind_is_not_taken_for_another(void)
+{
+    unsigned char buf[BIG];
+    tg_span_t *span = typical_span(), *back;
+    size_t len;
+    span->kind = (tg_span_kind_t)(TG_SPAN_CLIENT + 8); /* would mask into CLIENT */
+    len = encode_or_fail(span, buf, sizeof(buf));
+    CU_ASSERT_EQUAL(decode_exact(buf, len, &back), APR_EINVAL);
+}
+
 static void test_hand_record_decodes(void)
 {
     tg_buf_t b;
@@ -677,6 +687,7 @@ void tg_test_add_record(void)
     TG_TEST(suite, test_every_bit_flip_is_detected);
     TG_TEST(suite, test_wrong_magic_or_version_is_rejected);
     TG_TEST(suite, test_kind_out_of_range_is_rejected);
+    TG_TEST(suite, test_unknown_kind_is_not_taken_for_another);
     TG_TEST(suite, test_hand_record_decodes);
     TG_TEST(suite, test_string_over_the_bound_is_rejected);
     TG_TEST(suite, test_string_length_just_below_null_is_rejected);
