@@ -339,6 +339,10 @@ static int take_one(tg_shipper_t *shipper, apr_time_t now)
         return 0;
     if (tg_record_decode(shipper->record, len, shipper->batch_pool, &span) != APR_SUCCESS) {
         count(&shipper->counters->undecodable, 1);
+        /* Whatever the decoder left behind goes now, not with a batch that
+         * may never come. */
+        if (shipper->batch_len == 0)
+            apr_pool_clear(shipper->batch_pool);
         return 1;
     }
     if (shipper->batch_len == 0)
