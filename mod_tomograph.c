@@ -31,7 +31,6 @@
 #include <apr_strings.h>
 #include <apr_uri.h>
 
-#include <curl/curl.h>
 #include <signal.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -358,7 +357,6 @@ static void run_shipper(shipper_daemon_t *daemon)
                      TGLOGNO(00003) "shipper: cannot drop privileges to User/Group");
         _exit(SHIPPER_STARTUP_ERROR);
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     rv = tg_shipper_create(&shipper, daemon->retained->queue, &cfg,
                            &daemon->retained->shared->shipper, pool);
     if (rv != APR_SUCCESS) {
@@ -372,7 +370,6 @@ static void run_shipper(shipper_daemon_t *daemon)
                  conf->span_file ? conf->span_file : "off");
     tg_shipper_run(shipper, &shipper_stop, SHIPPER_DRAIN_BUDGET);
     apr_pool_destroy(pool);
-    curl_global_cleanup();
     /* _exit, not exit: the atexit handlers and pools we inherited belong to
      * the parent (they would kill its other children). */
     _exit(0);
