@@ -295,14 +295,28 @@ class Httpd:
         except OSError:
             return False
 
+    def stop_server(self):
+        """What `apache2 -k stop` does (SIGTERM to the parent), then waits for the pid to go;
+        the server root stays for a look at what was left."""
+        if self.process is not None:
+            self.process.stop(signal.SIGTERM)
+
     def stop(self):
-        """The graceful stop that `apache2 -k stop` sends (SIGTERM), then the pid must go."""
         try:
-            if self.process is not None:
-                self.process.stop(signal.SIGTERM)
+            self.stop_server()
         finally:
             if not KEEP_ROOTS:
                 shutil.rmtree(self.root, ignore_errors=True)
+
+    def graceful_restart(self):
+        """What `apache2 -k graceful` does (SIGUSR1); returns once the new generation answers."""
+        marker = "resuming normal operations"
+        generations = self.error_log.read_text().count(marker)
+        self.process.popen.send_signal(signal.SIGUSR1)
+        wait_for(lambda: self.error_log.read_text().count(marker) > generations,
+                 "httpd to come back from a graceful restart", START_WAIT, context=self.describe)
+        wait_for(self._answers, "httpd to answer after the restart", START_WAIT,
+                 interval=0.1, context=self.describe)
 
     def request(self, method, path, headers=None, body=None, timeout=REQUEST_TIMEOUT):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)

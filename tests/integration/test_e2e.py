@@ -282,3 +282,29 @@ class ConfiguredSpanFileTest(SpanFileTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GracefulRestartTest(TracingTestCase):
+    """A graceful restart replaces the shipper; spans on both sides of it still arrive."""
+
+    ZIPKIN = True
+
+    def test_spans_before_and_after_a_graceful_restart_arrive(self):
+        self.traced("/app/before-restart")
+        self.httpd.graceful_restart()
+        self.traced("/app/after-restart")
+
+
+class StopFlushTest(TracingTestCase):
+    """Stopping httpd right after a request loses no span: the shipper drains on the way out."""
+
+    ZIPKIN = True
+
+    def test_a_span_finished_just_before_stop_is_shipped(self):
+        self.request("/app/last-words")
+        # Stop once the request is over (logged), well before its 200 ms batch is due.
+        wait_for(lambda: "/app/last-words" in self.httpd.access_log.read_text(),
+                 "the access log line", context=self.httpd.describe)
+        time.sleep(0.02)
+        self.httpd.stop_server()
+        self.assertEqual(len(self.spans_of("/app/last-words")), 1, self.describe_exports())
