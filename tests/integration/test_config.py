@@ -22,6 +22,8 @@ BAD_VALUES = (
     ("TomographQueueSize", "0"),
     ("TomographQueueSize", "-5"),
     ("TomographQueueSize", "12x"),
+    ("TomographQueueSize", "15"),
+    ("TomographQueueSize", "1048577"),
     ("TomographEnable", "maybe"),
     ("TomographStatsd", "nohostport"),
     ("TomographStatsd", "host:99999"),
