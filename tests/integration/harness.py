@@ -40,7 +40,7 @@ KEEP_ROOTS = os.environ.get("TOMOGRAPH_TEST_KEEP") == "1"
 
 def find_module():
     """The built mod_tomograph.so: $TOMOGRAPH_MODULE, else ./.libs (make check runs in the
-    build dir), else the builds that sit in or beside the repository."""
+    build dir), else an in-tree build of the repository, else its build/ (scripts/setup)."""
     explicit = os.environ.get("TOMOGRAPH_MODULE")
     if explicit:
         path = Path(explicit)
