@@ -36,10 +36,13 @@ tg_span_t *tg_span_start(apr_pool_t *pool, tg_span_kind_t kind, const char *name
         span->trace_id = parent->trace_id;
         span->parent_id = parent->span_id;
         span->debug = parent->debug;
+        span->w3c_flags = parent->w3c_flags & ~TG_W3C_FLAG_SAMPLED;
     }
     else {
         span->trace_id = tg_random_trace_id();
+        span->w3c_flags = TG_W3C_FLAG_RANDOM;
     }
+    span->sampled = 1;
     span->timestamp = start;
     span->tags = apr_array_make(pool, 8, sizeof(tg_tag_t));
     span->annotations = apr_array_make(pool, 4, sizeof(tg_annotation_t));
@@ -93,9 +96,9 @@ void tg_span_context(const tg_span_t *span, tg_context_t *out)
     out->trace_id = span->trace_id;
     out->span_id = span->id;
     out->parent_id = span->parent_id;
-    out->sampling = TG_SAMPLING_ACCEPT;
+    out->sampling = span->sampled ? TG_SAMPLING_ACCEPT : TG_SAMPLING_DENY;
     out->debug = span->debug;
-    out->w3c_flags = TG_W3C_FLAG_SAMPLED;
+    out->w3c_flags = span->w3c_flags | (span->sampled ? TG_W3C_FLAG_SAMPLED : 0);
 }
 
 const char *tg_span_tag_value(const tg_span_t *span, const char *key)

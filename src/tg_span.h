@@ -63,6 +63,8 @@ typedef struct {
     apr_time_t timestamp; /* start, microseconds since the epoch */
     apr_time_t duration;  /* microseconds, at least 1 once finished */
     int shared;           /* joins the caller's span id (B3 server side) */
+    int sampled;          /* recorded; an unsampled span only passes its context on */
+    unsigned char w3c_flags; /* W3C trace-flags bits other than sampled, carried on */
     int debug;
     int error;
     int finished;
@@ -72,8 +74,10 @@ typedef struct {
 } tg_span_t;
 
 /* A span continuing `parent` (its trace, its span id as our parent, its
- * debug flag), or the root of a new trace when parent is NULL.  It starts at
- * `start` with the note TG_NOTE_START. */
+ * debug flag and W3C flags), or the root of a new trace when parent is NULL
+ * (its trace id random, so flagged TG_W3C_FLAG_RANDOM).  It is sampled until
+ * the caller says otherwise, and starts at `start` with the note
+ * TG_NOTE_START. */
 tg_span_t *tg_span_start(apr_pool_t *pool, tg_span_kind_t kind, const char *name,
                          const tg_context_t *parent, apr_time_t start);
 
