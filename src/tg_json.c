@@ -302,11 +302,15 @@ static size_t raw_string_length(const reader_t *r)
     return (size_t)(p - r->pos);
 }
 
-static int skip_value(reader_t *r, int depth);
+/* Reads one element of an array or member of an object; `state` belongs to
+ * the callback. */
+typedef int element_fn(reader_t *r, int depth, void *state);
 
-/* Called with r on the opening bracket; `member` parses one element or
- * member.  Shared by arrays and the objects nobody asked about. */
-static int skip_container(reader_t *r, char close, int depth, int (*member)(reader_t *, int))
+static int skip_value(reader_t *r, int depth, void *state);
+
+/* Reads an array or object (r on its opening bracket) at nesting `depth`,
+ * handing each element to `element`. */
+static int read_container(reader_t *r, char close, int depth, element_fn *element, void *state)
 {
     r->pos++;
     skip_whitespace(r);
@@ -314,33 +318,36 @@ static int skip_container(reader_t *r, char close, int depth, int (*member)(read
         return 1;
     do {
         skip_whitespace(r);
-        if (!member(r, depth))
+        if (!element(r, depth, state))
             return 0;
         skip_whitespace(r);
     } while (consume(r, ','));
     return consume(r, close);
 }
 
-static int skip_member(reader_t *r, int depth)
+static int consume_name_separator(reader_t *r)
 {
-    if (!read_string(r, NULL, NULL))
-        return 0;
     skip_whitespace(r);
     if (!consume(r, ':'))
         return 0;
     skip_whitespace(r);
-    return skip_value(r, depth);
+    return 1;
 }
 
-static int skip_value(reader_t *r, int depth)
+static int skip_member(reader_t *r, int depth, void *state)
+{
+    return read_string(r, NULL, NULL) && consume_name_separator(r) && skip_value(r, depth, state);
+}
+
+static int skip_value(reader_t *r, int depth, void *state)
 {
     if (r->pos >= r->end)
         return 0;
     switch (*r->pos) {
     case '{':
-        return depth < MAX_DEPTH && skip_container(r, '}', depth + 1, skip_member);
+        return depth < MAX_DEPTH && read_container(r, '}', depth + 1, skip_member, state);
     case '[':
-        return depth < MAX_DEPTH && skip_container(r, ']', depth + 1, skip_value);
+        return depth < MAX_DEPTH && read_container(r, ']', depth + 1, skip_value, state);
     case '"':
         return read_string(r, NULL, NULL);
     case 't':
@@ -365,56 +372,48 @@ static int read_pool_string(reader_t *r, apr_pool_t *pool, char **out, size_t *o
     return 1;
 }
 
+/* The search for one member of the top-level object. */
+typedef struct {
+    const char *key;
+    size_t key_len;
+    apr_pool_t *pool;
+    const char *value; /* the last string value seen under key */
+    int matches;       /* how many times key came */
+    int is_string;     /* whether the last one was a string a C string can hold */
+} lookup_t;
+
+static int lookup_member(reader_t *r, int depth, void *state)
+{
+    lookup_t *lookup = state;
+    char *name, *text;
+    size_t name_len, text_len;
+    if (!read_pool_string(r, lookup->pool, &name, &name_len) || !consume_name_separator(r))
+        return 0;
+    if (name_len != lookup->key_len || memcmp(name, lookup->key, name_len) != 0)
+        return skip_value(r, depth, NULL);
+    lookup->matches++;
+    lookup->is_string = r->pos < r->end && *r->pos == '"';
+    if (!lookup->is_string)
+        return skip_value(r, depth, NULL);
+    if (!read_pool_string(r, lookup->pool, &text, &text_len))
+        return 0;
+    /* An embedded NUL cannot be handed back as a C string. */
+    lookup->is_string = memchr(text, '\0', text_len) == NULL;
+    lookup->value = text;
+    return 1;
+}
+
 int tg_json_object_get_string(const char *json, size_t len, const char *key,
                               apr_pool_t *pool, const char **value)
 {
     reader_t r = {json, json + len};
-    size_t key_len = strlen(key);
-    const char *found = NULL;
-    int matches = 0, found_is_string = 0;
-
+    lookup_t lookup = {key, strlen(key), pool, NULL, 0, 0};
     skip_whitespace(&r);
-    if (!consume(&r, '{'))
+    if (r.pos >= r.end || *r.pos != '{' || !read_container(&r, '}', 1, lookup_member, &lookup))
         return 0;
     skip_whitespace(&r);
-    if (!consume(&r, '}')) {
-        do {
-            char *name;
-            size_t name_len;
-            skip_whitespace(&r);
-            if (!read_pool_string(&r, pool, &name, &name_len))
-                return 0;
-            skip_whitespace(&r);
-            if (!consume(&r, ':'))
-                return 0;
-            skip_whitespace(&r);
-            if (name_len == key_len && memcmp(name, key, key_len) == 0) {
-                char *text;
-                size_t text_len;
-                matches++;
-                found_is_string = r.pos < r.end && *r.pos == '"';
-                if (found_is_string) {
-                    if (!read_pool_string(&r, pool, &text, &text_len))
-                        return 0;
-                    /* An embedded NUL cannot be handed back as a C string. */
-                    found_is_string = memchr(text, '\0', text_len) == NULL;
-                    found = text;
-                }
-                else if (!skip_value(&r, 1)) {
-                    return 0;
-                }
-            }
-            else if (!skip_value(&r, 1)) {
-                return 0;
-            }
-            skip_whitespace(&r);
-        } while (consume(&r, ','));
-        if (!consume(&r, '}'))
-            return 0;
-    }
-    skip_whitespace(&r);
-    if (r.pos != r.end || matches != 1 || !found_is_string)
+    if (r.pos != r.end || lookup.matches != 1 || !lookup.is_string)
         return 0;
-    *value = found;
+    *value = lookup.value;
     return 1;
 }
