@@ -33,14 +33,14 @@ static int field_is(field_t field, const char *literal)
     return field.len == strlen(literal) && memcmp(field.text, literal, field.len) == 0;
 }
 
-static int parse_span_id(const char *hex, size_t len, uint64_t *out)
+static int parse_span_id(field_t field, uint64_t *out)
 {
-    return len == TG_SPAN_ID_HEX_LEN && tg_hex_to_u64(hex, len, out) && *out != 0;
+    return field.len == TG_SPAN_ID_HEX_LEN && tg_hex_to_u64(field.text, field.len, out) && *out != 0;
 }
 
-static int parse_trace_id(const char *hex, size_t len, tg_trace_id_t *out)
+static int parse_trace_id(field_t field, tg_trace_id_t *out)
 {
-    return tg_trace_id_from_hex(hex, len, out) && !tg_trace_id_is_zero(*out);
+    return tg_trace_id_from_hex(field.text, field.len, out) && !tg_trace_id_is_zero(*out);
 }
 
 /* The single header's sampling state: 1, 0 or d (debug, which implies
@@ -64,6 +64,14 @@ static void init_context(tg_context_t *ctx, tg_format_t format)
     ctx->format = format;
 }
 
+/* A sampling decision without ids fills only what it says. */
+static apr_status_t decision_only(const tg_context_t *ctx, tg_context_t *out)
+{
+    out->sampling = ctx->sampling;
+    out->debug = ctx->debug;
+    return APR_INCOMPLETE;
+}
+
 /* Splits off the part of `rest` before its next dash (all of it when there
  * is none) and says whether a dash followed. */
 static int take_part(field_t *rest, field_t *part)
@@ -83,10 +91,10 @@ static int parse_single_ids(field_t rest, tg_context_t *ctx)
 {
     field_t part;
     int more = take_part(&rest, &part);
-    if (!more || !parse_trace_id(part.text, part.len, &ctx->trace_id))
+    if (!more || !parse_trace_id(part, &ctx->trace_id))
         return 0;
     more = take_part(&rest, &part);
-    if (!parse_span_id(part.text, part.len, &ctx->span_id))
+    if (!parse_span_id(part, &ctx->span_id))
         return 0;
     if (!more)
         return 1;
@@ -96,7 +104,7 @@ static int parse_single_ids(field_t rest, tg_context_t *ctx)
     if (!more)
         return 1;
     more = take_part(&rest, &part);
-    return !more && parse_span_id(part.text, part.len, &ctx->parent_id);
+    return !more && parse_span_id(part, &ctx->parent_id);
 }
 
 apr_status_t tg_b3_parse_single(const char *value, tg_context_t *out)
@@ -108,9 +116,7 @@ apr_status_t tg_b3_parse_single(const char *value, tg_context_t *out)
     field = first_value(value);
     init_context(&ctx, TG_FORMAT_B3);
     if (parse_sampling_state(field, &ctx.sampling, &ctx.debug)) {
-        out->sampling = ctx.sampling;
-        out->debug = ctx.debug;
-        return APR_INCOMPLETE;
+        return decision_only(&ctx, out);
     }
     if (!parse_single_ids(field, &ctx))
         return APR_EINVAL;
@@ -148,27 +154,19 @@ apr_status_t tg_b3_parse_multi(const char *trace_id, const char *span_id,
     }
     if (ctx.debug)
         ctx.sampling = TG_SAMPLING_ACCEPT;
-    if (parent_span_id) {
-        field_t field = first_value(parent_span_id);
-        if (!parse_span_id(field.text, field.len, &ctx.parent_id))
-            return APR_EINVAL;
-    }
+    if (parent_span_id && !parse_span_id(first_value(parent_span_id), &ctx.parent_id))
+        return APR_EINVAL;
     if (!trace_id && !span_id) {
-        if (parent_span_id || (!sampled && !flags))
+        /* Only a decision: Sampled or Flags (a parent is not one). */
+        if (parent_span_id)
             return APR_EINVAL;
-        out->sampling = ctx.sampling;
-        out->debug = ctx.debug;
-        return APR_INCOMPLETE;
+        return decision_only(&ctx, out);
     }
-    if (trace_id && span_id) {
-        field_t trace = first_value(trace_id), span = first_value(span_id);
-        if (parse_trace_id(trace.text, trace.len, &ctx.trace_id)
-            && parse_span_id(span.text, span.len, &ctx.span_id)) {
-            *out = ctx;
-            return APR_SUCCESS;
-        }
-    }
-    return APR_EINVAL;
+    if (!trace_id || !span_id || !parse_trace_id(first_value(trace_id), &ctx.trace_id)
+        || !parse_span_id(first_value(span_id), &ctx.span_id))
+        return APR_EINVAL;
+    *out = ctx;
+    return APR_SUCCESS;
 }
 
 static void format_sampling(const tg_context_t *ctx, char out[2])
