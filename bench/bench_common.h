@@ -1,0 +1,44 @@
+/* What the C benchmarks share: the span they push (a typical server span),
+ * a queue in shared memory as httpd makes it, a clock, and the lines every
+ * benchmark prints (machine, command). */
+#ifndef BENCH_COMMON_H
+#define BENCH_COMMON_H
+
+#include <apr_pools.h>
+#include <stdint.h>
+
+#include "tg_queue.h"
+#include "tg_span.h"
+
+/* The server span mod_tomograph makes for a request continued from a
+ * caller: name, method, path and status tags, both endpoints, the start
+ * and stop notes. */
+tg_span_t *bench_typical_span(apr_pool_t *pool);
+
+/* bench_typical_span encoded once with tg_record_encode; exits on failure. */
+apr_size_t bench_typical_record(apr_pool_t *pool, unsigned char record[TG_QUEUE_SLOT_BYTES]);
+
+/* An empty queue of `slots` in a shared anonymous mapping (every page
+ * touched), as mod_tomograph's apr_shm_create makes it: forked producers
+ * share it.  Exits on failure; bench_unmap_queue releases it. */
+tg_queue_t *bench_shared_queue(uint32_t slots);
+void bench_unmap_queue(tg_queue_t *queue, uint32_t slots);
+
+/* Maps every page of the queue into the calling process.  A forked process
+ * gets the shared pages one fault at a time on first touch; an httpd child
+ * pays that once in its life, so a benchmark pays it before timing. */
+void bench_touch_queue(const tg_queue_t *queue, uint32_t slots);
+
+uint64_t bench_now_ns(void);
+/* CPU time of the calling process, in ns: the cost of work, whatever the
+ * scheduler did with the wall clock meanwhile. */
+uint64_t bench_cpu_ns(void);
+
+/* Prints the machine (nproc, CPU model) and the command that reproduces
+ * this run (the build, then argv). */
+void bench_print_header(const char *title, int argc, char **argv);
+
+/* The median of n values (sorts them). */
+double bench_median(double *values, int n);
+
+#endif
