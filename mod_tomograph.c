@@ -22,6 +22,7 @@
 #include "ap_listen.h"
 #include "ap_mpm.h"
 #include "mpm_common.h"
+#include "mod_proxy.h"
 #include "mod_status.h"
 
 #include <apr_lib.h>
@@ -42,6 +43,7 @@
 #include "tg_propagation.h"
 #include "tg_queue.h"
 #include "tg_record.h"
+#include "tg_redact.h"
 #include "tg_shipper.h"
 #include "tg_span.h"
 
@@ -68,14 +70,21 @@ typedef struct {
     apr_port_t statsd_port;
     const char *span_file;
     int queue_size;
+    int sample_limit;              /* new sampled traces a second; 0: no cap */
     /* Per virtual host. */
     apr_array_header_t *hmac_keys; /* const char *; NULL when unset here */
+    apr_array_header_t *redact;    /* query parameter names; NULL: the defaults */
     const char *default_service;   /* ServerName, lowercased, set in post_config */
 } server_conf_t;
 
+/* -1 (or NULL) is "unset here": merging takes the enclosing value. */
 typedef struct {
-    int enable; /* -1 unset */
+    int enable;
+    int trust_incoming;
+    int b3_join;
+    double sample_rate;
     const char *service;
+    const char *response_header; /* "" turns an inherited one off */
 } dir_conf_t;
 
 /* The shared segment: counters first, then the queue.  It is made once per
@@ -83,6 +92,8 @@ typedef struct {
  * that old children finish after a graceful restart reach the new shipper. */
 typedef struct {
     _Atomic uint64_t spans_created;
+    _Atomic int64_t sample_second;   /* TomographSampleLimit's window */
+    _Atomic uint64_t sampled_in_second;
     tg_shipper_counters_t shipper;
     alignas(64) unsigned char queue[];
 } shared_t;
@@ -107,6 +118,9 @@ static retained_t *retained;
 /* ------------------------------------------------------------------------ */
 /* Configuration */
 
+#define MERGE_FLAG(field) conf->field = add->field != -1 ? add->field : base->field
+#define MERGE_PTR(field) conf->field = add->field ? add->field : base->field
+
 static void *create_server_conf(apr_pool_t *p, server_rec *s)
 {
     server_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
@@ -118,7 +132,8 @@ static void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
 {
     server_conf_t *base = basev, *add = addv;
     server_conf_t *conf = apr_pmemdup(p, add, sizeof(*conf));
-    conf->hmac_keys = add->hmac_keys ? add->hmac_keys : base->hmac_keys;
+    MERGE_PTR(hmac_keys);
+    MERGE_PTR(redact);
     return conf;
 }
 
@@ -126,6 +141,9 @@ static void *create_dir_conf(apr_pool_t *p, char *dir)
 {
     dir_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
     conf->enable = -1;
+    conf->trust_incoming = -1;
+    conf->b3_join = -1;
+    conf->sample_rate = -1;
     return conf;
 }
 
@@ -133,8 +151,12 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {
     dir_conf_t *base = basev, *add = addv;
     dir_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
-    conf->enable = add->enable != -1 ? add->enable : base->enable;
-    conf->service = add->service ? add->service : base->service;
+    MERGE_FLAG(enable);
+    MERGE_FLAG(trust_incoming);
+    MERGE_FLAG(b3_join);
+    conf->sample_rate = add->sample_rate >= 0 ? add->sample_rate : base->sample_rate;
+    MERGE_PTR(service);
+    MERGE_PTR(response_header);
     return conf;
 }
 
@@ -166,12 +188,45 @@ static const char *set_service(cmd_parms *cmd, void *mconfig, const char *arg)
     return NULL;
 }
 
-/* TAKE1 rather than FLAG, so that a bad value is named in the error. */
-static const char *set_enable(cmd_parms *cmd, void *mconfig, const char *arg)
+/* On/Off directives are TAKE1 rather than FLAG, so that a bad value is
+ * named in the error; cmd->info is the offset of the dir_conf_t field. */
+static const char *set_dir_flag(cmd_parms *cmd, void *mconfig, const char *arg)
 {
+    int *field = (int *)((char *)mconfig + (size_t)cmd->info);
     if (strcasecmp(arg, "on") != 0 && strcasecmp(arg, "off") != 0)
         return bad_value(cmd, arg, "On or Off");
-    ((dir_conf_t *)mconfig)->enable = strcasecmp(arg, "on") == 0;
+    *field = strcasecmp(arg, "on") == 0;
+    return NULL;
+}
+
+static const char *set_sample_rate(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    char *end;
+    double rate = strtod(arg, &end);
+    if (end == arg || *end || !(rate >= 0.0 && rate <= 1.0))
+        return bad_value(cmd, arg, "a sampling rate from 0 to 1");
+    ((dir_conf_t *)mconfig)->sample_rate = rate;
+    return NULL;
+}
+
+static const char *set_response_header_name(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    const char *c;
+    for (c = arg; *c; c++)
+        if (!apr_isalnum(*c) && *c != '-' && *c != '_')
+            return bad_value(cmd, arg, "a header name (letters, digits, '-', '_') or Off");
+    ((dir_conf_t *)mconfig)->response_header = strcasecmp(arg, "off") == 0 ? "" : arg;
+    return NULL;
+}
+
+static const char *add_redact(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    server_conf_t *conf = server_conf(cmd->server);
+    if (!*arg || strpbrk(arg, "=&; \t"))
+        return bad_value(cmd, arg, "a query parameter name");
+    if (!conf->redact)
+        conf->redact = apr_array_make(cmd->pool, 8, sizeof(const char *));
+    APR_ARRAY_PUSH(conf->redact, const char *) = arg;
     return NULL;
 }
 
@@ -232,6 +287,20 @@ static const char *set_queue_size(cmd_parms *cmd, void *mconfig, const char *arg
     return NULL;
 }
 
+static const char *set_sample_limit(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    char *end;
+    apr_int64_t n;
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err)
+        return err;
+    n = apr_strtoi64(arg, &end, 10);
+    if (end == arg || *end || n < 0 || n > 1000000000)
+        return bad_value(cmd, arg, "a number of new traces a second (0: no limit)");
+    server_conf(cmd->server)->sample_limit = (int)n;
+    return NULL;
+}
+
 static const char *add_hmac_key(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     server_conf_t *conf = server_conf(cmd->server);
@@ -246,8 +315,23 @@ static const char *add_hmac_key(cmd_parms *cmd, void *mconfig, const char *arg)
 static const command_rec tomograph_cmds[] = {
     AP_INIT_TAKE1("TomographService", set_service, NULL, RSRC_CONF | ACCESS_CONF,
                   "Service name of the spans made here (default: the ServerName)"),
-    AP_INIT_TAKE1("TomographEnable", set_enable, NULL, RSRC_CONF | ACCESS_CONF,
-                 "On to trace requests here (the default), Off not to"),
+    AP_INIT_TAKE1("TomographEnable", set_dir_flag, (void *)APR_OFFSETOF(dir_conf_t, enable),
+                  RSRC_CONF | ACCESS_CONF, "On to trace requests here (the default), Off not to"),
+    AP_INIT_TAKE1("TomographTrustIncoming", set_dir_flag,
+                  (void *)APR_OFFSETOF(dir_conf_t, trust_incoming), RSRC_CONF | ACCESS_CONF,
+                  "On (the default) to continue the caller's trace, Off to start a new one here"),
+    AP_INIT_TAKE1("TomographB3Join", set_dir_flag, (void *)APR_OFFSETOF(dir_conf_t, b3_join),
+                  RSRC_CONF | ACCESS_CONF,
+                  "On to share a B3 caller's span id (Zipkin's shared span), Off (the default) for a child span"),
+    AP_INIT_TAKE1("TomographSampleRate", set_sample_rate, NULL, RSRC_CONF | ACCESS_CONF,
+                  "Share of new traces recorded, from 0 to 1 (default 1)"),
+    AP_INIT_TAKE1("TomographSampleLimit", set_sample_limit, NULL, RSRC_CONF,
+                  "Most new traces sampled a second (default 0: no limit)"),
+    AP_INIT_TAKE1("TomographResponseHeader", set_response_header_name, NULL, RSRC_CONF | ACCESS_CONF,
+                  "Response header that gives the client the trace id (default Off)"),
+    AP_INIT_ITERATE("TomographRedact", add_redact, NULL, RSRC_CONF,
+                    "Query parameters whose values never reach a span (default: token password "
+                    "passwd secret key signature)"),
     AP_INIT_TAKE1("TomographZipkin", set_zipkin, NULL, RSRC_CONF,
                   "URL of a Zipkin v2 collector, e.g. http://127.0.0.1:9411/api/v2/spans"),
     AP_INIT_TAKE1("TomographStatsd", set_statsd, NULL, RSRC_CONF,
@@ -443,6 +527,13 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         vconf->default_service = apr_pstrdup(pconf, vhost->server_hostname ? vhost->server_hostname
                                                                            : "httpd");
         ap_str_tolower((char *)vconf->default_service);
+        if (!vconf->redact) {
+            static const char *const defaults[] = {TG_REDACT_DEFAULT_PARAMS};
+            size_t i;
+            vconf->redact = apr_array_make(pconf, 8, sizeof(const char *));
+            for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+                APR_ARRAY_PUSH(vconf->redact, const char *) = defaults[i];
+        }
     }
     /* The first pass only checks the configuration; the process that runs
      * it is about to be replaced by the daemonized httpd. */
@@ -475,9 +566,21 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 /* ------------------------------------------------------------------------ */
 /* Requests */
 
-/* The span of the client's request, reached from any internal redirect
- * (r->prev) or subrequest (r->main) made while serving it. */
-static tg_span_t *request_span(const request_rec *r)
+/* What the module keeps for a client's request, on the original
+ * request_rec; internal redirects and subrequests reach it from theirs. */
+typedef struct {
+    tg_span_t *server;
+    tg_span_t *client;             /* the call mod_proxy is making, if any */
+    char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
+    char span_hex[TG_SPAN_ID_HEX_LEN + 1];
+    apr_array_header_t *secrets;   /* credential header values, for redaction */
+} request_trace_t;
+
+static const char *const secret_request_headers[] = {
+    "Authorization", "Cookie", "X-Auth-Token", "X-Subject-Token", NULL
+};
+
+static request_rec *original_request(const request_rec *r)
 {
     for (;;) {
         if (r->main)
@@ -485,15 +588,23 @@ static tg_span_t *request_span(const request_rec *r)
         else if (r->prev)
             r = r->prev;
         else
-            break;
+            return (request_rec *)r;
     }
-    return ap_get_module_config(r->request_config, &tomograph_module);
+}
+
+static request_trace_t *find_trace(const request_rec *r)
+{
+    return ap_get_module_config(original_request(r)->request_config, &tomograph_module);
+}
+
+static dir_conf_t *dir_conf(const request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &tomograph_module);
 }
 
 static int tracing_enabled(const request_rec *r)
 {
-    dir_conf_t *conf = ap_get_module_config(r->per_dir_config, &tomograph_module);
-    return conf->enable != 0;
+    return dir_conf(r)->enable != 0;
 }
 
 static const char *header_get(void *store, const char *name)
@@ -509,63 +620,171 @@ static void header_set(void *store, const char *name, const char *value)
         apr_table_unset(store, name);
 }
 
-static void set_endpoint(tg_endpoint_t *endpoint, const char *ip, const apr_sockaddr_t *addr)
+static void set_endpoint(tg_endpoint_t *endpoint, const char *ip, apr_port_t port)
 {
     if (ip && ap_strchr_c(ip, ':'))
         endpoint->ipv6 = ip;
     else
         endpoint->ipv4 = ip;
-    endpoint->port = addr ? addr->port : 0;
+    endpoint->port = port;
 }
 
-static int start_server_span(request_rec *r)
+/* "<method> <path>" in lowercase, as Zipkin wants span names. */
+static const char *span_name(apr_pool_t *pool, const char *method, const char *path)
 {
-    server_conf_t *conf;
+    char *name = apr_pstrcat(pool, method, " ", path ? path : "", NULL);
+    ap_str_tolower(name);
+    return name;
+}
+
+/* TomographSampleLimit: a window of one second shared by every child. */
+static int sample_limit_admits(int limit)
+{
+    int64_t second = apr_time_sec(apr_time_now());
+    int64_t window = atomic_load(&retained->shared->sample_second);
+    if (limit <= 0)
+        return 1;
+    if (window != second
+        && atomic_compare_exchange_strong(&retained->shared->sample_second, &window, second))
+        atomic_store(&retained->shared->sampled_in_second, 0);
+    return atomic_fetch_add(&retained->shared->sampled_in_second, 1) < (uint64_t)limit;
+}
+
+/* Decided once, where the trace starts: a trusted caller's decision wins
+ * (debug always samples), else TomographSampleRate and TomographSampleLimit. */
+static int decide_sampled(const tg_context_t *caller, int trusted, const dir_conf_t *dconf,
+                          const server_conf_t *sconf)
+{
+    double rate = dconf->sample_rate >= 0 ? dconf->sample_rate : 1.0;
+    if (trusted && caller->debug)
+        return 1;
+    if (trusted && caller->sampling != TG_SAMPLING_DEFER)
+        return caller->sampling == TG_SAMPLING_ACCEPT;
+    if (rate < 1.0 && (double)(tg_random_span_id() >> 11) * 0x1.0p-53 >= rate)
+        return 0;
+    return sample_limit_admits(sconf->sample_limit);
+}
+
+static void set_response_header(request_rec *r, const request_trace_t *trace)
+{
+    const char *name = dir_conf(r)->response_header;
+    if (name && *name)
+        apr_table_setn(r->err_headers_out, name, trace->trace_hex);
+}
+
+/* The trace of r's client request, made the first time it is asked for,
+ * once per-directory settings are known (header_parser at the latest; a
+ * request refused earlier gets its span when it is logged). */
+static request_trace_t *ensure_trace(request_rec *r)
+{
+    request_rec *root = original_request(r);
+    request_trace_t *trace = ap_get_module_config(root->request_config, &tomograph_module);
+    const server_conf_t *sconf = server_conf(root->server);
+    const dir_conf_t *dconf = dir_conf(r);
+    int trusted = dconf->trust_incoming != 0;
+    const char *path;
     tg_context_t caller;
     tg_span_t *span;
-    const char *path;
-    char *name;
     int continued;
 
-    if (r->prev || r->main || !retained)
-        return DECLINED;
-    conf = server_conf(r->server);
-    continued = tg_extract(header_get, r->headers_in, conf->hmac_keys, r->pool, &caller)
+    if (trace || !retained)
+        return trace;
+    trace = apr_pcalloc(root->pool, sizeof(*trace));
+    continued = tg_extract(header_get, root->headers_in, sconf->hmac_keys, root->pool, &caller)
                 == APR_SUCCESS;
-    path = r->parsed_uri.path ? r->parsed_uri.path : r->uri;
-    name = apr_pstrcat(r->pool, r->method, " ", path, NULL);
-    ap_str_tolower(name);
-    span = tg_span_start(r->pool, TG_SPAN_SERVER, name, continued ? &caller : NULL,
-                         r->request_time);
-    tg_span_tag(span, "http.method", r->method);
+    path = root->parsed_uri.path ? root->parsed_uri.path : root->uri;
+    span = tg_span_start(root->pool, TG_SPAN_SERVER, span_name(root->pool, root->method, path),
+                         continued && trusted ? &caller : NULL, root->request_time);
+    if (continued && trusted && dconf->b3_join == 1
+        && (caller.format == TG_FORMAT_B3 || caller.format == TG_FORMAT_B3_MULTI)) {
+        span->id = caller.span_id;
+        span->parent_id = caller.parent_id;
+        span->shared = 1;
+    }
+    if (continued && !trusted) {
+        char hex[TG_TRACE_ID_HEX_LEN + 1];
+        tg_trace_id_to_hex(caller.trace_id, hex);
+        tg_span_tag(span, "tomograph.untrusted.trace_id", hex);
+        tg_u64_to_hex(caller.span_id, hex);
+        tg_span_tag(span, "tomograph.untrusted.span_id", hex);
+    }
+    span->sampled = decide_sampled(&caller, trusted, dconf, sconf);
+    tg_span_tag(span, "http.method", root->method);
     tg_span_tag(span, "http.path", path);
-    set_endpoint(&span->local, r->connection->local_ip, r->connection->local_addr);
-    set_endpoint(&span->remote, r->useragent_ip, r->useragent_addr);
-    ap_set_module_config(r->request_config, &tomograph_module, span);
+    set_endpoint(&span->local, root->connection->local_ip, root->connection->local_addr->port);
+    set_endpoint(&span->remote, root->useragent_ip,
+                 root->useragent_addr ? root->useragent_addr->port : 0);
+    trace->server = span;
+    tg_trace_id_to_hex(span->trace_id, trace->trace_hex);
+    tg_u64_to_hex(span->id, trace->span_hex);
+    ap_set_module_config(root->request_config, &tomograph_module, trace);
+    set_response_header(r, trace);
+    return trace;
+}
+
+static void annotate_uri(request_rec *r, const char *what)
+{
+    request_trace_t *trace = ensure_trace(r);
+    if (trace)
+        tg_span_annotate(trace->server, apr_time_now(),
+                         apr_pstrcat(r->pool, what, " ", r->parsed_uri.path ? r->parsed_uri.path
+                                                                           : r->uri, NULL));
+}
+
+/* Runs for the client's request and for each internal redirect. */
+static int decide_trace(request_rec *r)
+{
+    if (r->prev)
+        annotate_uri(r, "internal redirect to");
+    else
+        ensure_trace(r);
     return DECLINED;
+}
+
+static void hand_on_context(request_rec *r, const char *hmac_key, const tg_span_t *span)
+{
+    tg_context_t ctx;
+    tg_span_context(span, &ctx);
+    tg_inject(header_set, r->headers_in, &ctx, hmac_key, r->pool);
+}
+
+static const char *signing_key(const request_rec *r)
+{
+    const apr_array_header_t *keys = server_conf(r->server)->hmac_keys;
+    return keys ? APR_ARRAY_IDX(keys, 0, const char *) : NULL;
 }
 
 /* Hands the server span on to whatever serves the request: mod_wsgi's app
- * reads it from its environ, mod_proxy's backend from the headers. */
+ * reads it from its environ, a backend from the headers. */
 static int hand_on_span(request_rec *r)
 {
-    tg_span_t *span = request_span(r);
-    server_conf_t *conf;
-    tg_context_t ctx;
-    char trace_hex[TG_TRACE_ID_HEX_LEN + 1], span_hex[TG_SPAN_ID_HEX_LEN + 1];
-
-    if (!span || r->main || !tracing_enabled(r))
+    request_trace_t *trace;
+    if (r->main) {
+        annotate_uri(r, "subrequest");
         return DECLINED;
-    conf = server_conf(r->server);
-    tg_span_context(span, &ctx);
-    tg_inject(header_set, r->headers_in, &ctx,
-              conf->hmac_keys ? APR_ARRAY_IDX(conf->hmac_keys, 0, const char *) : NULL, r->pool);
-    tg_trace_id_to_hex(span->trace_id, trace_hex);
-    tg_u64_to_hex(span->id, span_hex);
+    }
+    trace = ensure_trace(r);
+    if (!trace || !tracing_enabled(r))
+        return DECLINED;
+    hand_on_context(r, signing_key(r), trace->server);
     /* Set again after each internal redirect, which renames them REDIRECT_*. */
-    apr_table_set(r->subprocess_env, ENV_TRACE_ID, trace_hex);
-    apr_table_set(r->subprocess_env, ENV_SPAN_ID, span_hex);
+    apr_table_setn(r->subprocess_env, ENV_TRACE_ID, trace->trace_hex);
+    apr_table_setn(r->subprocess_env, ENV_SPAN_ID, trace->span_hex);
+    set_response_header(r, trace);
     return DECLINED;
+}
+
+static void insert_error_filter(request_rec *r)
+{
+    request_trace_t *trace = ensure_trace(r);
+    if (trace)
+        set_response_header(r, trace);
+}
+
+static const char *service_name(const request_rec *r)
+{
+    const char *service = dir_conf(r)->service;
+    return service ? service : server_conf(r->server)->default_service;
 }
 
 static void enqueue(tg_span_t *span)
@@ -577,33 +796,152 @@ static void enqueue(tg_span_t *span)
     tg_queue_commit(&reservation, tg_record_encode(span, reservation.data, TG_QUEUE_SLOT_BYTES));
 }
 
+static void mark_error(tg_span_t *span, const char *reason)
+{
+    span->error = 1;
+    tg_span_tag(span, "error", reason);
+}
+
+static void finish_span(tg_span_t *span, const request_rec *r)
+{
+    span->local.service_name = service_name(r);
+    tg_span_finish(span, apr_time_now());
+    if (span->sampled && tracing_enabled(r))
+        enqueue(span);
+}
+
+static const char *redact(request_rec *r, request_trace_t *trace, const char *text);
+
+/* ---- mod_proxy: a CLIENT span for each call to a backend ---- */
+
+/* r->headers_in is here the copy that mod_proxy is about to send. */
+static int start_client_span(request_rec *r)
+{
+    request_trace_t *trace = ensure_trace(r);
+    const char *url;
+    apr_uri_t uri;
+    tg_context_t parent;
+    tg_span_t *client;
+
+    if (!trace || !tracing_enabled(r))
+        return OK;
+    if (trace->client && !trace->client->finished) {
+        /* A balancer fails over: the last try ended without an answer. */
+        mark_error(trace->client, "retried on another backend");
+        finish_span(trace->client, r);
+    }
+    url = r->filename && strncmp(r->filename, "proxy:", 6) == 0 ? r->filename + 6 : r->uri;
+    if (apr_uri_parse(r->pool, url, &uri) != APR_SUCCESS)
+        memset(&uri, 0, sizeof(uri));
+    tg_span_context(trace->server, &parent);
+    /* In the client request's pool: r may be a subrequest, gone before the end. */
+    client = tg_span_start(original_request(r)->pool, TG_SPAN_CLIENT, span_name(r->pool, r->method, uri.path ? uri.path : "/"),
+                           &parent, apr_time_now());
+    client->sampled = trace->server->sampled;
+    client->local = trace->server->local;
+    tg_span_tag(client, "http.method", r->method);
+    if (uri.hostname) {
+        tg_span_tag(client, "http.url",
+                    apr_psprintf(r->pool, "%s://%s:%u%s", uri.scheme ? uri.scheme : "http",
+                                 uri.hostname, (unsigned)(uri.port ? uri.port
+                                                          : apr_uri_port_of_scheme(uri.scheme)),
+                                 uri.path ? uri.path : "/"));
+        if (apr_isdigit(*uri.hostname) || ap_strchr_c(uri.hostname, ':'))
+            set_endpoint(&client->remote, uri.hostname, uri.port);
+        else
+            tg_span_tag(client, "peer.hostname", uri.hostname);
+    }
+    hand_on_context(r, signing_key(r), client);
+    trace->client = client;
+    return OK;
+}
+
+static int finish_client_span(int *status, request_rec *r)
+{
+    request_trace_t *trace = find_trace(r);
+    tg_span_t *client = trace ? trace->client : NULL;
+    const char *backend_status;
+
+    if (!client || client->finished)
+        return DECLINED;
+    backend_status = apr_table_get(r->notes, "proxy-status");
+    if (backend_status)
+        tg_span_tag(client, "http.status_code", backend_status);
+    if (*status != OK && *status != DONE) {
+        const char *reason = apr_table_get(r->notes, "error-notes");
+        mark_error(client, reason ? redact(r, trace, reason) : apr_itoa(r->pool, *status));
+    }
+    else if (backend_status && atoi(backend_status) >= 500) {
+        mark_error(client, backend_status);
+    }
+    finish_span(client, r);
+    return DECLINED;
+}
+
+/* ---- the end of the request ---- */
+
 static int finish_server_span(request_rec *r)
 {
-    const request_rec *last = r;
+    const request_rec *last;
+    request_trace_t *trace;
     tg_span_t *span;
-    dir_conf_t *dconf;
-    server_conf_t *conf;
 
-    while (r->prev)
-        r = r->prev;
-    span = ap_get_module_config(r->request_config, &tomograph_module);
-    if (!span || span->finished)
-        return DECLINED;
+    r = original_request(r);
     for (last = r; last->next; last = last->next)
         ;
-    if (!tracing_enabled(last))
+    /* A request refused before header_parser gets its span here. */
+    trace = ensure_trace((request_rec *)last);
+    if (!trace || trace->server->finished)
         return DECLINED;
-    dconf = ap_get_module_config(last->per_dir_config, &tomograph_module);
-    conf = server_conf(last->server);
-    span->local.service_name = dconf->service ? dconf->service : conf->default_service;
-    tg_span_tag(span, "http.status_code", apr_itoa(r->pool, last->status));
-    if (last->status >= 500) {
-        span->error = 1;
-        tg_span_tag(span, "error", apr_itoa(r->pool, last->status));
+    span = trace->server;
+    if (trace->client && !trace->client->finished) {
+        mark_error(trace->client, "no answer from the backend");
+        finish_span(trace->client, last);
     }
-    tg_span_finish(span, apr_time_now());
-    enqueue(span);
+    tg_span_tag(span, "http.status_code", apr_itoa(r->pool, last->status));
+    if (last->status >= 500)
+        mark_error(span, apr_itoa(r->pool, last->status));
+    finish_span(span, last);
     return DECLINED;
+}
+
+/* ---- error-log lines as notes ---- */
+
+static const char *redact(request_rec *r, request_trace_t *trace, const char *text)
+{
+    if (!trace->secrets) {
+        const char *const *name;
+        request_rec *root = original_request(r);
+        trace->secrets = apr_array_make(root->pool, 4, sizeof(const char *));
+        for (name = secret_request_headers; *name; name++)
+            tg_redact_add_header_secret(trace->secrets, root->pool,
+                                        apr_table_get(root->headers_in, *name));
+    }
+    return tg_redact(r->pool, text, server_conf(r->server)->redact, trace->secrets);
+}
+
+/* The seed's "handler for ERROR-level logging": a line the request writes
+ * at level error or worse becomes a note on its span. */
+static void note_error_log(const ap_errorlog_info *info, const char *message)
+{
+    static _Thread_local int noting;
+    request_trace_t *trace;
+    request_rec *r;
+
+    if (noting || !info->r || info->level < 0 || info->level > APLOG_ERR || !retained)
+        return;
+    r = (request_rec *)info->r;
+    trace = find_trace(r);
+    if (!trace || trace->server->finished || !trace->server->sampled
+        || trace->server->annotations->nelts >= TG_SPAN_MAX_ANNOTATIONS - 1) {
+        if (trace)
+            trace->server->dropped++;
+        return;
+    }
+    noting = 1; /* anything logged from here on must not come back in */
+    tg_span_annotate(trace->server, apr_time_now(),
+                     redact(r, trace, apr_pstrcat(r->pool, "error: ", message, NULL)));
+    noting = 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -657,9 +995,13 @@ static void register_hooks(apr_pool_t *p)
     /* Before mod_wsgi forks its daemons, so that they inherit the queue. */
     static const char *const before_wsgi[] = {"mod_wsgi.c", NULL};
     ap_hook_post_config(post_config, NULL, before_wsgi, APR_HOOK_REALLY_FIRST);
-    ap_hook_post_read_request(start_server_span, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_header_parser(decide_trace, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(hand_on_span, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(finish_server_span, NULL, NULL, APR_HOOK_REALLY_LAST);
+    ap_hook_error_log(note_error_log, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(proxy, fixups, start_client_span, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(proxy, request_status, finish_client_span, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ap, status_hook, status_hook, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

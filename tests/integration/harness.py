@@ -417,10 +417,11 @@ class TracingTestCase(unittest.TestCase):
                          f"{method} {path} with {headers}: {response.body}")
         return response
 
-    def spans_of(self, path, method="GET"):
+    def spans_of(self, path, method="GET", kind="SERVER"):
         path = path.split("?", 1)[0]
         return [(span, errors) for span, errors in self.span_records()
-                if isinstance(span, dict) and span_matches(span, method, path)]
+                if isinstance(span, dict) and span.get("kind") == kind
+                and span_matches(span, method, path)]
 
     def server_span(self, path, method="GET"):
         """The one span of the one request made to path; fails if it is invalid or doubled."""

@@ -24,7 +24,9 @@ class AppViewAssertions:
         trace_id, span_id = span["traceId"], span["id"]
         self.assertEqual(env.get("TOMOGRAPH_TRACE_ID"), trace_id, env)
         self.assertEqual(env.get("TOMOGRAPH_SPAN_ID"), span_id, env)
-        self.assertEqual(env.get("HTTP_TRACEPARENT"), f"00-{trace_id}-{span_id}-01", env)
+        # Sampled; a trace started here also has the W3C Level 2 random-trace-id flag.
+        flags = "01" if span.get("parentId") else "03"
+        self.assertEqual(env.get("HTTP_TRACEPARENT"), f"00-{trace_id}-{span_id}-{flags}", env)
         b3 = re.fullmatch(rf"{trace_id}-{span_id}-1(?:-([0-9a-f]{{16}}))?", env.get("HTTP_B3", ""))
         self.assertTrue(b3, f"b3 handed on: {env.get('HTTP_B3')!r}, span {span}")
         if b3.group(1):
@@ -207,10 +209,11 @@ class ZipkinStatsdTest(AppViewAssertions, TracingTestCase):
         self.assertContinues(front, trace_id, caller)
         back = self.server_span("/app/hop")
         self.assertEqual(back["traceId"], trace_id, back)
-        # The backend's parent is the front span, or a CLIENT span of the front span.
-        client_ids = {span["id"] for span, _ in self.span_records() if isinstance(span, dict)
-                      and span.get("kind") == "CLIENT" and span.get("parentId") == front["id"]}
-        self.assertIn(back.get("parentId"), {front["id"]} | client_ids, (front, back))
+        # One trace: the front's SERVER span, its CLIENT span, the backend's SERVER span.
+        clients = [span for span, _ in self.spans_of("/app/hop", kind="CLIENT")]
+        self.assertEqual(len(clients), 1, clients)
+        self.assertEqual(clients[0]["parentId"], front["id"], (front, clients))
+        self.assertEqual(back.get("parentId"), clients[0]["id"], (clients, back))
         self.assertAppSeesSpan(response.json(), back, HMAC_KEYS)
 
     # --- other outputs ---------------------------------------------------------------
