@@ -51,6 +51,7 @@ int main(int argc, char **argv)
     tg_test_add_queue();
     tg_test_add_zipkin();
     tg_test_add_statsd();
+    tg_test_add_otlp();
     tg_test_add_http();
     tg_test_add_shipper();
     CU_basic_set_mode(argc > 1 && strcmp(argv[1], "-v") == 0 ? CU_BRM_VERBOSE : CU_BRM_NORMAL);

@@ -1,5 +1,6 @@
 #include "unit.h"
 
+#include "json_check.h"
 #include "tg_record.h"
 #include "tg_zipkin.h"
 
@@ -7,178 +8,6 @@
 #include <string.h>
 
 #define T0 ((apr_time_t)1556604172355737)
-
-/* ---- a small strict JSON checker (RFC 8259), so the tests can tell that
- * whatever we write parses, hostile input included ---- */
-
-typedef struct {
-    const unsigned char *pos;
-    const unsigned char *end;
-} cursor_t;
-
-static int json_value(cursor_t *c, int depth);
-
-static void skip_space(cursor_t *c)
-{
-    while (c->pos < c->end && (*c->pos == ' ' || *c->pos == '\t' || *c->pos == '\n' || *c->pos == '\r'))
-        c->pos++;
-}
-
-static int take_char(cursor_t *c, unsigned char ch)
-{
-    skip_space(c);
-    if (c->pos < c->end && *c->pos == ch) {
-        c->pos++;
-        return 1;
-    }
-    return 0;
-}
-
-static int is_hex(unsigned char ch)
-{
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
-}
-
-static int json_utf8(cursor_t *c)
-{
-    unsigned char lead = *c->pos;
-    int more = lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2
-               : lead >= 0xf0 && lead <= 0xf4 ? 3 : -1;
-    if (more < 0 || c->end - c->pos <= more)
-        return 0;
-    for (c->pos++; more; more--, c->pos++)
-        if ((*c->pos & 0xc0) != 0x80)
-            return 0;
-    return 1;
-}
-
-static int json_string(cursor_t *c)
-{
-    if (!take_char(c, '"'))
-        return 0;
-    while (c->pos < c->end) {
-        unsigned char ch = *c->pos;
-        if (ch == '"') {
-            c->pos++;
-            return 1;
-        }
-        if (ch < 0x20)
-            return 0;
-        if (ch == '\\') {
-            if (c->end - c->pos < 2)
-                return 0;
-            ch = c->pos[1];
-            c->pos += 2;
-            if (ch == 'u') {
-                int i;
-                for (i = 0; i < 4; i++, c->pos++)
-                    if (c->pos >= c->end || !is_hex(*c->pos))
-                        return 0;
-            }
-            else if (!strchr("\"\\/bfnrt", ch) || !ch) {
-                return 0;
-            }
-        }
-        else if (ch >= 0x80) {
-            if (!json_utf8(c))
-                return 0;
-        }
-        else {
-            c->pos++;
-        }
-    }
-    return 0;
-}
-
-static int digits(cursor_t *c)
-{
-    const unsigned char *start = c->pos;
-    while (c->pos < c->end && *c->pos >= '0' && *c->pos <= '9')
-        c->pos++;
-    return c->pos > start;
-}
-
-static int json_number(cursor_t *c)
-{
-    skip_space(c);
-    if (c->pos < c->end && *c->pos == '-')
-        c->pos++;
-    if (c->pos < c->end && *c->pos == '0')
-        c->pos++;
-    else if (!digits(c))
-        return 0;
-    if (c->pos < c->end && *c->pos == '.') {
-        c->pos++;
-        if (!digits(c))
-            return 0;
-    }
-    if (c->pos < c->end && (*c->pos == 'e' || *c->pos == 'E')) {
-        c->pos++;
-        if (c->pos < c->end && (*c->pos == '+' || *c->pos == '-'))
-            c->pos++;
-        if (!digits(c))
-            return 0;
-    }
-    return 1;
-}
-
-static int json_literal(cursor_t *c, const char *word)
-{
-    size_t len = strlen(word);
-    if ((size_t)(c->end - c->pos) < len || memcmp(c->pos, word, len) != 0)
-        return 0;
-    c->pos += len;
-    return 1;
-}
-
-static int json_container(cursor_t *c, int depth, unsigned char close, int is_object)
-{
-    if (take_char(c, close))
-        return 1;
-    do {
-        if (is_object && (!json_string(c) || !take_char(c, ':')))
-            return 0;
-        if (!json_value(c, depth + 1))
-            return 0;
-    } while (take_char(c, ','));
-    return take_char(c, close);
-}
-
-static int json_value(cursor_t *c, int depth)
-{
-    if (depth > 64)
-        return 0;
-    skip_space(c);
-    if (c->pos >= c->end)
-        return 0;
-    switch (*c->pos) {
-    case '{':
-        c->pos++;
-        return json_container(c, depth, '}', 1);
-    case '[':
-        c->pos++;
-        return json_container(c, depth, ']', 0);
-    case '"':
-        return json_string(c);
-    case 't':
-        return json_literal(c, "true");
-    case 'f':
-        return json_literal(c, "false");
-    case 'n':
-        return json_literal(c, "null");
-    default:
-        return json_number(c);
-    }
-}
-
-static int is_json(const char *text, size_t len)
-{
-    cursor_t c = { (const unsigned char *)text, (const unsigned char *)text + len };
-    if (!json_value(&c, 0))
-        return 0;
-    skip_space(&c);
-    return c.pos == c.end;
-}
 
 /* ---- helpers ---- */
 
@@ -232,7 +61,7 @@ static const char *span_json(const tg_span_t *span)
     tg_buf_init(&buf);
     tg_zipkin_append_span(&buf, span);
     CU_ASSERT_FATAL(!buf.failed);
-    CU_ASSERT(is_json(buf.data, buf.len));
+    CU_ASSERT(tg_test_is_json(buf.data, buf.len));
     CU_ASSERT_PTR_NULL(memchr(buf.data, '\n', buf.len));
     CU_ASSERT_PTR_NULL(memchr(buf.data, '\r', buf.len));
     json = apr_pstrmemdup(tg_test_pool, buf.data, buf.len);
@@ -253,9 +82,9 @@ static void test_checker_tells_json_from_not(void)
     };
     size_t i;
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-        CU_ASSERT_TRUE(is_json(good[i], strlen(good[i])));
+        CU_ASSERT_TRUE(tg_test_is_json(good[i], strlen(good[i])));
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        CU_ASSERT_FALSE(is_json(bad[i], strlen(bad[i])));
+        CU_ASSERT_FALSE(tg_test_is_json(bad[i], strlen(bad[i])));
 }
 
 /* ---- spans ---- */
@@ -437,6 +266,51 @@ static void test_decoded_record_writes_the_same_json(void)
     CU_ASSERT_STRING_EQUAL(span_json(back), EXAMPLE_JSON);
 }
 
+static void test_dropped_shows_as_a_tag(void)
+{
+    tg_span_t *span = bare_span();
+    span->dropped = 7;
+    CU_ASSERT_STRING_EQUAL(span_json(span), "{\"traceId\":\"0000000000000000000000000000abcd\","
+                                            "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
+                                            "\"tags\":{\"tomograph.dropped\":\"7\"}}");
+    span->error = 1;
+    span->dropped = 4294967295U;
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span),
+                                  ",\"tags\":{\"error\":\"true\",\"tomograph.dropped\":\"4294967295\"}}"));
+}
+
+static void test_dropped_follows_the_span_tags_once(void)
+{
+    tg_span_t *span = example_span();
+    const char *json;
+    span->dropped = 2;
+    json = span_json(span);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"tags\":{\"http.method\":\"GET\",\"http.path\":\"/api\","
+                                        "\"tomograph.dropped\":\"2\"}"));
+    tg_span_tag(span, "tomograph.dropped", "set by hand");
+    json = span_json(span);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"tomograph.dropped\":\"set by hand\"}"));
+    CU_ASSERT_PTR_NULL(strstr(json, "\"tomograph.dropped\":\"2\""));
+}
+
+/* A span too large for its record: what the record left out is counted,
+ * and the count reaches Zipkin. */
+static void test_span_cut_down_to_its_record_says_so(void)
+{
+    unsigned char record[TG_RECORD_MIN_CAP];
+    tg_span_t *span = example_span(), *back = NULL;
+    apr_size_t len;
+    int i;
+    for (i = 0; i < TG_SPAN_MAX_TAGS; i++)
+        tg_span_tag(span, apr_psprintf(tg_test_pool, "k%d", i), "a value long enough to fill the record");
+    len = tg_record_encode(span, record, sizeof(record));
+    CU_ASSERT_FATAL(len > 0);
+    CU_ASSERT_EQUAL_FATAL(tg_record_decode(record, len, tg_test_pool, &back), APR_SUCCESS);
+    CU_ASSERT_FATAL(back->dropped > 2); /* two tags over the bound, some by the record */
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(back), apr_psprintf(tg_test_pool, ",\"tomograph.dropped\":\"%u\"}",
+                                                               back->dropped)));
+}
+
 /* ---- lists ---- */
 
 static void test_list_of_none(void)
@@ -459,7 +333,7 @@ static void test_list_of_several_appends_an_array(void)
     tg_buf_puts(&buf, "before:");
     tg_zipkin_append_list(&buf, spans, 3);
     CU_ASSERT_STRING_EQUAL(buf.data, "before:[" EXAMPLE_JSON "," BARE_JSON "," EXAMPLE_JSON "]");
-    CU_ASSERT_TRUE(is_json(buf.data + 7, buf.len - 7));
+    CU_ASSERT_TRUE(tg_test_is_json(buf.data + 7, buf.len - 7));
     tg_buf_free(&buf);
 }
 
@@ -483,6 +357,9 @@ void tg_test_add_zipkin(void)
     TG_TEST(suite, test_null_strings_in_a_hand_made_span);
     TG_TEST(suite, test_full_span_parses);
     TG_TEST(suite, test_decoded_record_writes_the_same_json);
+    TG_TEST(suite, test_dropped_shows_as_a_tag);
+    TG_TEST(suite, test_dropped_follows_the_span_tags_once);
+    TG_TEST(suite, test_span_cut_down_to_its_record_says_so);
     TG_TEST(suite, test_list_of_none);
     TG_TEST(suite, test_list_of_several_appends_an_array);
 }

@@ -1,0 +1,155 @@
+#include "tg_otlp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_json.h"
+
+/* Span.SpanKind of trace.proto; 0 (UNSPECIFIED) and 1 (INTERNAL) are not
+ * kinds we make. */
+static const int span_kinds[] = {
+    [TG_SPAN_SERVER] = 2,
+    [TG_SPAN_CLIENT] = 3,
+    [TG_SPAN_PRODUCER] = 4,
+    [TG_SPAN_CONSUMER] = 5,
+};
+
+#define STATUS_CODE_ERROR 2
+
+static const char *service_of(const tg_span_t *span)
+{
+    const char *name = span->local.service_name;
+    return name && *name ? name : TG_OTLP_UNKNOWN_SERVICE;
+}
+
+static void append_text(tg_buf_t *out, const char *str)
+{
+    tg_json_append_string(out, str ? str : "", str ? strlen(str) : 0);
+}
+
+/* A fixed64 of nanoseconds, as the decimal string the mapping asks of
+ * 64-bit integers. */
+static void append_nanos_member(tg_buf_t *out, const char *name, apr_time_t usec)
+{
+    apr_uint64_t nanos = usec > 0 ? (apr_uint64_t)usec * 1000 : 0;
+    tg_buf_printf(out, "\"%s\":\"%" APR_UINT64_T_FMT "\"", name, nanos);
+}
+
+/* A KeyValue of common.proto with a string AnyValue. */
+static void append_string_attribute(tg_buf_t *out, const char *key, const char *value)
+{
+    tg_buf_puts(out, "{\"key\":");
+    append_text(out, key);
+    tg_buf_puts(out, ",\"value\":{\"stringValue\":");
+    append_text(out, value);
+    tg_buf_puts(out, "}}");
+}
+
+static int length_of(const apr_array_header_t *array)
+{
+    return array ? array->nelts : 0;
+}
+
+static void append_attributes(tg_buf_t *out, const tg_span_t *span)
+{
+    int n = length_of(span->tags), i;
+    if (!n)
+        return;
+    tg_buf_puts(out, ",\"attributes\":[");
+    for (i = 0; i < n; i++) {
+        const tg_tag_t *tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
+        if (i)
+            tg_buf_putc(out, ',');
+        append_string_attribute(out, tag->key, tag->value);
+    }
+    tg_buf_putc(out, ']');
+}
+
+static void append_events(tg_buf_t *out, const tg_span_t *span)
+{
+    int n = length_of(span->annotations), i;
+    if (!n)
+        return;
+    tg_buf_puts(out, ",\"events\":[");
+    for (i = 0; i < n; i++) {
+        const tg_annotation_t *note = &APR_ARRAY_IDX(span->annotations, i, tg_annotation_t);
+        tg_buf_puts(out, i ? ",{" : "{");
+        append_nanos_member(out, "timeUnixNano", note->timestamp);
+        tg_buf_puts(out, ",\"name\":");
+        append_text(out, note->value);
+        tg_buf_putc(out, '}');
+    }
+    tg_buf_putc(out, ']');
+}
+
+static void append_span(tg_buf_t *out, const tg_span_t *span)
+{
+    char trace_hex[TG_TRACE_ID_HEX_LEN + 1], span_hex[TG_SPAN_ID_HEX_LEN + 1];
+    /* A 64-bit trace id widens with leading zeros, as in B3: OTLP wants
+     * 16 bytes. */
+    tg_trace_id_to_hex(span->trace_id, trace_hex);
+    tg_u64_to_hex(span->id, span_hex);
+    tg_buf_printf(out, "{\"traceId\":\"%s\",\"spanId\":\"%s\"", trace_hex, span_hex);
+    if (span->parent_id) {
+        tg_u64_to_hex(span->parent_id, span_hex);
+        tg_buf_printf(out, ",\"parentSpanId\":\"%s\"", span_hex);
+    }
+    tg_buf_puts(out, ",\"name\":");
+    append_text(out, span->name);
+    if ((unsigned)span->kind < sizeof(span_kinds) / sizeof(span_kinds[0]))
+        tg_buf_printf(out, ",\"kind\":%d", span_kinds[span->kind]);
+    tg_buf_putc(out, ',');
+    append_nanos_member(out, "startTimeUnixNano", span->timestamp);
+    /* A finished span lasts at least 1 µs, as in the Zipkin encoder. */
+    if (span->finished || span->duration > 0) {
+        tg_buf_putc(out, ',');
+        append_nanos_member(out, "endTimeUnixNano",
+                            span->timestamp + (span->duration > 1 ? span->duration : 1));
+    }
+    append_attributes(out, span);
+    append_events(out, span);
+    if (span->error)
+        tg_buf_printf(out, ",\"status\":{\"code\":%d}", STATUS_CODE_ERROR);
+    tg_buf_putc(out, '}');
+}
+
+/* One resourceSpans: the spans of `service` from `first` on, each marked
+ * in `written`. */
+static void append_service(tg_buf_t *out, const tg_span_t *const *spans, int first, int n,
+                           const char *service, unsigned char *written)
+{
+    int i, members = 0;
+    tg_buf_puts(out, "{\"resource\":{\"attributes\":[");
+    append_string_attribute(out, "service.name", service);
+    tg_buf_puts(out, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"" TG_OTLP_SCOPE "\"},\"spans\":[");
+    for (i = first; i < n; i++) {
+        if (written[i] || strcmp(service_of(spans[i]), service) != 0)
+            continue;
+        if (members++)
+            tg_buf_putc(out, ',');
+        append_span(out, spans[i]);
+        written[i] = 1;
+    }
+    tg_buf_puts(out, "]}]}");
+}
+
+void tg_otlp_append_request(tg_buf_t *out, const tg_span_t *const *spans, int n)
+{
+    /* Spans come out grouped by service: each pass writes one service's. */
+    unsigned char *written = n > 0 ? calloc((size_t)n, 1) : NULL;
+    int i, groups = 0;
+    if (n > 0 && !written) {
+        out->failed = 1;
+        return;
+    }
+    tg_buf_puts(out, "{\"resourceSpans\":[");
+    for (i = 0; i < n; i++) {
+        if (written[i])
+            continue;
+        if (groups++)
+            tg_buf_putc(out, ',');
+        append_service(out, spans, i, n, service_of(spans[i]), written);
+    }
+    tg_buf_puts(out, "]}");
+    free(written);
+}
