@@ -54,41 +54,129 @@ static uint32_t crc32_of(const unsigned char *bytes, apr_size_t len)
 
 /* ---- writing ---- */
 
+/* The tags a reader of the span needs most: kept while others can go. */
+static const char *const kept_tag_keys[] = { "http.method", "http.path", "http.status_code", "error" };
+
+/* A valid UTF-8 character has at most this many bytes after its first. */
+#define UTF8_MAX_CONTINUATION 3
+
 typedef struct {
-    unsigned char *buf;
+    unsigned char *buf; /* NULL to measure only */
     apr_size_t cap;
     apr_size_t len;
     int overflow;
+    apr_size_t string_limit; /* bytes kept of a name, value or note */
+    unsigned cut;            /* strings string_limit cut short */
 } writer_t;
+
+/* What of a span goes into its record. */
+typedef struct {
+    int tags;  /* entries within the span's bounds, */
+    int notes; /* some of which may be left out: */
+    unsigned char keep_tag[TG_SPAN_MAX_TAGS];
+    unsigned char keep_note[TG_SPAN_MAX_ANNOTATIONS];
+    apr_size_t string_limit;
+    uint64_t dropped; /* the span's own count and everything left out */
+} plan_t;
+
+static writer_t measuring_writer(apr_size_t string_limit)
+{
+    return (writer_t){ NULL, APR_SIZE_MAX, 0, 0, string_limit, 0 };
+}
+
+static int make_room(writer_t *w, apr_size_t n)
+{
+    if (w->overflow || n > w->cap - w->len)
+        w->overflow = 1;
+    return !w->overflow;
+}
 
 static void put_uint(writer_t *w, uint64_t value, int bytes)
 {
     int i;
-    if (w->overflow || (apr_size_t)bytes > w->cap - w->len) {
-        w->overflow = 1;
+    if (!make_room(w, (apr_size_t)bytes))
         return;
-    }
-    for (i = 0; i < bytes; i++)
-        w->buf[w->len++] = (unsigned char)(value >> (8 * i));
+    for (i = 0; w->buf && i < bytes; i++)
+        w->buf[w->len + (apr_size_t)i] = (unsigned char)(value >> (8 * i));
+    w->len += (apr_size_t)bytes;
 }
 
-static void put_string(writer_t *w, const char *str)
+/* How much of str a limit keeps: at most limit bytes, and never the start
+ * of a UTF-8 character without its end, which JSON would show as U+FFFD.
+ * Spans built by tg_span are already within TG_SPAN_MAX_STRING; a string
+ * set by hand is cut there too. */
+static apr_size_t kept_length(const char *str, apr_size_t limit)
+{
+    apr_size_t len = strnlen(str, limit);
+    int back;
+    for (back = 0; back < UTF8_MAX_CONTINUATION && len > 0 && ((unsigned char)str[len] & 0xC0) == 0x80;
+         back++)
+        len--;
+    return len;
+}
+
+static void put_length_and_bytes(writer_t *w, const char *str, apr_size_t len)
+{
+    put_uint(w, len, 2);
+    if (!make_room(w, len))
+        return;
+    if (w->buf)
+        memcpy(w->buf + w->len, str, len);
+    w->len += len;
+}
+
+static void put_string_within(writer_t *w, const char *str, apr_size_t limit)
 {
     apr_size_t len;
     if (!str) {
         put_uint(w, NULL_STRING, 2);
         return;
     }
-    /* Spans built by tg_span are already within the bound; a string set by
-     * hand is cut here as tg_span would have cut it. */
-    len = strnlen(str, TG_SPAN_MAX_STRING);
-    put_uint(w, len, 2);
-    if (w->overflow || len > w->cap - w->len) {
-        w->overflow = 1;
-        return;
+    len = kept_length(str, limit);
+    if (limit < TG_SPAN_MAX_STRING && len < kept_length(str, TG_SPAN_MAX_STRING))
+        w->cut++;
+    put_length_and_bytes(w, str, len);
+}
+
+static void put_string(writer_t *w, const char *str)
+{
+    put_string_within(w, str, w->string_limit);
+}
+
+/* A tag key is never cut: a cut key names another tag.  Only the short keys
+ * of kept_tag_keys are still there when strings are cut. */
+static void put_key(writer_t *w, const char *key)
+{
+    put_string_within(w, key, TG_SPAN_MAX_STRING);
+}
+
+/* A cut address is no address: it goes whole or not at all. */
+static void put_address(writer_t *w, const char *address)
+{
+    if (address && strnlen(address, TG_SPAN_MAX_STRING) > w->string_limit) {
+        w->cut++;
+        address = NULL;
     }
-    memcpy(w->buf + w->len, str, len);
-    w->len += len;
+    put_string_within(w, address, TG_SPAN_MAX_STRING);
+}
+
+static void put_endpoint_strings(writer_t *w, const tg_endpoint_t *endpoint)
+{
+    put_string(w, endpoint->service_name);
+    put_address(w, endpoint->ipv4);
+    put_address(w, endpoint->ipv6);
+}
+
+static void put_tag(writer_t *w, const tg_tag_t *tag)
+{
+    put_key(w, tag->key);
+    put_string(w, tag->value);
+}
+
+static void put_note(writer_t *w, const tg_annotation_t *note)
+{
+    put_uint(w, (uint64_t)note->timestamp, 8);
+    put_string(w, note->value);
 }
 
 static int length_of(const apr_array_header_t *array)
@@ -101,11 +189,22 @@ static int at_most(int n, int bound)
     return n < bound ? n : bound;
 }
 
-static void put_endpoint_strings(writer_t *w, const tg_endpoint_t *endpoint)
+static int count_kept(const unsigned char *keep, int n)
 {
-    put_string(w, endpoint->service_name);
-    put_string(w, endpoint->ipv4);
-    put_string(w, endpoint->ipv6);
+    int kept = 0, i;
+    for (i = 0; i < n; i++)
+        kept += keep[i];
+    return kept;
+}
+
+static const tg_tag_t *tag_at(const tg_span_t *span, int i)
+{
+    return &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
+}
+
+static const tg_annotation_t *note_at(const tg_span_t *span, int i)
+{
+    return &APR_ARRAY_IDX(span->annotations, i, tg_annotation_t);
 }
 
 static unsigned flags_of(const tg_span_t *span)
@@ -120,49 +219,137 @@ static unsigned flags_of(const tg_span_t *span)
            | (span->finished ? FLAG_FINISHED : 0);
 }
 
-apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_t cap)
+/* Writes the record the plan says (or measures it, with a measuring
+ * writer); the CRC last. */
+static void write_record(writer_t *w, const tg_span_t *span, const plan_t *plan)
 {
-    writer_t w = { buf, cap, 0, 0 };
-    int tags = at_most(length_of(span->tags), TG_SPAN_MAX_TAGS);
-    int notes = at_most(length_of(span->annotations), TG_SPAN_MAX_ANNOTATIONS);
-    /* Entries past the bounds (possible only in a span filled by hand) are
-     * counted as dropped, like those tg_span refuses. */
-    uint64_t dropped = (uint64_t)span->dropped
-                       + (uint64_t)(length_of(span->tags) - tags)
-                       + (uint64_t)(length_of(span->annotations) - notes);
     int i;
 
-    put_uint(&w, 'T', 1);
-    put_uint(&w, 'G', 1);
-    put_uint(&w, RECORD_VERSION, 1);
-    put_uint(&w, flags_of(span), 1);
-    put_uint(&w, span->trace_id.hi, 8);
-    put_uint(&w, span->trace_id.lo, 8);
-    put_uint(&w, span->id, 8);
-    put_uint(&w, span->parent_id, 8);
-    put_uint(&w, (uint64_t)span->timestamp, 8);
-    put_uint(&w, (uint64_t)span->duration, 8);
-    put_uint(&w, dropped < UINT32_MAX ? dropped : UINT32_MAX, 4);
-    put_string(&w, span->name);
-    put_endpoint_strings(&w, &span->local);
-    put_endpoint_strings(&w, &span->remote);
-    put_uint(&w, span->local.port, 2);
-    put_uint(&w, span->remote.port, 2);
-    put_uint(&w, (uint64_t)tags, 2);
-    for (i = 0; i < tags; i++) {
-        const tg_tag_t *tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
-        put_string(&w, tag->key);
-        put_string(&w, tag->value);
+    put_uint(w, 'T', 1);
+    put_uint(w, 'G', 1);
+    put_uint(w, RECORD_VERSION, 1);
+    put_uint(w, flags_of(span), 1);
+    put_uint(w, span->trace_id.hi, 8);
+    put_uint(w, span->trace_id.lo, 8);
+    put_uint(w, span->id, 8);
+    put_uint(w, span->parent_id, 8);
+    put_uint(w, (uint64_t)span->timestamp, 8);
+    put_uint(w, (uint64_t)span->duration, 8);
+    put_uint(w, plan->dropped < UINT32_MAX ? plan->dropped : UINT32_MAX, 4);
+    put_string(w, span->name);
+    put_endpoint_strings(w, &span->local);
+    put_endpoint_strings(w, &span->remote);
+    put_uint(w, span->local.port, 2);
+    put_uint(w, span->remote.port, 2);
+    put_uint(w, (uint64_t)count_kept(plan->keep_tag, plan->tags), 2);
+    for (i = 0; i < plan->tags; i++)
+        if (plan->keep_tag[i])
+            put_tag(w, tag_at(span, i));
+    put_uint(w, (uint64_t)count_kept(plan->keep_note, plan->notes), 2);
+    for (i = 0; i < plan->notes; i++)
+        if (plan->keep_note[i])
+            put_note(w, note_at(span, i));
+    put_uint(w, w->buf && !w->overflow ? crc32_of(w->buf, w->len) : 0, CRC_BYTES);
+}
+
+static void plan_everything(plan_t *plan, const tg_span_t *span)
+{
+    plan->tags = at_most(length_of(span->tags), TG_SPAN_MAX_TAGS);
+    plan->notes = at_most(length_of(span->annotations), TG_SPAN_MAX_ANNOTATIONS);
+    memset(plan->keep_tag, 1, sizeof(plan->keep_tag));
+    memset(plan->keep_note, 1, sizeof(plan->keep_note));
+    plan->string_limit = TG_SPAN_MAX_STRING;
+    /* Entries past the bounds (possible only in a span filled by hand) are
+     * counted as dropped, like those tg_span refuses. */
+    plan->dropped = (uint64_t)span->dropped
+                    + (uint64_t)(length_of(span->tags) - plan->tags)
+                    + (uint64_t)(length_of(span->annotations) - plan->notes);
+}
+
+static writer_t measure_record(const tg_span_t *span, const plan_t *plan)
+{
+    writer_t w = measuring_writer(plan->string_limit);
+    write_record(&w, span, plan);
+    return w;
+}
+
+static int is_kept_tag(const tg_tag_t *tag)
+{
+    size_t i;
+    for (i = 0; tag->key && i < sizeof(kept_tag_keys) / sizeof(kept_tag_keys[0]); i++)
+        if (strcmp(tag->key, kept_tag_keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Each returns the bytes it saves. */
+static apr_size_t leave_out_tag(plan_t *plan, const tg_span_t *span, int i)
+{
+    writer_t w = measuring_writer(plan->string_limit);
+    put_tag(&w, tag_at(span, i));
+    plan->keep_tag[i] = 0;
+    plan->dropped++;
+    return w.len;
+}
+
+static apr_size_t leave_out_note(plan_t *plan, const tg_span_t *span, int i)
+{
+    writer_t w = measuring_writer(plan->string_limit);
+    put_note(&w, note_at(span, i));
+    plan->keep_note[i] = 0;
+    plan->dropped++;
+    return w.len;
+}
+
+/* The longest string limit under which the record fits: long strings are
+ * cut first, and a string shorter than the limit is not cut at all. */
+static void cut_strings_to_fit(plan_t *plan, const tg_span_t *span, apr_size_t cap)
+{
+    apr_size_t fits = 0, too_long = TG_SPAN_MAX_STRING;
+    while (too_long - fits > 1) {
+        plan->string_limit = fits + (too_long - fits) / 2;
+        if (measure_record(span, plan).len <= cap)
+            fits = plan->string_limit;
+        else
+            too_long = plan->string_limit;
     }
-    put_uint(&w, (uint64_t)notes, 2);
-    for (i = 0; i < notes; i++) {
-        const tg_annotation_t *note = &APR_ARRAY_IDX(span->annotations, i, tg_annotation_t);
-        put_uint(&w, (uint64_t)note->timestamp, 8);
-        put_string(&w, note->value);
-    }
-    if (w.overflow)
-        return 0;
-    put_uint(&w, crc32_of(buf, w.len), CRC_BYTES);
+    plan->string_limit = fits;
+}
+
+/* Leaves out, in this order, until the record fits: tags from the last
+ * backwards but those of kept_tag_keys, the notes between the first and the
+ * last (which bound the span) from the last backwards, then the ends of
+ * the longest strings.  With cap >= TG_RECORD_MIN_CAP the last step always
+ * succeeds: what is never cut (fixed fields, up to TG_SPAN_MAX_TAGS keys of
+ * kept_tag_keys, two notes) takes under 600 bytes. */
+static void plan_to_fit(plan_t *plan, const tg_span_t *span, apr_size_t cap)
+{
+    apr_size_t len = measure_record(span, plan).len;
+    int i;
+    for (i = plan->tags - 1; i >= 0 && len > cap; i--)
+        if (!is_kept_tag(tag_at(span, i)))
+            len -= leave_out_tag(plan, span, i);
+    for (i = plan->notes - 2; i >= 1 && len > cap; i--)
+        len -= leave_out_note(plan, span, i);
+    if (len > cap)
+        cut_strings_to_fit(plan, span, cap);
+}
+
+apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_t cap)
+{
+    writer_t w = { buf, cap, 0, 0, TG_SPAN_MAX_STRING, 0 };
+    plan_t plan;
+
+    plan_everything(&plan, span);
+    write_record(&w, span, &plan);
+    if (!w.overflow || cap < TG_RECORD_MIN_CAP)
+        return w.overflow ? 0 : w.len;
+    plan_to_fit(&plan, span, cap);
+    /* The strings cut are counted as dropped in the header, which comes
+     * before them: count them first. */
+    plan.dropped += measure_record(span, &plan).cut;
+    w = (writer_t){ buf, cap, 0, 0, plan.string_limit, 0 };
+    write_record(&w, span, &plan);
     return w.overflow ? 0 : w.len;
 }
 

@@ -14,8 +14,27 @@
 
 #include "tg_span.h"
 
-/* Encodes span into buf.  Returns the record's length, or 0 when it does not
- * fit in cap bytes (buf then holds garbage). */
+/* Room for the record of any span, once degraded (see tg_record_encode):
+ * its ids, times, flags, first and last notes, its http.method, http.path,
+ * http.status_code and error tags, and for a server span from mod_tomograph
+ * at least 64 bytes of each string. */
+#define TG_RECORD_MIN_CAP 1024
+
+/* Encodes span into buf, never writing past cap bytes, and returns the
+ * record's length.
+ *
+ * When the whole span does not fit and cap >= TG_RECORD_MIN_CAP, the record
+ * leaves out, in this order and only until it fits: tags from the last one
+ * backwards except http.method, http.path, http.status_code and error; the
+ * notes between the first and the last (which bound the span), from the
+ * last backwards; then the ends of the longest strings (the span name,
+ * service names, tag values, note values: cut at a UTF-8 character
+ * boundary, never a tag key; an address goes whole or not at all).  Each tag
+ * or note left out and each string cut adds 1 to the record's dropped count.
+ * The same span and cap always give the same record.
+ *
+ * Returns 0 only when cap < TG_RECORD_MIN_CAP and the whole span does not
+ * fit (buf then holds garbage). */
 apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_t cap);
 
 /* Decodes a record into a new span in pool.  APR_EINVAL for anything that

@@ -9,6 +9,7 @@
  * send zeros or empty strings. */
 
 #define ERROR_TAG "error"
+#define DROPPED_TAG "tomograph.dropped"
 
 static const char *const kind_names[] = {
     [TG_SPAN_SERVER] = "SERVER",
@@ -126,14 +127,22 @@ static void append_annotations(tg_buf_t *out, int *members, const tg_span_t *spa
     tg_buf_putc(out, ']');
 }
 
+static int has_tag(const tg_span_t *span, const char *key)
+{
+    return length_of(span->tags) && tg_span_tag_value(span, key);
+}
+
 /* Zipkin has no error flag of its own: its UI marks a span failed when it
  * carries an "error" tag, so a span flagged in error gets one unless the
- * module already said more in it. */
+ * module already said more in it.  Likewise what the span lost to its
+ * bounds or its record's room shows as a tag, since Zipkin has no field
+ * for it either. */
 static void append_tags(tg_buf_t *out, int *members, const tg_span_t *span)
 {
     int n = length_of(span->tags), fields = 0, i;
-    int add_error = span->error && !(n && tg_span_tag_value(span, ERROR_TAG));
-    if (!n && !add_error)
+    int add_error = span->error && !has_tag(span, ERROR_TAG);
+    int add_dropped = span->dropped && !has_tag(span, DROPPED_TAG);
+    if (!n && !add_error && !add_dropped)
         return;
     open_member(out, members, "tags");
     tg_buf_putc(out, '{');
@@ -147,6 +156,10 @@ static void append_tags(tg_buf_t *out, int *members, const tg_span_t *span)
     if (add_error) {
         open_member(out, &fields, ERROR_TAG);
         tg_buf_puts(out, "\"true\"");
+    }
+    if (add_dropped) {
+        open_member(out, &fields, DROPPED_TAG);
+        tg_buf_printf(out, "\"%u\"", span->dropped);
     }
     tg_buf_putc(out, '}');
 }

@@ -1,6 +1,7 @@
 #include "unit.h"
 
 #include "tg_buf.h"
+#include "tg_queue.h"
 #include "tg_record.h"
 
 #include <apr_strings.h>
@@ -403,6 +404,293 @@ static void test_long_hand_string_is_cut(void)
     CU_ASSERT_STRING_EQUAL(back->local.service_name, repeat('s', TG_SPAN_MAX_STRING));
 }
 
+/* ---- a span larger than its room ---- */
+
+#define FILLER_TAGS (TG_SPAN_MAX_TAGS - 4)
+#define SENTINEL 0xA5
+
+/* A server span as the module makes it, every bound reached: among 20 tags
+ * of full length, the four a reader needs most (first, in the middle and
+ * last), 16 notes and most strings at full length. */
+static tg_span_t *bounded_server_span(void)
+{
+    tg_context_t parent;
+    tg_span_t *span;
+    int i;
+    memset(&parent, 0, sizeof(parent));
+    parent.trace_id.hi = 0x4e441824ec2b6a44ULL;
+    parent.trace_id.lo = 0xffdc9bb9a6453df3ULL;
+    parent.span_id = 0x6b221d5bc9e6496cULL;
+    span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, repeat('n', TG_SPAN_MAX_STRING), &parent, T0);
+    span->local.service_name = repeat('s', TG_SPAN_MAX_STRING);
+    span->local.ipv4 = "192.168.99.1";
+    span->local.port = 443;
+    span->remote.ipv6 = "2001:db8:85a3::8a2e:370:7334";
+    span->remote.port = 58648;
+    tg_span_tag(span, "http.method", "GET");
+    for (i = 0; i < FILLER_TAGS; i++) {
+        if (i == FILLER_TAGS / 2)
+            tg_span_tag(span, "http.path", repeat('p', TG_SPAN_MAX_STRING));
+        tg_span_tag(span, apr_psprintf(tg_test_pool, "%03d%s", i, repeat('k', TG_SPAN_MAX_STRING - 3)),
+                    repeat('v', TG_SPAN_MAX_STRING));
+    }
+    tg_span_tag(span, "http.status_code", "500");
+    tg_span_tag(span, "error", "500");
+    for (i = 1; i < TG_SPAN_MAX_ANNOTATIONS - 1; i++)
+        tg_span_annotate(span, T0 + i, "a");
+    tg_span_finish(span, T0 + 99);
+    for (i = 0; i < span->annotations->nelts; i++)
+        APR_ARRAY_IDX(span->annotations, i, tg_annotation_t).value = repeat('a', TG_SPAN_MAX_STRING);
+    span->error = 1;
+    span->dropped = 2;
+    return span;
+}
+
+static int is_filler_key(const char *key)
+{
+    return key && strlen(key) == TG_SPAN_MAX_STRING;
+}
+
+static size_t full_length(const tg_span_t *span)
+{
+    static unsigned char buf[BIG];
+    return encode_or_fail(span, buf, sizeof(buf));
+}
+
+/* Encodes into cap bytes (checking that nothing is written past them) and
+ * decodes the record. */
+static tg_span_t *fit(const tg_span_t *span, size_t cap, size_t *len)
+{
+    static unsigned char buf[BIG + 1];
+    tg_span_t *back = NULL;
+    memset(buf, SENTINEL, cap + 1);
+    *len = tg_record_encode(span, buf, cap);
+    CU_ASSERT_FATAL(*len > 0 && *len <= cap);
+    CU_ASSERT_EQUAL(buf[cap], SENTINEL);
+    CU_ASSERT_EQUAL_FATAL(decode_exact(buf, *len, &back), APR_SUCCESS);
+    return back;
+}
+
+static void assert_prefix(const char *got, const char *want)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_FATAL(strlen(got) <= strlen(want));
+    CU_ASSERT_EQUAL(memcmp(got, want, strlen(got)), 0);
+}
+
+static const tg_annotation_t *note_of(const tg_span_t *span, int i)
+{
+    return &APR_ARRAY_IDX(span->annotations, i, tg_annotation_t);
+}
+
+static const tg_tag_t *tag_of(const tg_span_t *span, int i)
+{
+    return &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
+}
+
+/* What no degradation may lose: ids, times, flags, the first and last
+ * notes (their values perhaps cut), the tags a reader needs most. */
+static void assert_essentials_kept(const tg_span_t *back, const tg_span_t *span)
+{
+    int last = span->annotations->nelts - 1, back_last;
+    CU_ASSERT_TRUE(tg_trace_id_equal(back->trace_id, span->trace_id));
+    CU_ASSERT_EQUAL(back->id, span->id);
+    CU_ASSERT_EQUAL(back->parent_id, span->parent_id);
+    CU_ASSERT_EQUAL(back->kind, span->kind);
+    CU_ASSERT_EQUAL(back->timestamp, span->timestamp);
+    CU_ASSERT_EQUAL(back->duration, span->duration);
+    CU_ASSERT_EQUAL(back->error, span->error);
+    CU_ASSERT_EQUAL(back->finished, span->finished);
+    CU_ASSERT_FATAL(back->annotations->nelts >= 2);
+    back_last = back->annotations->nelts - 1;
+    CU_ASSERT_EQUAL(note_of(back, 0)->timestamp, note_of(span, 0)->timestamp);
+    assert_prefix(note_of(back, 0)->value, note_of(span, 0)->value);
+    CU_ASSERT_EQUAL(note_of(back, back_last)->timestamp, note_of(span, last)->timestamp);
+    assert_prefix(note_of(back, back_last)->value, note_of(span, last)->value);
+    CU_ASSERT_STRING_EQUAL(tg_span_tag_value(back, "http.method"), "GET");
+    assert_prefix(tg_span_tag_value(back, "http.path"), tg_span_tag_value(span, "http.path"));
+    CU_ASSERT_STRING_EQUAL(tg_span_tag_value(back, "http.status_code"), "500");
+    CU_ASSERT_STRING_EQUAL(tg_span_tag_value(back, "error"), "500");
+}
+
+static void test_span_at_every_bound_fits_a_queue_slot(void)
+{
+    tg_span_t *span = bounded_server_span(), *back;
+    size_t len;
+    CU_ASSERT(full_length(span) > 7 * TG_QUEUE_SLOT_BYTES);
+    back = fit(span, TG_QUEUE_SLOT_BYTES, &len);
+    assert_essentials_kept(back, span);
+    CU_ASSERT(back->dropped > span->dropped);
+    /* the addresses are short: no cut reaches them */
+    CU_ASSERT_STRING_EQUAL(back->local.ipv4, "192.168.99.1");
+    CU_ASSERT_STRING_EQUAL(back->remote.ipv6, "2001:db8:85a3::8a2e:370:7334");
+}
+
+/* Strings are cut last, to the longest length that fits, all to the same
+ * length: 20 filler tags, 14 notes and 5 strings (the name, the service,
+ * the path, the first and last notes) are left out or cut. */
+static void test_strings_are_cut_last_and_evenly(void)
+{
+    tg_span_t *span = bounded_server_span(), *back;
+    size_t len, cut;
+    back = fit(span, TG_RECORD_MIN_CAP, &len);
+    CU_ASSERT_EQUAL_FATAL(back->tags->nelts, 4);
+    CU_ASSERT_EQUAL_FATAL(back->annotations->nelts, 2);
+    cut = strlen(back->name);
+    CU_ASSERT(cut >= 64 && cut < TG_SPAN_MAX_STRING);
+    CU_ASSERT_EQUAL(strlen(back->local.service_name), cut);
+    CU_ASSERT_EQUAL(strlen(tg_span_tag_value(back, "http.path")), cut);
+    CU_ASSERT_EQUAL(strlen(note_of(back, 0)->value), cut);
+    CU_ASSERT_EQUAL(strlen(note_of(back, 1)->value), cut);
+    /* one byte more of each would not have fitted */
+    CU_ASSERT(len + 5 > TG_RECORD_MIN_CAP);
+    CU_ASSERT_EQUAL(back->dropped, span->dropped + FILLER_TAGS + (TG_SPAN_MAX_ANNOTATIONS - 2) + 5);
+}
+
+/* With just enough room for all but three filler tags, the last three go;
+ * the HTTP tags after them stay, as do every note and string. */
+static void test_tags_go_first_from_the_last(void)
+{
+    tg_span_t *span = bounded_server_span(), *back;
+    size_t tag_bytes = 2 * (2 + TG_SPAN_MAX_STRING), len;
+    int i, filler = 0;
+    back = fit(span, full_length(span) - 3 * tag_bytes, &len);
+    assert_essentials_kept(back, span);
+    CU_ASSERT_EQUAL(back->dropped, span->dropped + 3);
+    CU_ASSERT_EQUAL_FATAL(back->tags->nelts, TG_SPAN_MAX_TAGS - 3);
+    for (i = 0; i < back->tags->nelts; i++) {
+        const char *key = tag_of(back, i)->key;
+        if (is_filler_key(key))
+            CU_ASSERT_EQUAL(atoi(key), filler++); /* in order, none skipped */
+    }
+    CU_ASSERT_EQUAL(filler, FILLER_TAGS - 3);
+    CU_ASSERT_STRING_EQUAL(tag_of(back, back->tags->nelts - 1)->key, "error");
+    CU_ASSERT_EQUAL(back->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS);
+    CU_ASSERT_STRING_EQUAL(back->name, span->name);
+    CU_ASSERT_STRING_EQUAL(tg_span_tag_value(back, "http.path"), tg_span_tag_value(span, "http.path"));
+}
+
+/* Once no filler tag is left, notes go from the one before the last. */
+static void test_middle_notes_go_after_the_tags(void)
+{
+    tg_span_t *span = bounded_server_span(), *back;
+    size_t tag_bytes = 2 * (2 + TG_SPAN_MAX_STRING), note_bytes = 8 + 2 + TG_SPAN_MAX_STRING, len;
+    int i;
+    back = fit(span, full_length(span) - FILLER_TAGS * tag_bytes - 5 * note_bytes, &len);
+    assert_essentials_kept(back, span);
+    CU_ASSERT_EQUAL(back->dropped, span->dropped + FILLER_TAGS + 5);
+    CU_ASSERT_EQUAL(back->tags->nelts, 4);
+    CU_ASSERT_EQUAL_FATAL(back->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS - 5);
+    for (i = 0; i < back->annotations->nelts - 1; i++)
+        CU_ASSERT_EQUAL(note_of(back, i)->timestamp, T0 + i);
+    CU_ASSERT_STRING_EQUAL(note_of(back, 1)->value, note_of(span, 1)->value);
+    CU_ASSERT_STRING_EQUAL(back->name, span->name);
+}
+
+/* From the smallest room up to the whole span: always a record with the
+ * essentials, never a byte past the room, and more room never loses more.
+ * Every room where strings are cut or notes left out, then a sample of
+ * those (31 bytes apart) where only tags of 516 bytes each go. */
+static void test_rooms_from_the_minimum_up_fit(void)
+{
+    tg_span_t *span = bounded_server_span(), *back;
+    size_t full = full_length(span), cap, len;
+    unsigned previous = UINT32_MAX;
+    for (cap = TG_RECORD_MIN_CAP; cap <= full; cap += cap < 3 * TG_QUEUE_SLOT_BYTES ? 1 : 31) {
+        back = fit(span, cap, &len);
+        assert_essentials_kept(back, span);
+        CU_ASSERT(back->dropped <= previous);
+        CU_ASSERT_EQUAL(back->dropped > span->dropped, cap < full);
+        previous = back->dropped;
+    }
+    back = fit(span, full, &len);
+    CU_ASSERT_EQUAL(len, full);
+    CU_ASSERT_EQUAL(back->dropped, span->dropped);
+}
+
+static void test_same_span_and_room_make_the_same_record(void)
+{
+    static unsigned char one[TG_QUEUE_SLOT_BYTES], two[TG_QUEUE_SLOT_BYTES];
+    tg_span_t *span = bounded_server_span();
+    size_t len;
+    memset(one, 0x00, sizeof(one));
+    memset(two, 0xFF, sizeof(two));
+    len = tg_record_encode(span, one, sizeof(one));
+    CU_ASSERT_FATAL(len > 0);
+    CU_ASSERT_EQUAL_FATAL(tg_record_encode(span, two, sizeof(two)), len);
+    CU_ASSERT_EQUAL(memcmp(one, two, len), 0);
+}
+
+static void test_below_the_minimum_it_is_all_or_nothing(void)
+{
+    static unsigned char buf[TG_RECORD_MIN_CAP];
+    tg_span_t *span = bounded_server_span();
+    memset(buf, SENTINEL, sizeof(buf));
+    CU_ASSERT_EQUAL(tg_record_encode(span, buf, TG_RECORD_MIN_CAP - 1), 0);
+    CU_ASSERT_EQUAL(buf[TG_RECORD_MIN_CAP - 1], SENTINEL);
+}
+
+static void test_span_that_fits_loses_nothing(void)
+{
+    unsigned char buf[TG_QUEUE_SLOT_BYTES];
+    tg_span_t *span = typical_span(), *back = NULL;
+    size_t len = encode_or_fail(span, buf, sizeof(buf));
+    CU_ASSERT_EQUAL(len, full_length(span));
+    CU_ASSERT_EQUAL_FATAL(decode_exact(buf, len, &back), APR_SUCCESS);
+    assert_same_span(back, span);
+}
+
+/* A cut never ends inside a UTF-8 character: "é" is two bytes. */
+static void test_cut_keeps_characters_whole(void)
+{
+    tg_span_t *span = bounded_server_span(), *back;
+    size_t cap, len;
+    int odd_cuts = 0, i;
+    char *name = apr_palloc(tg_test_pool, TG_SPAN_MAX_STRING + 1);
+    for (i = 0; i < TG_SPAN_MAX_STRING; i += 2)
+        memcpy(name + i, "\xc3\xa9", 2);
+    name[TG_SPAN_MAX_STRING] = '\0';
+    span->name = name;
+    for (cap = TG_RECORD_MIN_CAP; cap < TG_RECORD_MIN_CAP + 40; cap++) {
+        back = fit(span, cap, &len);
+        CU_ASSERT_EQUAL(strlen(back->name) % 2, 0);
+        assert_prefix(back->name, name);
+        odd_cuts += strlen(back->local.service_name) % 2;
+    }
+    CU_ASSERT(odd_cuts > 0); /* the limit did fall inside a character */
+}
+
+/* A cut address would be a wrong one: an address longer than the cut
+ * (possible only in a span filled by hand) is left out whole. */
+static void test_long_address_is_left_out_not_cut(void)
+{
+    tg_span_t *span = bounded_server_span(), *back;
+    size_t len;
+    span->remote.ipv4 = repeat('4', TG_SPAN_MAX_STRING);
+    back = fit(span, TG_RECORD_MIN_CAP, &len);
+    assert_essentials_kept(back, span);
+    CU_ASSERT_PTR_NULL(back->remote.ipv4);
+    CU_ASSERT_STRING_EQUAL(back->remote.ipv6, span->remote.ipv6);
+    CU_ASSERT_STRING_EQUAL(back->local.ipv4, span->local.ipv4);
+}
+
+/* The worst a span filled by hand can be: every string at full length and
+ * every tag one of those kept, so only strings can be cut. */
+static void test_worst_hand_span_fits_the_minimum(void)
+{
+    tg_span_t *span = largest_span(), *back;
+    size_t len;
+    int i;
+    for (i = 0; i < span->tags->nelts; i++)
+        APR_ARRAY_IDX(span->tags, i, tg_tag_t).key = "http.status_code";
+    back = fit(span, TG_RECORD_MIN_CAP, &len);
+    CU_ASSERT_EQUAL(back->tags->nelts, TG_SPAN_MAX_TAGS);
+    CU_ASSERT_EQUAL(back->annotations->nelts, 2);
+    CU_ASSERT_STRING_EQUAL(tag_of(back, TG_SPAN_MAX_TAGS - 1)->key, "http.status_code");
+    CU_ASSERT_EQUAL(back->id, span->id);
+    CU_ASSERT_EQUAL(back->dropped, UINT32_MAX); /* saturated, not wrapped */
+}
+
 /* ---- the bytes themselves ---- */
 
 static void test_layout_starts_as_documented(void)
@@ -678,6 +966,17 @@ void tg_test_add_record(void)
     TG_TEST(suite, test_decoded_span_lives_in_the_pool_and_grows);
     TG_TEST(suite, test_overfull_hand_span_counts_what_is_left_out);
     TG_TEST(suite, test_long_hand_string_is_cut);
+    TG_TEST(suite, test_span_at_every_bound_fits_a_queue_slot);
+    TG_TEST(suite, test_strings_are_cut_last_and_evenly);
+    TG_TEST(suite, test_tags_go_first_from_the_last);
+    TG_TEST(suite, test_middle_notes_go_after_the_tags);
+    TG_TEST(suite, test_rooms_from_the_minimum_up_fit);
+    TG_TEST(suite, test_same_span_and_room_make_the_same_record);
+    TG_TEST(suite, test_below_the_minimum_it_is_all_or_nothing);
+    TG_TEST(suite, test_span_that_fits_loses_nothing);
+    TG_TEST(suite, test_cut_keeps_characters_whole);
+    TG_TEST(suite, test_long_address_is_left_out_not_cut);
+    TG_TEST(suite, test_worst_hand_span_fits_the_minimum);
     TG_TEST(suite, test_layout_starts_as_documented);
     TG_TEST(suite, test_reference_crc_is_crc32);
     TG_TEST(suite, test_encode_refuses_every_short_buffer);
