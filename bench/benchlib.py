@@ -1,0 +1,251 @@
+"""What the Python benchmarks share: a minimal self-contained httpd (with or without
+mod_tomograph, optionally a mod_wsgi daemon app), started under any command prefix
+(valgrind), a keep-alive client, the machine's description and the reproducing command.
+
+Processes, ports, the Zipkin receiver and statsd come from the integration tests'
+harness (tests/integration/harness.py), imported, not copied."""
+
+import argparse
+import http.client
+import os
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))
+
+import harness  # noqa: E402  (needs the path above)
+
+MODULES = Path("/usr/lib/apache2/modules")
+STATIC_PATH = "/static-1k.txt"
+STATIC_BYTES = 1024
+APP_PATH = "/app/hello"
+WSGI_APP = """def application(environ, start_response):
+    body = b"hello from a mod_wsgi daemon\\n"
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def default_build():
+    return Path(os.environ.get("TOMOGRAPH_BUILD_DIR", REPO_ROOT / "build"))
+
+
+def argument_parser(description):
+    """A parser with --build (where mod_tomograph.so was built: <build>/.libs)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--build", type=Path, default=default_build(),
+                        help="build directory holding .libs/mod_tomograph.so "
+                             "(default $TOMOGRAPH_BUILD_DIR or <repo>/build)")
+    return parser
+
+
+def use_build(build):
+    """Makes harness.find_module() find this build's module, and returns its path."""
+    module = Path(build).resolve() / ".libs" / "mod_tomograph.so"
+    if not module.is_file():
+        sys.exit(f"{module} not found: build first (scripts/setup, or configure && make in "
+                 f"{build})")
+    os.environ["TOMOGRAPH_MODULE"] = str(module)
+    return harness.find_module()
+
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"nproc {os.cpu_count()}, CPU {model}"
+
+
+def print_header(title):
+    """The benchmark's title, the machine, and the command that reproduces this run."""
+    print(f"== {title}")
+    print(f"machine: {machine()}")
+    argv = [str(Path(sys.argv[0]).resolve())] + sys.argv[1:]
+    print("command: " + " ".join(shlex.quote(a) for a in argv), flush=True)
+
+
+def ratio_line(name, ratio, target, at_most):
+    met = ratio <= target if at_most else ratio >= target
+    sign = "<=" if at_most else ">="
+    verdict = "met" if met else f"NOT met (by {abs(ratio - target) / target:.1%})"
+    return f"{name}: {ratio:.4f} (target {sign} {target}): {verdict}"
+
+
+CONF = """ServerRoot "{root}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+PidFile run/httpd.pid
+DefaultRuntimeDir run
+User {user}
+Group {group}
+
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule mime_module {modules}/mod_mime.so
+LoadModule dir_module {modules}/mod_dir.so
+{load_wsgi}
+{load_tomograph}
+
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 25
+MaxRequestWorkers 50
+MinSpareThreads 25
+MaxSpareThreads 50
+Timeout 60
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 60
+
+ErrorLog logs/error.log
+LogLevel warn
+{access_log}
+TypesConfig /etc/mime.types
+DocumentRoot "{root}/htdocs"
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory "{root}/htdocs">
+    Require all granted
+</Directory>
+<Directory "{root}/app">
+    Require all granted
+</Directory>
+
+<IfModule tomograph_module>
+    TomographService bench
+{tomograph_directives}
+</IfModule>
+{wsgi}
+"""
+
+# Common Log Format (Debian's "common" nickname is defined in its apache2.conf, not here).
+ACCESS_LOG = 'CustomLog logs/access.log "%h %l %u %t \\"%r\\" %>s %O"'
+
+WSGI_CONF = """WSGISocketPrefix run/wsgi
+WSGIDaemonProcess bench-app processes=1 threads=8
+WSGIScriptAlias /app "{root}/app/app.wsgi"
+<Location /app>
+    WSGIProcessGroup bench-app
+    WSGIApplicationGroup %{{GLOBAL}}
+</Location>"""
+
+
+class BenchHttpd:
+    """An httpd in a temporary ServerRoot serving STATIC_PATH (1 KiB) and, with wsgi,
+    APP_PATH from a mod_wsgi daemon. No access log unless asked: the baseline is the
+    leanest server, so the module's share is not diluted."""
+
+    def __init__(self, with_module, directives=(), wsgi=False, access_log=False):
+        self.with_module = with_module
+        self.root = Path(tempfile.mkdtemp(prefix="tomograph-bench-"))
+        self.root.chmod(0o755)
+        for sub in ("run", "logs", "htdocs", "app"):
+            (self.root / sub).mkdir(mode=0o755)
+        (self.root / "htdocs" / STATIC_PATH.lstrip("/")).write_bytes(
+            bytes(ord("a") + i % 26 for i in range(STATIC_BYTES - 1)) + b"\n")
+        (self.root / "app" / "app.wsgi").write_text(WSGI_APP)
+        self.port = harness.free_port()
+        load = f'LoadModule tomograph_module "{harness.find_module()}"' if with_module else ""
+        self.conf = self.root / "httpd.conf"
+        self.conf.write_text(CONF.format(
+            root=self.root, port=self.port, user=harness.HTTPD_USER, group=harness.HTTPD_GROUP,
+            modules=MODULES, load_tomograph=load,
+            load_wsgi=f"LoadModule wsgi_module {MODULES}/mod_wsgi.so" if wsgi else "",
+            tomograph_directives="\n".join("    " + d for d in directives),
+            wsgi=WSGI_CONF.format(root=self.root) if wsgi else "",
+            access_log=ACCESS_LOG if access_log else ""))
+        self.process = None
+
+    def start(self, prefix=(), single_process=False, unprivileged=False, wait_ready=True):
+        """Starts httpd (-X when single_process) after `prefix`; unprivileged starts it as
+        the httpd user from the outset (for tools such as valgrind, which write their
+        output after httpd has dropped root)."""
+        argv = [*prefix, harness.APACHE2, "-DFOREGROUND", "-f", str(self.conf),
+                "-d", str(self.root)]
+        if single_process:
+            argv.append("-X")
+        if unprivileged and os.geteuid() == 0:
+            give_to_httpd_user(self.root)
+            argv = ["setpriv", f"--reuid={harness.HTTPD_USER}", f"--regid={harness.HTTPD_GROUP}",
+                    "--init-groups", *argv]
+        self.process = harness.ChildProcess("httpd", argv, self.root / "logs" / "httpd.out")
+        if wait_ready:
+            harness.wait_for(self.answers, f"httpd to answer on {self.port}", 120,
+                             interval=0.2, context=self.describe)
+
+    def answers(self):
+        if not self.process.running():
+            raise AssertionError(f"httpd exited\n{self.describe()}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                connection.request("GET", STATIC_PATH)
+                return connection.getresponse().read() and True
+            finally:
+                connection.close()
+        except OSError:
+            return False
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def describe(self):
+        return (harness.tail(self.root / "logs" / "error.log") + "\n"
+                + harness.tail(self.root / "logs" / "httpd.out"))
+
+    def stop(self, timeout=harness.STOP_WAIT):
+        """SIGTERM, as `apache2 -k stop`; the process group is killed after timeout."""
+        try:
+            if self.process is not None:
+                self.process.stop(signal.SIGTERM, timeout)
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def give_to_httpd_user(path):
+    """chown -R path to the httpd user (when we are root)."""
+    if os.geteuid() != 0:
+        return
+    for directory, _, files in os.walk(path):
+        for name in [directory, *(os.path.join(directory, f) for f in files)]:
+            shutil.chown(name, harness.HTTPD_USER, harness.HTTPD_GROUP)
+
+
+def get_many(port, path, count, expect_bytes=None):
+    """count GETs of path, one after the other on one keep-alive connection; each must
+    answer 200 (with expect_bytes bytes, when given)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        for _ in range(count):
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200 or (expect_bytes is not None
+                                          and len(body) != expect_bytes):
+                raise AssertionError(f"GET {path}: {response.status}, {len(body)} bytes")
+    finally:
+        connection.close()
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def run(argv, timeout, **kwargs):
+    """subprocess.run with captured text output, raising on failure."""
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout, check=True, **kwargs)

@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+"""Instructions per request, counted by callgrind, of httpd -X serving a static 1 KiB
+file: mod_tomograph not loaded, then loaded with every request traced and both Zipkin
+(the integration tests' receiver) and statsd (the real statsd) on.
+
+Each configuration runs twice, with two request counts N1 < N2 (sequential GETs on one
+keep-alive connection); start-up and shut-down cancel in the difference:
+    per request = (I(N2) - I(N1)) / (N2 - N1).
+Counted for the httpd process alone, and for every process of the instance (callgrind
+follows the forked shipper: one callgrind.out.<pid> each, summed).
+Targets (issue 4): httpd <= 1.03 of untraced, every process <= 1.15."""
+
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import benchlib
+from benchlib import harness
+
+HTTPD_TARGET = 1.03
+INSTANCE_TARGET = 1.15
+MODULE_OBJECT = "mod_tomograph.so"
+TOP = 12
+CONFIGS = {"off": "not loaded", "traced": "traced"}
+
+
+def parse_args():
+    parser = benchlib.argument_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--counts", type=int, nargs=2, default=(200, 1200),
+                        metavar=("N1", "N2"), help="the two request counts (default 200 1200)")
+    parser.add_argument("--access-log", action="store_true",
+                        help="give both servers an access log (Common Log Format)")
+    parser.add_argument("--keep", type=Path,
+                        help="keep the callgrind outputs in this directory")
+    args = parser.parse_args()
+    if not 0 < args.counts[0] < args.counts[1]:
+        parser.error("--counts needs 0 < N1 < N2")
+    return args
+
+
+def callgrind_total(path):
+    """The Ir total of one callgrind output file."""
+    text = path.read_text(errors="replace")
+    match = re.search(r"^(?:totals|summary):\s*(\d+)", text, re.MULTILINE)
+    if not match:
+        raise AssertionError(f"{path}: no totals line")
+    return int(match.group(1))
+
+
+class Instance:
+    """One configuration: with or without the module, its exporters started once."""
+
+    def __init__(self, with_module, workdir, access_log):
+        self.with_module = with_module
+        self.access_log = access_log
+        self.directives = []
+        self.receiver = self.statsd = None
+        if with_module:
+            self.receiver = harness.ZipkinReceiver(workdir)
+            self.statsd = harness.StatsdDaemon(workdir)
+            self.directives = [f"TomographZipkin {self.receiver.url}",
+                               f"TomographStatsd 127.0.0.1:{self.statsd.port}"]
+
+    def count_static_spans(self):
+        return sum(1 for r in self.receiver.records()
+                   if (r["span"].get("tags") or {}).get("http.path") == benchlib.STATIC_PATH)
+
+    def run(self, requests, outdir):
+        """Serves `requests` (plus the one readiness request) under callgrind; returns
+        {process: (callgrind output, Ir)}, the processes being "httpd" and the rest by
+        role ("shipper") or pid."""
+        outdir.mkdir(parents=True)
+        benchlib.give_to_httpd_user(outdir)
+        httpd = benchlib.BenchHttpd(self.with_module, self.directives,
+                                    access_log=self.access_log)
+        prefix = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--vgdb=no",
+                  f"--callgrind-out-file={outdir}/callgrind.out.%p",
+                  f"--log-file={outdir}/valgrind.%p.log"]
+        spans_before = self.count_static_spans() if self.receiver else 0
+        try:
+            httpd.start(prefix, single_process=True, unprivileged=True)
+            benchlib.get_many(httpd.port, benchlib.STATIC_PATH, requests, benchlib.STATIC_BYTES)
+            if self.receiver:
+                expected = spans_before + requests + 1
+                harness.wait_for(lambda: self.count_static_spans() >= expected,
+                                 f"{expected - spans_before} spans at the receiver", 60,
+                                 interval=0.2, context=httpd.describe)
+                # statsd gets the same batch right after Zipkin.
+                time.sleep(0.5)
+            httpd_pid = httpd.process.popen.pid
+        finally:
+            httpd.stop(timeout=60)
+        processes = {}
+        others = sorted(int(p.name.rsplit(".", 1)[1]) for p in outdir.glob("callgrind.out.*")
+                        if p.name != f"callgrind.out.{httpd_pid}")
+        for pid in [httpd_pid, *others]:
+            path = outdir / f"callgrind.out.{pid}"
+            if pid == httpd_pid:
+                role = "httpd"
+            else:
+                role = "shipper" if self.with_module and len(others) == 1 else f"pid {pid}"
+            processes[role] = (path, callgrind_total(path))
+        return processes
+
+    def stop(self):
+        for daemon in (self.receiver, self.statsd):
+            if daemon:
+                daemon.stop()
+
+
+def function_costs(outfile, inclusive):
+    """{function: Ir} of one callgrind output, and the set of functions of the module.
+    callgrind lists a function once per source file its code came from (inlined
+    headers, code without line info as ???): exclusive costs add up, inclusive ones
+    are the largest entry."""
+    argv = ["callgrind_annotate", "--auto=no", "--threshold=100", str(outfile)]
+    if inclusive:
+        argv.insert(1, "--inclusive=yes")
+    done = benchlib.run(argv, timeout=120)
+    costs, ours = {}, set()
+    for line in done.stdout.splitlines():
+        match = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S.*?)(?:\s+\[(.*)\])?$", line)
+        if not match or "PROGRAM TOTALS" in line:
+            continue
+        cost = int(match.group(1).replace(",", ""))
+        function = match.group(2).rsplit(":", 1)[-1]
+        if match.group(3) and match.group(3).endswith(MODULE_OBJECT):
+            ours.add(function)
+        costs[function] = max(costs.get(function, 0), cost) if inclusive \
+            else costs.get(function, 0) + cost
+    return costs, ours
+
+
+def per_request_costs(outputs, key, n_diff, inclusive, baseline=None):
+    """{function: Ir per request} between the N1 and N2 runs of `key`, less the same
+    for the `baseline` key when given; and the module's functions."""
+    (costs1, ours1), (costs2, ours2) = (function_costs(outputs[key, i], inclusive)
+                                        for i in (0, 1))
+    result = {f: (costs2.get(f, 0) - costs1.get(f, 0)) / n_diff for f in set(costs1) | set(costs2)}
+    if baseline:
+        base, _ = per_request_costs(outputs, baseline, n_diff, inclusive)
+        result = {f: result.get(f, 0) - base.get(f, 0) for f in set(result) | set(base)}
+    return result, ours1 | ours2
+
+
+def print_top(title, costs, only=None):
+    print(title)
+    ranked = sorted(((cost, f) for f, cost in costs.items() if only is None or f in only),
+                    reverse=True)
+    for cost, function in ranked[:TOP]:
+        print(f"    {cost:10.0f}  {function}")
+
+
+def print_breakdown(outputs, n_diff):
+    """Where the traced instance's instructions go, per request."""
+    httpd_inclusive, ours = per_request_costs(outputs, ("traced", "httpd"), n_diff, True)
+    print_top("httpd process, the module's functions, inclusive Ir per request:",
+              httpd_inclusive, ours)
+    print_top("httpd process, extra exclusive Ir per request (traced - not loaded), by "
+              "function:", per_request_costs(outputs, ("traced", "httpd"), n_diff, False,
+                                              baseline=("off", "httpd"))[0])
+    if ("traced", "shipper") in {key for key, _ in outputs}:
+        shipper_inclusive, ours = per_request_costs(outputs, ("traced", "shipper"), n_diff, True)
+        print_top("shipper process, its functions, inclusive Ir per span:",
+                  shipper_inclusive, ours)
+        print_top("shipper process, exclusive Ir per span, by function:",
+                  per_request_costs(outputs, ("traced", "shipper"), n_diff, False)[0])
+
+
+def main():
+    args = parse_args()
+    benchlib.use_build(args.build)
+    n1, n2 = args.counts
+    benchlib.print_header("callgrind_per_request: instructions per request, "
+                          "httpd -X, static 1 KiB file")
+    print(f"requests: {n1} and {n2} sequential GETs of {benchlib.STATIC_PATH} on one "
+          "keep-alive connection (plus one readiness GET each); access log "
+          f"{'on' if args.access_log else 'off'}")
+    workdir = Path(args.keep or tempfile.mkdtemp(prefix="tomograph-callgrind-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    # httpd runs as its user from the start, and writes its profiles below.
+    workdir.chmod(0o755)
+    runs = {}      # (config, i): {process: (output, Ir)}
+    outputs = {}   # ((config, process), i): output
+    try:
+        for config in CONFIGS:
+            instance = Instance(config == "traced", workdir, args.access_log)
+            try:
+                for i, n in enumerate((n1, n2)):
+                    runs[config, i] = instance.run(n, workdir / f"{config}-{n}")
+                    for process, (path, ir) in runs[config, i].items():
+                        outputs[(config, process), i] = path
+                    described = ", ".join(f"{p} {ir:,d}" for p, (_, ir) in runs[config, i].items())
+                    print(f"  {CONFIGS[config]:10s} N={n:5d}: Ir {described}", flush=True)
+            finally:
+                instance.stop()
+
+        def per_request(config, only_httpd):
+            totals = [sum(ir for p, (_, ir) in runs[config, i].items()
+                          if p == "httpd" or not only_httpd) for i in (0, 1)]
+            return (totals[1] - totals[0]) / (n2 - n1)
+
+        print("instructions per request:")
+        for config, name in CONFIGS.items():
+            print(f"  {name:10s}  "
+                  f"httpd {per_request(config, True):8.0f}   "
+                  f"every process {per_request(config, False):8.0f}")
+        print(benchlib.ratio_line("ratio, httpd process",
+                                  per_request("traced", True) / per_request("off", True),
+                                  HTTPD_TARGET, True))
+        print(benchlib.ratio_line("ratio, every process (shipper included)",
+                                  per_request("traced", False) / per_request("off", False),
+                                  INSTANCE_TARGET, True))
+        print_breakdown(outputs, n2 - n1)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
