@@ -44,6 +44,7 @@
 #include "tg_queue.h"
 #include "tg_record.h"
 #include "tg_redact.h"
+#include "tg_sampling.h"
 #include "tg_shipper.h"
 #include "tg_span.h"
 
@@ -92,8 +93,7 @@ typedef struct {
  * that old children finish after a graceful restart reach the new shipper. */
 typedef struct {
     _Atomic uint64_t spans_created;
-    _Atomic int64_t sample_second;   /* TomographSampleLimit's window */
-    _Atomic uint64_t sampled_in_second;
+    tg_rate_limit_t sample_limit;    /* TomographSampleLimit */
     tg_shipper_counters_t shipper;
     alignas(64) unsigned char queue[];
 } shared_t;
@@ -637,32 +637,14 @@ static const char *span_name(apr_pool_t *pool, const char *method, const char *p
     return name;
 }
 
-/* TomographSampleLimit: a window of one second shared by every child. */
-static int sample_limit_admits(int limit)
-{
-    int64_t second = apr_time_sec(apr_time_now());
-    int64_t window = atomic_load(&retained->shared->sample_second);
-    if (limit <= 0)
-        return 1;
-    if (window != second
-        && atomic_compare_exchange_strong(&retained->shared->sample_second, &window, second))
-        atomic_store(&retained->shared->sampled_in_second, 0);
-    return atomic_fetch_add(&retained->shared->sampled_in_second, 1) < (uint64_t)limit;
-}
-
-/* Decided once, where the trace starts: a trusted caller's decision wins
- * (debug always samples), else TomographSampleRate and TomographSampleLimit. */
 static int decide_sampled(const tg_context_t *caller, int trusted, const dir_conf_t *dconf,
                           const server_conf_t *sconf)
 {
-    double rate = dconf->sample_rate >= 0 ? dconf->sample_rate : 1.0;
-    if (trusted && caller->debug)
-        return 1;
-    if (trusted && caller->sampling != TG_SAMPLING_DEFER)
-        return caller->sampling == TG_SAMPLING_ACCEPT;
-    if (rate < 1.0 && (double)(tg_random_span_id() >> 11) * 0x1.0p-53 >= rate)
-        return 0;
-    return sample_limit_admits(sconf->sample_limit);
+    tg_sampler_t sampler;
+    sampler.rate = dconf->sample_rate >= 0 ? dconf->sample_rate : 1.0;
+    sampler.limit = &retained->shared->sample_limit;
+    sampler.limit_per_second = (uint64_t)sconf->sample_limit;
+    return tg_sampling_decide(&sampler, caller, trusted, tg_random_span_id(), apr_time_now());
 }
 
 static void set_response_header(request_rec *r, const request_trace_t *trace)

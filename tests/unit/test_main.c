@@ -47,6 +47,7 @@ int main(int argc, char **argv)
     tg_test_add_osprofiler();
     tg_test_add_propagation();
     tg_test_add_redact();
+    tg_test_add_sampling();
     tg_test_add_record();
     tg_test_add_queue();
     tg_test_add_zipkin();

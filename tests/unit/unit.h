@@ -24,6 +24,7 @@ void tg_test_add_w3c(void);
 void tg_test_add_osprofiler(void);
 void tg_test_add_propagation(void);
 void tg_test_add_redact(void);
+void tg_test_add_sampling(void);
 void tg_test_add_record(void);
 void tg_test_add_queue(void);
 void tg_test_add_zipkin(void);
