@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,29 +17,33 @@
 
 #include "tg_buf.h"
 
-#define MAX_REQUESTS 64
 #define MAX_HEAD 16384 /* bytes of request line and headers */
 
 struct tg_test_http_server_t {
-    tg_test_http_mode_t mode;
+    _Atomic tg_test_http_mode_t mode;
     int listen_fd;
     int wake[2]; /* a byte on wake[1] tells the thread to stop */
     pthread_t thread;
     char url[64];
     _Atomic int accepts;
-    _Atomic int count;
-    tg_test_http_request_t requests[MAX_REQUESTS];
+    _Atomic int count;    /* requests read */
+    _Atomic int recorded; /* of which kept in `requests` */
+    tg_test_http_request_t requests[TG_TEST_HTTP_MAX_REQUESTS];
 };
 
-/* Binds a TCP socket to 127.0.0.1 on a port the kernel picks. */
+/* Binds a TCP socket to 127.0.0.1 on *port, or on a port the kernel picks
+ * when that is 0. */
 static int bind_loopback(apr_port_t *port)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                               .sin_port = htons(*port)};
     socklen_t addr_len = sizeof(addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), on = 1;
     if (fd < 0)
         return -1;
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0
+    /* A port a test released a moment ago may be taken again at once. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0
+        || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0
         || getsockname(fd, (struct sockaddr *)&addr, &addr_len) != 0) {
         close(fd);
         return -1;
@@ -107,15 +112,16 @@ static int take_request(tg_test_http_server_t *server, tg_buf_t *in)
         free(head);
         return 0;
     }
-    slot = atomic_load(&server->count);
-    if (slot < MAX_REQUESTS) {
+    slot = atomic_load(&server->recorded);
+    if (slot < TG_TEST_HTTP_MAX_REQUESTS) {
         tg_test_http_request_t *request = &server->requests[slot];
         request->request_line = copy(head, (size_t)(end_of_line - head));
         request->head = copy(end_of_line + 2, strlen(end_of_line + 2));
         request->body = copy(in->data + head_len + 2, body_len);
         request->body_len = body_len;
-        atomic_store(&server->count, slot + 1);
+        atomic_store(&server->recorded, slot + 1);
     }
+    atomic_fetch_add(&server->count, 1);
     free(head);
     memmove(in->data, in->data + total, in->len - total);
     tg_buf_truncate(in, in->len - total);
@@ -141,11 +147,19 @@ static int answer(tg_test_http_server_t *server, int fd)
     static const char accepted[] = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n";
     static const char failed[] = "HTTP/1.1 500 Internal Server Error\r\n"
                                  "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\noops\n";
-    switch (server->mode) {
+    static const char rejected[] = "HTTP/1.1 400 Bad Request\r\n"
+                                   "Content-Type: text/plain\r\nContent-Length: 4\r\n\r\nbad\n";
+    static const char throttled[] = "HTTP/1.1 429 Too Many Requests\r\n"
+                                    "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nslow\n";
+    switch (atomic_load(&server->mode)) {
     case TG_TEST_HTTP_ACCEPT:
         return send_all(fd, accepted, sizeof(accepted) - 1);
     case TG_TEST_HTTP_FAIL:
         return send_all(fd, failed, sizeof(failed) - 1);
+    case TG_TEST_HTTP_REJECT:
+        return send_all(fd, rejected, sizeof(rejected) - 1);
+    case TG_TEST_HTTP_THROTTLE:
+        return send_all(fd, throttled, sizeof(throttled) - 1);
     case TG_TEST_HTTP_SILENT:
         break;
     }
@@ -190,7 +204,7 @@ static void *serve(void *arg)
 static apr_status_t stop(void *data)
 {
     tg_test_http_server_t *server = data;
-    int i, count = atomic_load(&server->count);
+    int i, count = atomic_load(&server->recorded);
     if (write(server->wake[1], "", 1) == 1)
         pthread_join(server->thread, NULL);
     close(server->listen_fd);
@@ -205,9 +219,10 @@ static apr_status_t stop(void *data)
     return APR_SUCCESS;
 }
 
-tg_test_http_server_t *tg_test_http_start(apr_pool_t *pool, tg_test_http_mode_t mode)
+/* A server on `port` (0: any). */
+static tg_test_http_server_t *start_on(apr_pool_t *pool, tg_test_http_mode_t mode,
+                                       apr_port_t port)
 {
-    apr_port_t port;
     tg_test_http_server_t *server = calloc(1, sizeof(*server));
     if (!server)
         return NULL;
@@ -235,6 +250,25 @@ tg_test_http_server_t *tg_test_http_start(apr_pool_t *pool, tg_test_http_mode_t 
     return server;
 }
 
+tg_test_http_server_t *tg_test_http_start(apr_pool_t *pool, tg_test_http_mode_t mode)
+{
+    return start_on(pool, mode, 0);
+}
+
+tg_test_http_server_t *tg_test_http_start_at(apr_pool_t *pool, tg_test_http_mode_t mode,
+                                             const char *url)
+{
+    unsigned port;
+    if (sscanf(url, "http://127.0.0.1:%u/", &port) != 1 || port == 0 || port > 65535)
+        return NULL;
+    return start_on(pool, mode, (apr_port_t)port);
+}
+
+void tg_test_http_set_mode(tg_test_http_server_t *server, tg_test_http_mode_t mode)
+{
+    atomic_store(&server->mode, mode);
+}
+
 const char *tg_test_http_url(const tg_test_http_server_t *server)
 {
     return server->url;
@@ -252,7 +286,7 @@ int tg_test_http_request_count(const tg_test_http_server_t *server)
 
 const tg_test_http_request_t *tg_test_http_request(const tg_test_http_server_t *server, int i)
 {
-    return i >= 0 && i < tg_test_http_request_count(server) ? &server->requests[i] : NULL;
+    return i >= 0 && i < atomic_load(&server->recorded) ? &server->requests[i] : NULL;
 }
 
 const char *tg_test_http_header(const tg_test_http_request_t *request, const char *name,
@@ -277,7 +311,7 @@ const char *tg_test_http_header(const tg_test_http_request_t *request, const cha
 
 const char *tg_test_http_closed_url(apr_pool_t *pool)
 {
-    apr_port_t port;
+    apr_port_t port = 0;
     int fd = bind_loopback(&port);
     if (fd < 0)
         return NULL;

@@ -184,6 +184,209 @@ static void test_non_http_url_is_refused(void)
     CU_ASSERT_NOT_EQUAL(error[0], '\0');
 }
 
+/* --- POSTs in the background --- */
+
+static apr_status_t destroy_agent(void *agent)
+{
+    tg_http_agent_destroy(agent);
+    return APR_SUCCESS;
+}
+
+/* An agent destroyed with the test pool, after the clients made in it
+ * (cleanups run last registered, first run). */
+static tg_http_agent_t *agent_for_test(void)
+{
+    tg_http_agent_t *agent = tg_http_agent_create();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(agent);
+    apr_pool_cleanup_register(tg_test_pool, agent, destroy_agent, apr_pool_cleanup_null);
+    return agent;
+}
+
+static tg_http_t *client_in(tg_http_agent_t *agent, const char *url, long request_ms)
+{
+    tg_http_t *http = tg_http_create_in(agent, url, CONNECT_MS, request_ms);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(http);
+    apr_pool_cleanup_register(tg_test_pool, http, destroy_client, apr_pool_cleanup_null);
+    return http;
+}
+
+/* Polls, waiting on the agent between looks, until the POST ends or
+ * `limit` passes; APR_INCOMPLETE then. */
+static apr_status_t finish(tg_http_agent_t *agent, tg_http_t *http, apr_interval_time_t limit,
+                           long *status, char *error)
+{
+    apr_time_t until = apr_time_now() + limit;
+    apr_status_t rv;
+    while ((rv = tg_http_post_poll(http, status, error)) == APR_INCOMPLETE
+           && apr_time_now() < until)
+        tg_http_agent_wait(agent, 10);
+    return rv;
+}
+
+static void test_background_post_returns_at_once_and_ends_later(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_ACCEPT);
+    tg_http_agent_t *agent = agent_for_test();
+    tg_http_t *http = client_in(agent, tg_test_http_url(server), REQUEST_MS);
+    long status = -1;
+
+    CU_ASSERT_FALSE(tg_http_post_busy(http));
+    CU_ASSERT_EQUAL(tg_http_post_start(http, span_list, strlen(span_list), 0), APR_SUCCESS);
+    CU_ASSERT_TRUE(tg_http_post_busy(http));
+    CU_ASSERT_EQUAL(finish(agent, http, apr_time_from_sec(2), &status, NULL), APR_SUCCESS);
+    CU_ASSERT_EQUAL(status, 202);
+    CU_ASSERT_FALSE(tg_http_post_busy(http));
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
+    CU_ASSERT_STRING_EQUAL(tg_test_http_request(server, 0)->body, span_list);
+    CU_ASSERT_STRING_EQUAL(tg_test_http_header(tg_test_http_request(server, 0), "b3",
+                                               tg_test_pool),
+                           "0");
+    /* Reported once: there is nothing more to poll. */
+    CU_ASSERT_EQUAL(tg_http_post_poll(http, &status, NULL), APR_EINVAL);
+}
+
+static void test_background_posts_keep_the_connection(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_ACCEPT);
+    tg_http_agent_t *agent = agent_for_test();
+    tg_http_t *http = client_in(agent, tg_test_http_url(server), REQUEST_MS);
+    long status;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(tg_http_post_start(http, "[]", 2, 0), APR_SUCCESS);
+        CU_ASSERT_EQUAL(finish(agent, http, apr_time_from_sec(2), &status, NULL), APR_SUCCESS);
+    }
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 3);
+    CU_ASSERT_EQUAL(tg_test_http_accepts(server), 1);
+}
+
+static void test_second_start_while_busy_is_refused(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_SILENT);
+    tg_http_agent_t *agent = agent_for_test();
+    tg_http_t *http = client_in(agent, tg_test_http_url(server), REQUEST_MS);
+    long status;
+
+    CU_ASSERT_EQUAL(tg_http_post_poll(http, &status, NULL), APR_EINVAL);
+    CU_ASSERT_EQUAL(tg_http_post_start(http, "[]", 2, 0), APR_SUCCESS);
+    CU_ASSERT_EQUAL(tg_http_post_start(http, "[1]", 3, 0), APR_EBUSY);
+    CU_ASSERT_EQUAL(tg_http_post_poll(http, &status, NULL), APR_INCOMPLETE);
+}
+
+static void test_silent_server_holds_only_its_own_post(void)
+{
+    tg_test_http_server_t *silent = server_in(TG_TEST_HTTP_SILENT);
+    tg_test_http_server_t *answering = server_in(TG_TEST_HTTP_ACCEPT);
+    tg_http_agent_t *agent = agent_for_test();
+    tg_http_t *stuck = client_in(agent, tg_test_http_url(silent), 5000);
+    tg_http_t *quick = client_in(agent, tg_test_http_url(answering), 5000);
+    apr_time_t start = apr_time_now();
+    long status;
+
+    CU_ASSERT_EQUAL(tg_http_post_start(stuck, span_list, strlen(span_list), 0), APR_SUCCESS);
+    CU_ASSERT_EQUAL(tg_http_post_start(quick, span_list, strlen(span_list), 0), APR_SUCCESS);
+    CU_ASSERT_EQUAL(finish(agent, quick, apr_time_from_sec(2), &status, NULL), APR_SUCCESS);
+    CU_ASSERT(apr_time_now() - start < apr_time_from_sec(1));
+    CU_ASSERT_EQUAL(tg_http_post_poll(stuck, &status, NULL), APR_INCOMPLETE);
+}
+
+static void test_start_timeout_shortens_the_request_timeout(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_SILENT);
+    tg_http_agent_t *agent = agent_for_test();
+    tg_http_t *http = client_in(agent, tg_test_http_url(server), 5000);
+    char error[CURL_ERROR_SIZE] = "";
+    apr_time_t start = apr_time_now(), took;
+    long status = -1;
+
+    CU_ASSERT_EQUAL(tg_http_post_start(http, "[]", 2, 200), APR_SUCCESS);
+    CU_ASSERT_EQUAL(finish(agent, http, apr_time_from_sec(3), &status, error), APR_TIMEUP);
+    took = apr_time_now() - start;
+    CU_ASSERT(took >= apr_time_from_msec(180));
+    CU_ASSERT(took < apr_time_from_msec(900));
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_NOT_EQUAL(error[0], '\0');
+}
+
+static void test_start_timeout_longer_than_request_timeout_is_cut(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_SILENT);
+    tg_http_agent_t *agent = agent_for_test();
+    tg_http_t *http = client_in(agent, tg_test_http_url(server), REQUEST_MS);
+    apr_time_t start = apr_time_now();
+    long status;
+
+    CU_ASSERT_EQUAL(tg_http_post_start(http, "[]", 2, 60000), APR_SUCCESS);
+    CU_ASSERT_EQUAL(finish(agent, http, apr_time_from_sec(3), &status, NULL), APR_TIMEUP);
+    CU_ASSERT(apr_time_now() - start < apr_time_from_msec(REQUEST_MS + 700));
+}
+
+static void test_cancel_frees_the_client_for_the_next_post(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_SILENT);
+    tg_http_agent_t *agent = agent_for_test();
+    tg_http_t *http = client_in(agent, tg_test_http_url(server), 5000);
+    apr_time_t start;
+    long status;
+
+    CU_ASSERT_EQUAL(tg_http_post_start(http, "[]", 2, 0), APR_SUCCESS);
+    tg_http_post_cancel(http);
+    CU_ASSERT_FALSE(tg_http_post_busy(http));
+    CU_ASSERT_EQUAL(tg_http_post_poll(http, &status, NULL), APR_EINVAL);
+    /* The abandoned connection, its answer never read, is closed rather
+     * than reused: the next POST opens another. */
+    tg_test_http_set_mode(server, TG_TEST_HTTP_ACCEPT);
+    start = apr_time_now();
+    CU_ASSERT_EQUAL(tg_http_post_start(http, span_list, strlen(span_list), 0), APR_SUCCESS);
+    CU_ASSERT_EQUAL(finish(agent, http, apr_time_from_sec(3), &status, NULL), APR_SUCCESS);
+    CU_ASSERT(apr_time_now() - start < apr_time_from_sec(2));
+    CU_ASSERT_EQUAL(tg_test_http_accepts(server), 2);
+}
+
+static void test_background_refusal_and_rejection(void)
+{
+    const char *closed = tg_test_http_closed_url(tg_test_pool);
+    tg_test_http_server_t *rejecting = server_in(TG_TEST_HTTP_REJECT);
+    tg_http_agent_t *agent = agent_for_test();
+    tg_http_t *refused, *rejected;
+    char error[CURL_ERROR_SIZE] = "";
+    long status = -1;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(closed);
+    refused = client_in(agent, closed, REQUEST_MS);
+    rejected = client_in(agent, tg_test_http_url(rejecting), REQUEST_MS);
+    CU_ASSERT_EQUAL(tg_http_post_start(refused, "[]", 2, 0), APR_SUCCESS);
+    CU_ASSERT_EQUAL(finish(agent, refused, apr_time_from_sec(2), &status, error), APR_ECONNREFUSED);
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_EQUAL(tg_http_post_start(rejected, "[]", 2, 0), APR_SUCCESS);
+    CU_ASSERT_EQUAL(finish(agent, rejected, apr_time_from_sec(2), &status, error), APR_EGENERAL);
+    CU_ASSERT_EQUAL(status, 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(error, "400"));
+}
+
+static void test_idle_agent_wait_sleeps(void)
+{
+    tg_http_agent_t *agent = agent_for_test();
+    apr_time_t start = apr_time_now(), took;
+    tg_http_agent_wait(agent, 50);
+    took = apr_time_now() - start;
+    CU_ASSERT(took >= apr_time_from_msec(45));
+    CU_ASSERT(took < apr_time_from_msec(500));
+}
+
+static void test_destroy_during_a_post(void)
+{
+    tg_test_http_server_t *server = server_in(TG_TEST_HTTP_SILENT);
+    tg_http_agent_t *agent = agent_for_test();
+    tg_http_t *http = tg_http_create_in(agent, tg_test_http_url(server), CONNECT_MS, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(http);
+    CU_ASSERT_EQUAL(tg_http_post_start(http, "[]", 2, 0), APR_SUCCESS);
+    /* Under valgrind: no leak, no use of the freed handle by the agent. */
+    tg_http_destroy(http);
+    tg_http_agent_wait(agent, 10);
+}
+
 void tg_test_add_http(void)
 {
     CU_pSuite suite = TG_SUITE("http");
@@ -197,4 +400,14 @@ void tg_test_add_http(void)
     TG_TEST(suite, test_closed_port_is_refused);
     TG_TEST(suite, test_proxy_environment_is_ignored);
     TG_TEST(suite, test_non_http_url_is_refused);
+    TG_TEST(suite, test_background_post_returns_at_once_and_ends_later);
+    TG_TEST(suite, test_background_posts_keep_the_connection);
+    TG_TEST(suite, test_second_start_while_busy_is_refused);
+    TG_TEST(suite, test_silent_server_holds_only_its_own_post);
+    TG_TEST(suite, test_start_timeout_shortens_the_request_timeout);
+    TG_TEST(suite, test_start_timeout_longer_than_request_timeout_is_cut);
+    TG_TEST(suite, test_cancel_frees_the_client_for_the_next_post);
+    TG_TEST(suite, test_background_refusal_and_rejection);
+    TG_TEST(suite, test_idle_agent_wait_sleeps);
+    TG_TEST(suite, test_destroy_during_a_post);
 }
