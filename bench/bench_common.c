@@ -1,5 +1,6 @@
 #include "bench_common.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -77,6 +78,30 @@ void bench_touch_queue(const tg_queue_t *queue, uint32_t slots)
         (void)bytes[at];
 }
 
+apr_port_t bench_statsd_sink(apr_pool_t *pool)
+{
+    apr_sockaddr_t *addr;
+    apr_socket_t *sock;
+    apr_status_t rv = apr_sockaddr_info_get(&addr, "127.0.0.1", APR_INET, 0, 0, pool);
+    if (rv == APR_SUCCESS)
+        rv = apr_socket_create(&sock, APR_INET, SOCK_DGRAM, APR_PROTO_UDP, pool);
+    if (rv == APR_SUCCESS)
+        rv = apr_socket_bind(sock, addr);
+    if (rv == APR_SUCCESS)
+        rv = apr_socket_addr_get(&addr, APR_LOCAL, sock);
+    if (rv != APR_SUCCESS)
+        bench_fail("statsd socket", rv);
+    return addr->port;
+}
+
+void bench_fail(const char *what, apr_status_t rv)
+{
+    char message[256];
+    fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what,
+            apr_strerror(rv, message, sizeof(message)));
+    exit(1);
+}
+
 static uint64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
@@ -112,6 +137,14 @@ static void print_cpu_model(void)
         fclose(cpuinfo);
 }
 
+static void print_load_average(void)
+{
+    double load[3];
+    if (getloadavg(load, 3) == 3)
+        printf("load average at start: %.2f %.2f %.2f (other work on the machine skews "
+               "timings)\n", load[0], load[1], load[2]);
+}
+
 void bench_print_header(const char *title, int argc, char **argv)
 {
     char program[PATH_MAX], build[PATH_MAX];
@@ -122,6 +155,7 @@ void bench_print_header(const char *title, int argc, char **argv)
     snprintf(build, sizeof(build), "%s", program);
     printf("== %s\n", title);
     print_cpu_model();
+    print_load_average();
     printf("command: make -C %s/bench BUILD=%s && %s", BENCH_SOURCE_DIR,
            dirname(dirname(build)), program);
     for (i = 1; i < argc; i++)

@@ -4,6 +4,7 @@
 #ifndef BENCH_COMMON_H
 #define BENCH_COMMON_H
 
+#include <apr_network_io.h>
 #include <apr_pools.h>
 #include <stdint.h>
 
@@ -28,6 +29,14 @@ void bench_unmap_queue(tg_queue_t *queue, uint32_t slots);
  * gets the shared pages one fault at a time on first touch; an httpd child
  * pays that once in its life, so a benchmark pays it before timing. */
 void bench_touch_queue(const tg_queue_t *queue, uint32_t slots);
+
+/* A UDP socket bound on a free loopback port and never read, standing in for
+ * a statsd that keeps up (the kernel drops what overflows its buffer, as a
+ * busy statsd would).  Returns its port; exits on failure. */
+apr_port_t bench_statsd_sink(apr_pool_t *pool);
+
+/* Prints "<program>: what: <rv's message>" and exits with 1. */
+void bench_fail(const char *what, apr_status_t rv) __attribute__((noreturn));
 
 uint64_t bench_now_ns(void);
 /* CPU time of the calling process, in ns: the cost of work, whatever the

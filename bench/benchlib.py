@@ -68,10 +68,16 @@ def machine():
     return f"nproc {os.cpu_count()}, CPU {model}"
 
 
+def load_average():
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def print_header(title):
     """The benchmark's title, the machine, and the command that reproduces this run."""
     print(f"== {title}")
     print(f"machine: {machine()}")
+    print(f"load average at start: {load_average()} (other work on the machine skews "
+          "timings, not instruction counts)")
     argv = [str(Path(sys.argv[0]).resolve())] + sys.argv[1:]
     print("command: " + " ".join(shlex.quote(a) for a in argv), flush=True)
 
@@ -136,7 +142,7 @@ DocumentRoot "{root}/htdocs"
 ACCESS_LOG = 'CustomLog logs/access.log "%h %l %u %t \\"%r\\" %>s %O"'
 
 WSGI_CONF = """WSGISocketPrefix run/wsgi
-WSGIDaemonProcess bench-app processes=1 threads=8
+WSGIDaemonProcess bench-app processes=1 threads=8 display-name=%{{GROUP}}
 WSGIScriptAlias /app "{root}/app/app.wsgi"
 <Location /app>
     WSGIProcessGroup bench-app
@@ -239,6 +245,26 @@ def get_many(port, path, count, expect_bytes=None):
                 raise AssertionError(f"GET {path}: {response.status}, {len(body)} bytes")
     finally:
         connection.close()
+
+
+def processes():
+    """{pid: (ppid, process group, threads, CPU seconds so far, command line)} of every
+    process we may read."""
+    table = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        # The fields after the command, which may hold spaces: state is the first.
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[17]),
+                                  (int(fields[11]) + int(fields[12])) / tick, cmdline)
+    return table
 
 
 def median(values):

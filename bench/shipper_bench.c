@@ -46,31 +46,6 @@ typedef struct {
     apr_size_t record_len;
 } receivers_t;
 
-static void fail(const char *what, apr_status_t rv)
-{
-    char message[256];
-    fprintf(stderr, "shipper_bench: %s: %s\n", what, apr_strerror(rv, message, sizeof(message)));
-    exit(1);
-}
-
-/* A UDP socket bound on loopback and never read: statsd that is there and
- * keeps up (the kernel drops what overflows its buffer, as statsd would). */
-static apr_port_t open_statsd_sink(apr_pool_t *pool)
-{
-    apr_sockaddr_t *addr;
-    apr_socket_t *sock;
-    apr_status_t rv = apr_sockaddr_info_get(&addr, "127.0.0.1", APR_INET, 0, 0, pool);
-    if (rv == APR_SUCCESS)
-        rv = apr_socket_create(&sock, APR_INET, SOCK_DGRAM, APR_PROTO_UDP, pool);
-    if (rv == APR_SUCCESS)
-        rv = apr_socket_bind(sock, addr);
-    if (rv == APR_SUCCESS)
-        rv = apr_socket_addr_get(&addr, APR_LOCAL, sock);
-    if (rv != APR_SUCCESS)
-        fail("statsd socket", rv);
-    return addr->port;
-}
-
 static const char *sink_name(int sinks)
 {
     switch (sinks) {
@@ -103,12 +78,12 @@ static tg_shipper_t *make_shipper(const receivers_t *receivers, int sinks, tg_qu
                            APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE, APR_FPROT_OS_DEFAULT,
                            pool);
         if (rv != APR_SUCCESS)
-            fail(receivers->span_path, rv);
+            bench_fail(receivers->span_path, rv);
     }
     memset(counters, 0, sizeof(*counters));
     rv = tg_shipper_create(&shipper, queue, &cfg, counters, pool);
     if (rv != APR_SUCCESS)
-        fail("tg_shipper_create", rv);
+        bench_fail("tg_shipper_create", rv);
     return shipper;
 }
 
@@ -309,9 +284,9 @@ int main(int argc, char **argv)
     receivers = apr_pcalloc(pool, sizeof(*receivers));
     server = tg_test_http_start(pool, TG_TEST_HTTP_ACCEPT);
     if (!server)
-        fail("cannot start the local receiver", APR_EGENERAL);
+        bench_fail("cannot start the local receiver", APR_EGENERAL);
     receivers->zipkin_url = tg_test_http_url(server);
-    receivers->statsd_port = open_statsd_sink(pool);
+    receivers->statsd_port = bench_statsd_sink(pool);
     span_fd = mkstemp(span_path);
     if (span_fd < 0) {
         perror("mkstemp");
