@@ -771,11 +771,10 @@ static const char *service_name(const request_rec *r)
 
 static void enqueue(tg_span_t *span)
 {
-    tg_queue_reservation_t reservation;
+    unsigned char record[TG_QUEUE_SLOT_BYTES];
     atomic_fetch_add_explicit(&retained->shared->spans_created, 1, memory_order_relaxed);
-    if (tg_queue_reserve(retained->queue, &reservation) != APR_SUCCESS)
-        return; /* full: counted by the queue */
-    tg_queue_commit(&reservation, tg_record_encode(span, reservation.data, TG_QUEUE_SLOT_BYTES));
+    /* A full queue drops the span; the queue counts it. */
+    tg_queue_push(retained->queue, record, tg_record_encode(span, record, sizeof(record)));
 }
 
 static void mark_error(tg_span_t *span, const char *reason)

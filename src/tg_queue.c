@@ -5,20 +5,33 @@
 #include <string.h>
 
 #define CACHE_LINE 64
+#define CELL_BYTES 64
+#define MAX_CELLS (TG_QUEUE_SLOT_BYTES / CELL_BYTES)
+#define CELLS_PER_RECORD (TG_QUEUE_BYTES_PER_RECORD / CELL_BYTES)
 
-/* A slot's sequence number says whose turn it is (Vyukov):
- *   seq == pos            free for the writer of position pos, or claimed by it
- *   seq == pos + 1        published, ready for the reader of position pos
- *   seq == pos + capacity released by the reader, free for the next lap */
+/* A record is a run of cells [position, end).  The sequence number of a
+ * cell at absolute position p says whose turn it is (Vyukov):
+ *   seq == p          free for a writer in this lap, or claimed by one
+ *   seq == p + 1      first cell of a published record, ready for the reader
+ *   seq == p + cells  released by the reader, free in the next lap
+ * Only the first cell of a record is ever published; the reader releases
+ * every cell of it, in order, so a writer that finds the last cell of the run
+ * it wants free knows the earlier ones are too.
+ *
+ * `end` is written by the writer right after it claims its run, so that the
+ * reader knows how far a record reaches even when its writer died before
+ * publishing it.  It is trusted only when it is in range for that position
+ * (position < end <= position + MAX_CELLS): a value left from an earlier lap
+ * never is. */
 typedef struct {
     _Atomic uint64_t seq;
-    uint32_t len;
-    alignas(16) unsigned char data[TG_QUEUE_SLOT_BYTES];
-} slot_t;
+    _Atomic uint64_t end;
+    uint32_t len; /* bytes; 0 for padding at the end of the ring and abandoned room */
+} cell_t;
 
 struct tg_queue_t {
-    uint32_t capacity;
-    uint32_t mask;
+    uint64_t cells;
+    uint64_t mask;
     /* Writers and the reader touch different lines. */
     alignas(CACHE_LINE) _Atomic uint64_t tail;
     alignas(CACHE_LINE) _Atomic uint64_t head;
@@ -30,32 +43,40 @@ struct tg_queue_t {
     _Atomic uint64_t abandoned;
     _Atomic uint64_t popped;
     _Atomic uint64_t skipped_stale;
-    alignas(CACHE_LINE) slot_t slots[];
+    alignas(CACHE_LINE) cell_t cell[];
 };
 
-static uint32_t round_up_pow2(uint32_t n)
+static uint64_t ring_cells(uint32_t records)
 {
-    uint32_t p = 1;
-    while (p < n && p < (1u << 31))
-        p <<= 1;
-    return p;
+    uint64_t wanted = (uint64_t)records * CELLS_PER_RECORD, cells = 2 * MAX_CELLS;
+    while (cells < wanted)
+        cells <<= 1;
+    return cells;
 }
 
-apr_size_t tg_queue_footprint(uint32_t slots)
+static apr_size_t cell_table_bytes(uint64_t cells)
 {
-    return sizeof(tg_queue_t) + (apr_size_t)round_up_pow2(slots) * sizeof(slot_t);
+    apr_size_t bytes = sizeof(tg_queue_t) + cells * sizeof(cell_t);
+    return (bytes + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
 }
 
-tg_queue_t *tg_queue_create(void *mem, uint32_t slots)
+apr_size_t tg_queue_footprint(uint32_t records)
+{
+    uint64_t cells = ring_cells(records);
+    return cell_table_bytes(cells) + cells * CELL_BYTES;
+}
+
+tg_queue_t *tg_queue_create(void *mem, uint32_t records)
 {
     tg_queue_t *queue = mem;
-    uint32_t i;
+    uint64_t i, cells = ring_cells(records);
     memset(queue, 0, sizeof(*queue));
-    queue->capacity = round_up_pow2(slots);
-    queue->mask = queue->capacity - 1;
-    for (i = 0; i < queue->capacity; i++) {
-        atomic_init(&queue->slots[i].seq, i);
-        queue->slots[i].len = 0;
+    queue->cells = cells;
+    queue->mask = cells - 1;
+    for (i = 0; i < cells; i++) {
+        atomic_init(&queue->cell[i].seq, i);
+        atomic_init(&queue->cell[i].end, 0);
+        queue->cell[i].len = 0;
     }
     return queue;
 }
@@ -65,66 +86,134 @@ static void count(_Atomic uint64_t *counter)
     atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 }
 
-apr_status_t tg_queue_reserve(tg_queue_t *queue, tg_queue_reservation_t *reservation)
+static cell_t *cell_at(tg_queue_t *queue, uint64_t position)
 {
-    uint64_t pos = atomic_load_explicit(&queue->tail, memory_order_relaxed);
-    slot_t *slot;
-    for (;;) {
-        int64_t lag;
-        slot = &queue->slots[pos & queue->mask];
-        lag = (int64_t)(atomic_load_explicit(&slot->seq, memory_order_acquire) - pos);
-        if (lag == 0) {
-            if (atomic_compare_exchange_weak_explicit(&queue->tail, &pos, pos + 1,
-                                                      memory_order_relaxed, memory_order_relaxed))
-                break;
+    return &queue->cell[position & queue->mask];
+}
+
+/* Computed, not stored: each process may map the segment elsewhere. */
+static unsigned char *bytes_at(tg_queue_t *queue, uint64_t position)
+{
+    return (unsigned char *)queue + cell_table_bytes(queue->cells)
+           + (position & queue->mask) * CELL_BYTES;
+}
+
+/* How the cell at position compares with this lap: 0 free, < 0 still
+ * holding last lap's record (full), > 0 taken by another writer. */
+static int64_t lap_of(tg_queue_t *queue, uint64_t position)
+{
+    return (int64_t)(atomic_load_explicit(&cell_at(queue, position)->seq, memory_order_acquire)
+                     - position);
+}
+
+/* Claims [pos, pos + cells) if the tail is still pos and the run is free.
+ * Returns 1 when claimed, 0 when the tail moved (*pos reloaded), -1 full.
+ * Every cell is looked at: while an old shipper and a new one overlap, two
+ * readers may release runs out of order. */
+static int claim(tg_queue_t *queue, uint64_t *pos, uint64_t cells)
+{
+    uint64_t i;
+    for (i = 0; i < cells; i++) {
+        int64_t lap = lap_of(queue, *pos + i);
+        if (lap < 0)
+            return -1;
+        if (lap > 0) {
+            *pos = atomic_load_explicit(&queue->tail, memory_order_relaxed);
+            return 0;
         }
-        else if (lag < 0) {
-            /* The slot still holds last lap's record: the queue is full. */
+    }
+    if (!atomic_compare_exchange_weak_explicit(&queue->tail, pos, *pos + cells,
+                                               memory_order_relaxed, memory_order_relaxed))
+        return 0;
+    atomic_store_explicit(&cell_at(queue, *pos)->end, *pos + cells, memory_order_release);
+    return 1;
+}
+
+/* Publishes the run starting at pos; fails if the reader gave up on it. */
+static int publish(tg_queue_t *queue, uint64_t pos, uint32_t len)
+{
+    cell_t *first = cell_at(queue, pos);
+    uint64_t expected = pos;
+    first->len = len;
+    /* A compare-and-swap, not a store: the reader may have given up on
+     * this run (tg_queue_pop) and exactly one of us may own its fate. */
+    return atomic_compare_exchange_strong_explicit(&first->seq, &expected, pos + 1,
+                                                   memory_order_release, memory_order_relaxed);
+}
+
+apr_status_t tg_queue_reserve(tg_queue_t *queue, apr_size_t len,
+                              tg_queue_reservation_t *reservation)
+{
+    uint64_t cells = (len + CELL_BYTES - 1) / CELL_BYTES;
+    uint64_t pos = atomic_load_explicit(&queue->tail, memory_order_relaxed);
+    if (len == 0 || len > TG_QUEUE_SLOT_BYTES) {
+        count(&queue->dropped_oversize);
+        return APR_ENOSPC;
+    }
+    for (;;) {
+        uint64_t room_to_end = queue->cells - (pos & queue->mask);
+        uint64_t want = cells <= room_to_end ? cells : room_to_end;
+        int claimed = claim(queue, &pos, want);
+        if (claimed < 0) {
             count(&queue->dropped_full);
             return APR_EAGAIN;
         }
-        else {
-            pos = atomic_load_explicit(&queue->tail, memory_order_relaxed);
-        }
+        if (!claimed)
+            continue;
+        if (want == cells)
+            break;
+        /* A record never wraps: what was left before the end is padding. */
+        publish(queue, pos, 0);
+        pos += want;
     }
     reservation->queue = queue;
     reservation->position = pos;
-    reservation->data = slot->data;
+    reservation->end = pos + cells;
+    reservation->data = bytes_at(queue, pos);
     return APR_SUCCESS;
 }
 
 apr_status_t tg_queue_commit(tg_queue_reservation_t *reservation, apr_size_t len)
 {
     tg_queue_t *queue = reservation->queue;
-    uint64_t pos = reservation->position;
-    slot_t *slot = &queue->slots[pos & queue->mask];
-    uint64_t expected = pos;
-    slot->len = (uint32_t)(len <= TG_QUEUE_SLOT_BYTES ? len : 0);
-    /* A compare-and-swap, not a store: the reader may have given up on this
-     * slot (tg_queue_pop) and exactly one of us may own its fate. */
-    if (!atomic_compare_exchange_strong_explicit(&slot->seq, &expected, pos + 1,
-                                                 memory_order_release, memory_order_relaxed))
+    if (len > (reservation->end - reservation->position) * CELL_BYTES)
+        len = 0;
+    if (!publish(queue, reservation->position, (uint32_t)len))
         return APR_TIMEUP;
-    count(slot->len ? &queue->pushed : &queue->abandoned);
+    count(len ? &queue->pushed : &queue->abandoned);
     return APR_SUCCESS;
 }
 
 apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len)
 {
     tg_queue_reservation_t reservation;
-    apr_status_t rv;
-    if (len == 0 || len > TG_QUEUE_SLOT_BYTES) {
-        count(&queue->dropped_oversize);
-        return APR_ENOSPC;
-    }
-    rv = tg_queue_reserve(queue, &reservation);
+    apr_status_t rv = tg_queue_reserve(queue, len, &reservation);
     if (rv != APR_SUCCESS)
         return rv;
     memcpy(reservation.data, record, len);
     return tg_queue_commit(&reservation, len);
 }
 
-/* The slot at pos is claimed but unpublished.  Says whether it has been so
+static int end_is_valid(uint64_t position, uint64_t end)
+{
+    return end > position && end - position <= MAX_CELLS;
+}
+
+/* Where the run claimed at pos ends: its own `end`, or, when its writer died
+ * before writing it, the next run whose writer did (else the tail). */
+static uint64_t run_end(tg_queue_t *queue, uint64_t pos, uint64_t tail)
+{
+    uint64_t end = atomic_load_explicit(&cell_at(queue, pos)->end, memory_order_acquire), next;
+    if (end_is_valid(pos, end))
+        return end;
+    for (next = pos + 1; next < tail && next < pos + MAX_CELLS; next++)
+        if (end_is_valid(next, atomic_load_explicit(&cell_at(queue, next)->end,
+                                                    memory_order_acquire)))
+            return next;
+    return next; /* a record is never longer */
+}
+
+/* The run at pos is claimed but unpublished.  Says whether it has been so
  * for long enough that its writer must be dead. */
 static int writer_is_stale(tg_queue_t *queue, uint64_t pos)
 {
@@ -137,45 +226,58 @@ static int writer_is_stale(tg_queue_t *queue, uint64_t pos)
     return now - atomic_load(&queue->stuck_since) >= TG_QUEUE_STALE_USEC;
 }
 
+static void release(tg_queue_t *queue, uint64_t pos, uint64_t end)
+{
+    for (; pos < end; pos++)
+        atomic_store_explicit(&cell_at(queue, pos)->seq, pos + queue->cells,
+                              memory_order_release);
+}
+
 apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len)
 {
     uint64_t pos = atomic_load_explicit(&queue->head, memory_order_relaxed);
     for (;;) {
-        slot_t *slot = &queue->slots[pos & queue->mask];
-        uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
-        int64_t lag = (int64_t)(seq - (pos + 1));
-        if (lag == 0) {
-            if (!atomic_compare_exchange_weak_explicit(&queue->head, &pos, pos + 1,
-                                                       memory_order_relaxed, memory_order_relaxed))
-                continue;
-        }
-        else if (lag > 0) {
+        cell_t *first = cell_at(queue, pos);
+        int64_t lag = lap_of(queue, pos) - 1;
+        uint64_t end;
+        if (lag > 0) {
             /* Another reader (an old shipper still draining) took it. */
             pos = atomic_load_explicit(&queue->head, memory_order_relaxed);
             continue;
         }
-        else {
+        if (lag < 0) {
+            uint64_t tail = atomic_load_explicit(&queue->tail, memory_order_acquire);
             uint64_t expected = pos;
-            if (atomic_load_explicit(&queue->tail, memory_order_acquire) == pos
-                || !writer_is_stale(queue, pos))
+            if (tail == pos || !writer_is_stale(queue, pos))
                 return APR_EAGAIN;
-            if (!atomic_compare_exchange_strong(&queue->head, &pos, pos + 1))
+            end = run_end(queue, pos, tail);
+            if (!atomic_compare_exchange_strong(&queue->head, &pos, end))
                 continue;
-            if (atomic_compare_exchange_strong(&slot->seq, &expected, pos + queue->capacity)) {
+            if (atomic_compare_exchange_strong(&first->seq, &expected, pos + queue->cells)) {
+                release(queue, pos + 1, end);
                 count(&queue->skipped_stale);
-                pos++;
+                pos = end;
                 continue;
             }
             /* The writer published after all, between our two looks. */
         }
+        else {
+            end = atomic_load_explicit(&first->end, memory_order_acquire);
+            if (!end_is_valid(pos, end))
+                end = pos + 1; /* cannot happen but for a corrupted segment */
+            if (!atomic_compare_exchange_weak_explicit(&queue->head, &pos, end,
+                                                       memory_order_relaxed,
+                                                       memory_order_relaxed))
+                continue;
+        }
         atomic_thread_fence(memory_order_acquire);
-        *len = slot->len;
+        *len = first->len <= (end - pos) * CELL_BYTES ? first->len : 0;
         if (*len)
-            memcpy(buf, slot->data, *len);
-        atomic_store_explicit(&slot->seq, pos + queue->capacity, memory_order_release);
+            memcpy(buf, bytes_at(queue, pos), *len);
+        release(queue, pos, end);
         if (*len == 0) {
-            pos++;
-            continue; /* abandoned by its writer, already counted */
+            pos = end;
+            continue; /* padding, or abandoned by its writer (counted) */
         }
         count(&queue->popped);
         return APR_SUCCESS;
@@ -192,6 +294,7 @@ void tg_queue_stats(const tg_queue_t *queue, tg_queue_stats_t *stats)
     stats->abandoned = atomic_load(&q->abandoned);
     stats->popped = atomic_load(&q->popped);
     stats->skipped_stale = atomic_load(&q->skipped_stale);
-    stats->depth = tail > head ? tail - head : 0;
-    stats->capacity = q->capacity;
+    stats->depth = stats->pushed > stats->popped ? stats->pushed - stats->popped : 0;
+    stats->used_bytes = (tail > head ? tail - head : 0) * CELL_BYTES;
+    stats->capacity = (uint32_t)(q->cells / CELLS_PER_RECORD);
 }

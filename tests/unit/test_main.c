@@ -2,6 +2,7 @@
 
 #include <apr_general.h>
 #include <CUnit/Basic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,8 +56,24 @@ int main(int argc, char **argv)
     tg_test_add_otlp();
     tg_test_add_http();
     tg_test_add_shipper();
-    CU_basic_set_mode(argc > 1 && strcmp(argv[1], "-v") == 0 ? CU_BRM_VERBOSE : CU_BRM_NORMAL);
-    CU_basic_run_tests();
+    /* tg_unit_tests [-v] [suite ...]: all suites unless some are named. */
+    if (argc > 1 && strcmp(argv[1], "-v") == 0) {
+        CU_basic_set_mode(CU_BRM_VERBOSE);
+        argc--, argv++;
+    }
+    else {
+        CU_basic_set_mode(CU_BRM_NORMAL);
+    }
+    if (argc == 1)
+        CU_basic_run_tests();
+    for (int i = 1; i < argc; i++) {
+        CU_pSuite suite = CU_get_suite(argv[i]);
+        if (!suite) {
+            fprintf(stderr, "no suite %s\n", argv[i]);
+            return 2;
+        }
+        CU_basic_run_suite(suite);
+    }
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
     CU_cleanup_registry();
     apr_pool_destroy(root_pool);

@@ -3,6 +3,7 @@
 #include "tg_queue.h"
 
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static tg_queue_t *make_queue(uint32_t slots, void **mem)
+static tg_queue_t *make_queue(uint32_t records, void **mem)
 {
-    *mem = aligned_alloc(64, tg_queue_footprint(slots));
-    return tg_queue_create(*mem, slots);
+    *mem = aligned_alloc(64, tg_queue_footprint(records));
+    return tg_queue_create(*mem, records);
 }
 
 static void fill(unsigned char *bytes, apr_size_t len, unsigned seed)
@@ -46,24 +47,46 @@ static void test_records_come_out_in_order_and_intact(void)
 static void test_full_queue_drops_and_counts(void)
 {
     void *mem;
-    tg_queue_t *queue = make_queue(5, &mem); /* rounds up to 8 */
-    unsigned char out[TG_QUEUE_SLOT_BYTES];
+    tg_queue_t *queue = make_queue(5, &mem); /* rounds up to 8 records of 512 bytes */
+    unsigned char record[TG_QUEUE_BYTES_PER_RECORD], out[TG_QUEUE_SLOT_BYTES];
     apr_size_t len;
     tg_queue_stats_t stats;
     unsigned i;
-    for (i = 0; i < 8; i++)
-        CU_ASSERT_EQUAL(tg_queue_push(queue, &i, sizeof(i)), APR_SUCCESS);
-    CU_ASSERT_EQUAL(tg_queue_push(queue, &i, sizeof(i)), APR_EAGAIN);
-    CU_ASSERT_EQUAL(tg_queue_push(queue, &i, sizeof(i)), APR_EAGAIN);
+    for (i = 0; i < 8; i++) {
+        fill(record, sizeof(record), i);
+        CU_ASSERT_EQUAL(tg_queue_push(queue, record, sizeof(record)), APR_SUCCESS);
+    }
+    CU_ASSERT_EQUAL(tg_queue_push(queue, record, sizeof(record)), APR_EAGAIN);
+    CU_ASSERT_EQUAL(tg_queue_push(queue, record, 1), APR_EAGAIN);
     tg_queue_stats(queue, &stats);
     CU_ASSERT_EQUAL(stats.capacity, 8);
     CU_ASSERT_EQUAL(stats.pushed, 8);
     CU_ASSERT_EQUAL(stats.dropped_full, 2);
     CU_ASSERT_EQUAL(stats.depth, 8);
+    CU_ASSERT_EQUAL(stats.used_bytes, 8 * TG_QUEUE_BYTES_PER_RECORD);
     /* Room again once the reader has taken one: the first in comes out. */
     CU_ASSERT_EQUAL(tg_queue_pop(queue, out, &len), APR_SUCCESS);
-    CU_ASSERT_EQUAL(*(unsigned *)out, 0);
-    CU_ASSERT_EQUAL(tg_queue_push(queue, &i, sizeof(i)), APR_SUCCESS);
+    fill(record, sizeof(record), 0);
+    CU_ASSERT(len == sizeof(record) && memcmp(out, record, len) == 0);
+    CU_ASSERT_EQUAL(tg_queue_push(queue, record, sizeof(record)), APR_SUCCESS);
+    free(mem);
+}
+
+/* Small records take little room: the same memory holds many more of them. */
+static void test_small_records_take_little_room(void)
+{
+    void *mem;
+    tg_queue_t *queue = make_queue(8, &mem);
+    unsigned char out[TG_QUEUE_SLOT_BYTES];
+    apr_size_t len;
+    unsigned i, pushed = 0;
+    while (tg_queue_push(queue, &pushed, sizeof(pushed)) == APR_SUCCESS)
+        pushed++;
+    CU_ASSERT_EQUAL(pushed, 8 * TG_QUEUE_BYTES_PER_RECORD / 64);
+    for (i = 0; i < pushed; i++) {
+        CU_ASSERT_EQUAL_FATAL(tg_queue_pop(queue, out, &len), APR_SUCCESS);
+        CU_ASSERT_EQUAL(*(unsigned *)out, i);
+    }
     free(mem);
 }
 
@@ -90,7 +113,7 @@ static void test_abandoned_reservation_is_skipped(void)
     unsigned char out[TG_QUEUE_SLOT_BYTES];
     apr_size_t len;
     tg_queue_stats_t stats;
-    CU_ASSERT_EQUAL_FATAL(tg_queue_reserve(queue, &reservation), APR_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(tg_queue_reserve(queue, 100, &reservation), APR_SUCCESS);
     CU_ASSERT_EQUAL(tg_queue_commit(&reservation, 0), APR_SUCCESS);
     CU_ASSERT_EQUAL(tg_queue_push(queue, "after", 5), APR_SUCCESS);
     CU_ASSERT_EQUAL_FATAL(tg_queue_pop(queue, out, &len), APR_SUCCESS);
@@ -113,7 +136,7 @@ static void test_dead_writer_costs_only_its_own_record(void)
     apr_size_t len;
     tg_queue_stats_t stats;
     apr_time_t started = apr_time_now();
-    CU_ASSERT_EQUAL_FATAL(tg_queue_reserve(queue, &dead), APR_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(tg_queue_reserve(queue, 300, &dead), APR_SUCCESS);
     CU_ASSERT_EQUAL(tg_queue_push(queue, "alive", 5), APR_SUCCESS);
     while (tg_queue_pop(queue, out, &len) == APR_EAGAIN) {
         CU_ASSERT_FATAL(apr_time_now() - started < 3 * TG_QUEUE_STALE_USEC);
@@ -142,8 +165,14 @@ static void test_dead_writer_costs_only_its_own_record(void)
 typedef struct {
     unsigned producer;
     unsigned sequence;
-    unsigned char padding[40];
+    unsigned char padding[600];
 } test_record_t;
+
+/* Lengths vary with the sequence, so runs of every size wrap the ring. */
+static apr_size_t record_length(unsigned sequence)
+{
+    return offsetof(test_record_t, padding) + 1 + (sequence * 37) % 600;
+}
 
 static void produce(tg_queue_t *queue, unsigned producer)
 {
@@ -154,7 +183,7 @@ static void produce(tg_queue_t *queue, unsigned producer)
     for (i = 0; i < RECORDS_EACH; i++) {
         record.sequence = i;
         memset(record.padding, (int)(producer + i), sizeof(record.padding));
-        while (tg_queue_push(queue, &record, sizeof(record)) == APR_EAGAIN)
+        while (tg_queue_push(queue, &record, record_length(i)) == APR_EAGAIN)
             sched_yield();
     }
 }
@@ -190,12 +219,12 @@ static void test_processes_share_the_queue(void)
             continue;
         }
         received++;
-        if (len != sizeof(record) || record.producer >= PRODUCERS) {
+        if (record.producer >= PRODUCERS || len != record_length(record.sequence)) {
             torn++;
             continue;
         }
         memset(expected, (int)(record.producer + record.sequence), sizeof(expected));
-        torn += memcmp(expected, record.padding, sizeof(expected)) != 0;
+        torn += memcmp(expected, record.padding, len - offsetof(test_record_t, padding)) != 0;
         out_of_order += record.sequence != next[record.producer];
         next[record.producer] = record.sequence + 1;
     }
@@ -216,6 +245,7 @@ void tg_test_add_queue(void)
     CU_pSuite suite = TG_SUITE("queue");
     TG_TEST(suite, test_records_come_out_in_order_and_intact);
     TG_TEST(suite, test_full_queue_drops_and_counts);
+    TG_TEST(suite, test_small_records_take_little_room);
     TG_TEST(suite, test_oversize_and_empty_records_are_refused);
     TG_TEST(suite, test_abandoned_reservation_is_skipped);
     TG_TEST(suite, test_dead_writer_costs_only_its_own_record);
