@@ -1,7 +1,11 @@
 """The demo application behind mod_tomograph, for the demo and the integration tests.
 
 It answers, as JSON, what it was told about the trace: the variables mod_tomograph sets
-and the trace headers it passes on. GET <mount>/status/<code> answers with that status.
+and the trace headers it passes on. GET <mount>/.../status/<code> answers with that status;
+as an ErrorDocument, the app answers with the status of the error it stands for.
+GET <mount>/.../log-error/<n> also writes n lines to the error log (wsgi.errors) once its
+response headers are out, each quoting, as a careless app would, the query string, the
+credential headers and the cookie it sets (the value of the request's X-Set-Cookie).
 """
 import http
 import json
@@ -22,14 +26,42 @@ TRACE_KEYS = (
 )
 
 
-def requested_status(path_info):
+CARELESS_KEYS = (
+    "QUERY_STRING",
+    "HTTP_AUTHORIZATION",
+    "HTTP_COOKIE",
+    "HTTP_X_AUTH_TOKEN",
+    "HTTP_X_SUBJECT_TOKEN",
+    "HTTP_X_SET_COOKIE",
+)
+
+
+def numbered(path_info, action):
+    """n of a path that ends in "/<action>/<n>", else None."""
     parts = path_info.strip("/").split("/")
-    if len(parts) == 2 and parts[0] == "status" and parts[1].isdigit():
+    if len(parts) >= 2 and parts[-2] == action and parts[-1].isdigit():
+        return int(parts[-1])
+    return None
+
+
+def requested_status(environ):
+    asked = numbered(environ.get("PATH_INFO", ""), "status")
+    # httpd's REDIRECT_STATUS: the status of the error an ErrorDocument stands for.
+    for candidate in (asked, environ.get("REDIRECT_STATUS", "")):
         try:
-            return http.HTTPStatus(int(parts[1]))
-        except ValueError:
+            return http.HTTPStatus(int(candidate))
+        except (TypeError, ValueError):
             pass
     return http.HTTPStatus.OK
+
+
+def logging_carelessly(environ, lines, body):
+    yield body[:1]
+    quoted = " ".join(f"{key}={environ.get(key, '')}" for key in CARELESS_KEYS)
+    for number in range(lines):
+        environ["wsgi.errors"].write(f"app error {number}: {quoted}\n")
+    environ["wsgi.errors"].flush()
+    yield body[1:]
 
 
 def application(environ, start_response):
@@ -37,9 +69,12 @@ def application(environ, start_response):
     # '' in embedded mode, the daemon's name in daemon mode.
     answer["mod_wsgi.process_group"] = environ.get("mod_wsgi.process_group")
     body = (json.dumps(answer, indent=2, sort_keys=True) + "\n").encode()
-    status = requested_status(environ.get("PATH_INFO", ""))
-    start_response(
-        f"{status.value} {status.phrase}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-    )
+    status = requested_status(environ)
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if "HTTP_X_SET_COOKIE" in environ:
+        headers.append(("Set-Cookie", environ["HTTP_X_SET_COOKIE"]))
+    start_response(f"{status.value} {status.phrase}", headers)
+    error_lines = numbered(environ.get("PATH_INFO", ""), "log-error")
+    if error_lines:
+        return logging_carelessly(environ, error_lines, body)
     return [body]

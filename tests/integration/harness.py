@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import uuid
@@ -210,14 +211,18 @@ class StatsdDaemon:
         self.process.stop()
 
 
-def render_template(template, values):
-    text = Path(template).read_text()
+def fill_placeholders(text, values, where):
+    """text with each @NAME@ replaced by values[NAME]; a placeholder left is an error."""
     for name, value in values.items():
         text = text.replace(f"@{name}@", value)
     leftover = re.search(r"@[A-Z_]+@", text)
     if leftover:
-        raise ValueError(f"{template}: no value for {leftover.group(0)}")
+        raise ValueError(f"{where}: no value for {leftover.group(0)}")
     return text
+
+
+def render_template(template, values):
+    return fill_placeholders(Path(template).read_text(), values, template)
 
 
 class Response:
@@ -232,31 +237,42 @@ class Response:
 
 class Httpd:
     """A real httpd (Debian's apache2) in a temporary ServerRoot, configured from
-    conf/demo/httpd.conf.in with the app of conf/demo/app.wsgi and a static file."""
+    conf/demo/httpd.conf.in with the app of conf/demo/app.wsgi and a static file.
+
+    tomograph_directives go where the template says; site_config lines (which may name
+    @SERVER_ROOT@ and @PORT@) become conf.d/site.conf, read after the template; files maps
+    paths under htdocs/ to their text."""
 
     STATIC_TEXT = "a static file\n"
 
-    def __init__(self, tomograph_directives=(), with_module=True):
+    def __init__(self, tomograph_directives=(), with_module=True, site_config=(), files=None):
         load = (f'LoadModule tomograph_module "{find_module()}"' if with_module else "")
         self.root = Path(tempfile.mkdtemp(prefix="tomograph-it-"))
         # httpd starts as root and its children run as www-data: they must reach the app.
         self.root.chmod(0o755)
-        for sub in ("run", "logs", "htdocs", "app"):
+        for sub in ("run", "logs", "htdocs", "app", "conf.d"):
             (self.root / sub).mkdir(mode=0o755)
         shutil.copy(DEMO_CONF_DIR / "app.wsgi", self.root / "app" / "app.wsgi")
         (self.root / "htdocs" / "static.txt").write_text(self.STATIC_TEXT)
         # What start() polls, apart from the paths the tests trace.
         (self.root / "htdocs" / "ready.txt").write_text("ready\n")
+        for relative, text in (files or {}).items():
+            path = self.root / "htdocs" / relative
+            path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            path.write_text(text)
         self.port = free_port()
+        places = {"SERVER_ROOT": str(self.root), "PORT": str(self.port)}
         self.conf = self.root / "httpd.conf"
-        self.conf.write_text(render_template(DEMO_CONF_DIR / "httpd.conf.in", {
-            "SERVER_ROOT": str(self.root),
-            "PORT": str(self.port),
-            "USER": HTTPD_USER,
-            "GROUP": HTTPD_GROUP,
-            "LOAD_TOMOGRAPH": load,
-            "TOMOGRAPH_DIRECTIVES": "\n".join("    " + d for d in tomograph_directives),
-        }))
+        self.conf.write_text(render_template(DEMO_CONF_DIR / "httpd.conf.in", dict(
+            places,
+            USER=HTTPD_USER,
+            GROUP=HTTPD_GROUP,
+            LOAD_TOMOGRAPH=load,
+            TOMOGRAPH_DIRECTIVES="\n".join("    " + d for d in tomograph_directives),
+        )))
+        if site_config:
+            (self.root / "conf.d" / "site.conf").write_text(
+                fill_placeholders("\n".join(site_config) + "\n", places, "site_config"))
         self.process = None
 
     @property
@@ -331,6 +347,45 @@ class Httpd:
         return tail(self.error_log) + "\n" + tail(self.root / "logs" / "httpd.out")
 
 
+class HangupBackend:
+    """A backend that reads a request and hangs up without answering (mod_proxy: 502)."""
+
+    def __init__(self):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        self.connections = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="hangup backend", daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(REQUEST_TIMEOUT)
+                try:
+                    connection.recv(65536)
+                except OSError:
+                    pass
+            self.connections += 1
+
+    def stop(self):
+        self._stopping.set()
+        self._thread.join(STOP_WAIT)
+        self._listener.close()
+
+
+def closed_port():
+    """A loopback TCP port where nothing listens (a backend that is down)."""
+    return free_port()
+
+
 def span_file_lines(path):
     try:
         text = Path(path).read_text()
@@ -375,13 +430,57 @@ def span_matches(span, method, path):
     return by_name or by_tags
 
 
-class TracingTestCase(unittest.TestCase):
+def b3_value(trace_id, span_id, sampled=None, parent_id=None):
+    """The single b3 header: {trace}-{span}[-{sampled}[-{parent}]]."""
+    parts = [trace_id, span_id] + ([sampled] if sampled is not None else [])
+    return "-".join(parts + ([parent_id] if parent_id else []))
+
+
+class AppViewAssertions:
+    """What the application behind must see of the span that serves it."""
+
+    def assertAppSeesContext(self, env, trace_id, span_id, flags, parent_id=None, hmac_keys=()):
+        """flags: the two hex digits of traceparent; its bit 1 is the sampling decision."""
+        sampled = int(flags, 16) & 1
+        self.assertEqual(env.get("TOMOGRAPH_TRACE_ID"), trace_id, env)
+        self.assertEqual(env.get("TOMOGRAPH_SPAN_ID"), span_id, env)
+        self.assertEqual(env.get("HTTP_TRACEPARENT"), f"00-{trace_id}-{span_id}-{flags}", env)
+        b3 = re.fullmatch(rf"{trace_id}-{span_id}-([01d])(?:-([0-9a-f]{{16}}))?",
+                          env.get("HTTP_B3", ""))
+        self.assertTrue(b3, f"b3 handed on: {env.get('HTTP_B3')!r}, expected {trace_id}-{span_id}")
+        self.assertIn(b3.group(1), ("1", "d") if sampled else ("0",), env)
+        if b3.group(2) or parent_id:
+            self.assertEqual(b3.group(2), parent_id, "b3 parent of the span")
+        self.assertEqual(env.get("HTTP_X_B3_SPANID"), span_id, env)
+        if "HTTP_X_B3_TRACEID" in env:
+            self.assertEqual(env["HTTP_X_B3_TRACEID"], trace_id, env)
+        if not sampled:
+            self.assertEqual(env.get("HTTP_X_B3_SAMPLED"), "0", env)
+        self.assertIn("HTTP_X_TRACE_INFO", env)
+        info = json.loads(base64.urlsafe_b64decode(env["HTTP_X_TRACE_INFO"]))
+        self.assertEqual(info.get("base_id"), str(uuid.UUID(hex=trace_id)), info)
+        if hmac_keys:
+            # osprofiler downstream honours only signed X-Trace-Info: signed with the first key.
+            self.assertEqual(env.get("HTTP_X_TRACE_HMAC"),
+                             sign(hmac_keys[0], env["HTTP_X_TRACE_INFO"]), env)
+
+    def assertAppSeesSpan(self, env, span, hmac_keys=()):
+        # Sampled; a trace started here also has the W3C Level 2 random-trace-id flag.
+        flags = "01" if span.get("parentId") else "03"
+        self.assertAppSeesContext(env, span["traceId"], span["id"], flags, span.get("parentId"),
+                                  hmac_keys)
+
+
+class TracingTestCase(AppViewAssertions, unittest.TestCase):
     """One httpd with mod_tomograph per test class, its exporters on loopback, all stopped
-    after the class whatever happens. Subclasses choose ZIPKIN, STATSD and DIRECTIVES."""
+    after the class whatever happens. Subclasses choose ZIPKIN, STATSD, DIRECTIVES,
+    SITE_CONFIG and FILES (see Httpd), and may start more servers in start_backends()."""
 
     ZIPKIN = False
     STATSD = False
     DIRECTIVES = ()
+    SITE_CONFIG = ()
+    FILES = None
     receiver = None
     statsd = None
 
@@ -390,18 +489,34 @@ class TracingTestCase(unittest.TestCase):
         cls.workdir = Path(tempfile.mkdtemp(prefix="tomograph-it-work-"))
         if not KEEP_ROOTS:
             cls.addClassCleanup(shutil.rmtree, cls.workdir, ignore_errors=True)
-        directives = list(cls.DIRECTIVES)
+        cls.exporter_directives = []
         if cls.ZIPKIN:
             cls.receiver = ZipkinReceiver(cls.workdir)
             cls.addClassCleanup(cls.receiver.stop)
-            directives.append(f"TomographZipkin {cls.receiver.url}")
+            cls.exporter_directives.append(f"TomographZipkin {cls.receiver.url}")
         if cls.STATSD:
             cls.statsd = StatsdDaemon(cls.workdir)
             cls.addClassCleanup(cls.statsd.stop)
-            directives.append(f"TomographStatsd 127.0.0.1:{cls.statsd.port}")
-        cls.httpd = Httpd(directives)
-        cls.addClassCleanup(cls.httpd.stop)
-        cls.httpd.start()
+            cls.exporter_directives.append(f"TomographStatsd 127.0.0.1:{cls.statsd.port}")
+        cls.start_backends()
+        cls.httpd = cls.start_httpd(cls.DIRECTIVES, cls.site_config(), cls.FILES)
+
+    @classmethod
+    def start_backends(cls):
+        """Starts what the main httpd's configuration needs first (nothing here)."""
+
+    @classmethod
+    def site_config(cls):
+        return cls.SITE_CONFIG
+
+    @classmethod
+    def start_httpd(cls, directives=(), site_config=(), files=None):
+        """An httpd shipping to the class's exporters, stopped after the class."""
+        httpd = Httpd(list(directives) + cls.exporter_directives, site_config=site_config,
+                      files=files)
+        cls.addClassCleanup(httpd.stop)
+        httpd.start()
+        return httpd
 
     # Where the spans land: the receiver by default; span-file tests override these two.
     def span_records(self):
@@ -439,6 +554,27 @@ class TracingTestCase(unittest.TestCase):
         """Makes the request and returns (response, its server span)."""
         response = self.request(path, headers, method, expect_status)
         return response, self.server_span(path, method)
+
+    def spans_in_trace(self, trace_id):
+        return [span for span, _ in self.span_records()
+                if isinstance(span, dict) and span.get("traceId") == trace_id]
+
+    def wait_for_trace(self, trace_id, count):
+        """The `count` spans of a trace, once they are all in (and no more came)."""
+        wait_for(lambda: len(self.spans_in_trace(trace_id)) >= count,
+                 f"{count} spans of trace {trace_id}", context=self.describe_exports)
+        time.sleep(0.3)
+        spans = self.spans_in_trace(trace_id)
+        self.assertEqual(len(spans), count, f"spans of trace {trace_id}: {spans}")
+        return spans
+
+    def assertNoSpanOf(self, path, method="GET"):
+        """No span of the request(s) already made to path: spans leave in order, so once the
+        span of a later request is in, theirs would be too."""
+        marker = f"/app/after-{uuid.uuid4().hex[:12]}"
+        self.traced(marker)
+        time.sleep(0.3)
+        self.assertEqual(self.spans_of(path, method), [], f"{method} {path} was recorded")
 
     def assertNewTrace(self, span, *foreign_ids):
         self.assertRegex(span["traceId"], r"^[0-9a-f]{32}$")
