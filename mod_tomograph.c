@@ -339,7 +339,7 @@ static const command_rec tomograph_cmds[] = {
     AP_INIT_TAKE1("TomographSpanFile", set_span_file, NULL, RSRC_CONF,
                   "File that gets every span as a line of Zipkin v2 JSON (relative to ServerRoot)"),
     AP_INIT_TAKE1("TomographQueueSize", set_queue_size, NULL, RSRC_CONF,
-                  "Spans the shared-memory queue holds (default 4096)"),
+                  "Room in the shared-memory queue, in spans of 512 bytes (default 4096)"),
     AP_INIT_ITERATE("TomographHMACKey", add_hmac_key, NULL, RSRC_CONF,
                     "Keys that sign X-Trace-Info (osprofiler's hmac_keys); when set, unsigned ones are ignored"),
     {NULL}
