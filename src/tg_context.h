@@ -22,6 +22,10 @@ typedef enum {
     TG_FORMAT_X_TRACE_INFO
 } tg_format_t;
 
+/* A set of formats, one bit each. */
+typedef unsigned tg_format_set_t;
+#define TG_FORMAT_BIT(format) (1u << (format))
+
 /* W3C trace-flags bits. */
 #define TG_W3C_FLAG_SAMPLED 0x01
 #define TG_W3C_FLAG_RANDOM 0x02
@@ -34,6 +38,12 @@ typedef struct {
     int debug;
     unsigned char w3c_flags; /* as received in traceparent, 0 otherwise */
     tg_format_t format;      /* where it came from */
+    /* The formats that arrived carrying this same trace and span id, format
+     * itself included (tg_extract); 0 when the codecs fill the struct. */
+    tg_format_set_t agreeing;
+    /* W3C tracestate, as sent on with traceparent: members in their order,
+     * joined with ','; NULL when none (or when it was malformed). */
+    const char *tracestate;
 } tg_context_t;
 
 #endif

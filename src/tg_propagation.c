@@ -2,6 +2,7 @@
 
 #include <apr_strings.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tg_b3.h"
 #include "tg_log.h"
@@ -9,6 +10,7 @@
 #include "tg_w3c.h"
 
 #define H_TRACEPARENT "traceparent"
+#define H_TRACESTATE "tracestate"
 #define H_B3 "b3"
 #define H_B3_TRACE_ID "X-B3-TraceId"
 #define H_B3_SPAN_ID "X-B3-SpanId"
@@ -18,107 +20,292 @@
 #define H_TRACE_INFO "X-Trace-Info"
 #define H_TRACE_HMAC "X-Trace-HMAC"
 
-/* What a parser said about one header: success ends the search, and a
- * sender who sent something we cannot use hears about it at debug level
- * (the name only: the value is the sender's and may be anything). */
-static int usable(apr_status_t rv, const char *header)
-{
-    if (rv == APR_EINVAL)
-        tg_log(TG_LOG_DEBUG, rv, TGLOGNO(01000) "ignoring malformed %s header", header);
-    else if (rv == APR_EACCES)
-        tg_log(TG_LOG_DEBUG, rv, TGLOGNO(01001) "ignoring %s header not signed with a configured key",
-               header);
-    return rv == APR_SUCCESS;
-}
-
-/* A bare sampling decision (`b3: 0`, or X-B3-Sampled alone) carries no ids
- * but still tells a new trace whether to record: an exporter sends `b3: 0`
- * so that its own requests are not traced.  The first one heard counts. */
+/* Each format: its directive word and, for the logs, its header. */
 typedef struct {
-    tg_context_t ctx;
-    int heard;
-} sampling_only_t;
+    tg_format_t format;
+    const char *name;
+    const char *header;
+} format_info_t;
 
-static void keep_sampling(sampling_only_t *decision, const tg_context_t *from)
+static const format_info_t known_formats[] = {
+    {TG_FORMAT_TRACECONTEXT, "tracecontext", H_TRACEPARENT},
+    {TG_FORMAT_B3, "b3", H_B3},
+    {TG_FORMAT_B3_MULTI, "b3multi", "X-B3-*"},
+    {TG_FORMAT_X_TRACE_INFO, "x-trace-info", H_TRACE_INFO},
+};
+#define FORMAT_COUNT (sizeof(known_formats) / sizeof(known_formats[0]))
+
+static const tg_format_t default_order[] = {
+    TG_FORMAT_TRACECONTEXT, TG_FORMAT_B3, TG_FORMAT_X_TRACE_INFO, TG_FORMAT_NONE,
+};
+
+apr_status_t tg_format_parse(const char *word, tg_format_t *out)
 {
-    if (decision->heard)
-        return;
-    decision->ctx.sampling = from->sampling;
-    decision->ctx.debug = from->debug;
-    decision->heard = 1;
+    size_t i;
+    for (i = 0; i < FORMAT_COUNT; i++) {
+        if (strcasecmp(word, known_formats[i].name) == 0) {
+            *out = known_formats[i].format;
+            return APR_SUCCESS;
+        }
+    }
+    return APR_EINVAL;
 }
 
-static apr_status_t find_context(tg_header_get_fn *get, void *store,
-                                 const apr_array_header_t *hmac_keys, apr_pool_t *pool,
-                                 tg_context_t *found, sampling_only_t *decision)
+static const format_info_t *format_info(tg_format_t format)
 {
+    size_t i;
+    for (i = 0; i < FORMAT_COUNT; i++)
+        if (known_formats[i].format == format)
+            return &known_formats[i];
+    return NULL;
+}
+
+const char *tg_format_name(tg_format_t format)
+{
+    const format_info_t *info = format_info(format);
+    return info ? info->name : "none";
+}
+
+/* ---- Extract ----------------------------------------------------------- */
+
+/* What one format's headers said. */
+typedef struct {
+    const format_info_t *info;
     apr_status_t rv;
-    if (usable(tg_w3c_parse_traceparent(get(store, H_TRACEPARENT), found), H_TRACEPARENT))
-        return APR_SUCCESS;
+    tg_context_t ctx;
+} reading_t;
 
-    rv = tg_b3_parse_single(get(store, H_B3), found);
-    if (usable(rv, H_B3))
-        return APR_SUCCESS;
-    if (rv == APR_INCOMPLETE)
-        keep_sampling(decision, found);
+typedef struct {
+    reading_t items[FORMAT_COUNT];
+    size_t count;
+} readings_t;
 
-    rv = tg_b3_parse_multi(get(store, H_B3_TRACE_ID), get(store, H_B3_SPAN_ID),
-                           get(store, H_B3_PARENT_SPAN_ID), get(store, H_B3_SAMPLED),
-                           get(store, H_B3_FLAGS), found);
-    if (usable(rv, "X-B3-*"))
-        return APR_SUCCESS;
-    if (rv == APR_INCOMPLETE)
-        keep_sampling(decision, found);
+typedef struct {
+    tg_header_get_fn *get;
+    void *store;
+    const apr_array_header_t *hmac_keys;
+    apr_pool_t *pool;
+} source_t;
 
-    rv = tg_osprofiler_parse(get(store, H_TRACE_INFO), get(store, H_TRACE_HMAC), hmac_keys, pool,
-                             found);
-    return usable(rv, H_TRACE_INFO) ? APR_SUCCESS : APR_NOTFOUND;
+/* traceparent, and tracestate with it: only a valid traceparent makes
+ * tracestate worth reading, and a tracestate we cannot parse goes no
+ * further (the traceparent stays good). */
+static apr_status_t read_tracecontext(const source_t *from, tg_context_t *ctx)
+{
+    const char *tracestate;
+    apr_status_t rv = tg_w3c_parse_traceparent(from->get(from->store, H_TRACEPARENT), ctx);
+    if (rv != APR_SUCCESS)
+        return rv;
+    rv = tg_w3c_parse_tracestate(from->get(from->store, H_TRACESTATE), from->pool, &tracestate);
+    if (rv == APR_SUCCESS)
+        ctx->tracestate = tracestate;
+    else if (rv == APR_EINVAL)
+        tg_log(TG_LOG_DEBUG, rv, TGLOGNO(01100) "dropping malformed tracestate header");
+    return APR_SUCCESS;
+}
+
+static apr_status_t read_headers(const source_t *from, tg_format_t format, tg_context_t *ctx)
+{
+    tg_header_get_fn *get = from->get;
+    void *store = from->store;
+    switch (format) {
+    case TG_FORMAT_TRACECONTEXT:
+        return read_tracecontext(from, ctx);
+    case TG_FORMAT_B3:
+        return tg_b3_parse_single(get(store, H_B3), ctx);
+    case TG_FORMAT_B3_MULTI:
+        return tg_b3_parse_multi(get(store, H_B3_TRACE_ID), get(store, H_B3_SPAN_ID),
+                                 get(store, H_B3_PARENT_SPAN_ID), get(store, H_B3_SAMPLED),
+                                 get(store, H_B3_FLAGS), ctx);
+    case TG_FORMAT_X_TRACE_INFO:
+        return tg_osprofiler_parse(get(store, H_TRACE_INFO), get(store, H_TRACE_HMAC),
+                                   from->hmac_keys, from->pool, ctx);
+    default:
+        return APR_NOTFOUND;
+    }
+}
+
+static const reading_t *find_reading(const readings_t *readings, tg_format_t format)
+{
+    size_t i;
+    for (i = 0; i < readings->count; i++)
+        if (readings->items[i].info->format == format)
+            return &readings->items[i];
+    return NULL;
+}
+
+/* Reads a format once, whatever the order repeats.  A sender who sent
+ * something we cannot use hears about it at debug level (the header name
+ * only: the value is the sender's and may be anything). */
+static void read_format(readings_t *readings, tg_format_t format, const source_t *from)
+{
+    const format_info_t *info = format_info(format);
+    reading_t *reading;
+    if (!info || find_reading(readings, format))
+        return;
+    reading = &readings->items[readings->count++];
+    memset(reading, 0, sizeof(*reading));
+    reading->info = info;
+    reading->rv = read_headers(from, format, &reading->ctx);
+    if (reading->rv == APR_EINVAL)
+        tg_log(TG_LOG_DEBUG, reading->rv, TGLOGNO(01000) "ignoring malformed %s header",
+               info->header);
+    else if (reading->rv == APR_EACCES)
+        tg_log(TG_LOG_DEBUG, reading->rv,
+               TGLOGNO(01001) "ignoring %s header not signed with a configured key",
+               info->header);
+}
+
+static const reading_t *first_with(const readings_t *readings, apr_status_t rv)
+{
+    size_t i;
+    for (i = 0; i < readings->count; i++)
+        if (readings->items[i].rv == rv)
+            return &readings->items[i];
+    return NULL;
+}
+
+static int same_ids(const tg_context_t *a, const tg_context_t *b)
+{
+    return tg_trace_id_equal(a->trace_id, b->trace_id) && a->span_id == b->span_id;
+}
+
+/* The formats that carried the continued context; the others lose. */
+static tg_format_set_t agreeing_formats(const readings_t *readings, const reading_t *chosen)
+{
+    tg_format_set_t agreeing = 0;
+    size_t i;
+    for (i = 0; i < readings->count; i++) {
+        const reading_t *reading = &readings->items[i];
+        if (reading->rv != APR_SUCCESS)
+            continue;
+        if (same_ids(&reading->ctx, &chosen->ctx))
+            agreeing |= TG_FORMAT_BIT(reading->info->format);
+        else
+            tg_log(TG_LOG_DEBUG, 0,
+                   TGLOGNO(01101) "ignoring %s header: it carries another context than %s",
+                   reading->info->header, chosen->info->header);
+    }
+    return agreeing;
+}
+
+apr_status_t tg_extract_in_order(tg_header_get_fn *get, void *store, const tg_format_t *order,
+                                 const apr_array_header_t *hmac_keys, apr_pool_t *pool,
+                                 tg_context_t *out)
+{
+    const source_t from = {get, store, hmac_keys, pool};
+    readings_t readings;
+    const reading_t *chosen, *decision, *single, *traceparent;
+
+    readings.count = 0;
+    for (order = order ? order : default_order; *order != TG_FORMAT_NONE; order++) {
+        read_format(&readings, *order, &from);
+        /* B3's single header wins over the multi ones, read after it. */
+        if (*order == TG_FORMAT_B3)
+            read_format(&readings, TG_FORMAT_B3_MULTI, &from);
+    }
+
+    chosen = first_with(&readings, APR_SUCCESS);
+    if (!chosen) {
+        /* A bare sampling decision (`b3: 0`, or X-B3-Sampled alone) carries
+         * no ids but still tells a new trace whether to record. */
+        decision = first_with(&readings, APR_INCOMPLETE);
+        memset(out, 0, sizeof(*out));
+        out->sampling = decision ? decision->ctx.sampling : TG_SAMPLING_DEFER;
+        out->debug = decision ? decision->ctx.debug : 0;
+        return APR_NOTFOUND;
+    }
+    *out = chosen->ctx;
+    out->agreeing = agreeing_formats(&readings, chosen);
+
+    single = find_reading(&readings, TG_FORMAT_B3);
+    if (chosen->info->format == TG_FORMAT_B3_MULTI && single && single->rv == APR_INCOMPLETE) {
+        out->sampling = single->ctx.sampling;
+        out->debug = single->ctx.debug;
+    }
+    traceparent = find_reading(&readings, TG_FORMAT_TRACECONTEXT);
+    if (traceparent && (out->agreeing & TG_FORMAT_BIT(TG_FORMAT_TRACECONTEXT))) {
+        out->w3c_flags = traceparent->ctx.w3c_flags;
+        out->tracestate = traceparent->ctx.tracestate;
+    }
+    return APR_SUCCESS;
 }
 
 apr_status_t tg_extract(tg_header_get_fn *get, void *store, const apr_array_header_t *hmac_keys,
                         apr_pool_t *pool, tg_context_t *out)
 {
-    tg_context_t found;
-    sampling_only_t decision;
-    memset(&decision, 0, sizeof(decision));
-    decision.ctx.sampling = TG_SAMPLING_DEFER;
-    decision.ctx.format = TG_FORMAT_NONE;
-    if (find_context(get, store, hmac_keys, pool, &found, &decision) == APR_SUCCESS) {
-        *out = found;
-        return APR_SUCCESS;
-    }
-    *out = decision.ctx;
-    return APR_NOTFOUND;
+    return tg_extract_in_order(get, store, NULL, hmac_keys, pool, out);
 }
 
-/* The store may keep the pointer it is given, so it gets a pool copy; ""
- * means the header goes. */
-static void set_or_remove(tg_header_set_fn *set, void *store, const char *name, const char *value,
-                          apr_pool_t *pool)
+/* ---- Inject ------------------------------------------------------------ */
+
+/* Each writer below sets its format's headers for ctx, or removes them all
+ * when ctx is NULL.  The store may keep the pointer it is given, so it gets
+ * a pool copy; NULL or "" means the header goes. */
+typedef struct {
+    tg_header_set_fn *set;
+    void *store;
+    apr_pool_t *pool;
+} sink_t;
+
+static void put(const sink_t *to, const char *name, const char *value)
 {
-    set(store, name, value[0] ? apr_pstrdup(pool, value) : NULL);
+    to->set(to->store, name, value && value[0] ? apr_pstrdup(to->pool, value) : NULL);
+}
+
+static void write_tracecontext(const sink_t *to, const tg_context_t *ctx)
+{
+    char traceparent[TG_TRACEPARENT_LEN + 1] = "";
+    if (ctx)
+        tg_w3c_format_traceparent(ctx, traceparent);
+    put(to, H_TRACEPARENT, traceparent);
+    put(to, H_TRACESTATE, ctx ? ctx->tracestate : NULL);
+}
+
+static void write_b3(const sink_t *to, const tg_context_t *ctx)
+{
+    char b3[TG_B3_SINGLE_MAX + 1] = "";
+    if (ctx)
+        tg_b3_format_single(ctx, b3);
+    put(to, H_B3, b3);
+}
+
+static void write_b3_multi(const sink_t *to, const tg_context_t *ctx)
+{
+    tg_b3_multi_t multi;
+    memset(&multi, 0, sizeof(multi));
+    if (ctx)
+        tg_b3_format_multi(ctx, &multi);
+    put(to, H_B3_TRACE_ID, multi.trace_id);
+    put(to, H_B3_SPAN_ID, multi.span_id);
+    put(to, H_B3_PARENT_SPAN_ID, multi.parent_span_id);
+    put(to, H_B3_SAMPLED, multi.sampled);
+    put(to, H_B3_FLAGS, multi.flags);
+}
+
+static void write_trace_info(const sink_t *to, const tg_context_t *ctx, const char *hmac_key)
+{
+    const char *info = NULL, *hmac = NULL;
+    if (ctx && (ctx->sampling == TG_SAMPLING_ACCEPT || ctx->debug))
+        info = tg_osprofiler_format(ctx, hmac_key, to->pool, &hmac);
+    put(to, H_TRACE_INFO, info);
+    put(to, H_TRACE_HMAC, hmac);
+}
+
+void tg_inject_formats(tg_header_set_fn *set, void *store, const tg_context_t *ctx,
+                       tg_format_set_t formats, const char *hmac_key, apr_pool_t *pool)
+{
+    const sink_t to = {set, store, pool};
+#define IF_SENT(format) ((formats & TG_FORMAT_BIT(format)) ? ctx : NULL)
+    write_tracecontext(&to, IF_SENT(TG_FORMAT_TRACECONTEXT));
+    write_b3(&to, IF_SENT(TG_FORMAT_B3));
+    write_b3_multi(&to, IF_SENT(TG_FORMAT_B3_MULTI));
+    write_trace_info(&to, IF_SENT(TG_FORMAT_X_TRACE_INFO), hmac_key);
+#undef IF_SENT
 }
 
 void tg_inject(tg_header_set_fn *set, void *store, const tg_context_t *ctx,
                const char *hmac_key, apr_pool_t *pool)
 {
-    char traceparent[TG_TRACEPARENT_LEN + 1];
-    char b3[TG_B3_SINGLE_MAX + 1];
-    tg_b3_multi_t multi;
-    const char *info, *hmac;
-
-    tg_w3c_format_traceparent(ctx, traceparent);
-    tg_b3_format_single(ctx, b3);
-    tg_b3_format_multi(ctx, &multi);
-    set_or_remove(set, store, H_TRACEPARENT, traceparent, pool);
-    set_or_remove(set, store, H_B3, b3, pool);
-    set_or_remove(set, store, H_B3_TRACE_ID, multi.trace_id, pool);
-    set_or_remove(set, store, H_B3_SPAN_ID, multi.span_id, pool);
-    set_or_remove(set, store, H_B3_PARENT_SPAN_ID, multi.parent_span_id, pool);
-    set_or_remove(set, store, H_B3_SAMPLED, multi.sampled, pool);
-    set_or_remove(set, store, H_B3_FLAGS, multi.flags, pool);
-
-    info = tg_osprofiler_format(ctx, hmac_key, pool, &hmac);
-    set(store, H_TRACE_INFO, info);
-    set(store, H_TRACE_HMAC, hmac);
+    tg_inject_formats(set, store, ctx, TG_FORMATS_ALL, hmac_key, pool);
 }

@@ -8,29 +8,60 @@
 #define PARENT_ID_AT 36
 #define FLAGS_AT 53
 
-static int dash_at(const char *value, size_t pos)
+/* tracestate key and value grammar (W3C Trace Context, tracestate). */
+#define KEY_MAX 256
+#define TENANT_MAX 241
+#define SYSTEM_MAX 14
+#define VALUE_MAX 256
+
+typedef struct {
+    const char *text;
+    size_t len;
+} text_t;
+
+static int is_ows(char c)
 {
-    return value[pos] == '-';
+    return c == ' ' || c == '\t';
 }
 
-apr_status_t tg_w3c_parse_traceparent(const char *value, tg_context_t *out)
+/* [start, end) without the optional whitespace around it. */
+static text_t trim_ows(const char *start, const char *end)
+{
+    text_t trimmed;
+    while (start < end && is_ows(*start))
+        start++;
+    while (end > start && is_ows(end[-1]))
+        end--;
+    trimmed.text = start;
+    trimmed.len = (size_t)(end - start);
+    return trimmed;
+}
+
+static int dash_at(text_t value, size_t pos)
+{
+    return value.text[pos] == '-';
+}
+
+apr_status_t tg_w3c_parse_traceparent(const char *header, tg_context_t *out)
 {
     tg_context_t ctx;
     uint64_t version, flags;
-    size_t len;
-    if (!value)
+    text_t value;
+    if (!header)
         return APR_NOTFOUND;
-    len = strlen(value);
-    if (len < TG_TRACEPARENT_LEN || !tg_hex_to_u64(value + VERSION_AT, 2, &version) || version == 0xff)
+    value = trim_ows(header, header + strlen(header));
+    if (value.len < TG_TRACEPARENT_LEN || !tg_hex_to_u64(value.text + VERSION_AT, 2, &version)
+        || version == 0xff)
         return APR_EINVAL;
     /* A later version may append fields after a dash; version 00 may not. */
-    if (len > TG_TRACEPARENT_LEN && (version == 0 || !dash_at(value, TG_TRACEPARENT_LEN)))
+    if (value.len > TG_TRACEPARENT_LEN && (version == 0 || !dash_at(value, TG_TRACEPARENT_LEN)))
         return APR_EINVAL;
     memset(&ctx, 0, sizeof(ctx));
-    if (!dash_at(value, TRACE_ID_AT - 1) || !dash_at(value, PARENT_ID_AT - 1) || !dash_at(value, FLAGS_AT - 1)
-        || !tg_trace_id_from_hex(value + TRACE_ID_AT, TG_TRACE_ID_HEX_LEN, &ctx.trace_id)
-        || !tg_hex_to_u64(value + PARENT_ID_AT, TG_SPAN_ID_HEX_LEN, &ctx.span_id)
-        || !tg_hex_to_u64(value + FLAGS_AT, 2, &flags)
+    if (!dash_at(value, TRACE_ID_AT - 1) || !dash_at(value, PARENT_ID_AT - 1)
+        || !dash_at(value, FLAGS_AT - 1)
+        || !tg_trace_id_from_hex(value.text + TRACE_ID_AT, TG_TRACE_ID_HEX_LEN, &ctx.trace_id)
+        || !tg_hex_to_u64(value.text + PARENT_ID_AT, TG_SPAN_ID_HEX_LEN, &ctx.span_id)
+        || !tg_hex_to_u64(value.text + FLAGS_AT, 2, &flags)
         || tg_trace_id_is_zero(ctx.trace_id) || ctx.span_id == 0)
         return APR_EINVAL;
     ctx.w3c_flags = (unsigned char)flags;
@@ -54,4 +85,147 @@ void tg_w3c_format_traceparent(const tg_context_t *ctx, char out[TG_TRACEPARENT_
     out[FLAGS_AT] = hex_digits[flags >> 4];
     out[FLAGS_AT + 1] = hex_digits[flags & 0xf];
     out[TG_TRACEPARENT_LEN] = '\0';
+}
+
+/* ---- tracestate ---- */
+
+static int is_lcalpha(char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_key_char(char c)
+{
+    return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/';
+}
+
+/* A simple key, a tenant or a system id: 1..max key characters, the first
+ * a letter (or a digit, where digit_first). */
+static int valid_key_part(const char *text, size_t len, size_t max, int digit_first)
+{
+    size_t i;
+    if (len == 0 || len > max || !(is_lcalpha(text[0]) || (digit_first && is_digit(text[0]))))
+        return 0;
+    for (i = 1; i < len; i++)
+        if (!is_key_char(text[i]))
+            return 0;
+    return 1;
+}
+
+static int valid_key(const char *key, size_t len)
+{
+    const char *at = memchr(key, '@', len);
+    size_t tenant_len;
+    if (!at)
+        return valid_key_part(key, len, KEY_MAX, 1);
+    tenant_len = (size_t)(at - key);
+    return valid_key_part(key, tenant_len, TENANT_MAX, 1)
+           && valid_key_part(at + 1, len - tenant_len - 1, SYSTEM_MAX, 0);
+}
+
+/* The member was trimmed, so the value cannot end in a space. */
+static int valid_value(const char *value, size_t len)
+{
+    size_t i;
+    if (len == 0 || len > VALUE_MAX)
+        return 0;
+    for (i = 0; i < len; i++)
+        if (value[i] < 0x20 || value[i] > 0x7e || value[i] == ',' || value[i] == '=')
+            return 0;
+    return 1;
+}
+
+/* Length of the key of a member already checked to hold a '='. */
+static size_t key_len(text_t member)
+{
+    return (size_t)((const char *)memchr(member.text, '=', member.len) - member.text);
+}
+
+static int valid_member(text_t member)
+{
+    const char *equals = memchr(member.text, '=', member.len);
+    size_t key;
+    if (!equals)
+        return 0;
+    key = (size_t)(equals - member.text);
+    return valid_key(member.text, key) && valid_value(equals + 1, member.len - key - 1);
+}
+
+static int key_seen(const text_t *members, size_t count, text_t member)
+{
+    size_t len = key_len(member), i;
+    for (i = 0; i < count; i++)
+        if (key_len(members[i]) == len && memcmp(members[i].text, member.text, len) == 0)
+            return 1;
+    return 0;
+}
+
+static size_t list_len(const text_t *members, size_t count)
+{
+    size_t len = count - 1, i; /* the commas */
+    for (i = 0; i < count; i++)
+        len += members[i].len;
+    return len;
+}
+
+/* Drops whole members until the list fits: long ones first, each time the
+ * last of them, then from the end. */
+static void cut_to_fit(text_t *members, size_t *count)
+{
+    while (*count > 0 && list_len(members, *count) > TG_TRACESTATE_MAX_LEN) {
+        size_t victim = *count - 1, i;
+        for (i = *count; i-- > 0;) {
+            if (members[i].len > TG_TRACESTATE_LONG_MEMBER) {
+                victim = i;
+                break;
+            }
+        }
+        memmove(members + victim, members + victim + 1, (*count - victim - 1) * sizeof(*members));
+        (*count)--;
+    }
+}
+
+static const char *join(const text_t *members, size_t count, apr_pool_t *pool)
+{
+    char *list = apr_palloc(pool, list_len(members, count) + 1), *at = list;
+    size_t i;
+    for (i = 0; i < count; i++) {
+        if (i > 0)
+            *at++ = ',';
+        memcpy(at, members[i].text, members[i].len);
+        at += members[i].len;
+    }
+    *at = '\0';
+    return list;
+}
+
+apr_status_t tg_w3c_parse_tracestate(const char *value, apr_pool_t *pool, const char **out)
+{
+    text_t members[TG_TRACESTATE_MAX_MEMBERS];
+    size_t count = 0;
+    const char *cursor = value;
+    if (!value)
+        return APR_NOTFOUND;
+    for (;;) {
+        const char *comma = strchr(cursor, ',');
+        const char *end = comma ? comma : cursor + strlen(cursor);
+        text_t member = trim_ows(cursor, end);
+        if (member.len > 0) {
+            if (count == TG_TRACESTATE_MAX_MEMBERS || !valid_member(member)
+                || key_seen(members, count, member))
+                return APR_EINVAL;
+            members[count++] = member;
+        }
+        if (!comma)
+            break;
+        cursor = comma + 1;
+    }
+    cut_to_fit(members, &count);
+    *out = count > 0 ? join(members, count, pool) : NULL;
+    return APR_SUCCESS;
 }

@@ -26,6 +26,8 @@ static tg_context_t parse_ok(const char *value)
     CU_ASSERT_EQUAL(ctx.format, TG_FORMAT_TRACECONTEXT);
     CU_ASSERT_EQUAL(ctx.parent_id, 0);
     CU_ASSERT_FALSE(ctx.debug);
+    CU_ASSERT_PTR_NULL(ctx.tracestate);
+    CU_ASSERT_EQUAL(ctx.agreeing, 0);
     return ctx;
 }
 
@@ -78,16 +80,19 @@ static void test_rejects_malformed_version_00(void)
     static const char *const values[] = {
         "", "-", "00", "00-" TRACE "-" PARENT, "00-" TRACE "-" PARENT "-",
         "00-" TRACE "-" PARENT "-1", "00-" TRACE "-" PARENT "-001",
-        /* version 00 is exactly 55 characters */
-        VALID "-", VALID "-extra", VALID " ", VALID "0", VALID ",00-" TRACE "-" PARENT "-01",
-        " " VALID,
+        /* version 00 is exactly 55 characters (whitespace around it aside) */
+        VALID "-", VALID "-extra", VALID ".", VALID "0", VALID " x", "x " VALID,
+        /* two traceparent headers, as httpd joins them */
+        VALID ",00-" TRACE "-" PARENT "-01", VALID ", " VALID,
         /* uppercase is not allowed anywhere */
         "00-4BF92F3577B34DA6A3CE929D0E0E4736-" PARENT "-01", "00-" TRACE "-00F067AA0BA902B7-01",
         "00-" TRACE "-" PARENT "-0A",
         /* wrong field widths or separators */
         "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
         "00-" TRACE "0" PARENT "-01", "00_" TRACE "-" PARENT "-01", "00-" TRACE "-" PARENT "_01",
-        "0-0" TRACE "-" PARENT "-01",
+        "0-0" TRACE "-" PARENT "-01", "000-" TRACE "-" PARENT "-01", ".0-" TRACE "-" PARENT "-01",
+        "0.-" TRACE "-" PARENT "-01", "00-" TRACE "-" PARENT "-.0", "00-" TRACE "-" PARENT "-0.",
+        "00-" TRACE "-" PARENT "-01\n",
         /* non-hex */
         "00-4bf92f3577b34da6a3ce929d0e0e473g-" PARENT "-01", "00-" TRACE "-00f067aa0ba902bx-01",
         "00-" TRACE "-" PARENT "-0x", "0g-" TRACE "-" PARENT "-01",
@@ -98,6 +103,22 @@ static void test_rejects_malformed_version_00(void)
     size_t i;
     for (i = 0; i < sizeof(values) / sizeof(values[0]); i++)
         assert_rejected(values[i]);
+}
+
+/* HTTP's optional whitespace around a field value is not part of it. */
+static void test_ignores_whitespace_around_the_value(void)
+{
+    static const char *const values[] = {
+        " " VALID, "\t" VALID, VALID " ", VALID "\t", "\t " VALID " \t",
+    };
+    size_t i;
+    for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        tg_context_t ctx = parse_ok(values[i]);
+        CU_ASSERT_EQUAL(ctx.trace_id.lo, TRACE_LO);
+        CU_ASSERT_EQUAL(ctx.span_id, PARENT_VALUE);
+        CU_ASSERT_EQUAL(ctx.sampling, TG_SAMPLING_ACCEPT);
+    }
+    CU_ASSERT_EQUAL(parse_ok("cc-" TRACE "-" PARENT "-01-future ").span_id, PARENT_VALUE);
 }
 
 static void test_rejects_version_ff(void)
@@ -116,6 +137,7 @@ static void test_higher_version_reads_first_55_characters(void)
     /* ...but only when a dash follows them. */
     assert_rejected("cc-" TRACE "-" PARENT "-00x");
     assert_rejected("cc-" TRACE "-" PARENT "-000");
+    assert_rejected("cc-" TRACE "-" PARENT "-01.what-the-future-will-be-like");
     /* The fields it shares with 00 keep their rules. */
     assert_rejected("cc-" TRACE "-0000000000000000-01-x");
     assert_rejected("cc-" TRACE "-" PARENT "-1");
@@ -189,6 +211,241 @@ static void test_format_reads_back(void)
     CU_ASSERT_EQUAL(ctx.w3c_flags, 0x03);
 }
 
+/* ---- tracestate -------------------------------------------------------- */
+
+#define UNTOUCHED ((const char *)"untouched")
+
+/* The list we would send on, or NULL, after APR_SUCCESS. */
+static const char *tracestate_ok(const char *value)
+{
+    const char *out = UNTOUCHED;
+    CU_ASSERT_EQUAL(tg_w3c_parse_tracestate(value, tg_test_pool, &out), APR_SUCCESS);
+    CU_ASSERT_PTR_NOT_EQUAL(out, UNTOUCHED);
+    return out;
+}
+
+static void assert_tracestate_kept(const char *value, const char *sent)
+{
+    const char *out = tracestate_ok(value);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_STRING_EQUAL(out, sent);
+}
+
+static void assert_tracestate_dropped(const char *value)
+{
+    const char *out = UNTOUCHED;
+    CU_ASSERT_EQUAL(tg_w3c_parse_tracestate(value, tg_test_pool, &out), APR_EINVAL);
+    CU_ASSERT_PTR_EQUAL(out, UNTOUCHED);
+}
+
+static char *repeat(char c, size_t n)
+{
+    char *text = apr_palloc(tg_test_pool, n + 1);
+    memset(text, c, n);
+    text[n] = '\0';
+    return text;
+}
+
+/* A member `<key>=<value>` exactly len characters long. */
+static const char *member_of_len(const char *key, size_t len)
+{
+    return apr_pstrcat(tg_test_pool, key, "=", repeat('v', len - strlen(key) - 1), NULL);
+}
+
+static void test_tracestate_absent(void)
+{
+    const char *out = UNTOUCHED;
+    CU_ASSERT_EQUAL(tg_w3c_parse_tracestate(NULL, tg_test_pool, &out), APR_NOTFOUND);
+    CU_ASSERT_PTR_EQUAL(out, UNTOUCHED);
+}
+
+static void test_tracestate_keeps_members_in_order(void)
+{
+    assert_tracestate_kept("rojo=00f067aa0ba902b7", "rojo=00f067aa0ba902b7");
+    assert_tracestate_kept("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+                           "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+    /* Three tracestate headers, as httpd joins them. */
+    assert_tracestate_kept("foo=1,bar=2, rojo=1,congo=2, baz=3", "foo=1,bar=2,rojo=1,congo=2,baz=3");
+}
+
+static void test_tracestate_whitespace_around_members(void)
+{
+    assert_tracestate_kept("foo=1 \t , \t bar=2, \t baz=3", "foo=1,bar=2,baz=3");
+    assert_tracestate_kept("foo=1\t \t,\t \tbar=2,\t \tbaz=3", "foo=1,bar=2,baz=3");
+    assert_tracestate_kept(" foo=1", "foo=1");
+    assert_tracestate_kept("\tfoo=1", "foo=1");
+    assert_tracestate_kept("foo=1 ", "foo=1");
+    assert_tracestate_kept("foo=1\t", "foo=1");
+    assert_tracestate_kept("\t foo=1 \t", "foo=1");
+    /* Leading spaces of a value belong to it. */
+    assert_tracestate_kept("foo=  1", "foo=  1");
+    assert_tracestate_kept("foo=a b", "foo=a b");
+}
+
+static void test_tracestate_empty_members_ignored(void)
+{
+    CU_ASSERT_PTR_NULL(tracestate_ok(""));
+    CU_ASSERT_PTR_NULL(tracestate_ok(" \t "));
+    CU_ASSERT_PTR_NULL(tracestate_ok(",, ,\t,"));
+    /* An empty tracestate header joined to a good one, either side. */
+    assert_tracestate_kept("foo=1, ", "foo=1");
+    assert_tracestate_kept(", foo=1", "foo=1");
+    assert_tracestate_kept("foo=1,,, ,bar=2", "foo=1,bar=2");
+}
+
+static void test_tracestate_all_allowed_characters(void)
+{
+    const char *key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/";
+    const char *vendor_key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/@a-z0-9_-*/";
+    char value[0x7f - 0x20 + 1];
+    const char *member;
+    size_t n = 0;
+    int c;
+    for (c = 0x20; c <= 0x7e; c++)
+        if (c != ',' && c != '=')
+            value[n++] = (char)c;
+    value[n] = '\0';
+    member = apr_pstrcat(tg_test_pool, key, "=", value, NULL);
+    assert_tracestate_kept(member, member);
+    member = apr_pstrcat(tg_test_pool, vendor_key, "=", value, NULL);
+    assert_tracestate_kept(member, member);
+}
+
+static void test_tracestate_key_rules(void)
+{
+    /* A key starts with a lowercase letter or a digit. */
+    assert_tracestate_kept("0vendor=1", "0vendor=1");
+    assert_tracestate_kept("1tenant@vendor=1", "1tenant@vendor=1");
+    assert_tracestate_dropped("foo=1,FOO=1");
+    assert_tracestate_dropped("foo=1,Foo=1");
+    assert_tracestate_dropped("foo=1,_foo=1");
+    assert_tracestate_dropped("foo=1,-foo=1");
+    assert_tracestate_dropped("foo=1,*foo=1");
+    assert_tracestate_dropped("foo=1,/foo=1");
+    /* ...and holds only a-z 0-9 _ - * / and one @. */
+    assert_tracestate_dropped("foo =1");
+    assert_tracestate_dropped("foo.bar=1");
+    assert_tracestate_dropped("foo:bar=1");
+    assert_tracestate_dropped("f\xc3\xb6o=1");
+    /* tenant@system: both parts present, the system starting with a letter. */
+    assert_tracestate_dropped("foo@=1,bar=2");
+    assert_tracestate_dropped("@foo=1,bar=2");
+    assert_tracestate_dropped("foo@@bar=1,bar=2");
+    assert_tracestate_dropped("foo@bar@baz=1,bar=2");
+    assert_tracestate_dropped("foo@1bar=1,bar=2");
+    assert_tracestate_dropped("foo@_bar=1,bar=2");
+    /* No key, no '='. */
+    assert_tracestate_dropped("=1");
+    assert_tracestate_dropped("foo");
+    assert_tracestate_dropped("foo=1,bar");
+}
+
+static void test_tracestate_key_lengths(void)
+{
+    const char *key256 = repeat('z', 256);
+    const char *vendor_key = apr_pstrcat(tg_test_pool, repeat('t', 241), "@", repeat('v', 14), NULL);
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, "foo=1,", key256, "=1", NULL),
+                           apr_pstrcat(tg_test_pool, "foo=1,", key256, "=1", NULL));
+    assert_tracestate_dropped(apr_pstrcat(tg_test_pool, "foo=1,", repeat('z', 257), "=1", NULL));
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, "foo=1,", vendor_key, "=1", NULL),
+                           apr_pstrcat(tg_test_pool, "foo=1,", vendor_key, "=1", NULL));
+    assert_tracestate_dropped(apr_pstrcat(tg_test_pool, "foo=1,", repeat('t', 242), "@v=1", NULL));
+    assert_tracestate_dropped(apr_pstrcat(tg_test_pool, "foo=1,t@", repeat('v', 15), "=1", NULL));
+}
+
+static void test_tracestate_value_rules(void)
+{
+    const char *value256 = repeat('v', 256);
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, "foo=", value256, NULL),
+                           apr_pstrcat(tg_test_pool, "foo=", value256, NULL));
+    assert_tracestate_dropped(apr_pstrcat(tg_test_pool, "foo=", value256, "v", NULL));
+    assert_tracestate_dropped("foo=bar=baz");
+    assert_tracestate_dropped("foo=,bar=3");
+    assert_tracestate_dropped("foo= ,bar=3");
+    assert_tracestate_dropped("foo=a\tb");
+    assert_tracestate_dropped("foo=a\x7f");
+    assert_tracestate_dropped("foo=a\x01");
+    assert_tracestate_dropped("foo=caf\xc3\xa9");
+    assert_tracestate_dropped("foo=1\r\nbar=2");
+}
+
+static void test_tracestate_duplicate_keys(void)
+{
+    assert_tracestate_dropped("foo=1,foo=1");
+    assert_tracestate_dropped("foo=1,foo=2");
+    /* The same key in two tracestate headers. */
+    assert_tracestate_dropped("foo=1, foo=2");
+    assert_tracestate_dropped("foo=1,bar=2,baz=3,bar=4");
+    /* A key that starts another is not the same key. */
+    assert_tracestate_kept("foo=1,foob=2,fo=3", "foo=1,foob=2,fo=3");
+    assert_tracestate_kept("foo@a=1,foo@b=2,foo=3", "foo@a=1,foo@b=2,foo=3");
+}
+
+/* "bar01=01,bar02=02,..." with n members. */
+static const char *numbered_members(int n)
+{
+    const char *list = "";
+    int i;
+    for (i = 1; i <= n; i++)
+        list = apr_psprintf(tg_test_pool, "%s%sbar%02d=%02d", list, i > 1 ? "," : "", i, i);
+    return list;
+}
+
+static void test_tracestate_at_most_32_members(void)
+{
+    const char *list32 = numbered_members(32);
+    const char *out = tracestate_ok(list32);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_STRING_EQUAL(out, list32);
+    assert_tracestate_dropped(numbered_members(33));
+    /* Empty members do not count. */
+    CU_ASSERT_PTR_NOT_NULL(tracestate_ok(apr_pstrcat(tg_test_pool, ", ,", list32, ",,", NULL)));
+}
+
+static void test_tracestate_cut_at_512_by_whole_members(void)
+{
+    const char *a = member_of_len("a", 100), *b = member_of_len("b", 100), *c = member_of_len("c", 100),
+               *d = member_of_len("d", 100), *e = member_of_len("e", 100), *f = member_of_len("f", 7);
+    const char *long1 = member_of_len("long1", 200), *long2 = member_of_len("long2", 200);
+    const char *max_len = apr_pstrcat(tg_test_pool, a, ",", b, ",", c, ",", d, ",", e, ",", f, NULL);
+    /* Exactly 512 goes whole. */
+    CU_ASSERT_EQUAL(strlen(max_len), TG_TRACESTATE_MAX_LEN);
+    assert_tracestate_kept(max_len, max_len);
+    /* Longer: members go from the end. */
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, max_len, "x", NULL),
+                           apr_pstrcat(tg_test_pool, a, ",", b, ",", c, ",", d, ",", e, NULL));
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, a, ",", b, ",", c, ",", d, ",", e, ",",
+                                       member_of_len("g", 8), NULL),
+                           apr_pstrcat(tg_test_pool, a, ",", b, ",", c, ",", d, ",", e, NULL));
+    /* Members over 128 characters go first, the last of them first. */
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, a, ",", long1, ",", b, ",", c, ",", d, NULL),
+                           apr_pstrcat(tg_test_pool, a, ",", b, ",", c, ",", d, NULL));
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, long1, ",", a, ",", long2, ",", b, NULL),
+                           apr_pstrcat(tg_test_pool, long1, ",", a, ",", b, NULL));
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, long1, ",", a, ",", b, ",", c, NULL),
+                           apr_pstrcat(tg_test_pool, long1, ",", a, ",", b, ",", c, NULL));
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, long1, ",", long2, ",", a, ",", b, ",", c, ",", d, NULL),
+                           apr_pstrcat(tg_test_pool, a, ",", b, ",", c, ",", d, NULL));
+    /* Whitespace that we leave out does not count. */
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, a, " , ", b, " , ", c, " , ", d, " , ", e, " , ", f, NULL),
+                           max_len);
+}
+
+static void test_tracestate_single_member_too_long_to_send(void)
+{
+    const char *widest = apr_pstrcat(tg_test_pool, repeat('k', 256), "=", repeat('v', 256), NULL);
+    CU_ASSERT_PTR_NULL(tracestate_ok(widest));
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, "foo=1,", widest, ",bar=2", NULL), "foo=1,bar=2");
+}
+
+static void test_tracestate_oversized(void)
+{
+    assert_tracestate_dropped(repeat('a', 100000));
+    assert_tracestate_dropped(apr_pstrcat(tg_test_pool, "foo=", repeat('a', 100000), NULL));
+    CU_ASSERT_PTR_NULL(tracestate_ok(repeat(',', 100000)));
+    CU_ASSERT_PTR_NULL(tracestate_ok(repeat(' ', 100000)));
+}
+
 void tg_test_add_w3c(void)
 {
     CU_pSuite suite = TG_SUITE("w3c");
@@ -196,6 +453,7 @@ void tg_test_add_w3c(void)
     TG_TEST(suite, test_parses_version_00);
     TG_TEST(suite, test_sampling_from_flag_bit_0);
     TG_TEST(suite, test_rejects_malformed_version_00);
+    TG_TEST(suite, test_ignores_whitespace_around_the_value);
     TG_TEST(suite, test_rejects_version_ff);
     TG_TEST(suite, test_higher_version_reads_first_55_characters);
     TG_TEST(suite, test_rejects_oversized);
@@ -203,4 +461,17 @@ void tg_test_add_w3c(void)
     TG_TEST(suite, test_format_carries_random_bit_only);
     TG_TEST(suite, test_format_widens_64_bit_trace_id);
     TG_TEST(suite, test_format_reads_back);
+    TG_TEST(suite, test_tracestate_absent);
+    TG_TEST(suite, test_tracestate_keeps_members_in_order);
+    TG_TEST(suite, test_tracestate_whitespace_around_members);
+    TG_TEST(suite, test_tracestate_empty_members_ignored);
+    TG_TEST(suite, test_tracestate_all_allowed_characters);
+    TG_TEST(suite, test_tracestate_key_rules);
+    TG_TEST(suite, test_tracestate_key_lengths);
+    TG_TEST(suite, test_tracestate_value_rules);
+    TG_TEST(suite, test_tracestate_duplicate_keys);
+    TG_TEST(suite, test_tracestate_at_most_32_members);
+    TG_TEST(suite, test_tracestate_cut_at_512_by_whole_members);
+    TG_TEST(suite, test_tracestate_single_member_too_long_to_send);
+    TG_TEST(suite, test_tracestate_oversized);
 }
