@@ -130,6 +130,8 @@ static void test_single_malformed(void)
         TRACE "-" SPAN "-" PARENT,
         /* lengths */
         "463ac35c9f6413ad48485a3953bb612-" SPAN, TRACE "4-" SPAN, "48485a3953bb612-" SPAN,
+        /* neither 16 nor 32 hex */
+        "463ac35c9f6413ad48485a39-" SPAN, "463ac35c9f6413ad4-" SPAN,
         "48485a3953bb61244-" SPAN, TRACE "-a2fb4a1d1a96d31", TRACE "-a2fb4a1d1a96d3120",
         TRACE "-" SPAN "-1-002000000000001", TRACE "-" SPAN "-1-00200000000000011",
         /* case and alphabet */
@@ -284,6 +286,9 @@ static void test_multi_malformed(void)
     assert_multi_rejected(TRACE, SPAN, NULL, NULL, "d");
     /* Lengths, case, zero ids. */
     assert_multi_rejected(TRACE "0", SPAN, NULL, NULL, NULL);
+    assert_multi_rejected("463ac35c9f6413ad48485a39", SPAN, NULL, NULL, NULL);
+    assert_multi_rejected("463ac35c9f6413ad4", SPAN, NULL, NULL, NULL);
+    assert_multi_rejected("48485a3953bb612", SPAN, NULL, NULL, NULL);
     assert_multi_rejected(TRACE, SPAN "0", NULL, NULL, NULL);
     assert_multi_rejected(TRACE, "a2fb4a1d1a96d31", NULL, NULL, NULL);
     assert_multi_rejected(TRACE, SPAN, "002000000000001", NULL, NULL);
@@ -304,6 +309,28 @@ static void test_multi_first_value_wins(void)
     CU_ASSERT_EQUAL(ctx.sampling, TG_SAMPLING_ACCEPT);
     CU_ASSERT_FALSE(ctx.debug);
     assert_multi_rejected(", " TRACE, SPAN, NULL, NULL, NULL);
+}
+
+static void test_multi_surrounding_whitespace_ignored(void)
+{
+    tg_context_t ctx = parse_multi_ok(" " TRACE "\t", "\t" SPAN " ", " " PARENT, " 0 ", " 1");
+    CU_ASSERT_EQUAL(ctx.trace_id.lo, TRACE_LO);
+    CU_ASSERT_EQUAL(ctx.span_id, SPAN_VALUE);
+    CU_ASSERT_EQUAL(ctx.parent_id, PARENT_VALUE);
+    CU_ASSERT_TRUE(ctx.debug);
+    assert_multi_rejected(TRACE, SPAN " x", NULL, NULL, NULL);
+}
+
+static void test_multi_oversized(void)
+{
+    char *value = apr_palloc(tg_test_pool, 10001);
+    memset(value, 'a', 10000);
+    value[10000] = '\0';
+    assert_multi_rejected(value, SPAN, NULL, NULL, NULL);
+    assert_multi_rejected(TRACE, value, NULL, NULL, NULL);
+    assert_multi_rejected(TRACE, SPAN, value, NULL, NULL);
+    assert_multi_rejected(TRACE, SPAN, NULL, value, NULL);
+    assert_multi_rejected(TRACE, SPAN, NULL, NULL, value);
 }
 
 /* ---- Formatting -------------------------------------------------------- */
@@ -432,6 +459,8 @@ void tg_test_add_b3(void)
     TG_TEST(suite, test_multi_sampling_only);
     TG_TEST(suite, test_multi_malformed);
     TG_TEST(suite, test_multi_first_value_wins);
+    TG_TEST(suite, test_multi_surrounding_whitespace_ignored);
+    TG_TEST(suite, test_multi_oversized);
     TG_TEST(suite, test_format_single);
     TG_TEST(suite, test_format_single_longest_form_fits);
     TG_TEST(suite, test_format_keeps_64_bit_trace_id);
