@@ -1,14 +1,17 @@
-/* The shipper alone.
+/* The shipper alone, fed by a producer process through a queue in shared
+ * memory of the default size, as httpd's children feed it, and running its
+ * daemon loop (tg_shipper_run, then the final drain) as in httpd.
  *
- * 1. Spans per second from the queue to a local receiver: the queue is
- *    filled with typical server spans, then tg_shipper_drain ships them all,
- *    timed, to (a) a span file in /tmp, (b) a Zipkin receiver in a thread of
- *    this process that answers 202 at once (the unit tests' server), (c) that
+ * 1. Spans per second from the queue to a local receiver: the producer
+ *    pushes spans as fast as the queue takes them (waiting when it is full),
+ *    timed from the first push until the shipper has settled the last span,
+ *    to (a) a span file in /tmp, (b) a Zipkin receiver in a thread of this
+ *    process that answers 202 at once (the unit tests' server), (c) that
  *    receiver and statsd (a loopback UDP socket nobody reads) together, as a
  *    production configuration has them.
- * 2. Drops at a steady request rate (default 10,000 spans/s for 10 s) with the
- *    default queue size: a producer process pushes at that pace, as httpd's
- *    children would, while tg_shipper_run ships to Zipkin and statsd.
+ * 2. Drops at a steady request rate (default 10,000 spans/s for 10 s): the
+ *    producer pushes at that pace and drops what a full queue refuses, as
+ *    httpd's children do, while the shipper ships to Zipkin and statsd.
  *
  * usage: shipper_bench [spans-per-second [seconds]] */
 #include <apr_file_io.h>
@@ -28,13 +31,15 @@
 #include "http_server.h"
 #include "tg_shipper.h"
 
-#define THROUGHPUT_SPANS 50000
-#define THROUGHPUT_SLOTS 65536
+#define DEFAULT_QUEUE_SIZE 4096 /* mod_tomograph's TomographQueueSize default */
+#define THROUGHPUT_SPANS 100000
 #define ROUNDS 3
-#define DEFAULT_QUEUE_SIZE 4096
 #define DEFAULT_RATE 10000
 #define DEFAULT_SECONDS 10
-#define TICKS_PER_SECOND 1000 /* the producer pushes rate/1000 spans a millisecond */
+#define TICKS_PER_SECOND 1000 /* a paced producer pushes rate/1000 spans a millisecond */
+#define FULL_WAIT_NS 20000    /* a fast producer's pause when the queue is full */
+/* More than the 2 s mod_tomograph gives: a fast producer leaves a full buffer. */
+#define DRAIN_BUDGET apr_time_from_sec(30)
 
 typedef enum { SINK_FILE = 1, SINK_ZIPKIN = 2, SINK_STATSD = 4 } sink_t;
 
@@ -45,6 +50,25 @@ typedef struct {
     unsigned char record[TG_QUEUE_SLOT_BYTES];
     apr_size_t record_len;
 } receivers_t;
+
+typedef struct {
+    long total; /* spans to push */
+    int rate;   /* spans a second; 0: as fast as the queue takes them */
+} load_t;
+
+typedef struct {
+    double seconds; /* from the first push until the shipper has settled the last span */
+    tg_shipper_counters_t counters;
+    tg_queue_stats_t queue;
+    uint64_t deepest; /* records queued at once, at most (as the producer saw it) */
+} outcome_t;
+
+static volatile sig_atomic_t producer_done;
+
+static void note_producer_exit(int signum)
+{
+    producer_done = 1;
+}
 
 static const char *sink_name(int sinks)
 {
@@ -59,7 +83,7 @@ static const char *sink_name(int sinks)
     return "?";
 }
 
-/* A shipper for `sinks`, its resources in pool. */
+/* A shipper for `sinks` with the default configuration, its resources in pool. */
 static tg_shipper_t *make_shipper(const receivers_t *receivers, int sinks, tg_queue_t *queue,
                                   tg_shipper_counters_t *counters, apr_pool_t *pool)
 {
@@ -75,8 +99,8 @@ static tg_shipper_t *make_shipper(const receivers_t *receivers, int sinks, tg_qu
     }
     if (sinks & SINK_FILE) {
         rv = apr_file_open(&cfg.span_file, receivers->span_path,
-                           APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE, APR_FPROT_OS_DEFAULT,
-                           pool);
+                           APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
+                           APR_FPROT_OS_DEFAULT, pool);
         if (rv != APR_SUCCESS)
             bench_fail(receivers->span_path, rv);
     }
@@ -87,77 +111,6 @@ static tg_shipper_t *make_shipper(const receivers_t *receivers, int sinks, tg_qu
     return shipper;
 }
 
-/* The spans every configured exporter took, or -1 if they disagree (an
- * exporter failed some). */
-static long long delivered(const tg_shipper_counters_t *counters, int sinks)
-{
-    long long common = -1;
-    const tg_export_counters_t *exporters[] = {
-        sinks & SINK_ZIPKIN ? &counters->zipkin : NULL,
-        sinks & SINK_STATSD ? &counters->statsd : NULL,
-        sinks & SINK_FILE ? &counters->file : NULL,
-    };
-    size_t i;
-    for (i = 0; i < sizeof(exporters) / sizeof(*exporters); i++) {
-        long long sent;
-        if (!exporters[i])
-            continue;
-        if (atomic_load(&exporters[i]->failed))
-            return -1;
-        sent = (long long)atomic_load(&exporters[i]->sent);
-        if (common >= 0 && sent != common)
-            return -1;
-        common = sent;
-    }
-    return common;
-}
-
-static void fill(tg_queue_t *queue, const receivers_t *receivers, int spans)
-{
-    int i;
-    for (i = 0; i < spans; i++)
-        if (tg_queue_push(queue, receivers->record, receivers->record_len) != APR_SUCCESS) {
-            fprintf(stderr, "shipper_bench: the queue refused span %d\n", i);
-            exit(1);
-        }
-}
-
-/* Median spans per second of ROUNDS drains of THROUGHPUT_SPANS. */
-static double throughput(const receivers_t *receivers, int sinks, tg_queue_t *queue,
-                         apr_pool_t *parent)
-{
-    double rates[ROUNDS];
-    int round;
-    for (round = 0; round < ROUNDS; round++) {
-        apr_pool_t *pool;
-        tg_shipper_counters_t counters;
-        tg_shipper_t *shipper;
-        uint64_t start, elapsed;
-        apr_pool_create(&pool, parent);
-        shipper = make_shipper(receivers, sinks, queue, &counters, pool);
-        fill(queue, receivers, THROUGHPUT_SPANS);
-        start = bench_now_ns();
-        tg_shipper_drain(shipper, apr_time_now() + apr_time_from_sec(120));
-        elapsed = bench_now_ns() - start;
-        if (delivered(&counters, sinks) != THROUGHPUT_SPANS) {
-            fprintf(stderr, "shipper_bench: %s: not every span was delivered\n", sink_name(sinks));
-            exit(1);
-        }
-        rates[round] = THROUGHPUT_SPANS / ((double)elapsed / 1e9);
-        apr_pool_destroy(pool);
-    }
-    return bench_median(rates, ROUNDS);
-}
-
-/* ---- steady rate ---- */
-
-static volatile sig_atomic_t producer_done;
-
-static void note_producer_exit(int signum)
-{
-    producer_done = 1;
-}
-
 static void sleep_until(uint64_t deadline_ns)
 {
     struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000u),
@@ -166,91 +119,190 @@ static void sleep_until(uint64_t deadline_ns)
         ;
 }
 
-/* The producer process: `rate` spans a second for `seconds`, pushed a
- * millisecond's worth at a time on an absolute schedule (a late tick is
- * caught up, so the rate holds on average).  Writes the deepest queue it
- * saw to the pipe `report`. */
-static void produce_at_rate(tg_queue_t *queue, const receivers_t *receivers, int rate,
-                            int seconds, int report)
+static void note_depth(tg_queue_t *queue, uint64_t *deepest)
 {
-    uint64_t start = bench_now_ns(), tick_ns = 1000000000u / TICKS_PER_SECOND, deepest = 0;
-    long long pushed = 0, target;
-    long long total = (long long)rate * seconds;
-    long tick;
-    for (tick = 1; pushed < total; tick++) {
-        tg_queue_stats_t stats;
-        sleep_until(start + (uint64_t)tick * tick_ns);
-        target = (long long)rate * tick / TICKS_PER_SECOND;
-        if (target > total)
-            target = total;
-        for (; pushed < target; pushed++)
-            tg_queue_push(queue, receivers->record, receivers->record_len);
-        tg_queue_stats(queue, &stats);
-        if (stats.depth > deepest)
-            deepest = stats.depth;
-    }
-    if (write(report, &deepest, sizeof(deepest)) != sizeof(deepest))
-        _exit(1);
-    _exit(0);
+    tg_queue_stats_t stats;
+    tg_queue_stats(queue, &stats);
+    if (stats.depth > *deepest)
+        *deepest = stats.depth;
 }
 
-static void steady_rate(const receivers_t *receivers, int rate, int seconds, apr_pool_t *parent)
+/* Pushes everything as fast as the queue takes it, pausing when it is full. */
+static void push_fast(tg_queue_t *queue, const receivers_t *receivers, long total,
+                      uint64_t *deepest)
 {
-    apr_pool_t *pool;
+    const struct timespec pause = {.tv_nsec = FULL_WAIT_NS};
+    long pushed;
+    for (pushed = 0; pushed < total; pushed++)
+        while (tg_queue_push(queue, receivers->record, receivers->record_len) != APR_SUCCESS) {
+            note_depth(queue, deepest);
+            nanosleep(&pause, NULL);
+        }
+}
+
+/* Pushes `rate` spans a second, a millisecond's worth at a time on an
+ * absolute schedule (a late tick is caught up, so the rate holds on
+ * average); what a full queue refuses is dropped, as in httpd. */
+static void push_paced(tg_queue_t *queue, const receivers_t *receivers, long total, int rate,
+                       uint64_t *deepest)
+{
+    uint64_t start = bench_now_ns(), tick_ns = 1000000000u / TICKS_PER_SECOND;
+    long pushed = 0, tick;
+    for (tick = 1; pushed < total; tick++) {
+        long target = (long)((long long)rate * tick / TICKS_PER_SECOND);
+        sleep_until(start + (uint64_t)tick * tick_ns);
+        for (; pushed < target && pushed < total; pushed++)
+            tg_queue_push(queue, receivers->record, receivers->record_len);
+        note_depth(queue, deepest);
+    }
+}
+
+/* The producer process: pushes the load, then writes the deepest queue it
+ * saw to the pipe `report`. */
+static void produce(tg_queue_t *queue, const receivers_t *receivers, const load_t *load,
+                    int report)
+{
+    uint64_t deepest = 0;
+    bench_touch_queue(queue, DEFAULT_QUEUE_SIZE);
+    if (load->rate)
+        push_paced(queue, receivers, load->total, load->rate, &deepest);
+    else
+        push_fast(queue, receivers, load->total, &deepest);
+    _exit(write(report, &deepest, sizeof(deepest)) == sizeof(deepest) ? 0 : 1);
+}
+
+/* Runs the load through a fresh queue and shipper. */
+static void ship_load(const receivers_t *receivers, int sinks, const load_t *load,
+                      outcome_t *outcome, apr_pool_t *parent)
+{
     tg_queue_t *queue = bench_shared_queue(DEFAULT_QUEUE_SIZE);
-    tg_shipper_counters_t counters;
+    apr_pool_t *pool;
     tg_shipper_t *shipper;
-    tg_queue_stats_t stats;
-    uint64_t deepest = 0, start;
     int report[2], status;
+    uint64_t start;
     pid_t producer;
-    struct sigaction on_child = {.sa_handler = note_producer_exit};
 
     apr_pool_create(&pool, parent);
-    shipper = make_shipper(receivers, SINK_ZIPKIN | SINK_STATSD, queue, &counters, pool);
-    sigemptyset(&on_child.sa_mask);
-    sigaction(SIGCHLD, &on_child, NULL);
+    shipper = make_shipper(receivers, sinks, queue, &outcome->counters, pool);
     if (pipe(report) != 0) {
         perror("pipe");
         exit(1);
     }
+    fflush(stdout);
+    producer_done = 0;
     start = bench_now_ns();
     producer = fork();
     if (producer == 0) {
         close(report[0]);
-        produce_at_rate(queue, receivers, rate, seconds, report[1]);
+        produce(queue, receivers, load, report[1]);
     }
     if (producer < 0) {
         perror("fork");
         exit(1);
     }
     close(report[1]);
-    /* As in httpd's shipper daemon: poll and sleep until told to stop, then
-     * drain what is left (the budget mod_tomograph gives it: 2 s). */
-    tg_shipper_run(shipper, &producer_done, 2 * APR_USEC_PER_SEC);
-    if (read(report[0], &deepest, sizeof(deepest)) != sizeof(deepest)
+    /* As httpd's shipper daemon does: poll, waiting while the queue is idle,
+     * until told to stop (here: the producer is done), then drain. */
+    tg_shipper_run(shipper, &producer_done, DRAIN_BUDGET);
+    outcome->seconds = (double)(bench_now_ns() - start) / 1e9;
+    if (read(report[0], &outcome->deepest, sizeof(outcome->deepest)) != sizeof(outcome->deepest)
         || waitpid(producer, &status, 0) != producer || !WIFEXITED(status)
         || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "shipper_bench: the producer failed\n");
         exit(1);
     }
     close(report[0]);
-    tg_queue_stats(queue, &stats);
-    printf("steady rate: %d spans/s for %d s (%.1f s with the final drain), queue %u slots, "
-           "exporters Zipkin (local receiver) + statsd\n",
-           rate, seconds, (double)(bench_now_ns() - start) / 1e9, (unsigned)stats.capacity);
-    printf("  pushed %llu, dropped (queue full) %llu, deepest queue %llu, left queued %llu\n",
-           (unsigned long long)stats.pushed, (unsigned long long)stats.dropped_full,
-           (unsigned long long)deepest, (unsigned long long)stats.depth);
-    printf("  zipkin sent %llu failed %llu, statsd sent %llu failed %llu\n",
-           (unsigned long long)atomic_load(&counters.zipkin.sent),
-           (unsigned long long)atomic_load(&counters.zipkin.failed),
-           (unsigned long long)atomic_load(&counters.statsd.sent),
-           (unsigned long long)atomic_load(&counters.statsd.failed));
-    printf("drops at %d spans/s: %llu (target 0): %s\n", rate,
-           (unsigned long long)stats.dropped_full, stats.dropped_full == 0 ? "met" : "NOT met");
+    tg_queue_stats(queue, &outcome->queue);
     apr_pool_destroy(pool);
     bench_unmap_queue(queue, DEFAULT_QUEUE_SIZE);
+}
+
+static unsigned long long counter(_Atomic uint64_t *value)
+{
+    return (unsigned long long)atomic_load(value);
+}
+
+/* Spans an exporter did not deliver: failed or dropped from its buffer. */
+static unsigned long long lost(tg_export_counters_t *exporter)
+{
+    return counter(&exporter->failed) + counter(&exporter->dropped);
+}
+
+static void print_exporter(const char *name, tg_export_counters_t *exporter)
+{
+    printf(" %s sent %llu failed %llu dropped %llu;", name, counter(&exporter->sent),
+           counter(&exporter->failed), counter(&exporter->dropped));
+}
+
+static void print_exporters(int sinks, outcome_t *outcome)
+{
+    if (sinks & SINK_ZIPKIN)
+        print_exporter("zipkin", &outcome->counters.zipkin);
+    if (sinks & SINK_STATSD)
+        print_exporter("statsd", &outcome->counters.statsd);
+    if (sinks & SINK_FILE)
+        print_exporter("file", &outcome->counters.file);
+    printf(" undecodable %llu\n", counter(&outcome->counters.undecodable));
+}
+
+/* The spans the slowest exporter delivered. */
+static unsigned long long delivered(int sinks, outcome_t *outcome)
+{
+    tg_export_counters_t *exporters[] = {
+        sinks & SINK_ZIPKIN ? &outcome->counters.zipkin : NULL,
+        sinks & SINK_STATSD ? &outcome->counters.statsd : NULL,
+        sinks & SINK_FILE ? &outcome->counters.file : NULL,
+    };
+    unsigned long long least = (unsigned long long)-1;
+    size_t i;
+    for (i = 0; i < sizeof(exporters) / sizeof(*exporters); i++)
+        if (exporters[i] && counter(&exporters[i]->sent) < least)
+            least = counter(&exporters[i]->sent);
+    return least;
+}
+
+static void throughput(const receivers_t *receivers, int sinks, apr_pool_t *pool)
+{
+    const load_t load = {.total = THROUGHPUT_SPANS, .rate = 0};
+    double rates[ROUNDS];
+    int round;
+    for (round = 0; round < ROUNDS; round++) {
+        outcome_t outcome;
+        ship_load(receivers, sinks, &load, &outcome, pool);
+        rates[round] = (double)delivered(sinks, &outcome) / outcome.seconds;
+        printf("  %-30s round %d: %9.0f spans/s, %.2f s;", sink_name(sinks), round + 1,
+               rates[round], outcome.seconds);
+        print_exporters(sinks, &outcome);
+    }
+    {
+        double median = bench_median(rates, ROUNDS);
+        printf("throughput to %-30s %9.0f spans/s (median of %d; target >= 100000: %s)\n",
+               sink_name(sinks), median, ROUNDS,
+               median >= 100000 ? "met" : "NOT met");
+    }
+}
+
+static void steady_rate(const receivers_t *receivers, int rate, int seconds, apr_pool_t *pool)
+{
+    const int sinks = SINK_ZIPKIN | SINK_STATSD;
+    const load_t load = {.total = (long)rate * seconds, .rate = rate};
+    outcome_t outcome;
+    unsigned long long losses;
+    ship_load(receivers, sinks, &load, &outcome, pool);
+    losses = outcome.queue.dropped_full + lost(&outcome.counters.zipkin)
+             + lost(&outcome.counters.statsd);
+    printf("steady rate: %d spans/s for %d s (%.1f s with the final drain), queue of %u "
+           "records, exporters Zipkin (local receiver) + statsd\n",
+           rate, seconds, outcome.seconds, (unsigned)outcome.queue.capacity);
+    printf("   pushed %llu, dropped (queue full) %llu, deepest queue %llu records\n",
+           (unsigned long long)outcome.queue.pushed,
+           (unsigned long long)outcome.queue.dropped_full,
+           (unsigned long long)outcome.deepest);
+    printf("  ");
+    print_exporters(sinks, &outcome);
+    printf("drops at %d spans/s: %llu (queue full %llu, exporters %llu; target 0): %s\n", rate,
+           losses, (unsigned long long)outcome.queue.dropped_full,
+           losses - outcome.queue.dropped_full, losses == 0 ? "met" : "NOT met");
 }
 
 static int positive_arg(int argc, char **argv, int i, int fallback)
@@ -271,9 +323,9 @@ int main(int argc, char **argv)
     static const int throughput_sinks[] = {SINK_FILE, SINK_ZIPKIN, SINK_ZIPKIN | SINK_STATSD};
     int rate = positive_arg(argc, argv, 1, DEFAULT_RATE);
     int seconds = positive_arg(argc, argv, 2, DEFAULT_SECONDS);
+    struct sigaction on_child = {.sa_handler = note_producer_exit};
     receivers_t *receivers;
     tg_test_http_server_t *server;
-    tg_queue_t *queue;
     apr_pool_t *pool;
     char span_path[] = "/tmp/tomograph-bench-spans-XXXXXX";
     int span_fd;
@@ -281,6 +333,8 @@ int main(int argc, char **argv)
 
     apr_initialize();
     apr_pool_create(&pool, NULL);
+    sigemptyset(&on_child.sa_mask);
+    sigaction(SIGCHLD, &on_child, NULL);
     receivers = apr_pcalloc(pool, sizeof(*receivers));
     server = tg_test_http_start(pool, TG_TEST_HTTP_ACCEPT);
     if (!server)
@@ -297,17 +351,13 @@ int main(int argc, char **argv)
     receivers->record_len = bench_typical_record(pool, receivers->record);
 
     bench_print_header("shipper_bench: the shipper alone", argc, argv);
-    printf("record: %zu bytes (a typical server span); default batches (100 spans or 200 ms)\n",
-           (size_t)receivers->record_len);
-    queue = bench_shared_queue(THROUGHPUT_SLOTS);
-    for (i = 0; i < sizeof(throughput_sinks) / sizeof(*throughput_sinks); i++) {
-        double rate_per_s = throughput(receivers, throughput_sinks[i], queue, pool);
-        printf("throughput to %-30s %9.0f spans/s (median of %d drains of %d; target >= 100000: "
-               "%s)\n", sink_name(throughput_sinks[i]), rate_per_s, ROUNDS, THROUGHPUT_SPANS,
-               rate_per_s >= 100000 ? "met" : "NOT met");
-    }
-    bench_unmap_queue(queue, THROUGHPUT_SLOTS);
-    fflush(stdout);
+    printf("record: %zu bytes (a typical server span); queue of %d records; shipper defaults "
+           "(batches of 100 spans or 200 ms)\n", (size_t)receivers->record_len,
+           DEFAULT_QUEUE_SIZE);
+    printf("throughput: %d spans pushed as fast as the queue takes them, timed until the "
+           "shipper has settled them all\n", THROUGHPUT_SPANS);
+    for (i = 0; i < sizeof(throughput_sinks) / sizeof(*throughput_sinks); i++)
+        throughput(receivers, throughput_sinks[i], pool);
     steady_rate(receivers, rate, seconds, pool);
     unlink(span_path);
     apr_pool_destroy(pool);
