@@ -46,15 +46,15 @@ apr_size_t bench_typical_record(apr_pool_t *pool, unsigned char record[TG_QUEUE_
     return len;
 }
 
-static size_t mapping_size(uint32_t slots)
+static size_t mapping_size(uint32_t records)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    return (tg_queue_footprint(slots) + page - 1) / page * page;
+    return (tg_queue_footprint(records) + page - 1) / page * page;
 }
 
-tg_queue_t *bench_shared_queue(uint32_t slots)
+tg_queue_t *bench_shared_queue(uint32_t records)
 {
-    size_t size = mapping_size(slots);
+    size_t size = mapping_size(records);
     void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
         perror("mmap");
@@ -62,18 +62,18 @@ tg_queue_t *bench_shared_queue(uint32_t slots)
     }
     /* Touched now, so that no benchmark pays for first-touch page faults. */
     memset(mem, 0, size);
-    return tg_queue_create(mem, slots);
+    return tg_queue_create(mem, records);
 }
 
-void bench_unmap_queue(tg_queue_t *queue, uint32_t slots)
+void bench_unmap_queue(tg_queue_t *queue, uint32_t records)
 {
-    munmap(queue, mapping_size(slots));
+    munmap(queue, mapping_size(records));
 }
 
-void bench_touch_queue(const tg_queue_t *queue, uint32_t slots)
+void bench_touch_queue(const tg_queue_t *queue, uint32_t records)
 {
     const volatile unsigned char *bytes = (const volatile unsigned char *)queue;
-    size_t size = mapping_size(slots), page = (size_t)sysconf(_SC_PAGESIZE), at;
+    size_t size = mapping_size(records), page = (size_t)sysconf(_SC_PAGESIZE), at;
     for (at = 0; at < size; at += page)
         (void)bytes[at];
 }

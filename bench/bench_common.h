@@ -19,16 +19,16 @@ tg_span_t *bench_typical_span(apr_pool_t *pool);
 /* bench_typical_span encoded once with tg_record_encode; exits on failure. */
 apr_size_t bench_typical_record(apr_pool_t *pool, unsigned char record[TG_QUEUE_SLOT_BYTES]);
 
-/* An empty queue of `slots` in a shared anonymous mapping (every page
+/* An empty queue for `records` records in a shared anonymous mapping (every page
  * touched), as mod_tomograph's apr_shm_create makes it: forked producers
  * share it.  Exits on failure; bench_unmap_queue releases it. */
-tg_queue_t *bench_shared_queue(uint32_t slots);
-void bench_unmap_queue(tg_queue_t *queue, uint32_t slots);
+tg_queue_t *bench_shared_queue(uint32_t records);
+void bench_unmap_queue(tg_queue_t *queue, uint32_t records);
 
 /* Maps every page of the queue into the calling process.  A forked process
  * gets the shared pages one fault at a time on first touch; an httpd child
  * pays that once in its life, so a benchmark pays it before timing. */
-void bench_touch_queue(const tg_queue_t *queue, uint32_t slots);
+void bench_touch_queue(const tg_queue_t *queue, uint32_t records);
 
 /* A UDP socket bound on a free loopback port and never read, standing in for
  * a statsd that keeps up (the kernel drops what overflows its buffer, as a

@@ -38,7 +38,7 @@ typedef struct {
 
 typedef struct {
     tg_queue_t *queue;
-    uint32_t slots;
+    uint32_t records; /* the queue's size, as given to tg_queue_create */
     control_t *control;
     const unsigned char *record;
     apr_size_t record_len;
@@ -49,7 +49,7 @@ static void produce(const run_t *run, int me)
 {
     uint64_t full = 0, cpu_start;
     int i;
-    bench_touch_queue(run->queue, run->slots);
+    bench_touch_queue(run->queue, run->records);
     atomic_fetch_add(&run->control->ready, 1);
     while (!atomic_load(&run->control->go))
         sched_yield();
@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 {
     apr_pool_t *pool;
     unsigned char record[TG_QUEUE_SLOT_BYTES];
-    uint32_t big_slots = MAX_PRODUCERS * RECORDS_PER_PRODUCER;
+    uint32_t big_records = MAX_PRODUCERS * RECORDS_PER_PRODUCER;
     tg_queue_t *big, *small;
     control_t *control;
     run_t run;
@@ -194,7 +194,7 @@ int main(int argc, char **argv)
         perror("mmap");
         return 1;
     }
-    big = bench_shared_queue(big_slots);
+    big = bench_shared_queue(big_records);
     small = bench_shared_queue(DEFAULT_QUEUE_SIZE);
     run = (run_t){.control = control, .record = record,
                   .record_len = bench_typical_record(pool, record)};
@@ -202,9 +202,10 @@ int main(int argc, char **argv)
     bench_print_header("queue_bench: the span queue alone", argc, argv);
     printf("record: %zu bytes (a typical server span); %d records per producer, "
            "median of %d rounds\n", (size_t)run.record_len, RECORDS_PER_PRODUCER, ROUNDS);
-    printf("separate: producers fill a %u-slot queue at once, then the consumer empties it "
-           "(CPU ns per operation)\n", (unsigned)big_slots);
-    printf("together: producers and consumer at once on a %d-slot queue, retrying when full "
+    printf("separate: producers fill a queue for %u records at once, then the consumer empties "
+           "it (CPU ns per operation)\n", (unsigned)big_records);
+    printf("together: producers and consumer at once on a queue for %d records (the default), "
+           "retrying when full "
            "(wall ns per record)\n", DEFAULT_QUEUE_SIZE);
     printf("%-10s %12s %12s %14s %12s\n", "producers", "enqueue ns", "dequeue ns",
            "together ns", "full");
@@ -213,17 +214,17 @@ int main(int argc, char **argv)
         double enqueue_ns, dequeue_ns, record_ns;
         uint64_t full;
         run.queue = big;
-        run.slots = big_slots;
+        run.records = big_records;
         run.retry_when_full = 0;
         measure_separate(&run, producers, &enqueue_ns, &dequeue_ns);
         run.queue = small;
-        run.slots = DEFAULT_QUEUE_SIZE;
+        run.records = DEFAULT_QUEUE_SIZE;
         run.retry_when_full = 1;
         measure_together(&run, producers, &record_ns, &full);
         printf("%-10d %12.1f %12.1f %14.1f %12llu\n", producers, enqueue_ns, dequeue_ns,
                record_ns, (unsigned long long)full);
     }
-    bench_unmap_queue(big, big_slots);
+    bench_unmap_queue(big, big_records);
     bench_unmap_queue(small, DEFAULT_QUEUE_SIZE);
     munmap(control, sizeof(*control));
     apr_pool_destroy(pool);
