@@ -348,13 +348,14 @@ class Httpd:
 
 
 class HangupBackend:
-    """A backend that reads a request and hangs up without answering (mod_proxy: 502)."""
+    """A backend that reads a request's head, keeps it, and hangs up without answering
+    (mod_proxy answers 502)."""
 
     def __init__(self):
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
         self.port = self._listener.getsockname()[1]
-        self.connections = 0
+        self.heads = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="hangup backend", daemon=True)
         self._thread.start()
@@ -368,12 +369,27 @@ class HangupBackend:
             except OSError:
                 return
             with connection:
-                connection.settimeout(REQUEST_TIMEOUT)
-                try:
-                    connection.recv(65536)
-                except OSError:
-                    pass
-            self.connections += 1
+                self.heads.append(self._read_head(connection))
+
+    @staticmethod
+    def _read_head(connection):
+        connection.settimeout(REQUEST_TIMEOUT)
+        head = b""
+        try:
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                head += chunk
+        except OSError:
+            pass
+        return head.decode("latin-1")
+
+    def headers(self, index=-1):
+        """{lowercased name: value} of a request received (the last by default)."""
+        lines = self.heads[index].split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+        return {name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(":") for line in lines)}
 
     def stop(self):
         self._stopping.set()
@@ -381,9 +397,17 @@ class HangupBackend:
         self._listener.close()
 
 
-def closed_port():
-    """A loopback TCP port where nothing listens (a backend that is down)."""
-    return free_port()
+class DownBackend:
+    """A loopback TCP port where nothing listens (a backend that is down): bound, so that
+    no other fixture gets it, but not listening, so that connections are refused."""
+
+    def __init__(self):
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+
+    def stop(self):
+        self._socket.close()
 
 
 def span_file_lines(path):
@@ -572,7 +596,8 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
         """No span of the request(s) already made to path: spans leave in order, so once the
         span of a later request is in, theirs would be too."""
         marker = f"/app/after-{uuid.uuid4().hex[:12]}"
-        self.traced(marker)
+        # A sampled caller: recorded whatever the sampling settings.
+        self.traced(marker, {"traceparent": f"00-{random_hex(32)}-{random_hex(16)}-01"})
         time.sleep(0.3)
         self.assertEqual(self.spans_of(path, method), [], f"{method} {path} was recorded")
 

@@ -1,0 +1,165 @@
+"""mod_proxy: a CLIENT span for each call to a backend, and the call carries its context.
+
+Two httpd services with mod_tomograph, A (service-a) proxying to B (service-b), make one
+trace: A's SERVER span, A's CLIENT span, B's SERVER span, each the parent of the next.
+Backends that are down or hang up mark the CLIENT span as an error."""
+
+import base64
+import json
+import time
+import unittest
+import uuid
+
+from harness import DownBackend, HangupBackend, TracingTestCase, random_hex
+
+HMAC_KEY = "proxy-key"
+
+
+class ProxyChainTest(TracingTestCase):
+    ZIPKIN = True
+    DIRECTIVES = ("TomographService service-a", f"TomographHMACKey {HMAC_KEY}")
+
+    @classmethod
+    def start_backends(cls):
+        cls.backend = cls.start_httpd(["TomographService service-b"])
+        cls.hangup = HangupBackend()
+        cls.addClassCleanup(cls.hangup.stop)
+        cls.down = DownBackend()
+        cls.addClassCleanup(cls.down.stop)
+
+    @classmethod
+    def site_config(cls):
+        b = cls.backend.port
+        return (
+            f"ProxyPass /to-b/ http://127.0.0.1:{b}/app/",
+            f"ProxyPass /to-b-by-name/ http://localhost:{b}/app/",
+            f"ProxyPass /unsampled-to-b/ http://127.0.0.1:{b}/app/",
+            "<Location /unsampled-to-b/>",
+            "    TomographSampleRate 0",
+            "</Location>",
+            f"ProxyPass /to-down/ http://127.0.0.1:{cls.down.port}/app/ retry=0",
+            f"ProxyPass /to-hangup/ http://127.0.0.1:{cls.hangup.port}/app/ retry=0",
+        )
+
+    def chain(self, trace_id, count):
+        """The spans of a trace by role: {"a-server", "a-client", "b-server"} (those there)."""
+        roles = {}
+        for span in self.wait_for_trace(trace_id, count):
+            service = span.get("localEndpoint", {}).get("serviceName")
+            role = {"service-a": "a", "service-b": "b"}.get(service, service) + "-" + span["kind"].lower()
+            self.assertNotIn(role, roles, f"two {role} spans in {trace_id}")
+            roles[role] = span
+        return roles
+
+    def proxied(self, path, headers=None, method="GET", expect_status=200):
+        """Makes the request to A; returns A's SERVER and CLIENT spans of it."""
+        self.request(path, headers, method, expect_status)
+        server = self.server_span(path, method)
+        clients = [s for s in self.spans_in_trace(server["traceId"]) if s["kind"] == "CLIENT"]
+        self.assertEqual(len(clients), 1, clients)
+        return server, clients[0]
+
+    def test_two_services_chained_make_one_trace(self):
+        trace_id, caller = random_hex(32), random_hex(16)
+        response = self.request("/to-b/chain?q=1", {"traceparent": f"00-{trace_id}-{caller}-01"})
+        spans = self.chain(trace_id, 3)
+        a_server, a_client, b_server = spans["a-server"], spans["a-client"], spans["b-server"]
+        self.assertContinues(a_server, trace_id, caller)
+        self.assertEqual(a_server["name"], "get /to-b/chain")
+        self.assertEqual(a_client.get("parentId"), a_server["id"], spans)
+        self.assertEqual(b_server.get("parentId"), a_client["id"], spans)
+        self.assertEqual(b_server["name"], "get /app/chain")
+        self.assertAppSeesSpan(response.json(), b_server)
+        # A's call covers B's work, inside A's own span.
+        self.assertGreaterEqual(a_client["timestamp"], a_server["timestamp"], spans)
+        self.assertLessEqual(a_client["timestamp"] + a_client["duration"],
+                             a_server["timestamp"] + a_server["duration"], spans)
+        self.assertGreaterEqual(b_server["timestamp"], a_client["timestamp"], spans)
+        for span in spans.values():
+            self.assertNotIn("shared", span, span)
+            self.assertNotIn("error", span.get("tags", {}), span)
+
+    def test_client_span_names_the_backend(self):
+        _, client = self.proxied("/to-b/described?secret=x")
+        b = self.backend.port
+        self.assertEqual(client["name"], "get /app/described")
+        self.assertEqual(client["localEndpoint"]["serviceName"], "service-a")
+        self.assertEqual(client["tags"].get("http.method"), "GET")
+        self.assertEqual(client["tags"].get("http.url"), f"http://127.0.0.1:{b}/app/described")
+        self.assertEqual(client["tags"].get("http.status_code"), "200")
+        self.assertEqual(client.get("remoteEndpoint"), {"ipv4": "127.0.0.1", "port": b}, client)
+        self.assertNotIn("peer.hostname", client["tags"])
+
+    def test_client_span_of_a_backend_by_name(self):
+        _, client = self.proxied("/to-b-by-name/named")
+        b = self.backend.port
+        self.assertEqual(client["tags"].get("http.url"), f"http://localhost:{b}/app/named")
+        self.assertEqual(client["tags"].get("peer.hostname"), "localhost", client)
+        self.assertNotIn("ipv4", client.get("remoteEndpoint", {}), client)
+        self.assertEqual(client["tags"].get("http.status_code"), "200")
+
+    def test_post_is_named_by_its_method(self):
+        _, client = self.proxied("/to-b/posted", method="POST")
+        self.assertEqual(client["name"], "post /app/posted")
+        self.assertEqual(client["tags"].get("http.method"), "POST")
+
+    def test_backend_server_error_marks_every_span(self):
+        trace_id, caller = random_hex(32), random_hex(16)
+        self.request("/to-b/status/503", {"traceparent": f"00-{trace_id}-{caller}-01"},
+                     expect_status=503)
+        spans = self.chain(trace_id, 3)
+        self.assertEqual(spans["a-client"]["tags"].get("http.status_code"), "503", spans)
+        for role, span in spans.items():
+            self.assertIn("error", span["tags"], f"{role}: {span}")
+
+    def test_backend_down_marks_the_client_span_with_the_reason(self):
+        server, client = self.proxied("/to-down/x", expect_status=503)
+        reason = client["tags"].get("error", "")
+        self.assertTrue(reason and not reason.isdigit(), f"a reason, not a status: {client}")
+        self.assertNotIn("http.status_code", client["tags"], "no backend answered")
+        self.assertEqual(server["tags"].get("http.status_code"), "503")
+        self.assertIn("error", server["tags"], server)
+        errors = [n["value"] for n in server["annotations"] if n["value"].startswith("error: ")]
+        self.assertTrue(errors, f"mod_proxy's error-log lines as notes: {server}")
+
+    def test_backend_that_hangs_up_marks_the_client_span_with_the_reason(self):
+        server, client = self.proxied("/to-hangup/x", expect_status=502)
+        reason = client["tags"].get("error", "")
+        self.assertTrue(reason and not reason.isdigit(), f"a reason, not a status: {client}")
+        self.assertEqual(server["tags"].get("http.status_code"), "502")
+        self.assertIn("error", server["tags"], server)
+
+    def test_call_carries_the_client_span_in_every_format(self):
+        trace_id, caller = random_hex(32), random_hex(16)
+        stale = {"traceparent": f"00-{trace_id}-{caller}-01",
+                 "X-B3-TraceId": random_hex(32), "X-B3-SpanId": random_hex(16),
+                 "X-B3-ParentSpanId": random_hex(16)}
+        heads = len(self.hangup.heads)
+        server, client = self.proxied("/to-hangup/carried", stale, expect_status=502)
+        self.assertEqual(len(self.hangup.heads), heads + 1, self.hangup.heads)
+        sent = self.hangup.headers()
+        span_id, parent = client["id"], server["id"]
+        self.assertEqual(sent.get("traceparent"), f"00-{trace_id}-{span_id}-01", sent)
+        self.assertEqual(sent.get("b3"), f"{trace_id}-{span_id}-1-{parent}", sent)
+        self.assertEqual(sent.get("x-b3-traceid"), trace_id, sent)
+        self.assertEqual(sent.get("x-b3-spanid"), span_id, sent)
+        self.assertEqual(sent.get("x-b3-parentspanid"), parent, sent)
+        self.assertEqual(sent.get("x-b3-sampled"), "1", sent)
+        info = json.loads(base64.urlsafe_b64decode(sent["x-trace-info"]))
+        self.assertEqual(info.get("base_id"), str(uuid.UUID(hex=trace_id)), info)
+        self.assertIn("x-trace-hmac", sent)
+
+    def test_unsampled_root_stays_unsampled_downstream(self):
+        response = self.request("/unsampled-to-b/quiet")
+        env = response.json()
+        trace_id, a_client = env["TOMOGRAPH_TRACE_ID"], env.get("HTTP_X_B3_PARENTSPANID", "")
+        self.assertRegex(a_client, r"^[0-9a-f]{16}$", f"B continues A's call: {env}")
+        # Not sampled, and the random-trace-id flag of the trace A started, carried on.
+        self.assertAppSeesContext(env, trace_id, env["TOMOGRAPH_SPAN_ID"], "02", a_client)
+        self.assertNoSpanOf("/unsampled-to-b/quiet")
+        time.sleep(0.2)
+        self.assertEqual(self.spans_in_trace(trace_id), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
