@@ -2,38 +2,83 @@
 
 #include <apr_strings.h>
 #include <curl/curl.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tg_buf.h"
 #include "tg_http.h"
+#include "tg_ids.h"
 #include "tg_log.h"
+#include "tg_otlp.h"
 #include "tg_record.h"
 #include "tg_statsd.h"
 #include "tg_zipkin.h"
 
-/* While the queue stays empty the loop sleeps this long, doubling up to the
+/* While the queue stays empty the loop waits this long, doubling up to the
  * most: quick to wake after a lull, cheap when there is no traffic. */
-#define IDLE_SLEEP_MIN apr_time_from_msec(1)
-#define IDLE_SLEEP_MAX apr_time_from_msec(20)
+#define IDLE_WAIT_MIN apr_time_from_msec(1)
+#define IDLE_WAIT_MAX apr_time_from_msec(20)
+
+/* The wait after a failed POST: from the least, doubled after each failure
+ * up to the most, back to the least after a success. */
+#define RETRY_DELAY_MIN apr_time_from_msec(100)
+#define RETRY_DELAY_MAX apr_time_from_sec(10)
 
 /* A collector that is down fails every batch; one line a minute per kind of
  * failure says so without flooding the error log. */
 #define WARN_INTERVAL apr_time_from_sec(60)
 
-typedef enum {
-    FAIL_ZIPKIN_REFUSED,
-    FAIL_ZIPKIN_TIMEOUT,
-    FAIL_ZIPKIN_STATUS,
-    FAIL_ZIPKIN_OTHER,
-    FAIL_STATSD,
-    FAIL_FILE,
-    FAIL_KINDS
-} failure_kind_t;
+#define HTTP_TOO_MANY_REQUESTS 429
 
 typedef struct {
     apr_time_t last_logged; /* 0: never */
     unsigned silenced;      /* failures since, not logged */
 } warn_limit_t;
+
+typedef enum {
+    HTTP_RETRY_REFUSED,
+    HTTP_RETRY_TIMEOUT,
+    HTTP_RETRY_STATUS,
+    HTTP_RETRY_OTHER,
+    HTTP_REJECTED,
+    HTTP_GAVE_UP,
+    HTTP_OVERFLOW,
+    HTTP_UNENCODABLE,
+    HTTP_DEADLINE,
+    HTTP_WARNINGS
+} http_warning_t;
+
+typedef void encode_fn(tg_buf_t *out, const tg_span_t *const *spans, int n);
+
+/* One POST body and the spans it carries. */
+typedef struct {
+    char *body; /* malloc'd */
+    apr_size_t len;
+    int spans;
+    int attempts;
+} payload_t;
+
+/* Zipkin and OTLP alike: batches encoded by `encode`, kept in a ring of
+ * payloads until delivered, the oldest first.  The head may be on the wire;
+ * the others wait. */
+typedef struct {
+    const char *name; /* for the log */
+    const char *url;
+    encode_fn *encode;
+    tg_export_counters_t *counters;
+    tg_http_t *http;   /* NULL: exporter off */
+    payload_t *ring;
+    int ring_size;
+    int head;
+    int count;
+    int waiting_spans; /* in the payloads not on the wire */
+    int on_wire;       /* the head is being POSTed */
+    apr_time_t not_before;
+    apr_interval_time_t retry_delay; /* the next backoff; 0 after a success */
+    warn_limit_t warn[HTTP_WARNINGS];
+} http_exporter_t;
+
+enum { EXPORTER_ZIPKIN, EXPORTER_OTLP, HTTP_EXPORTERS };
 
 struct tg_shipper_t {
     tg_queue_t *queue;
@@ -47,45 +92,51 @@ struct tg_shipper_t {
     apr_time_t batch_started; /* when its first span was taken */
     tg_buf_t out;             /* one exporter's payload */
     tg_buf_t lines;           /* one span's statsd lines */
-    tg_http_t *zipkin;
     int curl_initialized;
+    tg_http_agent_t *agent;   /* the HTTP exporters' connections */
+    http_exporter_t http[HTTP_EXPORTERS];
     apr_socket_t *statsd;
     apr_sockaddr_t *statsd_addr;
     unsigned char *statsd_failed; /* per span of the batch: 1 when a datagram failed */
-    warn_limit_t warn[FAIL_KINDS];
+    warn_limit_t statsd_warn;
+    warn_limit_t file_warn;
 };
 
 void tg_shipper_config_defaults(tg_shipper_config_t *cfg)
 {
     cfg->zipkin_url = NULL;
+    cfg->otlp_url = NULL;
     cfg->statsd_host = NULL;
     cfg->statsd_port = 8125;
     cfg->span_file = NULL;
     cfg->batch_spans = 100;
     cfg->batch_interval = apr_time_from_msec(200);
+    cfg->batch_bytes = 1024 * 1024;
+    cfg->buffer_spans = 10000;
+    cfg->max_attempts = 10;
     cfg->connect_timeout_ms = 1000;
     cfg->request_timeout_ms = 5000;
     cfg->statsd_packet = 1432;
 }
 
-static apr_status_t release(void *data)
+static void count(_Atomic uint64_t *counter, uint64_t n)
 {
-    tg_shipper_t *shipper = data;
-    tg_http_destroy(shipper->zipkin);
-    shipper->zipkin = NULL;
-    if (shipper->curl_initialized)
-        curl_global_cleanup();
-    shipper->curl_initialized = 0;
-    tg_buf_free(&shipper->out);
-    tg_buf_free(&shipper->lines);
-    return APR_SUCCESS;
+    if (n)
+        atomic_fetch_add(counter, n);
+}
+
+/* n spans leave the exporter's hands into `outcome`. */
+static void settle(tg_export_counters_t *counters, _Atomic uint64_t *outcome, int n)
+{
+    count(outcome, (uint64_t)n);
+    if (n)
+        atomic_fetch_sub(&counters->in_flight, (uint64_t)n);
 }
 
 /* 1 when a failure of this kind may be logged now, `note` then saying how
  * many of its kind went unlogged since the last line ("" when none). */
-static int may_warn(tg_shipper_t *shipper, failure_kind_t kind, char *note, apr_size_t size)
+static int may_warn(warn_limit_t *limit, char *note, apr_size_t size)
 {
-    warn_limit_t *limit = &shipper->warn[kind];
     apr_time_t now = apr_time_now();
     if (limit->last_logged && now - limit->last_logged < WARN_INTERVAL) {
         limit->silenced++;
@@ -100,10 +151,302 @@ static int may_warn(tg_shipper_t *shipper, failure_kind_t kind, char *note, apr_
     return 1;
 }
 
-static void count(_Atomic uint64_t *counter, uint64_t n)
+/* --- the HTTP exporters --- */
+
+static payload_t *head_of(http_exporter_t *exporter)
 {
-    if (n)
-        atomic_fetch_add(counter, n);
+    return &exporter->ring[exporter->head];
+}
+
+static void pop_head(http_exporter_t *exporter)
+{
+    free(head_of(exporter)->body);
+    exporter->head = (exporter->head + 1) % exporter->ring_size;
+    exporter->count--;
+}
+
+/* Drops the oldest payload that is not on the wire. */
+static int drop_oldest_waiting(http_exporter_t *exporter)
+{
+    payload_t *head = head_of(exporter);
+    int spans;
+    if (!exporter->on_wire) {
+        spans = head->spans;
+        pop_head(exporter);
+    }
+    else {
+        /* The head stays on the wire: it takes the place of the one after
+         * it, which goes. */
+        payload_t *next = &exporter->ring[(exporter->head + 1) % exporter->ring_size];
+        spans = next->spans;
+        free(next->body);
+        *next = *head;
+        exporter->head = (exporter->head + 1) % exporter->ring_size;
+        exporter->count--;
+    }
+    exporter->waiting_spans -= spans;
+    settle(exporter->counters, &exporter->counters->dropped, spans);
+    return spans;
+}
+
+/* Drops the oldest waiting payloads until `incoming` more spans fit in the
+ * buffer. */
+static void make_room(tg_shipper_t *shipper, http_exporter_t *exporter, int incoming)
+{
+    int dropped = 0;
+    char note[80];
+    while (exporter->waiting_spans && exporter->waiting_spans + incoming > shipper->cfg.buffer_spans)
+        dropped += drop_oldest_waiting(exporter);
+    if (dropped && may_warn(&exporter->warn[HTTP_OVERFLOW], note, sizeof(note)))
+        tg_log(TG_LOG_WARNING, 0, TGLOGNO(03103) "%s export to %s: its buffer of %d spans is full; "
+               "dropped the oldest %d%s", exporter->name, exporter->url, shipper->cfg.buffer_spans,
+               dropped, note);
+}
+
+static void unencodable(http_exporter_t *exporter, int spans)
+{
+    char note[80];
+    settle(exporter->counters, &exporter->counters->failed, spans);
+    if (may_warn(&exporter->warn[HTTP_UNENCODABLE], note, sizeof(note)))
+        tg_log(TG_LOG_WARNING, APR_ENOMEM, TGLOGNO(03104) "%s export: out of memory encoding "
+               "%d spans; they are lost%s", exporter->name, spans, note);
+}
+
+/* Encodes spans[0..n) into payloads of at most batch_bytes (halving the
+ * spans until each fits) and queues them for their POST. */
+static void add_payloads(tg_shipper_t *shipper, http_exporter_t *exporter,
+                         const tg_span_t *const *spans, int n)
+{
+    tg_buf_t *out = &shipper->out;
+    payload_t *payload;
+    char *body;
+    tg_buf_reset(out);
+    exporter->encode(out, spans, n);
+    if (!out->failed && out->len > shipper->cfg.batch_bytes && n > 1) {
+        add_payloads(shipper, exporter, spans, n / 2);
+        add_payloads(shipper, exporter, spans + n / 2, n - n / 2);
+        return;
+    }
+    body = out->failed ? NULL : malloc(out->len + 1);
+    if (!body) {
+        unencodable(exporter, n);
+        return;
+    }
+    memcpy(body, out->data, out->len + 1);
+    make_room(shipper, exporter, n);
+    /* Room made, at most buffer_spans payloads (of a span at least) wait
+     * beside the one on the wire: the ring has a slot for each. */
+    payload = &exporter->ring[(exporter->head + exporter->count) % exporter->ring_size];
+    payload->body = body;
+    payload->len = out->len;
+    payload->spans = n;
+    payload->attempts = 0;
+    exporter->count++;
+    exporter->waiting_spans += n;
+}
+
+/* The backoff before the next try: equal jitter, between half the delay
+ * and the whole, so that many shippers restarted together spread out. */
+static apr_interval_time_t next_retry_delay(http_exporter_t *exporter)
+{
+    apr_interval_time_t delay = exporter->retry_delay ? exporter->retry_delay : RETRY_DELAY_MIN;
+    exporter->retry_delay = delay * 2 < RETRY_DELAY_MAX ? delay * 2 : RETRY_DELAY_MAX;
+    return delay / 2 + (apr_interval_time_t)(tg_random_span_id() % (uint64_t)(delay / 2 + 1));
+}
+
+static http_warning_t retry_warning(apr_status_t rv, long status)
+{
+    if (status)
+        return HTTP_RETRY_STATUS;
+    if (rv == APR_ECONNREFUSED)
+        return HTTP_RETRY_REFUSED;
+    if (rv == APR_TIMEUP)
+        return HTTP_RETRY_TIMEOUT;
+    return HTTP_RETRY_OTHER;
+}
+
+/* A 4xx says the batch itself is at fault, so sending it again is no use;
+ * 429 (too many requests) is the exception OTLP makes. */
+static int is_refusal(long status)
+{
+    return status >= 400 && status < 500 && status != HTTP_TOO_MANY_REQUESTS;
+}
+
+/* The head's POST ended with rv at `now`. */
+static void post_ended(tg_shipper_t *shipper, http_exporter_t *exporter, apr_status_t rv,
+                       long status, const char *error, apr_time_t now)
+{
+    payload_t *payload = head_of(exporter);
+    tg_export_counters_t *counters = exporter->counters;
+    int spans = payload->spans;
+    char note[80];
+    exporter->on_wire = 0;
+    if (rv == APR_SUCCESS) {
+        settle(counters, &counters->sent, spans);
+        pop_head(exporter);
+        exporter->retry_delay = 0;
+        exporter->not_before = 0;
+        return;
+    }
+    if (is_refusal(status)) {
+        settle(counters, &counters->failed, spans);
+        pop_head(exporter);
+        if (may_warn(&exporter->warn[HTTP_REJECTED], note, sizeof(note)))
+            tg_log(TG_LOG_WARNING, rv, TGLOGNO(03100) "%s collector at %s refused %d spans (%s); "
+                   "they are not sent again%s", exporter->name, exporter->url, spans, error, note);
+        return;
+    }
+    payload->attempts++;
+    exporter->not_before = now + next_retry_delay(exporter);
+    if (shipper->cfg.max_attempts && payload->attempts >= shipper->cfg.max_attempts) {
+        settle(counters, &counters->failed, spans);
+        pop_head(exporter);
+        if (may_warn(&exporter->warn[HTTP_GAVE_UP], note, sizeof(note)))
+            tg_log(TG_LOG_WARNING, rv, TGLOGNO(03101) "%s export to %s failed: %s; gave up on %d "
+                   "spans after %d attempts%s", exporter->name, exporter->url, error, spans,
+                   payload->attempts, note);
+        return;
+    }
+    count(&counters->retried, (uint64_t)spans);
+    exporter->waiting_spans += spans;
+    if (may_warn(&exporter->warn[retry_warning(rv, status)], note, sizeof(note)))
+        tg_log(TG_LOG_WARNING, rv, TGLOGNO(03102) "%s export to %s failed: %s; %d spans kept, "
+               "next try in %" APR_TIME_T_FMT " ms%s", exporter->name, exporter->url, error,
+               exporter->waiting_spans, apr_time_as_msec(exporter->not_before - now), note);
+    make_room(shipper, exporter, 0);
+}
+
+/* Starts the head's POST.  Its timeout ends by `deadline` (0: none); 0 when
+ * no time is left for one. */
+static int start_post(tg_shipper_t *shipper, http_exporter_t *exporter, apr_time_t now,
+                      apr_time_t deadline)
+{
+    payload_t *payload = head_of(exporter);
+    long timeout_ms = 0;
+    apr_status_t rv;
+    if (deadline) {
+        timeout_ms = (long)apr_time_as_msec(deadline - now);
+        if (timeout_ms <= 0)
+            return 0;
+    }
+    rv = tg_http_post_start(exporter->http, payload->body, payload->len, timeout_ms);
+    exporter->waiting_spans -= payload->spans;
+    exporter->on_wire = 1;
+    if (rv != APR_SUCCESS)
+        post_ended(shipper, exporter, rv, 0, "cannot start an HTTP request", now);
+    return 1;
+}
+
+/* Settles the POST that ended, if any, and starts the next while the
+ * exporter has one due; returns once a POST is under way or none is due. */
+static void pump(tg_shipper_t *shipper, http_exporter_t *exporter, apr_time_t now,
+                 apr_time_t deadline)
+{
+    char error[CURL_ERROR_SIZE];
+    if (!exporter->http)
+        return;
+    for (;;) {
+        long status = 0;
+        apr_status_t rv;
+        if (!exporter->on_wire) {
+            if (!exporter->count || now < exporter->not_before
+                || !start_post(shipper, exporter, now, deadline))
+                return;
+            if (!exporter->on_wire)
+                continue;
+        }
+        rv = tg_http_post_poll(exporter->http, &status, error);
+        if (rv == APR_INCOMPLETE)
+            return;
+        post_ended(shipper, exporter, rv, status, error, now);
+    }
+}
+
+static void pump_all(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
+{
+    int i;
+    for (i = 0; i < HTTP_EXPORTERS; i++)
+        pump(shipper, &shipper->http[i], now, deadline);
+}
+
+/* What drain could not deliver in time: counted failed, and the POST on
+ * the wire abandoned. */
+static void give_up(http_exporter_t *exporter)
+{
+    int spans = 0;
+    char note[80];
+    if (exporter->on_wire)
+        tg_http_post_cancel(exporter->http);
+    exporter->on_wire = 0;
+    while (exporter->count) {
+        spans += head_of(exporter)->spans;
+        pop_head(exporter);
+    }
+    exporter->waiting_spans = 0;
+    settle(exporter->counters, &exporter->counters->failed, spans);
+    if (spans && may_warn(&exporter->warn[HTTP_DEADLINE], note, sizeof(note)))
+        tg_log(TG_LOG_WARNING, 0, TGLOGNO(03105) "%s export to %s: %d spans not delivered before "
+               "the shipper's deadline%s", exporter->name, exporter->url, spans, note);
+}
+
+static apr_status_t open_http(tg_shipper_t *shipper, http_exporter_t *exporter, const char *name,
+                              const char *url, encode_fn *encode,
+                              tg_export_counters_t *counters, apr_pool_t *pool)
+{
+    const tg_shipper_config_t *cfg = &shipper->cfg;
+    exporter->name = name;
+    exporter->url = url;
+    exporter->encode = encode;
+    exporter->counters = counters;
+    if (!url)
+        return APR_SUCCESS;
+    if (!shipper->curl_initialized) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            tg_log(TG_LOG_ERR, APR_EGENERAL, TGLOGNO(03002) "cannot initialize libcurl");
+            return APR_EGENERAL;
+        }
+        shipper->curl_initialized = 1;
+        shipper->agent = tg_http_agent_create();
+    }
+    exporter->http = shipper->agent ? tg_http_create_in(shipper->agent, url,
+                                                        cfg->connect_timeout_ms,
+                                                        cfg->request_timeout_ms)
+                                    : NULL;
+    if (!exporter->http) {
+        tg_log(TG_LOG_ERR, APR_ENOMEM, TGLOGNO(03003) "cannot make an HTTP client for %s at %s",
+               name, url);
+        return APR_ENOMEM;
+    }
+    exporter->ring_size = cfg->buffer_spans + 1;
+    exporter->ring = apr_palloc(pool, sizeof(*exporter->ring) * (apr_size_t)exporter->ring_size);
+    return APR_SUCCESS;
+}
+
+static void close_http(http_exporter_t *exporter)
+{
+    /* Handles go before the agent they belong to. */
+    tg_http_destroy(exporter->http);
+    exporter->http = NULL;
+    while (exporter->count)
+        pop_head(exporter);
+}
+
+/* --- the shipper --- */
+
+static apr_status_t release(void *data)
+{
+    tg_shipper_t *shipper = data;
+    int i;
+    for (i = 0; i < HTTP_EXPORTERS; i++)
+        close_http(&shipper->http[i]);
+    tg_http_agent_destroy(shipper->agent);
+    shipper->agent = NULL;
+    if (shipper->curl_initialized)
+        curl_global_cleanup();
+    shipper->curl_initialized = 0;
+    tg_buf_free(&shipper->out);
+    tg_buf_free(&shipper->lines);
+    return APR_SUCCESS;
 }
 
 static apr_status_t open_statsd(tg_shipper_t *shipper, apr_pool_t *pool)
@@ -126,22 +469,16 @@ static apr_status_t open_statsd(tg_shipper_t *shipper, apr_pool_t *pool)
     return rv;
 }
 
-static apr_status_t open_zipkin(tg_shipper_t *shipper)
+static int config_is_valid(const tg_shipper_config_t *cfg)
 {
-    const tg_shipper_config_t *cfg = &shipper->cfg;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        tg_log(TG_LOG_ERR, APR_EGENERAL, TGLOGNO(03002) "cannot initialize libcurl");
-        return APR_EGENERAL;
-    }
-    shipper->curl_initialized = 1;
-    shipper->zipkin = tg_http_create(cfg->zipkin_url, cfg->connect_timeout_ms,
-                                     cfg->request_timeout_ms);
-    if (!shipper->zipkin) {
-        tg_log(TG_LOG_ERR, APR_ENOMEM, TGLOGNO(03003) "cannot make an HTTP client for Zipkin at %s",
-               cfg->zipkin_url);
-        return APR_ENOMEM;
-    }
-    return APR_SUCCESS;
+    return cfg->batch_spans >= 1 && cfg->statsd_packet >= 1 && cfg->batch_interval >= 0
+        && cfg->batch_bytes >= 1 && cfg->buffer_spans >= cfg->batch_spans
+        && cfg->max_attempts >= 0 && cfg->connect_timeout_ms > 0 && cfg->request_timeout_ms > 0;
+}
+
+static const char *copy_or_null(apr_pool_t *pool, const char *str)
+{
+    return str ? apr_pstrdup(pool, str) : NULL;
 }
 
 apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
@@ -151,7 +488,7 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
     tg_shipper_t *shipper;
     tg_queue_stats_t stats;
     apr_status_t rv;
-    if (cfg->batch_spans < 1 || cfg->statsd_packet < 1 || cfg->batch_interval < 0)
+    if (!config_is_valid(cfg))
         return APR_EINVAL;
     shipper = apr_pcalloc(pool, sizeof(*shipper));
     tg_buf_init(&shipper->out);
@@ -161,8 +498,9 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
     apr_pool_cleanup_register(pool, shipper, release, apr_pool_cleanup_null);
     shipper->queue = queue;
     shipper->cfg = *cfg;
-    shipper->cfg.zipkin_url = cfg->zipkin_url ? apr_pstrdup(pool, cfg->zipkin_url) : NULL;
-    shipper->cfg.statsd_host = cfg->statsd_host ? apr_pstrdup(pool, cfg->statsd_host) : NULL;
+    shipper->cfg.zipkin_url = copy_or_null(pool, cfg->zipkin_url);
+    shipper->cfg.otlp_url = copy_or_null(pool, cfg->otlp_url);
+    shipper->cfg.statsd_host = copy_or_null(pool, cfg->statsd_host);
     shipper->counters = counters;
     tg_queue_stats(queue, &stats);
     shipper->poll_limit = stats.capacity;
@@ -172,42 +510,16 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
     rv = apr_pool_create(&shipper->batch_pool, pool);
     if (rv == APR_SUCCESS && shipper->cfg.statsd_host)
         rv = open_statsd(shipper, pool);
-    if (rv == APR_SUCCESS && shipper->cfg.zipkin_url)
-        rv = open_zipkin(shipper);
+    if (rv == APR_SUCCESS)
+        rv = open_http(shipper, &shipper->http[EXPORTER_ZIPKIN], "Zipkin", shipper->cfg.zipkin_url,
+                       tg_zipkin_append_list, &counters->zipkin, pool);
+    if (rv == APR_SUCCESS)
+        rv = open_http(shipper, &shipper->http[EXPORTER_OTLP], "OTLP", shipper->cfg.otlp_url,
+                       tg_otlp_append_request, &counters->otlp, pool);
     if (rv != APR_SUCCESS)
         return rv;
     *shipper_out = shipper;
     return APR_SUCCESS;
-}
-
-static failure_kind_t zipkin_failure_kind(apr_status_t rv, long status)
-{
-    if (rv == APR_ECONNREFUSED)
-        return FAIL_ZIPKIN_REFUSED;
-    if (rv == APR_TIMEUP)
-        return FAIL_ZIPKIN_TIMEOUT;
-    return status ? FAIL_ZIPKIN_STATUS : FAIL_ZIPKIN_OTHER;
-}
-
-static void ship_zipkin(tg_shipper_t *shipper)
-{
-    char error[CURL_ERROR_SIZE] = "out of memory encoding the batch";
-    long status = 0;
-    apr_status_t rv = APR_ENOMEM;
-    char note[80];
-    tg_buf_reset(&shipper->out);
-    tg_zipkin_append_list(&shipper->out, shipper->batch, shipper->batch_len);
-    if (!shipper->out.failed)
-        rv = tg_http_post_json(shipper->zipkin, shipper->out.data, shipper->out.len, &status,
-                               error);
-    if (rv == APR_SUCCESS) {
-        count(&shipper->counters->zipkin.sent, (uint64_t)shipper->batch_len);
-        return;
-    }
-    count(&shipper->counters->zipkin.failed, (uint64_t)shipper->batch_len);
-    if (may_warn(shipper, zipkin_failure_kind(rv, status), note, sizeof(note)))
-        tg_log(TG_LOG_WARNING, rv, TGLOGNO(03004) "Zipkin export to %s failed: %s; %d spans lost%s",
-               shipper->cfg.zipkin_url, error, shipper->batch_len, note);
 }
 
 static void ship_file(tg_shipper_t *shipper)
@@ -226,11 +538,11 @@ static void ship_file(tg_shipper_t *shipper)
             rv = apr_file_flush(shipper->cfg.span_file);
     }
     if (rv == APR_SUCCESS) {
-        count(&shipper->counters->file.sent, (uint64_t)shipper->batch_len);
+        settle(&shipper->counters->file, &shipper->counters->file.sent, shipper->batch_len);
         return;
     }
-    count(&shipper->counters->file.failed, (uint64_t)shipper->batch_len);
-    if (may_warn(shipper, FAIL_FILE, note, sizeof(note)))
+    settle(&shipper->counters->file, &shipper->counters->file.failed, shipper->batch_len);
+    if (may_warn(&shipper->file_warn, note, sizeof(note)))
         tg_log(TG_LOG_WARNING, rv, TGLOGNO(03005) "cannot write %d spans to the span file%s",
                shipper->batch_len, note);
 }
@@ -263,7 +575,7 @@ static void send_datagram(statsd_packer_t *packer)
     if (rv == APR_SUCCESS)
         return;
     mark_failed(packer, packer->first_span, packer->last_span);
-    if (may_warn(shipper, FAIL_STATSD, note, sizeof(note)))
+    if (may_warn(&shipper->statsd_warn, note, sizeof(note)))
         tg_log(TG_LOG_WARNING, rv, TGLOGNO(03006) "cannot send a datagram to statsd at %s:%u%s",
                shipper->cfg.statsd_host, (unsigned)shipper->cfg.statsd_port, note);
 }
@@ -287,6 +599,7 @@ static void pack_line(statsd_packer_t *packer, int span, const char *line, apr_s
 static void ship_statsd(tg_shipper_t *shipper)
 {
     statsd_packer_t packer = {.shipper = shipper};
+    tg_export_counters_t *counters = &shipper->counters->statsd;
     tg_buf_t *lines = &shipper->lines;
     int i, failed = 0;
     memset(shipper->statsd_failed, 0, (size_t)shipper->batch_len);
@@ -311,80 +624,158 @@ static void ship_statsd(tg_shipper_t *shipper)
     send_datagram(&packer);
     for (i = 0; i < shipper->batch_len; i++)
         failed += shipper->statsd_failed[i];
-    count(&shipper->counters->statsd.sent, (uint64_t)(shipper->batch_len - failed));
-    count(&shipper->counters->statsd.failed, (uint64_t)failed);
+    settle(counters, &counters->sent, shipper->batch_len - failed);
+    settle(counters, &counters->failed, failed);
 }
 
-static void ship_batch(tg_shipper_t *shipper)
+/* Hands the batch to every exporter: statsd and the file at once, the HTTP
+ * exporters' payloads to their buffers, POSTed as soon as may be. */
+static void ship_batch(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
 {
+    int i;
     if (shipper->batch_len == 0)
         return;
-    if (shipper->zipkin)
-        ship_zipkin(shipper);
+    for (i = 0; i < HTTP_EXPORTERS; i++)
+        if (shipper->http[i].http)
+            add_payloads(shipper, &shipper->http[i], shipper->batch, shipper->batch_len);
     if (shipper->statsd)
         ship_statsd(shipper);
     if (shipper->cfg.span_file)
         ship_file(shipper);
     shipper->batch_len = 0;
     apr_pool_clear(shipper->batch_pool);
+    pump_all(shipper, now, deadline);
+}
+
+static void count_taken(tg_export_counters_t *counters)
+{
+    atomic_fetch_add(&counters->taken, 1);
+    atomic_fetch_add(&counters->in_flight, 1);
 }
 
 /* Pops one record into the batch, shipping the batch when that fills it.
  * 0 when the queue had nothing ready. */
-static int take_one(tg_shipper_t *shipper, apr_time_t now)
+static int take_one(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
 {
+    tg_shipper_counters_t *counters = shipper->counters;
     apr_size_t len;
     tg_span_t *span;
     if (tg_queue_pop(shipper->queue, shipper->record, &len) != APR_SUCCESS)
         return 0;
     if (tg_record_decode(shipper->record, len, shipper->batch_pool, &span) != APR_SUCCESS) {
-        count(&shipper->counters->undecodable, 1);
+        count(&counters->undecodable, 1);
         /* Whatever the decoder left behind goes now, not with a batch that
          * may never come. */
         if (shipper->batch_len == 0)
             apr_pool_clear(shipper->batch_pool);
         return 1;
     }
+    if (shipper->http[EXPORTER_ZIPKIN].http)
+        count_taken(&counters->zipkin);
+    if (shipper->http[EXPORTER_OTLP].http)
+        count_taken(&counters->otlp);
+    if (shipper->statsd)
+        count_taken(&counters->statsd);
+    if (shipper->cfg.span_file)
+        count_taken(&counters->file);
     if (shipper->batch_len == 0)
         shipper->batch_started = now;
     shipper->batch[shipper->batch_len++] = span;
     if (shipper->batch_len == shipper->cfg.batch_spans)
-        ship_batch(shipper);
+        ship_batch(shipper, now, deadline);
     return 1;
 }
 
 int tg_shipper_poll(tg_shipper_t *shipper, apr_time_t now)
 {
     int taken = 0;
-    while ((uint32_t)taken < shipper->poll_limit && take_one(shipper, now))
+    while ((uint32_t)taken < shipper->poll_limit && take_one(shipper, now, 0))
         taken++;
     if (shipper->batch_len && now - shipper->batch_started >= shipper->cfg.batch_interval)
-        ship_batch(shipper);
+        ship_batch(shipper, now, 0);
+    else
+        pump_all(shipper, now, 0);
     return taken;
+}
+
+void tg_shipper_wait(tg_shipper_t *shipper, apr_interval_time_t timeout)
+{
+    if (shipper->agent)
+        /* Rounded up: a wait of 0 ms would turn the idle loop into a spin. */
+        tg_http_agent_wait(shipper->agent, (long)((timeout + 999) / 1000));
+    else
+        apr_sleep(timeout);
+}
+
+/* The soonest an HTTP exporter has something to do, when none has a POST on
+ * the wire; `now` when one has (its progress wakes the wait); 0 when none
+ * has work left. */
+static apr_time_t next_http_work(const tg_shipper_t *shipper, apr_time_t now)
+{
+    apr_time_t soonest = 0;
+    int i;
+    for (i = 0; i < HTTP_EXPORTERS; i++) {
+        const http_exporter_t *exporter = &shipper->http[i];
+        apr_time_t due;
+        if (!exporter->count)
+            continue;
+        due = exporter->on_wire || exporter->not_before < now ? now : exporter->not_before;
+        if (!soonest || due < soonest)
+            soonest = due;
+    }
+    return soonest;
 }
 
 void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline)
 {
+    apr_time_t now;
+    int i;
     /* What stays queued is not lost: the queue outlives this process, and
      * the next shipper takes it. */
-    while (apr_time_now() < deadline && take_one(shipper, apr_time_now()))
+    while (apr_time_now() < deadline && take_one(shipper, apr_time_now(), deadline))
         ;
-    ship_batch(shipper);
+    ship_batch(shipper, apr_time_now(), deadline);
+    while ((now = apr_time_now()) < deadline) {
+        apr_time_t due, wake;
+        pump_all(shipper, now, deadline);
+        due = next_http_work(shipper, now);
+        if (!due)
+            break;
+        /* Until a backoff ends, or a POST's progress wakes us. */
+        wake = due > now && due < deadline ? due : deadline;
+        tg_shipper_wait(shipper, wake - now < IDLE_WAIT_MAX ? wake - now : IDLE_WAIT_MAX);
+    }
+    for (i = 0; i < HTTP_EXPORTERS; i++)
+        give_up(&shipper->http[i]);
 }
 
 void tg_shipper_run(tg_shipper_t *shipper, volatile sig_atomic_t *stop,
                     apr_interval_time_t drain_budget)
 {
-    apr_interval_time_t idle_sleep = 0;
+    apr_interval_time_t idle_wait = 0;
     while (!*stop) {
         if (tg_shipper_poll(shipper, apr_time_now()) > 0) {
-            idle_sleep = 0;
+            idle_wait = 0;
             continue;
         }
-        idle_sleep = idle_sleep ? idle_sleep * 2 : IDLE_SLEEP_MIN;
-        if (idle_sleep > IDLE_SLEEP_MAX)
-            idle_sleep = IDLE_SLEEP_MAX;
-        apr_sleep(idle_sleep);
+        idle_wait = idle_wait ? idle_wait * 2 : IDLE_WAIT_MIN;
+        if (idle_wait > IDLE_WAIT_MAX)
+            idle_wait = IDLE_WAIT_MAX;
+        tg_shipper_wait(shipper, idle_wait);
     }
     tg_shipper_drain(shipper, apr_time_now() + drain_budget);
+}
+
+static void write_off(tg_export_counters_t *counters)
+{
+    uint64_t lost = atomic_exchange(&counters->in_flight, 0);
+    count(&counters->failed, lost);
+}
+
+void tg_shipper_counters_write_off(tg_shipper_counters_t *counters)
+{
+    write_off(&counters->zipkin);
+    write_off(&counters->otlp);
+    write_off(&counters->statsd);
+    write_off(&counters->file);
 }

@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include "http_server.h"
+#include "json_check.h"
 #include "tg_buf.h"
 #include "tg_json.h"
 #include "tg_log.h"
 #include "tg_record.h"
 #include "tg_shipper.h"
 #include "tg_statsd.h"
+#include "tg_zipkin.h"
 
 #define QUEUE_SLOTS 64
 #define MAX_SPANS 40
@@ -191,6 +193,24 @@ static void assert_span_file_holds_all(const fixture_t *fx)
     assert_span_file_holds(fx, fx->spans, fx->n_spans);
 }
 
+static uint64_t load(_Atomic uint64_t *counter)
+{
+    return atomic_load(counter);
+}
+
+/* The accounting identity, then each counter. */
+static void assert_counts(tg_export_counters_t *c, uint64_t taken, uint64_t sent, uint64_t failed,
+                          uint64_t dropped, uint64_t in_flight)
+{
+    CU_ASSERT_EQUAL(load(&c->taken),
+                    load(&c->sent) + load(&c->failed) + load(&c->dropped) + load(&c->in_flight));
+    CU_ASSERT_EQUAL(load(&c->taken), taken);
+    CU_ASSERT_EQUAL(load(&c->sent), sent);
+    CU_ASSERT_EQUAL(load(&c->failed), failed);
+    CU_ASSERT_EQUAL(load(&c->dropped), dropped);
+    CU_ASSERT_EQUAL(load(&c->in_flight), in_flight);
+}
+
 /* --- the span file, batching, drain --- */
 
 static void test_poll_writes_one_json_line_per_span(void)
@@ -203,8 +223,7 @@ static void test_poll_writes_one_json_line_per_span(void)
     push_spans(fx, 3);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
     assert_span_file_holds_all(fx);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 3);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.failed), 0);
+    assert_counts(&fx->counters.file, 3, 3, 0, 0, 0);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 0);
 }
 
@@ -222,6 +241,7 @@ static void test_batch_waits_for_size_or_interval(void)
     assert_span_file_holds(fx, fx->spans, 4); /* two full batches */
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0 + apr_time_from_sec(1) - 1), 0);
     assert_span_file_holds(fx, fx->spans, 4);
+    assert_counts(&fx->counters.file, 5, 4, 0, 0, 1);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0 + apr_time_from_sec(1)), 0);
     assert_span_file_holds_all(fx);
     CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 5);
@@ -281,18 +301,37 @@ static void test_undecodable_record_is_counted_and_skipped(void)
 
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 4);
     CU_ASSERT_EQUAL(atomic_load(&fx->counters.undecodable), 2);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 2);
+    /* Given to no exporter: outside its identity. */
+    assert_counts(&fx->counters.file, 2, 2, 0, 0, 0);
     assert_span_file_holds(fx, good, 2);
 }
 
 static void test_invalid_config_is_refused(void)
 {
     fixture_t *fx = fixture();
+    tg_shipper_config_t valid = fx->cfg;
     tg_shipper_t *shipper = NULL;
-    fx->cfg.batch_spans = 0;
+    int i;
+    for (i = 0; i < 6; i++) {
+        fx->cfg = valid;
+        switch (i) {
+        case 0: fx->cfg.batch_spans = 0; break;
+        case 1: fx->cfg.batch_bytes = 0; break;
+        case 2: fx->cfg.buffer_spans = fx->cfg.batch_spans - 1; break;
+        case 3: fx->cfg.max_attempts = -1; break;
+        case 4: fx->cfg.request_timeout_ms = 0; break;
+        default: fx->cfg.batch_interval = -1; break;
+        }
+        CU_ASSERT_EQUAL(tg_shipper_create(&shipper, fx->queue, &fx->cfg, &fx->counters,
+                                          tg_test_pool),
+                        APR_EINVAL);
+        CU_ASSERT_PTR_NULL(shipper);
+    }
+    /* The least that is valid: a buffer of one batch. */
+    fx->cfg = valid;
+    fx->cfg.buffer_spans = fx->cfg.batch_spans;
     CU_ASSERT_EQUAL(tg_shipper_create(&shipper, fx->queue, &fx->cfg, &fx->counters, tg_test_pool),
-                    APR_EINVAL);
-    CU_ASSERT_PTR_NULL(shipper);
+                    APR_SUCCESS);
 }
 
 /* --- the daemon loop --- */
@@ -528,7 +567,50 @@ static void test_statsd_over_ipv6(void)
     CU_ASSERT_STRING_EQUAL(joined(&got), expected_statsd_lines(fx));
 }
 
-/* --- Zipkin --- */
+/* --- the HTTP exporters --- */
+
+/* Polls at `now` (the clock of the backoff) until `condition` holds, at
+ * most 3 s of real time, waiting for the POSTs' progress between looks. */
+#define POLL_UNTIL(shipper, now, condition)                                                        \
+    do {                                                                                           \
+        apr_time_t give_up_at_ = apr_time_now() + apr_time_from_sec(3);                            \
+        while (tg_shipper_poll((shipper), (now)) >= 0 && !(condition)                              \
+               && apr_time_now() < give_up_at_)                                                    \
+            tg_shipper_wait((shipper), apr_time_from_msec(5));                                     \
+    } while (0)
+
+/* Polls at `now` for a while, long enough for a POST on loopback to reach
+ * the server, for the tests that check that none is made. */
+static void poll_a_while(tg_shipper_t *shipper, apr_time_t now)
+{
+    apr_time_t until = apr_time_now() + apr_time_from_msec(100);
+    while (apr_time_now() < until) {
+        tg_shipper_poll(shipper, now);
+        tg_shipper_wait(shipper, apr_time_from_msec(5));
+    }
+}
+
+static tg_test_http_server_t *collector(tg_test_http_mode_t mode)
+{
+    tg_test_http_server_t *server = tg_test_http_start(tg_test_pool, mode);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(server);
+    return server;
+}
+
+static const char *closed_url(void)
+{
+    const char *url = tg_test_http_closed_url(tg_test_pool);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(url);
+    return url;
+}
+
+/* The collector comes back where the shipper was told to find it. */
+static tg_test_http_server_t *collector_back_at(const char *url)
+{
+    tg_test_http_server_t *server = tg_test_http_start_at(tg_test_pool, TG_TEST_HTTP_ACCEPT, url);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(server);
+    return server;
+}
 
 static void assert_body_lists(const char *body, const tg_span_t *const *spans, int n)
 {
@@ -545,74 +627,548 @@ static void assert_body_lists(const char *body, const tg_span_t *const *spans, i
     }
 }
 
+/* The span ids a Zipkin body lists, in order, as "id,id,...". */
+static char *listed_ids(const char *body)
+{
+    const tg_test_json_t *list = tg_test_json_parse(body, strlen(body), tg_test_pool);
+    char *ids = "";
+    int i;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+    CU_ASSERT_EQUAL_FATAL(list->type, TG_TEST_JSON_ARRAY);
+    for (i = 0; i < list->count; i++)
+        ids = apr_pstrcat(tg_test_pool, ids, i ? "," : "",
+                          tg_test_json_string_at(list->items[i], "id"), NULL);
+    return ids;
+}
+
+/* What listed_ids gives for spans[first..first+n) of the fixture. */
+static char *ids_of(const fixture_t *fx, int first, int n)
+{
+    char *ids = "";
+    int i;
+    for (i = first; i < first + n; i++)
+        ids = apr_pstrcat(tg_test_pool, ids, i > first ? "," : "", id_hex(fx->spans[i]->id), NULL);
+    return ids;
+}
+
+/* Every request's ids, joined by ";" */
+static char *received_ids(const tg_test_http_server_t *server)
+{
+    char *all = "";
+    int i;
+    for (i = 0; i < tg_test_http_request_count(server); i++)
+        all = apr_pstrcat(tg_test_pool, all, i ? ";" : "",
+                          listed_ids(tg_test_http_request(server, i)->body), NULL);
+    return all;
+}
+
 static void test_zipkin_gets_one_post_per_batch(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = tg_test_http_start(tg_test_pool, TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_ACCEPT);
     tg_shipper_t *shipper;
     const tg_test_http_request_t *request;
-    CU_ASSERT_PTR_NOT_NULL_FATAL(server);
     fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     shipper = shipper_for(fx);
     push_spans(fx, 3);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.in_flight) == 0);
     CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
     request = tg_test_http_request(server, 0);
     assert_body_lists(request->body, fx->spans, 3);
     CU_ASSERT_STRING_EQUAL(tg_test_http_header(request, "content-type", tg_test_pool),
                            "application/json");
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.sent), 3);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.failed), 0);
+    CU_ASSERT_STRING_EQUAL(tg_test_http_header(request, "b3", tg_test_pool), "0");
+    assert_counts(&fx->counters.zipkin, 3, 3, 0, 0, 0);
     CU_ASSERT_EQUAL(warnings, 0);
 
     /* The next batch goes over the same connection. */
     push_spans(fx, 2);
-    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 2);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.in_flight) == 0);
     CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 2);
     assert_body_lists(tg_test_http_request(server, 1)->body, fx->spans + 3, 2);
     CU_ASSERT_EQUAL(tg_test_http_accepts(server), 1);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.sent), 5);
+    assert_counts(&fx->counters.zipkin, 5, 5, 0, 0, 0);
 }
 
-static void test_zipkin_down_counts_failed_and_file_still_gets_spans(void)
+static void test_otlp_gets_the_batch_as_one_request(void)
 {
     fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_ACCEPT);
+    tg_shipper_t *shipper;
+    const tg_test_http_request_t *request;
+    const tg_test_json_t *tree;
+    int i;
+    fx->cfg.otlp_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 3);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.otlp.in_flight) == 0);
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
+    request = tg_test_http_request(server, 0);
+    CU_ASSERT_STRING_EQUAL(tg_test_http_header(request, "content-type", tg_test_pool),
+                           "application/json");
+    tree = tg_test_json_parse(request->body, request->body_len, tg_test_pool);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tree);
+    CU_ASSERT_STRING_EQUAL(
+        tg_test_json_string_at(tree, "resourceSpans/0/resource/attributes/0/value/stringValue"),
+        "nova-api");
+    CU_ASSERT_EQUAL_FATAL(tg_test_json_count_at(tree, "resourceSpans/0/scopeSpans/0/spans"), 3);
+    for (i = 0; i < 3; i++)
+        CU_ASSERT_STRING_EQUAL(
+            tg_test_json_string_at(tree, apr_psprintf(tg_test_pool,
+                                                      "resourceSpans/0/scopeSpans/0/spans/%d/spanId",
+                                                      i)),
+            id_hex(fx->spans[i]->id));
+    assert_counts(&fx->counters.otlp, 3, 3, 0, 0, 0);
+    /* Zipkin is off: it takes nothing. */
+    assert_counts(&fx->counters.zipkin, 0, 0, 0, 0, 0);
+}
+
+static void test_silent_collector_does_not_hold_the_queue(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_SILENT);
+    apr_socket_t *receiver = statsd_receiver(fx, APR_INET, "127.0.0.1");
+    tg_shipper_t *shipper;
+    apr_time_t start;
+    datagrams_t got;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
+    with_span_file(fx);
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.otlp_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.request_timeout_ms = 5000;
+    shipper = shipper_for(fx);
+    start = apr_time_now();
+    push_spans(fx, 3);
+    POLL_UNTIL(shipper, T0, tg_test_http_request_count(server) >= 1);
+    push_spans(fx, 3);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
+    /* Well within the request timeout, the file and statsd have every span. */
+    CU_ASSERT(apr_time_now() - start < apr_time_from_sec(2));
+    assert_span_file_holds_all(fx);
+    receive(receiver, &got);
+    CU_ASSERT_STRING_EQUAL(joined(&got), expected_statsd_lines(fx));
+    assert_counts(&fx->counters.file, 6, 6, 0, 0, 0);
+    assert_counts(&fx->counters.statsd, 6, 6, 0, 0, 0);
+    assert_counts(&fx->counters.zipkin, 6, 0, 0, 0, 6);
+    assert_counts(&fx->counters.otlp, 6, 0, 0, 0, 6);
+}
+
+static void test_failed_post_is_retried_with_growing_backoff(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_FAIL);
+    tg_shipper_t *shipper;
+    apr_time_t second;
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.max_attempts = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 2);
+
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) == 2);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 1);
+    assert_counts(&fx->counters.zipkin, 2, 0, 0, 0, 2);
+    /* The first wait is 50 to 100 ms. */
+    poll_a_while(shipper, T0 + apr_time_from_msec(49));
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 1);
+    second = T0 + apr_time_from_msec(100);
+    POLL_UNTIL(shipper, second, load(&fx->counters.zipkin.retried) == 4);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
+    /* The second, 100 to 200 ms. */
+    poll_a_while(shipper, second + apr_time_from_msec(99));
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
+    POLL_UNTIL(shipper, second + apr_time_from_msec(200), tg_test_http_request_count(server) == 3);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 3);
+
+    /* The collector recovers: the same batch arrives, once. */
+    tg_test_http_set_mode(server, TG_TEST_HTTP_ACCEPT);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(60), load(&fx->counters.zipkin.in_flight) == 0);
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 4);
+    CU_ASSERT_STRING_EQUAL(received_ids(server),
+                           apr_pstrcat(tg_test_pool, ids_of(fx, 0, 2), ";", ids_of(fx, 0, 2), ";",
+                                       ids_of(fx, 0, 2), ";", ids_of(fx, 0, 2), NULL));
+    assert_counts(&fx->counters.zipkin, 2, 2, 0, 0, 0);
+    /* One line for the whole outage. */
+    CU_ASSERT_EQUAL(warnings, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "500"));
+}
+
+static void test_backoff_stops_growing_at_ten_seconds(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_FAIL);
+    tg_shipper_t *shipper;
+    apr_time_t now = T0;
+    int failures;
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.max_attempts = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 1);
+    /* 100 ms doubled 9 times would be 51 s: past the cap. */
+    for (failures = 1; failures <= 10; failures++) {
+        POLL_UNTIL(shipper, now, load(&fx->counters.zipkin.retried) == (uint64_t)failures);
+        CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), failures);
+        now += apr_time_from_sec(10);
+    }
+    now -= apr_time_from_sec(10);
+    /* Between 5 and 10 s from here, with jitter. */
+    poll_a_while(shipper, now + apr_time_from_msec(4990));
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 10);
+    POLL_UNTIL(shipper, now + apr_time_from_sec(10), tg_test_http_request_count(server) == 11);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 11);
+}
+
+static void test_collector_back_after_a_while_gets_the_buffered_spans(void)
+{
+    fixture_t *fx = fixture();
+    const char *url = closed_url();
+    tg_test_http_server_t *server;
     tg_shipper_t *shipper;
     with_span_file(fx);
-    fx->cfg.zipkin_url = tg_test_http_closed_url(tg_test_pool);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(fx->cfg.zipkin_url);
+    fx->cfg.zipkin_url = url;
     fx->cfg.batch_interval = 0;
     fx->cfg.batch_spans = 2;
     shipper = shipper_for(fx);
-    push_spans(fx, 5); /* three batches, three failed POSTs */
-    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 5);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.sent), 0);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.failed), 5);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 5);
+    push_spans(fx, 6);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) >= 2);
+    poll_a_while(shipper, T0 + apr_time_from_msec(10));
+    assert_counts(&fx->counters.zipkin, 6, 0, 0, 0, 6);
+    /* The span file does not wait for Zipkin. */
     assert_span_file_holds_all(fx);
-    /* One line for the outage, not one per batch or per span. */
+    assert_counts(&fx->counters.file, 6, 6, 0, 0, 0);
     CU_ASSERT_EQUAL(warnings, 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "TG03"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, fx->cfg.zipkin_url));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, url));
+
+    server = collector_back_at(url);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&fx->counters.zipkin.in_flight) == 0);
+    /* Oldest first, each batch once. */
+    CU_ASSERT_STRING_EQUAL(received_ids(server),
+                           apr_pstrcat(tg_test_pool, ids_of(fx, 0, 2), ";", ids_of(fx, 2, 2), ";",
+                                       ids_of(fx, 4, 2), NULL));
+    assert_counts(&fx->counters.zipkin, 6, 6, 0, 0, 0);
 }
 
-static void test_zipkin_error_status_is_reported_once_per_kind(void)
+static void test_refused_batch_is_failed_at_once_and_not_retried(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *failing = tg_test_http_start(tg_test_pool, TG_TEST_HTTP_FAIL);
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_REJECT);
     tg_shipper_t *shipper;
-    CU_ASSERT_PTR_NOT_NULL_FATAL(failing);
-    fx->cfg.zipkin_url = tg_test_http_url(failing);
+    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     fx->cfg.batch_spans = 1;
     shipper = shipper_for(fx);
     push_spans(fx, 3);
-    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
-    CU_ASSERT_EQUAL(tg_test_http_request_count(failing), 3);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.failed), 3);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.in_flight) == 0);
+    assert_counts(&fx->counters.zipkin, 3, 0, 3, 0, 0);
+    CU_ASSERT_EQUAL(load(&fx->counters.zipkin.retried), 0);
+    poll_a_while(shipper, T0 + apr_time_from_sec(60));
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 3);
+    CU_ASSERT_STRING_EQUAL(received_ids(server),
+                           apr_pstrcat(tg_test_pool, ids_of(fx, 0, 1), ";", ids_of(fx, 1, 1), ";",
+                                       ids_of(fx, 2, 1), NULL));
     CU_ASSERT_EQUAL(warnings, 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "500"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "400"));
+}
+
+static void test_throttled_batch_is_retried(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_THROTTLE);
+    tg_shipper_t *shipper;
+    fx->cfg.otlp_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 2);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.otlp.retried) == 2);
+    assert_counts(&fx->counters.otlp, 2, 0, 0, 0, 2);
+    tg_test_http_set_mode(server, TG_TEST_HTTP_ACCEPT);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&fx->counters.otlp.in_flight) == 0);
+    assert_counts(&fx->counters.otlp, 2, 2, 0, 0, 0);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
+}
+
+static void test_batch_is_given_up_after_max_attempts(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_FAIL);
+    tg_shipper_t *shipper;
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.max_attempts = 3;
+    shipper = shipper_for(fx);
+    push_spans(fx, 2);
+    POLL_UNTIL(shipper, T0, tg_test_http_request_count(server) == 1);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), tg_test_http_request_count(server) == 2);
+    assert_counts(&fx->counters.zipkin, 2, 0, 0, 0, 2);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(40), load(&fx->counters.zipkin.in_flight) == 0);
+    assert_counts(&fx->counters.zipkin, 2, 0, 2, 0, 0);
+    CU_ASSERT_EQUAL(load(&fx->counters.zipkin.retried), 4);
+    poll_a_while(shipper, T0 + apr_time_from_sec(60));
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "gave up on 2 spans after 3 attempts"));
+}
+
+static void test_full_buffer_drops_the_oldest_and_counts_them(void)
+{
+    fixture_t *fx = fixture();
+    const char *url = closed_url();
+    tg_test_http_server_t *server;
+    tg_shipper_t *shipper;
+    fx->cfg.zipkin_url = url;
+    fx->cfg.batch_interval = 0;
+    fx->cfg.batch_spans = 2;
+    fx->cfg.buffer_spans = 4;
+    shipper = shipper_for(fx);
+    push_spans(fx, 2);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) == 2);
+    push_spans(fx, 2);
+    tg_shipper_poll(shipper, T0);
+    assert_counts(&fx->counters.zipkin, 4, 0, 0, 0, 4);
+    push_spans(fx, 4);
+    tg_shipper_poll(shipper, T0);
+    assert_counts(&fx->counters.zipkin, 8, 0, 0, 4, 4);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "full"));
+
+    server = collector_back_at(url);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&fx->counters.zipkin.in_flight) == 0);
+    /* The newest four arrive; the oldest four were dropped. */
+    CU_ASSERT_STRING_EQUAL(received_ids(server),
+                           apr_pstrcat(tg_test_pool, ids_of(fx, 4, 2), ";", ids_of(fx, 6, 2), NULL));
+    assert_counts(&fx->counters.zipkin, 8, 4, 0, 4, 0);
+}
+
+static void test_full_buffer_spares_the_post_on_the_wire(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_SILENT);
+    tg_shipper_t *shipper;
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.batch_spans = 2;
+    fx->cfg.buffer_spans = 2;
+    fx->cfg.request_timeout_ms = 300;
+    shipper = shipper_for(fx);
+    push_spans(fx, 2);
+    POLL_UNTIL(shipper, T0, tg_test_http_request_count(server) == 1);
+    push_spans(fx, 4);
+    tg_shipper_poll(shipper, T0);
+    /* Spans 0-1 are on the wire; 2-3 made room for 4-5. */
+    assert_counts(&fx->counters.zipkin, 6, 0, 0, 2, 4);
+
+    /* The POST times out: back in the buffer, the oldest there, it goes. */
+    tg_test_http_set_mode(server, TG_TEST_HTTP_ACCEPT);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) == 2);
+    assert_counts(&fx->counters.zipkin, 6, 0, 0, 4, 2);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&fx->counters.zipkin.in_flight) == 0);
+    assert_counts(&fx->counters.zipkin, 6, 2, 0, 4, 0);
+    CU_ASSERT_STRING_EQUAL(listed_ids(tg_test_http_request(server, 1)->body), ids_of(fx, 4, 2));
+}
+
+/* The length of a Zipkin list of spans[first..first+n). */
+static apr_size_t list_length(const fixture_t *fx, int first, int n)
+{
+    tg_buf_t buf;
+    apr_size_t len;
+    tg_buf_init(&buf);
+    tg_zipkin_append_list(&buf, fx->spans + first, n);
+    len = buf.len;
+    tg_buf_free(&buf);
+    return len;
+}
+
+static void test_batch_larger_than_batch_bytes_is_split(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_ACCEPT);
+    tg_shipper_t *shipper;
+    int i;
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.batch_spans = 8;
+    for (i = 0; i < 8; i++)
+        make_span(fx, "GET /v2.1/servers", 2);
+    /* Room for two of these spans, not three. */
+    fx->cfg.batch_bytes = list_length(fx, 0, 2);
+    CU_ASSERT_FATAL(list_length(fx, 0, 3) > fx->cfg.batch_bytes);
+    shipper = shipper_for(fx);
+    for (i = 0; i < 8; i++)
+        CU_ASSERT_FATAL(queue_span(fx->queue, fx->spans[i]));
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.in_flight) == 0);
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 4);
+    for (i = 0; i < 4; i++)
+        CU_ASSERT(tg_test_http_request(server, i)->body_len <= fx->cfg.batch_bytes);
+    CU_ASSERT_STRING_EQUAL(received_ids(server),
+                           apr_pstrcat(tg_test_pool, ids_of(fx, 0, 2), ";", ids_of(fx, 2, 2), ";",
+                                       ids_of(fx, 4, 2), ";", ids_of(fx, 6, 2), NULL));
+    assert_counts(&fx->counters.zipkin, 8, 8, 0, 0, 0);
+}
+
+static void test_span_larger_than_batch_bytes_goes_alone(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_ACCEPT);
+    tg_shipper_t *shipper;
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.batch_spans = 3;
+    fx->cfg.batch_bytes = 10;
+    shipper = shipper_for(fx);
+    push_spans(fx, 3);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.in_flight) == 0);
+    CU_ASSERT_STRING_EQUAL(received_ids(server),
+                           apr_pstrcat(tg_test_pool, ids_of(fx, 0, 1), ";", ids_of(fx, 1, 1), ";",
+                                       ids_of(fx, 2, 1), NULL));
+    assert_counts(&fx->counters.zipkin, 3, 3, 0, 0, 0);
+}
+
+static void test_one_collector_down_does_not_stop_the_other(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *otlp = collector(TG_TEST_HTTP_ACCEPT);
+    tg_shipper_t *shipper;
+    fx->cfg.zipkin_url = closed_url();
+    fx->cfg.otlp_url = tg_test_http_url(otlp);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.batch_spans = 2;
+    shipper = shipper_for(fx);
+    push_spans(fx, 4);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.otlp.in_flight) == 0
+                                && load(&fx->counters.zipkin.retried) >= 2);
+    assert_counts(&fx->counters.otlp, 4, 4, 0, 0, 0);
+    assert_counts(&fx->counters.zipkin, 4, 0, 0, 0, 4);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(otlp), 2);
+}
+
+static void test_drain_gives_up_at_the_deadline(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_SILENT);
+    tg_shipper_t *shipper;
+    apr_time_t start;
+    with_span_file(fx);
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    fx->cfg.request_timeout_ms = 5000;
+    shipper = shipper_for(fx);
+    push_spans(fx, 3);
+    POLL_UNTIL(shipper, T0, tg_test_http_request_count(server) == 1);
+    start = apr_time_now();
+    tg_shipper_drain(shipper, start + apr_time_from_msec(300));
+    CU_ASSERT(apr_time_now() - start >= apr_time_from_msec(280));
+    CU_ASSERT(apr_time_now() - start < apr_time_from_msec(1000));
+    assert_counts(&fx->counters.zipkin, 3, 0, 3, 0, 0);
+    assert_counts(&fx->counters.file, 3, 3, 0, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "deadline"));
+}
+
+static void test_drain_posts_with_the_time_left_only(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_SILENT);
+    tg_shipper_t *shipper;
+    apr_time_t start;
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.otlp_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = apr_time_from_sec(3600);
+    fx->cfg.request_timeout_ms = 5000;
+    shipper = shipper_for(fx);
+    push_spans(fx, 3);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 0);
+    start = apr_time_now();
+    tg_shipper_drain(shipper, start + apr_time_from_msec(300));
+    CU_ASSERT(apr_time_now() - start < apr_time_from_msec(1000));
+    CU_ASSERT(tg_test_http_request_count(server) >= 1);
+    assert_counts(&fx->counters.zipkin, 3, 0, 3, 0, 0);
+    assert_counts(&fx->counters.otlp, 3, 0, 3, 0, 0);
+}
+
+static void test_drain_delivers_what_waited_for_the_collector(void)
+{
+    fixture_t *fx = fixture();
+    const char *url = closed_url();
+    tg_test_http_server_t *server;
+    tg_shipper_t *shipper;
+    fx->cfg.zipkin_url = url;
+    fx->cfg.batch_interval = 0;
+    fx->cfg.batch_spans = 2;
+    shipper = shipper_for(fx);
+    push_spans(fx, 4);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) >= 2);
+    server = collector_back_at(url);
+    push_spans(fx, 1);
+    tg_shipper_drain(shipper, apr_time_now() + apr_time_from_sec(3));
+    assert_counts(&fx->counters.zipkin, 5, 5, 0, 0, 0);
+    CU_ASSERT_STRING_EQUAL(received_ids(server),
+                           apr_pstrcat(tg_test_pool, ids_of(fx, 0, 2), ";", ids_of(fx, 2, 2), ";",
+                                       ids_of(fx, 4, 1), NULL));
+}
+
+static void test_drain_retries_within_its_budget(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_FAIL);
+    tg_shipper_t *shipper;
+    apr_time_t start;
+    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.max_attempts = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 2);
+    start = apr_time_now();
+    tg_shipper_drain(shipper, start + apr_time_from_msec(500));
+    /* Backing off, not hammering: 50-100, 100-200, 200-400 ms apart. */
+    CU_ASSERT(tg_test_http_request_count(server) >= 2);
+    CU_ASSERT(tg_test_http_request_count(server) <= 5);
+    CU_ASSERT(apr_time_now() - start < apr_time_from_msec(1000));
+    assert_counts(&fx->counters.zipkin, 2, 0, 2, 0, 0);
+}
+
+static void test_write_off_settles_a_dead_shippers_spans(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    with_span_file(fx);
+    fx->cfg.zipkin_url = closed_url();
+    fx->cfg.batch_interval = apr_time_from_sec(3600);
+    fx->cfg.batch_spans = 2;
+    shipper = shipper_for(fx);
+    push_spans(fx, 3);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) >= 2);
+    assert_counts(&fx->counters.zipkin, 3, 0, 0, 0, 3);
+    assert_counts(&fx->counters.file, 3, 2, 0, 0, 1);
+    tg_shipper_counters_write_off(&fx->counters);
+    assert_counts(&fx->counters.zipkin, 3, 0, 3, 0, 0);
+    assert_counts(&fx->counters.file, 3, 2, 1, 0, 0);
+}
+
+static void test_run_with_the_collector_down_still_ends_in_time(void)
+{
+    fixture_t *fx = fixture();
+    runner_t runner = {.fx = fx};
+    tg_shipper_t *shipper;
+    pthread_t thread;
+    apr_time_t stopped;
+    int i;
+    with_span_file(fx);
+    fx->cfg.zipkin_url = closed_url();
+    fx->cfg.batch_interval = apr_time_from_msec(10);
+    shipper = shipper_for(fx);
+    for (i = 0; i < 6; i++)
+        make_span(fx, "GET /", 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&thread, NULL, push_then_stop, &runner), 0);
+    tg_shipper_run(shipper, &runner.stop, apr_time_from_msec(300));
+    stopped = apr_time_now();
+    pthread_join(thread, NULL);
+    CU_ASSERT(apr_time_now() - stopped < apr_time_from_msec(100));
+    CU_ASSERT_EQUAL(runner.queued, 6);
+    assert_span_file_holds_all(fx);
+    assert_counts(&fx->counters.file, 6, 6, 0, 0, 0);
+    assert_counts(&fx->counters.zipkin, 6, 0, 6, 0, 0);
 }
 
 static void test_each_failure_kind_is_reported_once(void)
@@ -624,45 +1180,54 @@ static void test_each_failure_kind_is_reported_once(void)
     CU_ASSERT_EQUAL_FATAL(apr_file_open(&read_only, fx->span_path, APR_FOPEN_READ, 0, tg_test_pool),
                           APR_SUCCESS);
     fx->cfg.span_file = read_only;
-    fx->cfg.zipkin_url = tg_test_http_closed_url(tg_test_pool);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(fx->cfg.zipkin_url);
+    fx->cfg.zipkin_url = closed_url();
     fx->cfg.batch_interval = 0;
     fx->cfg.batch_spans = 1;
+    fx->cfg.max_attempts = 1;
     shipper = shipper_for(fx);
     push_spans(fx, 3);
-    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.failed), 3);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.failed), 3);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 0);
-    CU_ASSERT_EQUAL(warnings, 2); /* the refused POST and the failed write */
-    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "span file"));
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.failed) == 1);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&fx->counters.zipkin.failed) == 2);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(40), load(&fx->counters.zipkin.failed) == 3);
+    assert_counts(&fx->counters.zipkin, 3, 0, 3, 0, 0);
+    assert_counts(&fx->counters.file, 3, 0, 3, 0, 0);
+    CU_ASSERT_EQUAL(warnings, 2); /* the POSTs given up and the failed write */
 }
 
 static void test_every_exporter_gets_every_span(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = tg_test_http_start(tg_test_pool, TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *zipkin = collector(TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *otlp = collector(TG_TEST_HTTP_ACCEPT);
     apr_socket_t *receiver = statsd_receiver(fx, APR_INET, "127.0.0.1");
     tg_shipper_t *shipper;
     datagrams_t got;
-    CU_ASSERT_PTR_NOT_NULL_FATAL(server);
+    const tg_test_json_t *tree;
     CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
     with_span_file(fx);
-    fx->cfg.zipkin_url = tg_test_http_url(server);
+    fx->cfg.zipkin_url = tg_test_http_url(zipkin);
+    fx->cfg.otlp_url = tg_test_http_url(otlp);
     fx->cfg.batch_interval = apr_time_from_sec(3600);
     shipper = shipper_for(fx);
     push_spans(fx, 7);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 7);
-    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 0);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(zipkin), 0);
+    assert_counts(&fx->counters.zipkin, 7, 0, 0, 0, 7);
+    assert_counts(&fx->counters.file, 7, 0, 0, 0, 7);
     tg_shipper_drain(shipper, apr_time_now() + apr_time_from_sec(5));
-    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
-    assert_body_lists(tg_test_http_request(server, 0)->body, fx->spans, 7);
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(zipkin), 1);
+    CU_ASSERT_STRING_EQUAL(received_ids(zipkin), ids_of(fx, 0, 7));
+    CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(otlp), 1);
+    tree = tg_test_json_parse(tg_test_http_request(otlp, 0)->body,
+                              tg_test_http_request(otlp, 0)->body_len, tg_test_pool);
+    CU_ASSERT_EQUAL(tg_test_json_count_at(tree, "resourceSpans/0/scopeSpans/0/spans"), 7);
     receive(receiver, &got);
     CU_ASSERT_STRING_EQUAL(joined(&got), expected_statsd_lines(fx));
     assert_span_file_holds_all(fx);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.zipkin.sent), 7);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.sent), 7);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 7);
+    assert_counts(&fx->counters.zipkin, 7, 7, 0, 0, 0);
+    assert_counts(&fx->counters.otlp, 7, 7, 0, 0, 0);
+    assert_counts(&fx->counters.statsd, 7, 7, 0, 0, 0);
+    assert_counts(&fx->counters.file, 7, 7, 0, 0, 0);
 }
 
 void tg_test_add_shipper(void)
@@ -681,8 +1246,25 @@ void tg_test_add_shipper(void)
     TG_TEST(suite, test_statsd_line_longer_than_packet_goes_alone);
     TG_TEST(suite, test_statsd_over_ipv6);
     TG_TEST(suite, test_zipkin_gets_one_post_per_batch);
-    TG_TEST(suite, test_zipkin_down_counts_failed_and_file_still_gets_spans);
-    TG_TEST(suite, test_zipkin_error_status_is_reported_once_per_kind);
+    TG_TEST(suite, test_otlp_gets_the_batch_as_one_request);
+    TG_TEST(suite, test_silent_collector_does_not_hold_the_queue);
+    TG_TEST(suite, test_failed_post_is_retried_with_growing_backoff);
+    TG_TEST(suite, test_backoff_stops_growing_at_ten_seconds);
+    TG_TEST(suite, test_collector_back_after_a_while_gets_the_buffered_spans);
+    TG_TEST(suite, test_refused_batch_is_failed_at_once_and_not_retried);
+    TG_TEST(suite, test_throttled_batch_is_retried);
+    TG_TEST(suite, test_batch_is_given_up_after_max_attempts);
+    TG_TEST(suite, test_full_buffer_drops_the_oldest_and_counts_them);
+    TG_TEST(suite, test_full_buffer_spares_the_post_on_the_wire);
+    TG_TEST(suite, test_batch_larger_than_batch_bytes_is_split);
+    TG_TEST(suite, test_span_larger_than_batch_bytes_goes_alone);
+    TG_TEST(suite, test_one_collector_down_does_not_stop_the_other);
+    TG_TEST(suite, test_drain_gives_up_at_the_deadline);
+    TG_TEST(suite, test_drain_posts_with_the_time_left_only);
+    TG_TEST(suite, test_drain_delivers_what_waited_for_the_collector);
+    TG_TEST(suite, test_drain_retries_within_its_budget);
+    TG_TEST(suite, test_write_off_settles_a_dead_shippers_spans);
+    TG_TEST(suite, test_run_with_the_collector_down_still_ends_in_time);
     TG_TEST(suite, test_each_failure_kind_is_reported_once);
     TG_TEST(suite, test_every_exporter_gets_every_span);
 }
