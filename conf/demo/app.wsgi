@@ -32,7 +32,6 @@ CARELESS_KEYS = (
     "HTTP_COOKIE",
     "HTTP_X_AUTH_TOKEN",
     "HTTP_X_SUBJECT_TOKEN",
-    "HTTP_X_SET_COOKIE",
 )
 
 
@@ -58,6 +57,8 @@ def requested_status(environ):
 def logging_carelessly(environ, lines, body):
     yield body[:1]
     quoted = " ".join(f"{key}={environ.get(key, '')}" for key in CARELESS_KEYS)
+    if "HTTP_X_SET_COOKIE" in environ:
+        quoted += f" Set-Cookie={environ['HTTP_X_SET_COOKIE']}"
     for number in range(lines):
         environ["wsgi.errors"].write(f"app error {number}: {quoted}\n")
     environ["wsgi.errors"].flush()
