@@ -22,6 +22,8 @@ from benchlib import harness
 HTTPD_TARGET = 1.03
 INSTANCE_TARGET = 1.15
 MODULE_OBJECT = "mod_tomograph.so"
+# The shipper's outer frames: each holds all of its work, and says nothing.
+SHIPPER_FRAMES = {"post_config", "start_shipper", "run_shipper", "tg_shipper_run"}
 TOP = 12
 CONFIGS = {"off": "not loaded", "traced": "traced"}
 
@@ -60,8 +62,7 @@ class Instance:
         if with_module:
             self.receiver = harness.ZipkinReceiver(workdir)
             self.statsd = harness.StatsdDaemon(workdir)
-            self.directives = [f"TomographZipkin {self.receiver.url}",
-                               f"TomographStatsd 127.0.0.1:{self.statsd.port}"]
+            self.directives = benchlib.traced_directives(self.receiver.url, self.statsd.port)
 
     def count_static_spans(self):
         return sum(1 for r in self.receiver.records()
@@ -164,7 +165,7 @@ def print_breakdown(outputs, n_diff):
     if ("traced", "shipper") in {key for key, _ in outputs}:
         shipper_inclusive, ours = per_request_costs(outputs, ("traced", "shipper"), n_diff, True)
         print_top("shipper process, its functions, inclusive Ir per span:",
-                  shipper_inclusive, ours)
+                  shipper_inclusive, ours - SHIPPER_FRAMES)
         print_top("shipper process, exclusive Ir per span, by function:",
                   per_request_costs(outputs, ("traced", "shipper"), n_diff, False)[0])
 

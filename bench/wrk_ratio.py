@@ -16,7 +16,8 @@ import benchlib
 from benchlib import harness
 
 TARGET = 0.97
-TARGETS = (("static 1 KiB file", benchlib.STATIC_PATH), ("mod_wsgi app (daemon)", benchlib.APP_PATH))
+TARGETS = (("static 1 KiB file", benchlib.STATIC_PATH),
+           ("mod_wsgi app (daemon)", benchlib.APP_PATH))
 CONFIGS = ("off", "on")
 # The shipper is the one child of httpd that is not a worker (ThreadsPerChild 25).
 SHIPPER_MAX_THREADS = 10
@@ -103,9 +104,8 @@ def main():
     servers = {}
     try:
         servers["off"] = benchlib.BenchHttpd(False, wsgi=True)
-        servers["on"] = benchlib.BenchHttpd(True, [f"TomographZipkin {receiver.zipkin_url}",
-                                                   f"TomographStatsd 127.0.0.1:{receiver.statsd_port}"],
-                                            wsgi=True)
+        servers["on"] = benchlib.BenchHttpd(
+            True, benchlib.traced_directives(receiver.zipkin_url, receiver.statsd_port), wsgi=True)
         for server in servers.values():
             server.start()
         summary = []
