@@ -148,14 +148,7 @@ DocumentRoot "{root}/htdocs"
 # Common Log Format (Debian's "common" nickname is defined in its apache2.conf, not here).
 ACCESS_LOG = 'CustomLog logs/access.log "%h %l %u %t \\"%r\\" %>s %O"'
 
-WSGI_def traced_directives(zipkin_url, statsd_port):
-    """The module's configuration in the benchmarks: every request traced, Zipkin and
-    statsd on."""
-    return ["TomographSampleRate 1", f"TomographZipkin {zipkin_url}",
-            f"TomographStatsd 127.0.0.1:{statsd_port}"]
-
-
-CONF = """WSGISocketPrefix run/wsgi
+WSGI_CONF = """WSGISocketPrefix run/wsgi
 WSGIDaemonProcess bench-app processes=1 threads=8 display-name=%{{GROUP}}
 WSGIScriptAlias /app "{root}/app/app.wsgi"
 <Location /app>
