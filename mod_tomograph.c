@@ -75,6 +75,7 @@ typedef struct {
     /* Per virtual host. */
     apr_array_header_t *hmac_keys; /* const char *; NULL when unset here */
     apr_array_header_t *redact;    /* query parameter names; NULL: the defaults */
+    tg_format_t *extract_order;    /* ends with TG_FORMAT_NONE; NULL: the default */
     const char *default_service;   /* ServerName, lowercased, set in post_config */
 } server_conf_t;
 
@@ -86,6 +87,8 @@ typedef struct {
     double sample_rate;
     const char *service;
     const char *response_header; /* "" turns an inherited one off */
+    int propagate_set;
+    tg_format_set_t propagate;   /* formats handed on to the app and backends */
 } dir_conf_t;
 
 /* The shared segment: counters first, then the queue.  It is made once per
@@ -134,6 +137,7 @@ static void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     server_conf_t *conf = apr_pmemdup(p, add, sizeof(*conf));
     MERGE_PTR(hmac_keys);
     MERGE_PTR(redact);
+    MERGE_PTR(extract_order);
     return conf;
 }
 
@@ -157,6 +161,8 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->sample_rate = add->sample_rate >= 0 ? add->sample_rate : base->sample_rate;
     MERGE_PTR(service);
     MERGE_PTR(response_header);
+    conf->propagate_set = add->propagate_set || base->propagate_set;
+    conf->propagate = add->propagate_set ? add->propagate : base->propagate;
     return conf;
 }
 
@@ -216,6 +222,44 @@ static const char *set_response_header_name(cmd_parms *cmd, void *mconfig, const
         if (!apr_isalnum(*c) && *c != '-' && *c != '_')
             return bad_value(cmd, arg, "a header name (letters, digits, '-', '_') or Off");
     ((dir_conf_t *)mconfig)->response_header = strcasecmp(arg, "off") == 0 ? "" : arg;
+    return NULL;
+}
+
+/* Parses each word of a TomographExtract or TomographPropagate line. */
+static const char *parse_formats(cmd_parms *cmd, int argc, char *const argv[], tg_format_t *formats)
+{
+    int i;
+    if (argc < 1 || argc > 4)
+        return apr_psprintf(cmd->pool, "%s: one to four of tracecontext, b3, b3multi, x-trace-info",
+                            cmd->cmd->name);
+    for (i = 0; i < argc; i++)
+        if (tg_format_parse(argv[i], &formats[i]) != APR_SUCCESS)
+            return bad_value(cmd, argv[i], "one of tracecontext, b3, b3multi, x-trace-info");
+    formats[argc] = TG_FORMAT_NONE;
+    return NULL;
+}
+
+static const char *set_extract(cmd_parms *cmd, void *mconfig, int argc, char *const argv[])
+{
+    tg_format_t *order = apr_pcalloc(cmd->pool, 5 * sizeof(*order));
+    const char *err = parse_formats(cmd, argc, argv, order);
+    if (!err)
+        server_conf(cmd->server)->extract_order = order;
+    return err;
+}
+
+static const char *set_propagate(cmd_parms *cmd, void *mconfig, int argc, char *const argv[])
+{
+    dir_conf_t *conf = mconfig;
+    tg_format_t formats[5];
+    const char *err = parse_formats(cmd, argc, argv, formats);
+    int i;
+    if (err)
+        return err;
+    conf->propagate = 0;
+    for (i = 0; formats[i] != TG_FORMAT_NONE; i++)
+        conf->propagate |= TG_FORMAT_BIT(formats[i]);
+    conf->propagate_set = 1;
     return NULL;
 }
 
@@ -329,6 +373,11 @@ static const command_rec tomograph_cmds[] = {
                   "Most new traces sampled a second (default 0: no limit)"),
     AP_INIT_TAKE1("TomographResponseHeader", set_response_header_name, NULL, RSRC_CONF | ACCESS_CONF,
                   "Response header that gives the client the trace id (default Off)"),
+    AP_INIT_TAKE_ARGV("TomographExtract", set_extract, NULL, RSRC_CONF,
+                      "Incoming formats in the order tried (default: tracecontext b3 x-trace-info)"),
+    AP_INIT_TAKE_ARGV("TomographPropagate", set_propagate, NULL, RSRC_CONF | ACCESS_CONF,
+                      "Formats handed on to the app and to backends (default: tracecontext b3 "
+                      "x-trace-info)"),
     AP_INIT_ITERATE("TomographRedact", add_redact, NULL, RSRC_CONF,
                     "Query parameters whose values never reach a span (default: token password "
                     "passwd secret key signature)"),
@@ -571,6 +620,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 typedef struct {
     tg_span_t *server;
     tg_span_t *client;             /* the call mod_proxy is making, if any */
+    const char *tracestate;        /* the trusted caller's, handed on unchanged */
     char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
     char span_hex[TG_SPAN_ID_HEX_LEN + 1];
     apr_array_header_t *secrets;   /* credential header values, for redaction */
@@ -654,6 +704,18 @@ static void set_response_header(request_rec *r, const request_trace_t *trace)
         apr_table_setn(r->err_headers_out, name, trace->trace_hex);
 }
 
+/* "tracecontext b3" for a set of formats. */
+static const char *formats_named(apr_pool_t *pool, tg_format_set_t formats)
+{
+    const char *names = NULL;
+    tg_format_t format;
+    for (format = TG_FORMAT_TRACECONTEXT; format <= TG_FORMAT_X_TRACE_INFO; format++)
+        if (formats & TG_FORMAT_BIT(format))
+            names = names ? apr_pstrcat(pool, names, " ", tg_format_name(format), NULL)
+                          : tg_format_name(format);
+    return names;
+}
+
 /* The trace of r's client request, made the first time it is asked for,
  * once per-directory settings are known (header_parser at the latest; a
  * request refused earlier gets its span when it is logged). */
@@ -672,7 +734,8 @@ static request_trace_t *ensure_trace(request_rec *r)
     if (trace || !retained)
         return trace;
     trace = apr_pcalloc(root->pool, sizeof(*trace));
-    continued = tg_extract(header_get, root->headers_in, sconf->hmac_keys, root->pool, &caller)
+    continued = tg_extract_in_order(header_get, root->headers_in, sconf->extract_order,
+                                    sconf->hmac_keys, root->pool, &caller)
                 == APR_SUCCESS;
     path = root->parsed_uri.path ? root->parsed_uri.path : root->uri;
     span = tg_span_start(root->pool, TG_SPAN_SERVER, span_name(root->pool, root->method, path),
@@ -682,6 +745,11 @@ static request_trace_t *ensure_trace(request_rec *r)
         span->id = caller.span_id;
         span->parent_id = caller.parent_id;
         span->shared = 1;
+    }
+    if (continued && trusted) {
+        trace->tracestate = caller.tracestate;
+        if (caller.agreeing & (caller.agreeing - 1))
+            tg_span_tag(span, "tomograph.formats", formats_named(root->pool, caller.agreeing));
     }
     if (continued && !trusted) {
         char hex[TG_TRACE_ID_HEX_LEN + 1];
@@ -723,17 +791,21 @@ static int decide_trace(request_rec *r)
     return DECLINED;
 }
 
-static void hand_on_context(request_rec *r, const char *hmac_key, const tg_span_t *span)
-{
-    tg_context_t ctx;
-    tg_span_context(span, &ctx);
-    tg_inject(header_set, r->headers_in, &ctx, hmac_key, r->pool);
-}
-
 static const char *signing_key(const request_rec *r)
 {
     const apr_array_header_t *keys = server_conf(r->server)->hmac_keys;
     return keys ? APR_ARRAY_IDX(keys, 0, const char *) : NULL;
+}
+
+static void hand_on_context(request_rec *r, const request_trace_t *trace, const tg_span_t *span)
+{
+    const dir_conf_t *dconf = dir_conf(r);
+    tg_context_t ctx;
+    tg_span_context(span, &ctx);
+    ctx.tracestate = trace->tracestate;
+    tg_inject_formats(header_set, r->headers_in, &ctx,
+                      dconf->propagate_set ? dconf->propagate : TG_FORMATS_PROPAGATE_DEFAULT,
+                      signing_key(r), r->pool);
 }
 
 /* Hands the server span on to whatever serves the request: mod_wsgi's app
@@ -748,7 +820,7 @@ static int hand_on_span(request_rec *r)
     trace = ensure_trace(r);
     if (!trace || !tracing_enabled(r))
         return DECLINED;
-    hand_on_context(r, signing_key(r), trace->server);
+    hand_on_context(r, trace, trace->server);
     /* Set again after each internal redirect, which renames them REDIRECT_*. */
     apr_table_setn(r->subprocess_env, ENV_TRACE_ID, trace->trace_hex);
     apr_table_setn(r->subprocess_env, ENV_SPAN_ID, trace->span_hex);
@@ -832,7 +904,7 @@ static int start_client_span(request_rec *r)
         else
             tg_span_tag(client, "peer.hostname", uri.hostname);
     }
-    hand_on_context(r, signing_key(r), client);
+    hand_on_context(r, trace, client);
     trace->client = client;
     return OK;
 }
