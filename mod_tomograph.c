@@ -623,12 +623,7 @@ typedef struct {
     const char *tracestate;        /* the trusted caller's, handed on unchanged */
     char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
     char span_hex[TG_SPAN_ID_HEX_LEN + 1];
-    apr_array_header_t *secrets;   /* credential header values, for redaction */
 } request_trace_t;
-
-static const char *const secret_request_headers[] = {
-    "Authorization", "Cookie", "X-Auth-Token", "X-Subject-Token", NULL
-};
 
 static request_rec *original_request(const request_rec *r)
 {
@@ -863,7 +858,7 @@ static void finish_span(tg_span_t *span, const request_rec *r)
         enqueue(span);
 }
 
-static const char *redact(request_rec *r, request_trace_t *trace, const char *text);
+static const char *redact(request_rec *r, const char *text);
 
 /* ---- mod_proxy: a CLIENT span for each call to a backend ---- */
 
@@ -922,7 +917,7 @@ static int finish_client_span(int *status, request_rec *r)
         tg_span_tag(client, "http.status_code", backend_status);
     if (*status != OK && *status != DONE) {
         const char *reason = apr_table_get(r->notes, "error-notes");
-        mark_error(client, reason ? redact(r, trace, reason) : apr_itoa(r->pool, *status));
+        mark_error(client, reason ? redact(r, reason) : apr_itoa(r->pool, *status));
     }
     else if (backend_status && atoi(backend_status) >= 500) {
         mark_error(client, backend_status);
@@ -960,17 +955,32 @@ static int finish_server_span(request_rec *r)
 
 /* ---- error-log lines as notes ---- */
 
-static const char *redact(request_rec *r, request_trace_t *trace, const char *text)
+typedef struct {
+    apr_array_header_t *secrets;
+    apr_pool_t *pool;
+} secret_sink_t;
+
+static int collect_secret(void *data, const char *name, const char *value)
 {
-    if (!trace->secrets) {
-        const char *const *name;
-        request_rec *root = original_request(r);
-        trace->secrets = apr_array_make(root->pool, 4, sizeof(const char *));
-        for (name = secret_request_headers; *name; name++)
-            tg_redact_add_header_secret(trace->secrets, root->pool,
-                                        apr_table_get(root->headers_in, *name));
-    }
-    return tg_redact(r->pool, text, server_conf(r->server)->redact, trace->secrets);
+    secret_sink_t *sink = data;
+    tg_redact_add_header_secret(sink->secrets, sink->pool, value);
+    return 1;
+}
+
+/* text without the credentials the request carries or its response sets,
+ * nor the values of the query parameters TomographRedact names.  Looked up
+ * at each call, so that a cookie set late is known too (a span takes few
+ * notes). */
+static const char *redact(request_rec *r, const char *text)
+{
+    secret_sink_t sink;
+    sink.pool = r->pool;
+    sink.secrets = apr_array_make(r->pool, 4, sizeof(const char *));
+    apr_table_do(collect_secret, &sink, r->headers_in, "Authorization", "Cookie",
+                 "X-Auth-Token", "X-Subject-Token", NULL);
+    apr_table_do(collect_secret, &sink, r->headers_out, "Set-Cookie", NULL);
+    apr_table_do(collect_secret, &sink, r->err_headers_out, "Set-Cookie", NULL);
+    return tg_redact(r->pool, text, server_conf(r->server)->redact, sink.secrets);
 }
 
 /* The seed's "handler for ERROR-level logging": a line the request writes
@@ -993,7 +1003,7 @@ static void note_error_log(const ap_errorlog_info *info, const char *message)
     }
     noting = 1; /* anything logged from here on must not come back in */
     tg_span_annotate(trace->server, apr_time_now(),
-                     redact(r, trace, apr_pstrcat(r->pool, "error: ", message, NULL)));
+                     redact(r, apr_pstrcat(r->pool, "error: ", message, NULL)));
     noting = 0;
 }
 
