@@ -33,7 +33,7 @@
 
 #define DEFAULT_QUEUE_SIZE 4096 /* mod_tomograph's TomographQueueSize default */
 #define THROUGHPUT_SPANS 100000
-#define ROUNDS 3
+#define ROUNDS 5
 #define DEFAULT_RATE 10000
 #define DEFAULT_SECONDS 10
 #define TICKS_PER_SECOND 1000 /* a paced producer pushes rate/1000 spans a millisecond */
