@@ -335,9 +335,15 @@ class Httpd:
                  interval=0.1, context=self.describe)
 
     def request(self, method, path, headers=None, body=None, timeout=REQUEST_TIMEOUT):
+        """headers: a mapping, or (name, value) pairs to send a header more than once."""
+        pairs = list(headers.items() if isinstance(headers, dict) else headers or ())
+        data = body.encode() if isinstance(body, str) else body or b""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            connection.request(method, path, body=body, headers=headers or {})
+            connection.putrequest(method, path)
+            for name, value in pairs + [("Content-Length", str(len(data)))]:
+                connection.putheader(name, value)
+            connection.endheaders(data)
             response = connection.getresponse()
             return Response(response.status, response.getheaders(), response.read().decode())
         finally:
@@ -460,39 +466,78 @@ def b3_value(trace_id, span_id, sampled=None, parent_id=None):
     return "-".join(parts + ([parent_id] if parent_id else []))
 
 
-class AppViewAssertions:
-    """What the application behind must see of the span that serves it."""
+# TomographPropagate's default: the formats handed on unless configured otherwise.
+DEFAULT_PROPAGATE = ("tracecontext", "b3", "x-trace-info")
+# The headers of each format, as WSGI environ keys.
+TRACE_HEADERS = {
+    "tracecontext": ("HTTP_TRACEPARENT", "HTTP_TRACESTATE"),
+    "b3": ("HTTP_B3",),
+    "b3multi": ("HTTP_X_B3_TRACEID", "HTTP_X_B3_SPANID", "HTTP_X_B3_PARENTSPANID",
+                "HTTP_X_B3_SAMPLED", "HTTP_X_B3_FLAGS"),
+    "x-trace-info": ("HTTP_X_TRACE_INFO", "HTTP_X_TRACE_HMAC"),
+}
 
-    def assertAppSeesContext(self, env, trace_id, span_id, flags, parent_id=None, hmac_keys=()):
-        """flags: the two hex digits of traceparent; its bit 1 is the sampling decision."""
-        sampled = int(flags, 16) & 1
+
+def as_environ(headers):
+    """HTTP headers ({name: value}) as the WSGI environ names them."""
+    return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+
+
+class AppViewAssertions:
+    """What the application (or a backend) behind must see of the span that serves it.
+    PROPAGATE: the formats the server hands on (TomographPropagate)."""
+
+    PROPAGATE = DEFAULT_PROPAGATE
+
+    def assertCarries(self, env, trace_id, span_id, flags, parent_id=None, hmac_keys=(),
+                      debug=False):
+        """The trace headers of env (WSGI names) carry this context in each format handed
+        on, and none of the others. flags: the two hex digits of traceparent, whose bit 1 is
+        the sampling decision; hmac_keys: the server's (X-Trace-HMAC signs with the first)."""
+        sampled = bool(int(flags, 16) & 1)
+        for name, keys in TRACE_HEADERS.items():
+            if name not in self.PROPAGATE:
+                self.assertEqual([k for k in keys if k in env], [], f"{name} is not handed on")
+        if "tracecontext" in self.PROPAGATE:
+            self.assertEqual(env.get("HTTP_TRACEPARENT"), f"00-{trace_id}-{span_id}-{flags}", env)
+        if "b3" in self.PROPAGATE:
+            decision = "d" if debug else "1" if sampled else "0"
+            # The parent is optional in b3; when there, it is the span's.
+            self.assertIn(env.get("HTTP_B3"), {b3_value(trace_id, span_id, decision),
+                                               b3_value(trace_id, span_id, decision, parent_id)},
+                          env)
+        if "b3multi" in self.PROPAGATE:
+            expected = {"HTTP_X_B3_TRACEID": trace_id, "HTTP_X_B3_SPANID": span_id}
+            if parent_id:
+                expected["HTTP_X_B3_PARENTSPANID"] = parent_id
+            if debug:
+                expected["HTTP_X_B3_FLAGS"] = "1"
+            else:
+                expected["HTTP_X_B3_SAMPLED"] = "1" if sampled else "0"
+            self.assertEqual({k: env[k] for k in TRACE_HEADERS["b3multi"] if k in env},
+                             expected, env)
+        if "x-trace-info" in self.PROPAGATE and (sampled or debug):
+            info = json.loads(base64.urlsafe_b64decode(env["HTTP_X_TRACE_INFO"]))
+            self.assertEqual(info.get("base_id"), str(uuid.UUID(hex=trace_id)), info)
+            if hmac_keys:
+                # osprofiler honours only signed X-Trace-Info.
+                self.assertEqual(env.get("HTTP_X_TRACE_HMAC"),
+                                 sign(hmac_keys[0], env["HTTP_X_TRACE_INFO"]), env)
+        elif "x-trace-info" in self.PROPAGATE:
+            # osprofiler has no sampled flag: the header itself asks for a profile.
+            self.assertNotIn("HTTP_X_TRACE_INFO", env, "an unsampled trace is not profiled")
+
+    def assertAppSeesContext(self, env, trace_id, span_id, flags, parent_id=None, hmac_keys=(),
+                             debug=False):
         self.assertEqual(env.get("TOMOGRAPH_TRACE_ID"), trace_id, env)
         self.assertEqual(env.get("TOMOGRAPH_SPAN_ID"), span_id, env)
-        self.assertEqual(env.get("HTTP_TRACEPARENT"), f"00-{trace_id}-{span_id}-{flags}", env)
-        b3 = re.fullmatch(rf"{trace_id}-{span_id}-([01d])(?:-([0-9a-f]{{16}}))?",
-                          env.get("HTTP_B3", ""))
-        self.assertTrue(b3, f"b3 handed on: {env.get('HTTP_B3')!r}, expected {trace_id}-{span_id}")
-        self.assertIn(b3.group(1), ("1", "d") if sampled else ("0",), env)
-        if b3.group(2) or parent_id:
-            self.assertEqual(b3.group(2), parent_id, "b3 parent of the span")
-        self.assertEqual(env.get("HTTP_X_B3_SPANID"), span_id, env)
-        if "HTTP_X_B3_TRACEID" in env:
-            self.assertEqual(env["HTTP_X_B3_TRACEID"], trace_id, env)
-        if not sampled:
-            self.assertEqual(env.get("HTTP_X_B3_SAMPLED"), "0", env)
-        self.assertIn("HTTP_X_TRACE_INFO", env)
-        info = json.loads(base64.urlsafe_b64decode(env["HTTP_X_TRACE_INFO"]))
-        self.assertEqual(info.get("base_id"), str(uuid.UUID(hex=trace_id)), info)
-        if hmac_keys:
-            # osprofiler downstream honours only signed X-Trace-Info: signed with the first key.
-            self.assertEqual(env.get("HTTP_X_TRACE_HMAC"),
-                             sign(hmac_keys[0], env["HTTP_X_TRACE_INFO"]), env)
+        self.assertCarries(env, trace_id, span_id, flags, parent_id, hmac_keys, debug)
 
     def assertAppSeesSpan(self, env, span, hmac_keys=()):
         # Sampled; a trace started here also has the W3C Level 2 random-trace-id flag.
         flags = "01" if span.get("parentId") else "03"
         self.assertAppSeesContext(env, span["traceId"], span["id"], flags, span.get("parentId"),
-                                  hmac_keys)
+                                  hmac_keys, span.get("debug", False))
 
 
 class TracingTestCase(AppViewAssertions, unittest.TestCase):

@@ -15,6 +15,14 @@ GOOD_DIRECTIVES = (
     "TomographQueueSize 64",
     "TomographHMACKey first-key",
     "TomographHMACKey second-key",
+    "TomographTrustIncoming Off",
+    "TomographB3Join On",
+    "TomographSampleRate 0.25",
+    "TomographSampleLimit 100",
+    "TomographResponseHeader X-Trace-Id",
+    "TomographRedact token api_sig",
+    "TomographExtract tracecontext b3 b3multi x-trace-info",
+    "TomographPropagate b3multi x-trace-info",
 )
 
 BAD_VALUES = (
@@ -30,6 +38,18 @@ BAD_VALUES = (
     ("TomographStatsd", "host:port"),
     ("TomographZipkin", "not-a-url"),
     ("TomographZipkin", "ftp://127.0.0.1/api/v2/spans"),
+    ("TomographTrustIncoming", "sometimes"),
+    ("TomographB3Join", "yes-please"),
+    ("TomographSampleRate", "1.5"),
+    ("TomographSampleRate", "-0.1"),
+    ("TomographSampleRate", "half"),
+    ("TomographSampleRate", "0.5x"),
+    ("TomographSampleLimit", "-1"),
+    ("TomographSampleLimit", "many"),
+    ("TomographResponseHeader", "X:Trace"),
+    ("TomographRedact", "token=x"),
+    ("TomographExtract", "jaeger"),
+    ("TomographPropagate", "zipkin"),
 )
 
 
@@ -59,7 +79,8 @@ class ConfigTest(unittest.TestCase):
 
     def test_rejects_server_only_directives_in_a_directory(self):
         for directive in ("TomographZipkin http://127.0.0.1:9411/api/v2/spans",
-                          "TomographQueueSize 64"):
+                          "TomographQueueSize 64", "TomographSampleLimit 5",
+                          "TomographRedact token", "TomographExtract b3"):
             with self.subTest(directive=directive):
                 status, output = config_test(
                     ["<Location /elsewhere>", "    " + directive, "</Location>"])
