@@ -265,11 +265,12 @@ static http_warning_t retry_warning(apr_status_t rv, long status)
     return HTTP_RETRY_OTHER;
 }
 
-/* A 4xx says the batch itself is at fault, so sending it again is no use;
- * 429 (too many requests) is the exception OTLP makes. */
+/* A 4xx says the batch itself is at fault, and a 3xx that the URL is (curl
+ * follows no redirect): sending it again is no use.  429 (too many
+ * requests) is the exception OTLP makes. */
 static int is_refusal(long status)
 {
-    return status >= 400 && status < 500 && status != HTTP_TOO_MANY_REQUESTS;
+    return status >= 300 && status < 500 && status != HTTP_TOO_MANY_REQUESTS;
 }
 
 /* The head's POST ended with rv at `now`. */
@@ -278,7 +279,7 @@ static void post_ended(tg_shipper_t *shipper, http_exporter_t *exporter, apr_sta
 {
     payload_t *payload = head_of(exporter);
     tg_export_counters_t *counters = exporter->counters;
-    int spans = payload->spans;
+    int spans = payload->spans, attempts = ++payload->attempts;
     char note[80];
     exporter->on_wire = 0;
     if (rv == APR_SUCCESS) {
@@ -296,15 +297,14 @@ static void post_ended(tg_shipper_t *shipper, http_exporter_t *exporter, apr_sta
                    "they are not sent again%s", exporter->name, exporter->url, spans, error, note);
         return;
     }
-    payload->attempts++;
     exporter->not_before = now + next_retry_delay(exporter);
-    if (shipper->cfg.max_attempts && payload->attempts >= shipper->cfg.max_attempts) {
+    if (shipper->cfg.max_attempts && attempts >= shipper->cfg.max_attempts) {
         settle(counters, &counters->failed, spans);
         pop_head(exporter);
         if (may_warn(&exporter->warn[HTTP_GAVE_UP], note, sizeof(note)))
             tg_log(TG_LOG_WARNING, rv, TGLOGNO(03101) "%s export to %s failed: %s; gave up on %d "
                    "spans after %d attempts%s", exporter->name, exporter->url, error, spans,
-                   payload->attempts, note);
+                   attempts, note);
         return;
     }
     count(&counters->retried, (uint64_t)spans);

@@ -32,7 +32,7 @@
 typedef struct {
     _Atomic uint64_t taken;     /* handed to the exporter, decoded from the queue */
     _Atomic uint64_t sent;      /* delivered: a 2xx answer, a datagram sent, a line written */
-    _Atomic uint64_t failed;    /* given up: refused by the collector (4xx), retried
+    _Atomic uint64_t failed;    /* given up: refused by the collector (3xx, 4xx but 429), retried
                                  * max_attempts times, unencodable, not delivered by drain's
                                  * deadline, a failed datagram or write, or written off
                                  * with a shipper that died */

@@ -151,6 +151,8 @@ static int answer(tg_test_http_server_t *server, int fd)
                                    "Content-Type: text/plain\r\nContent-Length: 4\r\n\r\nbad\n";
     static const char throttled[] = "HTTP/1.1 429 Too Many Requests\r\n"
                                     "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nslow\n";
+    static const char redirected[] = "HTTP/1.1 301 Moved Permanently\r\n"
+                                     "Location: /elsewhere\r\nContent-Length: 0\r\n\r\n";
     switch (atomic_load(&server->mode)) {
     case TG_TEST_HTTP_ACCEPT:
         return send_all(fd, accepted, sizeof(accepted) - 1);
@@ -160,6 +162,8 @@ static int answer(tg_test_http_server_t *server, int fd)
         return send_all(fd, rejected, sizeof(rejected) - 1);
     case TG_TEST_HTTP_THROTTLE:
         return send_all(fd, throttled, sizeof(throttled) - 1);
+    case TG_TEST_HTTP_REDIRECT:
+        return send_all(fd, redirected, sizeof(redirected) - 1);
     case TG_TEST_HTTP_SILENT:
         break;
     }

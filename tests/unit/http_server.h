@@ -17,6 +17,7 @@ typedef enum {
     TG_TEST_HTTP_FAIL,     /* 500 with a short body, connection kept alive */
     TG_TEST_HTTP_REJECT,   /* 400 with a short body, connection kept alive */
     TG_TEST_HTTP_THROTTLE, /* 429 with a short body, connection kept alive */
+    TG_TEST_HTTP_REDIRECT, /* 301 to another path, connection kept alive */
     TG_TEST_HTTP_SILENT    /* reads requests and never answers */
 } tg_test_http_mode_t;
 

@@ -795,6 +795,15 @@ static void test_failed_post_is_retried_with_growing_backoff(void)
     /* One line for the whole outage. */
     CU_ASSERT_EQUAL(warnings, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "500"));
+
+    /* A success starts the backoff over: the next outage waits 50-100 ms
+     * again, not 400-800. */
+    tg_test_http_set_mode(server, TG_TEST_HTTP_FAIL);
+    push_spans(fx, 1);
+    second = T0 + apr_time_from_sec(120);
+    POLL_UNTIL(shipper, second, load(&fx->counters.zipkin.retried) == 7);
+    POLL_UNTIL(shipper, second + apr_time_from_msec(100), tg_test_http_request_count(server) == 6);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 6);
 }
 
 static void test_backoff_stops_growing_at_ten_seconds(void)
@@ -873,6 +882,22 @@ static void test_refused_batch_is_failed_at_once_and_not_retried(void)
                                        ids_of(fx, 2, 1), NULL));
     CU_ASSERT_EQUAL(warnings, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "400"));
+}
+
+static void test_redirect_is_not_followed_nor_retried(void)
+{
+    fixture_t *fx = fixture();
+    tg_test_http_server_t *server = collector(TG_TEST_HTTP_REDIRECT);
+    tg_shipper_t *shipper;
+    fx->cfg.otlp_url = tg_test_http_url(server);
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 2);
+    POLL_UNTIL(shipper, T0, load(&fx->counters.otlp.in_flight) == 0);
+    poll_a_while(shipper, T0 + apr_time_from_sec(60));
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 1);
+    assert_counts(&fx->counters.otlp, 2, 0, 2, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "301"));
 }
 
 static void test_throttled_batch_is_retried(void)
@@ -1252,6 +1277,7 @@ void tg_test_add_shipper(void)
     TG_TEST(suite, test_backoff_stops_growing_at_ten_seconds);
     TG_TEST(suite, test_collector_back_after_a_while_gets_the_buffered_spans);
     TG_TEST(suite, test_refused_batch_is_failed_at_once_and_not_retried);
+    TG_TEST(suite, test_redirect_is_not_followed_nor_retried);
     TG_TEST(suite, test_throttled_batch_is_retried);
     TG_TEST(suite, test_batch_is_given_up_after_max_attempts);
     TG_TEST(suite, test_full_buffer_drops_the_oldest_and_counts_them);
