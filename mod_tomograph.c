@@ -916,8 +916,14 @@ static int finish_client_span(int *status, request_rec *r)
     if (backend_status)
         tg_span_tag(client, "http.status_code", backend_status);
     if (*status != OK && *status != DONE) {
+        /* mod_proxy leaves error-notes for some failures only; a refused or
+         * timed-out connection gets none, and no backend status either. */
         const char *reason = apr_table_get(r->notes, "error-notes");
-        mark_error(client, reason ? redact(r, reason) : apr_itoa(r->pool, *status));
+        const char *status_line = ap_get_status_line(*status);
+        mark_error(client, reason ? redact(r, reason)
+                           : backend_status ? status_line
+                           : apr_pstrcat(r->pool, "no answer from the backend: ", status_line,
+                                         NULL));
     }
     else if (backend_status && atoi(backend_status) >= 500) {
         mark_error(client, backend_status);
