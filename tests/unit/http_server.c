@@ -208,9 +208,11 @@ static void *serve(void *arg)
 static apr_status_t stop(void *data)
 {
     tg_test_http_server_t *server = data;
-    int i, count = atomic_load(&server->recorded);
+    int i, count;
     if (write(server->wake[1], "", 1) == 1)
         pthread_join(server->thread, NULL);
+    /* Read once the thread is gone: it may record a request until then. */
+    count = atomic_load(&server->recorded);
     close(server->listen_fd);
     close(server->wake[0]);
     close(server->wake[1]);
