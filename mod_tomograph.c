@@ -621,6 +621,7 @@ typedef struct {
     tg_span_t *server;
     tg_span_t *client;             /* the call mod_proxy is making, if any */
     const char *tracestate;        /* the trusted caller's, handed on unchanged */
+    const char *first_uri;         /* r->uri when the trace began */
     char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
     char span_hex[TG_SPAN_ID_HEX_LEN + 1];
 } request_trace_t;
@@ -760,6 +761,7 @@ static request_trace_t *ensure_trace(request_rec *r)
     set_endpoint(&span->remote, root->useragent_ip,
                  root->useragent_addr ? root->useragent_addr->port : 0);
     trace->server = span;
+    trace->first_uri = root->uri;
     tg_trace_id_to_hex(span->trace_id, trace->trace_hex);
     tg_u64_to_hex(span->id, trace->span_hex);
     ap_set_module_config(root->request_config, &tomograph_module, trace);
@@ -771,9 +773,7 @@ static void annotate_uri(request_rec *r, const char *what)
 {
     request_trace_t *trace = ensure_trace(r);
     if (trace)
-        tg_span_annotate(trace->server, apr_time_now(),
-                         apr_pstrcat(r->pool, what, " ", r->parsed_uri.path ? r->parsed_uri.path
-                                                                           : r->uri, NULL));
+        tg_span_annotate(trace->server, apr_time_now(), apr_pstrcat(r->pool, what, " ", r->uri, NULL));
 }
 
 /* Runs for the client's request and for each internal redirect. */
@@ -803,23 +803,47 @@ static void hand_on_context(request_rec *r, const request_trace_t *trace, const 
                       signing_key(r), r->pool);
 }
 
-/* Hands the server span on to whatever serves the request: mod_wsgi's app
- * reads it from its environ, a backend from the headers. */
-static int hand_on_span(request_rec *r)
+/* The trace's ids for the logs (%{TOMOGRAPH_TRACE_ID}e) and the app's
+ * environment, and the client's response header. */
+static int expose_trace(request_rec *r)
 {
     request_trace_t *trace;
-    if (r->main) {
-        annotate_uri(r, "subrequest");
+    if (r->main)
         return DECLINED;
-    }
     trace = ensure_trace(r);
     if (!trace || !tracing_enabled(r))
         return DECLINED;
-    hand_on_context(r, trace, trace->server);
     /* Set again after each internal redirect, which renames them REDIRECT_*. */
     apr_table_setn(r->subprocess_env, ENV_TRACE_ID, trace->trace_hex);
     apr_table_setn(r->subprocess_env, ENV_SPAN_ID, trace->span_hex);
     set_response_header(r, trace);
+    return DECLINED;
+}
+
+/* Whether what serves r reads the trace from its request headers: an app
+ * (mod_wsgi, CGI...) or a backend does, the static file handler does not, and
+ * writing the headers costs more than all the rest of a span. */
+static int handler_reads_context(const request_rec *r)
+{
+    return r->proxyreq || (r->handler && strcmp(r->handler, "default-handler") != 0);
+}
+
+/* Runs first among handlers, when what serves r is known for sure.  Hands
+ * the server span on in the headers to whatever reads them, and notes what
+ * serves r when it is not what was asked for: a subrequest that is run (not a
+ * mere lookup: mod_wsgi looks one up for PATH_TRANSLATED on every request),
+ * or the file DirectoryIndex put in place without a redirect request. */
+static int hand_on_span(request_rec *r)
+{
+    request_trace_t *trace = ensure_trace(r);
+    if (!trace || !tracing_enabled(r))
+        return DECLINED;
+    if (r->main)
+        annotate_uri(r, "subrequest");
+    else if (!r->prev && strcmp(r->uri, trace->first_uri) != 0)
+        annotate_uri(r, "internal redirect to");
+    if (handler_reads_context(r))
+        hand_on_context(r, trace, trace->server);
     return DECLINED;
 }
 
@@ -1065,7 +1089,8 @@ static void register_hooks(apr_pool_t *p)
     static const char *const before_wsgi[] = {"mod_wsgi.c", NULL};
     ap_hook_post_config(post_config, NULL, before_wsgi, APR_HOOK_REALLY_FIRST);
     ap_hook_header_parser(decide_trace, NULL, NULL, APR_HOOK_REALLY_FIRST);
-    ap_hook_fixups(hand_on_span, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_fixups(expose_trace, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(hand_on_span, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_error_filter(insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(finish_server_span, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_error_log(note_error_log, NULL, NULL, APR_HOOK_MIDDLE);

@@ -108,15 +108,16 @@ class RequestLifeTest(TracingTestCase):
         self.assertAppSeesSpan(response.json(), span)
         self.assertOnlySpanOfTrace(span)
 
-    def test_directory_index_lookups_are_notes(self):
+    def test_directory_index_is_an_internal_redirect_note(self):
+        # mod_dir's lookups are not run, so they are no notes; what it serves is.
         response, span = self.traced("/indexed/")
         self.assertEqual(response.body, FILES["indexed/index.html"])
-        self.assertNotes(span, ["subrequest /indexed/missing.html", "subrequest /indexed/index.html"])
+        self.assertNotes(span, ["internal redirect to /indexed/index.html"])
         self.assertOnlySpanOfTrace(span)
 
     def test_directory_index_into_the_app_is_served_from_the_one_span(self):
         response, span = self.traced("/app-indexed/")
-        self.assertNotes(span, ["subrequest /app/index-page"])
+        self.assertNotes(span, ["internal redirect to /app/index-page"])
         self.assertAppSeesSpan(response.json(), span)
         self.assertOnlySpanOfTrace(span)
 
