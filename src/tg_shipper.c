@@ -100,6 +100,11 @@ struct tg_shipper_t {
     unsigned char *statsd_failed; /* per span of the batch: 1 when a datagram failed */
     warn_limit_t statsd_warn;
     warn_limit_t file_warn;
+    /* Spans the queue lost before the shipper saw them (full, oversize, a
+     * dead writer's), reported in one line a minute while it goes on. */
+    apr_time_t queue_checked;
+    apr_time_t queue_reported;
+    uint64_t queue_lost_reported;
 };
 
 void tg_shipper_config_defaults(tg_shipper_config_t *cfg)
@@ -686,6 +691,29 @@ static int take_one(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
     return 1;
 }
 
+static void report_queue_losses(tg_shipper_t *shipper, apr_time_t now)
+{
+    tg_queue_stats_t stats;
+    uint64_t lost;
+    if (now - shipper->queue_checked < APR_USEC_PER_SEC)
+        return;
+    shipper->queue_checked = now;
+    tg_queue_stats(shipper->queue, &stats);
+    lost = stats.dropped_full + stats.dropped_oversize + stats.skipped_stale;
+    if (lost == shipper->queue_lost_reported
+        || (shipper->queue_reported && now - shipper->queue_reported < WARN_INTERVAL))
+        return;
+    tg_log(TG_LOG_WARNING, APR_SUCCESS,
+           TGLOGNO(03110) "the span queue lost %" APR_UINT64_T_FMT " spans since the last report "
+           "(%" APR_UINT64_T_FMT " in all: %" APR_UINT64_T_FMT " when full, %" APR_UINT64_T_FMT
+           " too large, %" APR_UINT64_T_FMT " from dead writers); a larger TomographQueueSize "
+           "helps if the shipper keeps up",
+           lost - shipper->queue_lost_reported, lost, stats.dropped_full, stats.dropped_oversize,
+           stats.skipped_stale);
+    shipper->queue_lost_reported = lost;
+    shipper->queue_reported = now;
+}
+
 int tg_shipper_poll(tg_shipper_t *shipper, apr_time_t now)
 {
     int taken = 0;
@@ -695,6 +723,7 @@ int tg_shipper_poll(tg_shipper_t *shipper, apr_time_t now)
         ship_batch(shipper, now, 0);
     else
         pump_all(shipper, now, 0);
+    report_queue_losses(shipper, now);
     return taken;
 }
 

@@ -306,6 +306,36 @@ static void test_undecodable_record_is_counted_and_skipped(void)
     assert_span_file_holds(fx, good, 2);
 }
 
+/* Spans the queue drops before the shipper sees them are reported in the
+ * error log: one line a minute at most, while drops go on. */
+static void test_queue_losses_are_reported_once_a_minute(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    unsigned char filler[TG_QUEUE_BYTES_PER_RECORD] = {0};
+    int i;
+    with_span_file(fx);
+    shipper = shipper_for(fx);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 0);
+    CU_ASSERT_EQUAL(warnings, 0);
+    for (i = 0; i < QUEUE_SLOTS + 3; i++)
+        tg_queue_push(fx->queue, filler, sizeof(filler));
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0 + apr_time_from_sec(2)), QUEUE_SLOTS);
+    CU_ASSERT_EQUAL(warnings, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "lost 3 spans"));
+    /* More drops within the minute: no second line until it has passed. */
+    for (i = 0; i < QUEUE_SLOTS + 2; i++)
+        tg_queue_push(fx->queue, filler, sizeof(filler));
+    tg_shipper_poll(shipper, T0 + apr_time_from_sec(30));
+    CU_ASSERT_EQUAL(warnings, 1);
+    tg_shipper_poll(shipper, T0 + apr_time_from_sec(63));
+    CU_ASSERT_EQUAL(warnings, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "lost 2 spans"));
+    /* Nothing new: nothing said. */
+    tg_shipper_poll(shipper, T0 + apr_time_from_sec(200));
+    CU_ASSERT_EQUAL(warnings, 2);
+}
+
 static void test_invalid_config_is_refused(void)
 {
     fixture_t *fx = fixture();
@@ -1259,6 +1289,7 @@ void tg_test_add_shipper(void)
 {
     CU_pSuite suite = TG_SUITE("shipper");
     TG_TEST(suite, test_poll_writes_one_json_line_per_span);
+    TG_TEST(suite, test_queue_losses_are_reported_once_a_minute);
     TG_TEST(suite, test_batch_waits_for_size_or_interval);
     TG_TEST(suite, test_drain_ships_a_partial_batch);
     TG_TEST(suite, test_drain_past_deadline_leaves_records_queued);
