@@ -66,9 +66,7 @@ module AP_MODULE_DECLARE_DATA tomograph_module;
 
 typedef struct {
     /* Instance-wide (main server only, GLOBAL_ONLY). */
-    const char *zipkin_url;
-    const char *statsd_host;
-    apr_port_t statsd_port;
+    tg_shipper_config_t export;    /* the span file is opened by the shipper */
     const char *span_file;
     int queue_size;
     int sample_limit;              /* new sampled traces a second; 0: no cap */
@@ -128,6 +126,7 @@ static void *create_server_conf(apr_pool_t *p, server_rec *s)
 {
     server_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
     conf->queue_size = DEFAULT_QUEUE_SIZE;
+    tg_shipper_config_defaults(&conf->export);
     return conf;
 }
 
@@ -274,7 +273,9 @@ static const char *add_redact(cmd_parms *cmd, void *mconfig, const char *arg)
     return NULL;
 }
 
-static const char *set_zipkin(cmd_parms *cmd, void *mconfig, const char *arg)
+/* TomographZipkin and TomographOTLP; cmd->info is the offset of the URL in
+ * tg_shipper_config_t. */
+static const char *set_collector_url(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     apr_uri_t uri;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -283,8 +284,8 @@ static const char *set_zipkin(cmd_parms *cmd, void *mconfig, const char *arg)
     if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme || !uri.hostname
         || (strcasecmp(uri.scheme, "http") != 0 && strcasecmp(uri.scheme, "https") != 0)
         || has_control_bytes(arg))
-        return bad_value(cmd, arg, "an http:// or https:// URL of a Zipkin v2 endpoint");
-    server_conf(cmd->server)->zipkin_url = arg;
+        return bad_value(cmd, arg, "an http:// or https:// URL of a collector");
+    *(const char **)((char *)&server_conf(cmd->server)->export + (size_t)cmd->info) = arg;
     return NULL;
 }
 
@@ -299,8 +300,8 @@ static const char *set_statsd(cmd_parms *cmd, void *mconfig, const char *arg)
     if (apr_parse_addr_port(&host, &scope, &port, arg, cmd->pool) != APR_SUCCESS || !host
         || port == 0 || scope)
         return bad_value(cmd, arg, "<host>:<port> of a statsd daemon (port 1 to 65535)");
-    conf->statsd_host = host;
-    conf->statsd_port = port;
+    conf->export.statsd_host = host;
+    conf->export.statsd_port = port;
     return NULL;
 }
 
@@ -315,34 +316,99 @@ static const char *set_span_file(cmd_parms *cmd, void *mconfig, const char *arg)
     return NULL;
 }
 
+static const char *parse_number(cmd_parms *cmd, const char *arg, apr_int64_t min,
+                                apr_int64_t max, const char *what, apr_int64_t *out);
+
 static const char *set_queue_size(cmd_parms *cmd, void *mconfig, const char *arg)
 {
-    char *end;
     apr_int64_t n;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    if (err)
-        return err;
-    n = apr_strtoi64(arg, &end, 10);
-    if (end == arg || *end || n < MIN_QUEUE_SIZE || n > MAX_QUEUE_SIZE)
+    if (!err)
+        err = parse_number(cmd, arg, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE, "a number of spans", &n);
+    if (!err)
+        server_conf(cmd->server)->queue_size = (int)n;
+    return err;
+}
+
+/* A whole number from min to max, or NULL (the error then in *err). */
+static const char *parse_number(cmd_parms *cmd, const char *arg, apr_int64_t min,
+                                apr_int64_t max, const char *what, apr_int64_t *out)
+{
+    char *end;
+    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+    if (end == arg || *end || n < min || n > max)
         return bad_value(cmd, arg,
-                         apr_psprintf(cmd->pool, "a number of spans from %d to %d",
-                                      MIN_QUEUE_SIZE, MAX_QUEUE_SIZE));
-    server_conf(cmd->server)->queue_size = (int)n;
+                         apr_psprintf(cmd->pool, "%s from %" APR_INT64_T_FMT " to %" APR_INT64_T_FMT,
+                                      what, min, max));
+    *out = n;
     return NULL;
 }
 
 static const char *set_sample_limit(cmd_parms *cmd, void *mconfig, const char *arg)
 {
-    char *end;
     apr_int64_t n;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (!err)
+        err = parse_number(cmd, arg, 0, 1000000000, "a number of new traces a second (0: no limit)",
+                           &n);
+    if (!err)
+        server_conf(cmd->server)->sample_limit = (int)n;
+    return err;
+}
+
+static const char *set_batch(cmd_parms *cmd, void *mconfig, const char *spans, const char *ms)
+{
+    tg_shipper_config_t *export = &server_conf(cmd->server)->export;
+    apr_int64_t n, wait;
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (!err)
+        err = parse_number(cmd, spans, 1, export->buffer_spans, "a number of spans a batch", &n);
+    if (!err)
+        err = parse_number(cmd, ms, 1, 60000, "a number of milliseconds a span may wait", &wait);
     if (err)
         return err;
-    n = apr_strtoi64(arg, &end, 10);
-    if (end == arg || *end || n < 0 || n > 1000000000)
-        return bad_value(cmd, arg, "a number of new traces a second (0: no limit)");
-    server_conf(cmd->server)->sample_limit = (int)n;
+    export->batch_spans = (int)n;
+    export->batch_interval = apr_time_from_msec(wait);
     return NULL;
+}
+
+/* "5" is seconds, "500ms" milliseconds, as for httpd's own timeouts. */
+static const char *parse_timeout(cmd_parms *cmd, const char *arg, long *ms)
+{
+    apr_interval_time_t timeout;
+    if (ap_timeout_parameter_parse(arg, &timeout, "s") != APR_SUCCESS || timeout < 1000
+        || timeout > apr_time_from_sec(300))
+        return bad_value(cmd, arg, "a timeout from 1ms to 300 (seconds, or with a ms suffix)");
+    *ms = (long)apr_time_as_msec(timeout);
+    return NULL;
+}
+
+static const char *set_timeout(cmd_parms *cmd, void *mconfig, const char *connect,
+                               const char *request)
+{
+    tg_shipper_config_t *export = &server_conf(cmd->server)->export;
+    long connect_ms, request_ms;
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (!err)
+        err = parse_timeout(cmd, connect, &connect_ms);
+    if (!err)
+        err = parse_timeout(cmd, request ? request : connect, &request_ms);
+    if (err)
+        return err;
+    export->connect_timeout_ms = connect_ms;
+    export->request_timeout_ms = request_ms;
+    return NULL;
+}
+
+static const char *set_statsd_packet(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    apr_int64_t n;
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (!err)
+        err = parse_number(cmd, arg, 64, 65507, "a UDP payload size in bytes", &n);
+    if (!err)
+        server_conf(cmd->server)->export.statsd_packet = (apr_size_t)n;
+    return err;
 }
 
 static const char *add_hmac_key(cmd_parms *cmd, void *mconfig, const char *arg)
@@ -381,8 +447,18 @@ static const command_rec tomograph_cmds[] = {
     AP_INIT_ITERATE("TomographRedact", add_redact, NULL, RSRC_CONF,
                     "Query parameters whose values never reach a span (default: token password "
                     "passwd secret key signature)"),
-    AP_INIT_TAKE1("TomographZipkin", set_zipkin, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("TomographZipkin", set_collector_url,
+                  (void *)APR_OFFSETOF(tg_shipper_config_t, zipkin_url), RSRC_CONF,
                   "URL of a Zipkin v2 collector, e.g. http://127.0.0.1:9411/api/v2/spans"),
+    AP_INIT_TAKE1("TomographOTLP", set_collector_url,
+                  (void *)APR_OFFSETOF(tg_shipper_config_t, otlp_url), RSRC_CONF,
+                  "URL of an OTLP/HTTP JSON endpoint, e.g. http://127.0.0.1:4318/v1/traces"),
+    AP_INIT_TAKE2("TomographBatch", set_batch, NULL, RSRC_CONF,
+                  "Most spans in one POST, and longest a span waits for it in ms (default 100 200)"),
+    AP_INIT_TAKE12("TomographTimeout", set_timeout, NULL, RSRC_CONF,
+                   "Connect and request timeouts of the collectors (default 1 5; ms suffix allowed)"),
+    AP_INIT_TAKE1("TomographStatsdPacket", set_statsd_packet, NULL, RSRC_CONF,
+                  "Largest statsd datagram payload in bytes (default 1432)"),
     AP_INIT_TAKE1("TomographStatsd", set_statsd, NULL, RSRC_CONF,
                   "<host>:<port> of a statsd daemon (UDP)"),
     AP_INIT_TAKE1("TomographSpanFile", set_span_file, NULL, RSRC_CONF,
@@ -470,10 +546,7 @@ static void run_shipper(shipper_daemon_t *daemon)
     ap_close_listeners();
     apr_pool_create(&pool, s->process->pool);
 
-    tg_shipper_config_defaults(&cfg);
-    cfg.zipkin_url = conf->zipkin_url;
-    cfg.statsd_host = conf->statsd_host;
-    cfg.statsd_port = conf->statsd_port;
+    cfg = conf->export;
     /* Opened before dropping privileges, so the file may stay owned by root
      * and out of the reach of the User that runs the apps. */
     if (conf->span_file) {
@@ -497,8 +570,9 @@ static void run_shipper(shipper_daemon_t *daemon)
         _exit(SHIPPER_STARTUP_ERROR);
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
-                 TGLOGNO(00005) "shipper %" APR_PID_T_FMT " started: zipkin %s, statsd %s:%u, "
-                 "span file %s", getpid(), cfg.zipkin_url ? cfg.zipkin_url : "off",
+                 TGLOGNO(00005) "shipper %" APR_PID_T_FMT " started: zipkin %s, otlp %s, "
+                 "statsd %s:%u, span file %s", getpid(), cfg.zipkin_url ? cfg.zipkin_url : "off",
+                 cfg.otlp_url ? cfg.otlp_url : "off",
                  cfg.statsd_host ? cfg.statsd_host : "off", (unsigned)cfg.statsd_port,
                  conf->span_file ? conf->span_file : "off");
     tg_shipper_run(shipper, &shipper_stop, SHIPPER_DRAIN_BUDGET);
@@ -509,6 +583,13 @@ static void run_shipper(shipper_daemon_t *daemon)
 }
 
 static apr_status_t start_shipper(shipper_daemon_t *daemon);
+
+/* The spans a dead shipper held are lost: counted failed before the next. */
+static void restart_shipper(shipper_daemon_t *daemon)
+{
+    tg_shipper_counters_write_off(&daemon->retained->shared->shipper);
+    start_shipper(daemon);
+}
 
 static void shipper_maintenance(int reason, void *data, apr_wait_t status)
 {
@@ -529,11 +610,11 @@ static void shipper_maintenance(int reason, void *data, apr_wait_t status)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, daemon->server,
                      TGLOGNO(00007) "shipper %" APR_PID_T_FMT " died (status %d); restarting it",
                      daemon->proc.pid, (int)status);
-        start_shipper(daemon);
+        restart_shipper(daemon);
         break;
     case APR_OC_REASON_LOST:
         apr_proc_other_child_unregister(data);
-        start_shipper(daemon);
+        restart_shipper(daemon);
         break;
     case APR_OC_REASON_RESTART:
         apr_proc_other_child_unregister(data);
@@ -600,8 +681,12 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
                      "restart; the queue keeps %d spans until then",
                      conf->queue_size, retained->queue_size);
     }
-    if (!conf->zipkin_url && !conf->statsd_host && !conf->span_file)
+    if (!conf->export.zipkin_url && !conf->export.otlp_url && !conf->export.statsd_host
+        && !conf->span_file)
         conf->span_file = DEFAULT_SPAN_FILE;
+    /* No shipper runs now (the last generation's was reaped with its pool):
+     * what one that died held is lost, and so counted. */
+    tg_shipper_counters_write_off(&retained->shared->shipper);
 
     daemon = apr_pcalloc(pconf, sizeof(*daemon));
     daemon->pool = pconf;
@@ -1040,44 +1125,62 @@ static void note_error_log(const ap_errorlog_info *info, const char *message)
 /* ------------------------------------------------------------------------ */
 /* mod_status */
 
+/* The ?auto keys read TomographSpansCreated, TomographZipkinSent...; the
+ * accounting they show: created = queued + dropped by the queue; and for
+ * each exporter, taken = sent + failed + dropped + in flight. */
 static int status_hook(request_rec *r, int flags)
 {
+    static const char *const names[] = {"Zipkin", "OTLP", "Statsd", "File"};
+    const tg_export_counters_t *exporters[4];
     tg_queue_stats_t queue;
-    const tg_shipper_counters_t *shipped;
-    uint64_t created;
+    uint64_t created, lost;
+    int i;
 
     if (!retained || !retained->shared)
         return OK;
+    exporters[0] = &retained->shared->shipper.zipkin;
+    exporters[1] = &retained->shared->shipper.otlp;
+    exporters[2] = &retained->shared->shipper.statsd;
+    exporters[3] = &retained->shared->shipper.file;
     tg_queue_stats(retained->queue, &queue);
-    shipped = &retained->shared->shipper;
     created = atomic_load(&retained->shared->spans_created);
+    lost = queue.dropped_full + queue.dropped_oversize + queue.abandoned + queue.skipped_stale;
     if (flags & AP_STATUS_SHORT) {
-        ap_rprintf(r, "TomographSpansCreated: %" APR_UINT64_T_FMT "\n", created);
-        ap_rprintf(r, "TomographSpansQueued: %" APR_UINT64_T_FMT "\n", queue.pushed);
-        ap_rprintf(r, "TomographSpansDropped: %" APR_UINT64_T_FMT "\n",
-                   queue.dropped_full + queue.dropped_oversize + queue.abandoned
-                       + queue.skipped_stale);
-        ap_rprintf(r, "TomographQueueDepth: %" APR_UINT64_T_FMT "\n", queue.depth);
-        ap_rprintf(r, "TomographZipkinSent: %" APR_UINT64_T_FMT "\n",
-                   (uint64_t)atomic_load(&shipped->zipkin.sent));
-        ap_rprintf(r, "TomographZipkinFailed: %" APR_UINT64_T_FMT "\n",
-                   (uint64_t)atomic_load(&shipped->zipkin.failed));
-        ap_rprintf(r, "TomographStatsdSent: %" APR_UINT64_T_FMT "\n",
-                   (uint64_t)atomic_load(&shipped->statsd.sent));
-        ap_rprintf(r, "TomographFileSent: %" APR_UINT64_T_FMT "\n",
-                   (uint64_t)atomic_load(&shipped->file.sent));
+        ap_rprintf(r, "TomographSpansCreated: %" APR_UINT64_T_FMT "\n"
+                      "TomographSpansQueued: %" APR_UINT64_T_FMT "\n"
+                      "TomographSpansDropped: %" APR_UINT64_T_FMT "\n"
+                      "TomographQueueDepth: %" APR_UINT64_T_FMT "\n"
+                      "TomographQueueUsedBytes: %" APR_UINT64_T_FMT "\n",
+                   created, queue.pushed, lost, queue.depth, queue.used_bytes);
+        for (i = 0; i < 4; i++)
+            ap_rprintf(r, "Tomograph%sTaken: %" APR_UINT64_T_FMT "\n"
+                          "Tomograph%sSent: %" APR_UINT64_T_FMT "\n"
+                          "Tomograph%sFailed: %" APR_UINT64_T_FMT "\n"
+                          "Tomograph%sDropped: %" APR_UINT64_T_FMT "\n"
+                          "Tomograph%sInFlight: %" APR_UINT64_T_FMT "\n",
+                       names[i], (uint64_t)atomic_load(&exporters[i]->taken),
+                       names[i], (uint64_t)atomic_load(&exporters[i]->sent),
+                       names[i], (uint64_t)atomic_load(&exporters[i]->failed),
+                       names[i], (uint64_t)atomic_load(&exporters[i]->dropped),
+                       names[i], (uint64_t)atomic_load(&exporters[i]->in_flight));
         return OK;
     }
-    ap_rprintf(r, "<hr>\n<h2>Tomograph</h2>\n<dl><dt>spans created %" APR_UINT64_T_FMT
-                  ", queued %" APR_UINT64_T_FMT ", dropped (queue full) %" APR_UINT64_T_FMT
-                  ", in queue %" APR_UINT64_T_FMT " of %u</dt>\n",
-               created, queue.pushed, queue.dropped_full, queue.depth, (unsigned)queue.capacity);
-    ap_rprintf(r, "<dt>zipkin sent %" APR_UINT64_T_FMT ", failed %" APR_UINT64_T_FMT
-                  "; statsd sent %" APR_UINT64_T_FMT "; span file %" APR_UINT64_T_FMT "</dt></dl>\n",
-               (uint64_t)atomic_load(&shipped->zipkin.sent),
-               (uint64_t)atomic_load(&shipped->zipkin.failed),
-               (uint64_t)atomic_load(&shipped->statsd.sent),
-               (uint64_t)atomic_load(&shipped->file.sent));
+    ap_rprintf(r, "<hr>\n<h2>Tomograph</h2>\n<p>spans created %" APR_UINT64_T_FMT
+                  ", queued %" APR_UINT64_T_FMT ", dropped by the queue %" APR_UINT64_T_FMT
+                  ", in the queue %" APR_UINT64_T_FMT " (%" APR_UINT64_T_FMT " bytes)</p>\n"
+                  "<table><tr><th>exporter</th><th>taken</th><th>sent</th><th>failed</th>"
+                  "<th>dropped</th><th>in flight</th></tr>\n",
+               created, queue.pushed, lost, queue.depth, queue.used_bytes);
+    for (i = 0; i < 4; i++)
+        ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT
+                      "</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT "</td><td>%"
+                      APR_UINT64_T_FMT "</td></tr>\n",
+                   names[i], (uint64_t)atomic_load(&exporters[i]->taken),
+                   (uint64_t)atomic_load(&exporters[i]->sent),
+                   (uint64_t)atomic_load(&exporters[i]->failed),
+                   (uint64_t)atomic_load(&exporters[i]->dropped),
+                   (uint64_t)atomic_load(&exporters[i]->in_flight));
+    ap_rputs("</table>\n", r);
     return OK;
 }
 
