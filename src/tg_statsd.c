@@ -1,6 +1,9 @@
 #include "tg_statsd.h"
 
+#include <string.h>
+
 #define UNKNOWN_SERVICE "unknown"
+#define NOTE_NAME_MAX 64
 
 /* What a Graphite path component may hold as it is: ASCII only, whatever
  * the locale says.  '_' is kept out so that it is only ever written as the
@@ -10,11 +13,12 @@ static int is_kept(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
-void tg_statsd_append_name_part(tg_buf_t *out, const char *part)
+/* Appends part[0..len) as a name component. */
+static void append_name_part(tg_buf_t *out, const char *part, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)(part ? part : "");
+    const unsigned char *p = (const unsigned char *)part, *end = p + len;
     int wrote = 0, gap = 0;
-    for (; *p; p++) {
+    for (; p < end; p++) {
         if (!is_kept(*p)) {
             gap = 1;
             continue;
@@ -29,6 +33,24 @@ void tg_statsd_append_name_part(tg_buf_t *out, const char *part)
     }
     if (!wrote)
         tg_buf_putc(out, '_');
+}
+
+void tg_statsd_append_name_part(tg_buf_t *out, const char *part)
+{
+    part = part ? part : "";
+    append_name_part(out, part, strlen(part));
+}
+
+/* A note's counter is named after what the note is, not all it says: its
+ * text up to the first ':' or '/', where a message or a path would follow
+ * ("error: AH01114: ...", "subrequest /x"), and at most NOTE_NAME_MAX bytes,
+ * so that the number of metric names stays bounded. */
+static void append_note_name(tg_buf_t *out, const char *note)
+{
+    size_t len;
+    note = note ? note : "";
+    len = strcspn(note, ":/");
+    append_name_part(out, note, len < NOTE_NAME_MAX ? len : NOTE_NAME_MAX);
 }
 
 static void append_metric_prefix(tg_buf_t *out, const tg_span_t *span)
@@ -70,7 +92,7 @@ void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span)
     for (i = 0; i < notes; i++) {
         append_metric_prefix(out, span);
         tg_buf_putc(out, '.');
-        tg_statsd_append_name_part(out, APR_ARRAY_IDX(span->annotations, i, tg_annotation_t).value);
+        append_note_name(out, APR_ARRAY_IDX(span->annotations, i, tg_annotation_t).value);
         tg_buf_puts(out, ":1|c\n");
     }
 }

@@ -13,7 +13,8 @@ void tg_statsd_append_name_part(tg_buf_t *out, const char *part);
 
 /* Appends the span's lines, each ending in '\n':
  *   <service>.<span name>:<duration ms>|ms
- *   <service>.<span name>.<note>:1|c      (one per note) */
+ *   <service>.<span name>.<note>:1|c      (one per note: its text up to the
+ *                                          first ':' or '/', 64 bytes at most) */
 void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span);
 
 #endif

@@ -216,9 +216,30 @@ static void test_hostile_names_stay_on_their_lines(void)
     CU_ASSERT_EQUAL(count_statsd_lines(text), 1 + 4);
     CU_ASSERT_STRING_EQUAL(text, "svc_0_1.x_1_c_evil_metric_99_ms:0.005|ms\n"
                                  "svc_0_1.x_1_c_evil_metric_99_ms.start:1|c\n"
-                                 "svc_0_1.x_1_c_evil_metric_99_ms.note_5_g_tag:1|c\n"
+                                 "svc_0_1.x_1_c_evil_metric_99_ms.note:1|c\n"
                                  "svc_0_1.x_1_c_evil_metric_99_ms._:1|c\n"
                                  "svc_0_1.x_1_c_evil_metric_99_ms.stop:1|c\n");
+}
+
+/* Notes made from log lines and paths would make metric names without bound. */
+static void test_note_counters_are_named_by_their_kind(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "q", NULL, T0);
+    char long_note[200];
+    memset(long_note, 'n', sizeof(long_note) - 1);
+    long_note[sizeof(long_note) - 1] = '\0';
+    span->local.service_name = "s";
+    tg_span_annotate(span, T0 + 1, "error: AH01114: HTTP: failed to make connection to backend");
+    tg_span_annotate(span, T0 + 2, "internal redirect to /index.html");
+    tg_span_annotate(span, T0 + 3, "subrequest /app/x");
+    tg_span_annotate(span, T0 + 4, long_note);
+    CU_ASSERT_STRING_EQUAL(span_lines(span),
+                           apr_pstrcat(tg_test_pool, "s.q.start:1|c\n"
+                                                     "s.q.error:1|c\n"
+                                                     "s.q.internal_redirect_to:1|c\n"
+                                                     "s.q.subrequest:1|c\n"
+                                                     "s.q.", apr_pstrndup(tg_test_pool, long_note, 64),
+                                       ":1|c\n", NULL));
 }
 
 static void test_line_checker_can_fail(void)
@@ -253,6 +274,7 @@ void tg_test_add_statsd(void)
     TG_TEST(suite, test_nothing_left_is_one_underscore);
     TG_TEST(suite, test_name_part_appends);
     TG_TEST(suite, test_span_gives_a_timer_and_a_counter_per_note);
+    TG_TEST(suite, test_note_counters_are_named_by_their_kind);
     TG_TEST(suite, test_unknown_service);
     TG_TEST(suite, test_missing_span_name);
     TG_TEST(suite, test_milliseconds_are_exact);
