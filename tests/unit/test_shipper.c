@@ -603,7 +603,7 @@ static void test_statsd_over_ipv6(void)
  * most 3 s of real time, waiting for the POSTs' progress between looks. */
 #define POLL_UNTIL(shipper, now, condition)                                                        \
     do {                                                                                           \
-        apr_time_t give_up_at_ = apr_time_now() + apr_time_from_sec(3);                            \
+        apr_time_t give_up_at_ = apr_time_now() + apr_time_from_sec(10);                           \
         while (tg_shipper_poll((shipper), (now)) >= 0 && !(condition)                              \
                && apr_time_now() < give_up_at_)                                                    \
             tg_shipper_wait((shipper), apr_time_from_msec(5));                                     \
@@ -811,7 +811,9 @@ static void test_failed_post_is_retried_with_growing_backoff(void)
     /* The second, 100 to 200 ms. */
     poll_a_while(shipper, second + apr_time_from_msec(99));
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
-    POLL_UNTIL(shipper, second + apr_time_from_msec(200), tg_test_http_request_count(server) == 3);
+    /* Waits for the shipper to see the third failure, not for the server to
+     * see the third try: the switch below must not turn its answer into 202. */
+    POLL_UNTIL(shipper, second + apr_time_from_msec(200), load(&fx->counters.zipkin.retried) == 6);
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 3);
 
     /* The collector recovers: the same batch arrives, once. */
@@ -957,8 +959,12 @@ static void test_batch_is_given_up_after_max_attempts(void)
     fx->cfg.max_attempts = 3;
     shipper = shipper_for(fx);
     push_spans(fx, 2);
-    POLL_UNTIL(shipper, T0, tg_test_http_request_count(server) == 1);
-    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), tg_test_http_request_count(server) == 2);
+    /* Each failure is waited for as the shipper sees it (its backoff counts
+     * from then): the first at T0; at T0 + 150 ms the second try is due (50
+     * to 100 ms later) and the third not yet (100 to 200 ms after that). */
+    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) == 2);
+    POLL_UNTIL(shipper, T0 + apr_time_from_msec(150), load(&fx->counters.zipkin.retried) == 4);
+    CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
     assert_counts(&fx->counters.zipkin, 2, 0, 0, 0, 2);
     POLL_UNTIL(shipper, T0 + apr_time_from_sec(40), load(&fx->counters.zipkin.in_flight) == 0);
     assert_counts(&fx->counters.zipkin, 2, 0, 2, 0, 0);
