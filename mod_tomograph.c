@@ -494,7 +494,10 @@ static retained_t *retained_data(server_rec *s)
 
 static apr_status_t create_shared(retained_t *keep, server_rec *s, int queue_size)
 {
-    apr_size_t size = sizeof(shared_t) + tg_queue_footprint((uint32_t)queue_size);
+    /* APR keeps its own header at the start of the segment, so the address
+     * it gives is only 8-byte aligned: room to align to a cache line. */
+    apr_size_t size = alignof(shared_t) + sizeof(shared_t) + tg_queue_footprint((uint32_t)queue_size);
+    uintptr_t base;
     /* Anonymous: inherited by every process httpd forks, removed with the
      * last of them, never left behind in /dev/shm. */
     apr_status_t rv = apr_shm_create(&keep->shm, size, NULL, s->process->pool);
@@ -505,7 +508,8 @@ static apr_status_t create_shared(retained_t *keep, server_rec *s, int queue_siz
                      size, queue_size);
         return rv;
     }
-    keep->shared = apr_shm_baseaddr_get(keep->shm);
+    base = (uintptr_t)apr_shm_baseaddr_get(keep->shm);
+    keep->shared = (shared_t *)((base + alignof(shared_t) - 1) & ~(uintptr_t)(alignof(shared_t) - 1));
     memset(keep->shared, 0, sizeof(shared_t));
     keep->queue = tg_queue_create(keep->shared->queue, (uint32_t)queue_size);
     keep->queue_size = queue_size;
