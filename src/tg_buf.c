@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
+
+/* Digits of UINT64_MAX, 18446744073709551615, and room for a minus sign. */
+#define MAX_DECIMAL_LEN 21
 
 void tg_buf_init(tg_buf_t *buf)
 {
@@ -33,8 +35,7 @@ void tg_buf_truncate(tg_buf_t *buf, size_t len)
     }
 }
 
-/* Makes room for `extra` more bytes plus the terminating NUL. */
-static int reserve(tg_buf_t *buf, size_t extra)
+int tg_buf_grow(tg_buf_t *buf, size_t extra)
 {
     size_t need, cap;
     char *grown;
@@ -60,24 +61,49 @@ static int reserve(tg_buf_t *buf, size_t extra)
     return 1;
 }
 
-void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len)
+/* Two digits per step, from a table of "00" to "99": half the divisions of
+ * one digit at a time. */
+static const char digit_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Writes value's digits to end at `end`; returns where they start. */
+static char *decimal_before(char *end, uint64_t value)
 {
-    if (!reserve(buf, len))
-        return;
-    if (len)
-        memcpy(buf->data + buf->len, bytes, len);
-    buf->len += len;
-    buf->data[buf->len] = '\0';
+    while (value >= 100) {
+        end -= 2;
+        memcpy(end, digit_pairs + 2 * (value % 100), 2);
+        value /= 100;
+    }
+    if (value >= 10) {
+        end -= 2;
+        memcpy(end, digit_pairs + 2 * value, 2);
+    }
+    else {
+        *--end = (char)('0' + value);
+    }
+    return end;
 }
 
-void tg_buf_puts(tg_buf_t *buf, const char *str)
+static void append_decimal(tg_buf_t *buf, uint64_t magnitude, int negative)
 {
-    tg_buf_append(buf, str, strlen(str));
+    char text[MAX_DECIMAL_LEN];
+    char *end = text + sizeof(text), *start = decimal_before(end, magnitude);
+    if (negative)
+        *--start = '-';
+    tg_buf_append(buf, start, (size_t)(end - start));
 }
 
-void tg_buf_putc(tg_buf_t *buf, char c)
+void tg_buf_append_u64(tg_buf_t *buf, uint64_t value)
 {
-    tg_buf_append(buf, &c, 1);
+    append_decimal(buf, value, 0);
+}
+
+void tg_buf_append_i64(tg_buf_t *buf, int64_t value)
+{
+    /* The magnitude of INT64_MIN is no int64_t: negate in unsigned. */
+    append_decimal(buf, value < 0 ? -(uint64_t)value : (uint64_t)value, value < 0);
 }
 
 void tg_buf_printf(tg_buf_t *buf, const char *fmt, ...)
@@ -87,7 +113,7 @@ void tg_buf_printf(tg_buf_t *buf, const char *fmt, ...)
     va_start(ap, fmt);
     needed = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (needed < 0 || !reserve(buf, (size_t)needed))
+    if (needed < 0 || !tg_buf_room_for(buf, (size_t)needed))
         return;
     va_start(ap, fmt);
     vsnprintf(buf->data + buf->len, (size_t)needed + 1, fmt, ap);

@@ -4,11 +4,17 @@
  * batch to batch (tg_buf_reset keeps the memory) instead of living in a pool
  * that grows.  The contents stay NUL-terminated so they can be handed to
  * libcurl or printed.  On allocation failure the buffer keeps what it had and
- * sets `failed`; callers check once at the end instead of after every append. */
+ * sets `failed`; callers check once at the end instead of after every append.
+ *
+ * The encoders append a few bytes at a time, tens of times per span, so the
+ * appends are inline: a test and a copy while the buffer has room, a call
+ * only to grow it. */
 #ifndef TG_BUF_H
 #define TG_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 typedef struct {
     char *data;
@@ -22,9 +28,42 @@ void tg_buf_free(tg_buf_t *buf);
 void tg_buf_reset(tg_buf_t *buf);
 void tg_buf_truncate(tg_buf_t *buf, size_t len);
 
-void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len);
-void tg_buf_puts(tg_buf_t *buf, const char *str);
-void tg_buf_putc(tg_buf_t *buf, char c);
+/* Makes room for `extra` more bytes and the NUL after them.  Returns 0,
+ * changing nothing, when the buffer has failed or fails now. */
+int tg_buf_grow(tg_buf_t *buf, size_t extra);
+
+static inline int tg_buf_room_for(tg_buf_t *buf, size_t extra)
+{
+    return (!buf->failed && extra < buf->cap - buf->len) || tg_buf_grow(buf, extra);
+}
+
+static inline void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len)
+{
+    if (!tg_buf_room_for(buf, len))
+        return;
+    if (len)
+        memcpy(buf->data + buf->len, bytes, len);
+    buf->len += len;
+    buf->data[buf->len] = '\0';
+}
+
+static inline void tg_buf_puts(tg_buf_t *buf, const char *str)
+{
+    tg_buf_append(buf, str, strlen(str));
+}
+
+static inline void tg_buf_putc(tg_buf_t *buf, char c)
+{
+    if (!tg_buf_room_for(buf, 1))
+        return;
+    buf->data[buf->len++] = c;
+    buf->data[buf->len] = '\0';
+}
+
+/* Decimal, as printf's PRIu64 and PRId64 write them, without its cost. */
+void tg_buf_append_u64(tg_buf_t *buf, uint64_t value);
+void tg_buf_append_i64(tg_buf_t *buf, int64_t value);
+
 void tg_buf_printf(tg_buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

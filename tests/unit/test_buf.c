@@ -1,6 +1,9 @@
 #include "unit.h"
 
+#include <apr_strings.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tg_buf.h"
@@ -51,6 +54,123 @@ static void test_appends_large_and_binary_blocks(void)
     CU_ASSERT_EQUAL(memcmp(buf.data + 5, block, 100000), 0);
     CU_ASSERT_EQUAL(memcmp(buf.data + 100005, binary, 3), 0);
     CU_ASSERT_EQUAL(buf.data[buf.len], '\0');
+    tg_buf_free(&buf);
+}
+
+/* Every length of append around the edge of the first allocation: the
+ * inline path must grow exactly when the bytes and the NUL no longer fit. */
+static void test_appends_at_the_edge_of_the_room(void)
+{
+    char block[300];
+    size_t first, second;
+    memset(block, 'e', sizeof(block));
+    for (first = 250; first <= 256; first++) {
+        for (second = 0; second <= 8; second++) {
+            tg_buf_t buf;
+            tg_buf_init(&buf);
+            tg_buf_append(&buf, block, first);
+            tg_buf_append(&buf, block, second);
+            tg_buf_putc(&buf, 'z');
+            CU_ASSERT_EQUAL(buf.len, first + second + 1);
+            CU_ASSERT(buf.cap > buf.len);
+            CU_ASSERT_EQUAL(buf.data[buf.len - 1], 'z');
+            CU_ASSERT_EQUAL(buf.data[buf.len], '\0');
+            CU_ASSERT_EQUAL(strspn(buf.data, "e"), first + second);
+            tg_buf_free(&buf);
+        }
+    }
+}
+
+static const char *appended_u64(uint64_t value)
+{
+    tg_buf_t buf;
+    char *text;
+    tg_buf_init(&buf);
+    tg_buf_puts(&buf, "<");
+    tg_buf_append_u64(&buf, value);
+    tg_buf_puts(&buf, ">");
+    text = apr_pstrdup(tg_test_pool, buf.data);
+    tg_buf_free(&buf);
+    return text;
+}
+
+static const char *appended_i64(int64_t value)
+{
+    tg_buf_t buf;
+    char *text;
+    tg_buf_init(&buf);
+    tg_buf_puts(&buf, "<");
+    tg_buf_append_i64(&buf, value);
+    tg_buf_puts(&buf, ">");
+    text = apr_pstrdup(tg_test_pool, buf.data);
+    tg_buf_free(&buf);
+    return text;
+}
+
+static void test_append_u64_at_the_edges(void)
+{
+    CU_ASSERT_STRING_EQUAL(appended_u64(0), "<0>");
+    CU_ASSERT_STRING_EQUAL(appended_u64(7), "<7>");
+    CU_ASSERT_STRING_EQUAL(appended_u64(10), "<10>");
+    CU_ASSERT_STRING_EQUAL(appended_u64(99), "<99>");
+    CU_ASSERT_STRING_EQUAL(appended_u64(100), "<100>");
+    CU_ASSERT_STRING_EQUAL(appended_u64(1001), "<1001>");
+    CU_ASSERT_STRING_EQUAL(appended_u64(1556604172355737ULL), "<1556604172355737>");
+    CU_ASSERT_STRING_EQUAL(appended_u64(UINT64_MAX), "<18446744073709551615>");
+    CU_ASSERT_STRING_EQUAL(appended_u64(UINT64_MAX - 1), "<18446744073709551614>");
+}
+
+static void test_append_i64_at_the_edges(void)
+{
+    CU_ASSERT_STRING_EQUAL(appended_i64(0), "<0>");
+    CU_ASSERT_STRING_EQUAL(appended_i64(1), "<1>");
+    CU_ASSERT_STRING_EQUAL(appended_i64(-1), "<-1>");
+    CU_ASSERT_STRING_EQUAL(appended_i64(-10), "<-10>");
+    CU_ASSERT_STRING_EQUAL(appended_i64(-1556604172355737LL), "<-1556604172355737>");
+    CU_ASSERT_STRING_EQUAL(appended_i64(INT64_MAX), "<9223372036854775807>");
+    CU_ASSERT_STRING_EQUAL(appended_i64(INT64_MIN), "<-9223372036854775808>");
+    CU_ASSERT_STRING_EQUAL(appended_i64(INT64_MIN + 1), "<-9223372036854775807>");
+}
+
+/* Around every power of ten (where a digit is added) and across many
+ * values between, the same text as printf. */
+static void test_append_integers_write_what_printf_writes(void)
+{
+    uint64_t power = 1, mixed = 0x9e3779b97f4a7c15ULL;
+    int i;
+    for (i = 0; i < 20; i++, power *= 10) {
+        uint64_t values[] = { power - 1, power, power + 1, power * 5 + 3 };
+        size_t j;
+        for (j = 0; j < sizeof(values) / sizeof(values[0]); j++) {
+            char want[64];
+            snprintf(want, sizeof(want), "<%" PRIu64 ">", values[j]);
+            CU_ASSERT_STRING_EQUAL(appended_u64(values[j]), want);
+            snprintf(want, sizeof(want), "<%" PRId64 ">", -(int64_t)(values[j] >> 1));
+            CU_ASSERT_STRING_EQUAL(appended_i64(-(int64_t)(values[j] >> 1)), want);
+        }
+    }
+    for (i = 0; i < 1000; i++) {
+        char want[64];
+        mixed = mixed * 6364136223846793005ULL + 1442695040888963407ULL;
+        snprintf(want, sizeof(want), "<%" PRIu64 ">", mixed >> (i % 64));
+        CU_ASSERT_STRING_EQUAL(appended_u64(mixed >> (i % 64)), want);
+        snprintf(want, sizeof(want), "<%" PRId64 ">", (int64_t)mixed);
+        CU_ASSERT_STRING_EQUAL(appended_i64((int64_t)mixed), want);
+    }
+}
+
+static void test_append_integers_grow_the_buffer(void)
+{
+    tg_buf_t buf;
+    int i;
+    tg_buf_init(&buf);
+    tg_buf_append_u64(&buf, 5); /* into an empty buffer: allocates */
+    CU_ASSERT_STRING_EQUAL(buf.data, "5");
+    for (i = 0; i < 100; i++)
+        tg_buf_append_i64(&buf, INT64_MIN);
+    CU_ASSERT_EQUAL(buf.len, 1 + 100 * 20);
+    CU_ASSERT_EQUAL(strlen(buf.data), buf.len);
+    CU_ASSERT_EQUAL(memcmp(buf.data + buf.len - 20, "-9223372036854775808", 20), 0);
     tg_buf_free(&buf);
 }
 
@@ -138,7 +258,10 @@ static void test_impossible_growth_fails_and_keeps_contents(void)
     CU_ASSERT_EQUAL(buf.len, 4);
     /* Once failed, later appends are dropped so the caller checks once. */
     tg_buf_puts(&buf, "more");
+    tg_buf_putc(&buf, 'c');
     tg_buf_printf(&buf, "%d", 5);
+    tg_buf_append_u64(&buf, 6);
+    tg_buf_append_i64(&buf, -7);
     CU_ASSERT_STRING_EQUAL(buf.data, "kept");
     CU_ASSERT_TRUE(buf.failed);
     /* A reset starts a clean batch. */
@@ -155,6 +278,11 @@ void tg_test_add_buf(void)
     TG_TEST(suite, test_starts_empty);
     TG_TEST(suite, test_grows_one_byte_at_a_time);
     TG_TEST(suite, test_appends_large_and_binary_blocks);
+    TG_TEST(suite, test_appends_at_the_edge_of_the_room);
+    TG_TEST(suite, test_append_u64_at_the_edges);
+    TG_TEST(suite, test_append_i64_at_the_edges);
+    TG_TEST(suite, test_append_integers_write_what_printf_writes);
+    TG_TEST(suite, test_append_integers_grow_the_buffer);
     TG_TEST(suite, test_printf_appends_formatted_text);
     TG_TEST(suite, test_printf_of_nothing_leaves_a_string);
     TG_TEST(suite, test_truncate);
