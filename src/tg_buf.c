@@ -61,6 +61,11 @@ int tg_buf_grow(tg_buf_t *buf, size_t extra)
     return 1;
 }
 
+void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len)
+{
+    tg_buf_write(buf, bytes, len);
+}
+
 /* Two digits per step, from a table of "00" to "99": half the divisions of
  * one digit at a time. */
 static const char digit_pairs[] =
@@ -92,7 +97,7 @@ static void append_decimal(tg_buf_t *buf, uint64_t magnitude, int negative)
     char *end = text + sizeof(text), *start = decimal_before(end, magnitude);
     if (negative)
         *--start = '-';
-    tg_buf_append(buf, start, (size_t)(end - start));
+    tg_buf_write(buf, start, (size_t)(end - start));
 }
 
 void tg_buf_append_u64(tg_buf_t *buf, uint64_t value)

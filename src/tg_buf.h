@@ -7,8 +7,8 @@
  * sets `failed`; callers check once at the end instead of after every append.
  *
  * The encoders append a few bytes at a time, tens of times per span, so the
- * appends are inline: a test and a copy while the buffer has room, a call
- * only to grow it. */
+ * short appends (tg_buf_puts, tg_buf_putc, tg_buf_write) are inline: a test
+ * and a copy while the buffer has room, a call only to grow it. */
 #ifndef TG_BUF_H
 #define TG_BUF_H
 
@@ -37,7 +37,8 @@ static inline int tg_buf_room_for(tg_buf_t *buf, size_t extra)
     return (!buf->failed && extra < buf->cap - buf->len) || tg_buf_grow(buf, extra);
 }
 
-static inline void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len)
+/* The body of the appends: a test and a copy while the buffer has room. */
+static inline void tg_buf_write(tg_buf_t *buf, const void *bytes, size_t len)
 {
     if (!tg_buf_room_for(buf, len))
         return;
@@ -47,9 +48,12 @@ static inline void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len)
     buf->data[buf->len] = '\0';
 }
 
+/* Out of line, for blocks of any length. */
+void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len);
+
 static inline void tg_buf_puts(tg_buf_t *buf, const char *str)
 {
-    tg_buf_append(buf, str, strlen(str));
+    tg_buf_write(buf, str, strlen(str));
 }
 
 static inline void tg_buf_putc(tg_buf_t *buf, char c)
