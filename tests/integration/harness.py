@@ -26,7 +26,13 @@ DEMO_CONF_DIR = REPO_ROOT / "conf" / "demo"
 RECEIVER_JS = INTEGRATION_DIR / "zipkin_receiver.js"
 STATSD_JS = REPO_ROOT / "node_modules" / "statsd" / "stats.js"
 APACHE2 = os.environ.get("APACHE2", "/usr/sbin/apache2")
+# A module built with sanitizers needs their runtime first in httpd's library list
+# (scripts/check-sanitizers): preloaded into httpd alone, not into these tools.
+HTTPD_ENV = dict(os.environ)
+if os.environ.get("TOMOGRAPH_HTTPD_PRELOAD"):
+    HTTPD_ENV["LD_PRELOAD"] = os.environ["TOMOGRAPH_HTTPD_PRELOAD"]
 NODE = os.environ.get("NODE", shutil.which("node") or "/usr/bin/node")
+WRK = os.environ.get("WRK", shutil.which("wrk") or "/usr/bin/wrk")
 HTTPD_USER = os.environ.get("TOMOGRAPH_TEST_USER", "www-data")
 HTTPD_GROUP = os.environ.get("TOMOGRAPH_TEST_GROUP", "www-data")
 
@@ -90,12 +96,12 @@ def tail(path, lines=40):
 class ChildProcess:
     """A process of ours, in its own process group, output to a file; stop() ends the group."""
 
-    def __init__(self, name, argv, log_path, cwd=None):
+    def __init__(self, name, argv, log_path, cwd=None, env=None):
         self.name = name
         self.log_path = Path(log_path)
         self._log = open(self.log_path, "wb")
         self.popen = subprocess.Popen(
-            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self._log,
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True)
 
     def output(self):
@@ -286,7 +292,7 @@ class Httpd:
     def config_test(self):
         """(exit status, output) of `apache2 -t` on this configuration."""
         done = subprocess.run(
-            [APACHE2, "-t", "-f", str(self.conf), "-d", str(self.root)],
+            [APACHE2, "-t", "-f", str(self.conf), "-d", str(self.root)], env=HTTPD_ENV,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             timeout=START_WAIT, check=False)
         return done.returncode, done.stdout.decode(errors="replace")
@@ -298,7 +304,7 @@ class Httpd:
         self.process = ChildProcess(
             "httpd",
             [APACHE2, "-DFOREGROUND", "-f", str(self.conf), "-d", str(self.root)],
-            self.root / "logs" / "httpd.out")
+            self.root / "logs" / "httpd.out", env=HTTPD_ENV)
         wait_for(self._answers, f"httpd to answer on port {self.port}", START_WAIT,
                  interval=0.1, context=self.describe)
 
