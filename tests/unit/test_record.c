@@ -10,12 +10,14 @@
 
 #define T0 ((apr_time_t)1556604172355737)
 #define HEADER_BYTES 56 /* magic, version, flags, 6 x u64, u32 dropped */
+#define VERSION 2
+#define MAGIC_AND_VERSION "TG\x02"
 #define BIG (32 * 1024)
 
 /* ---- helpers ---- */
 
-/* Bit-at-a-time CRC-32 (IEEE), independent of the one under test. */
-static uint32_t reference_crc32(const unsigned char *bytes, size_t len)
+/* Bit-at-a-time CRC-32C (Castagnoli), independent of the one under test. */
+static uint32_t reference_crc32c(const unsigned char *bytes, size_t len)
 {
     uint32_t crc = 0xFFFFFFFFU;
     size_t i;
@@ -23,7 +25,7 @@ static uint32_t reference_crc32(const unsigned char *bytes, size_t len)
     for (i = 0; i < len; i++) {
         crc ^= bytes[i];
         for (bit = 0; bit < 8; bit++)
-            crc = (crc & 1) ? (crc >> 1) ^ 0xEDB88320U : crc >> 1;
+            crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78U : crc >> 1;
     }
     return ~crc;
 }
@@ -47,7 +49,7 @@ static uint64_t get_le(const unsigned char *at, int bytes)
 /* Rewrites the trailing CRC so that only the change under test is wrong. */
 static void reseal(unsigned char *record, size_t len)
 {
-    put_le(record + len - 4, reference_crc32(record, len - 4), 4);
+    put_le(record + len - 4, reference_crc32c(record, len - 4), 4);
 }
 
 /* Decodes from a heap copy of exactly len bytes, so that valgrind and
@@ -216,7 +218,7 @@ static void hand_string(tg_buf_t *b, const char *str, size_t len)
 static void hand_head(tg_buf_t *b, unsigned flags, const char *str, size_t len, int strings)
 {
     int i;
-    tg_buf_append(b, "TG\x01", 3);
+    tg_buf_append(b, MAGIC_AND_VERSION, 3);
     hand_uint(b, flags, 1);
     hand_uint(b, 0x1111, 8);
     hand_uint(b, 0x2222, 8);
@@ -700,7 +702,7 @@ static void test_layout_starts_as_documented(void)
     size_t len = encode_or_fail(span, buf, sizeof(buf));
     CU_ASSERT_EQUAL(buf[0], 'T');
     CU_ASSERT_EQUAL(buf[1], 'G');
-    CU_ASSERT_EQUAL(buf[2], 1);
+    CU_ASSERT_EQUAL(buf[2], VERSION);
     /* CLIENT (1) | shared | debug | error | finished */
     CU_ASSERT_EQUAL(buf[3], 0x01 | 0x08 | 0x10 | 0x20 | 0x40);
     CU_ASSERT_EQUAL(get_le(buf + 4, 8), span->trace_id.hi);
@@ -712,13 +714,65 @@ static void test_layout_starts_as_documented(void)
     CU_ASSERT_EQUAL(get_le(buf + 52, 4), 3);
     CU_ASSERT_EQUAL(get_le(buf + 56, 2), strlen("get /api"));
     CU_ASSERT_EQUAL(memcmp(buf + 58, "get /api", 8), 0);
-    CU_ASSERT_EQUAL(get_le(buf + len - 4, 4), reference_crc32(buf, len - 4));
+    CU_ASSERT_EQUAL(get_le(buf + len - 4, 4), reference_crc32c(buf, len - 4));
 }
 
-static void test_reference_crc_is_crc32(void)
+static void test_reference_crc_is_crc32c(void)
 {
-    /* the standard check value, so the test above compares with CRC-32 */
-    CU_ASSERT_EQUAL(reference_crc32((const unsigned char *)"123456789", 9), 0xCBF43926U);
+    /* the standard check value, so the test above compares with CRC-32C */
+    CU_ASSERT_EQUAL(reference_crc32c((const unsigned char *)"123456789", 9), 0xE3069283U);
+}
+
+/* ---- the CRC ---- */
+
+/* The check value and the test vectors of RFC 3720 (iSCSI), appendix B.4. */
+static void check_known_vectors(uint32_t (*crc)(const void *, size_t))
+{
+    unsigned char bytes[32];
+    size_t i;
+    CU_ASSERT_EQUAL(crc("", 0), 0x00000000U);
+    CU_ASSERT_EQUAL(crc("123456789", 9), 0xE3069283U);
+    memset(bytes, 0, sizeof(bytes));
+    CU_ASSERT_EQUAL(crc(bytes, sizeof(bytes)), 0x8A9136AAU);
+    memset(bytes, 0xFF, sizeof(bytes));
+    CU_ASSERT_EQUAL(crc(bytes, sizeof(bytes)), 0x62A8AB43U);
+    for (i = 0; i < sizeof(bytes); i++)
+        bytes[i] = (unsigned char)i;
+    CU_ASSERT_EQUAL(crc(bytes, sizeof(bytes)), 0x46DD794EU);
+    for (i = 0; i < sizeof(bytes); i++)
+        bytes[i] = (unsigned char)(sizeof(bytes) - 1 - i);
+    CU_ASSERT_EQUAL(crc(bytes, sizeof(bytes)), 0x113FDB5CU);
+}
+
+static void test_crc_gives_the_known_crc32c_values(void)
+{
+    check_known_vectors(tg_crc32c);
+}
+
+static void test_crc_tables_give_the_known_crc32c_values(void)
+{
+    check_known_vectors(tg_crc32c_tables);
+}
+
+/* The CPU's instruction (where tg_crc32c uses it), the tables and the
+ * reference agree on every length around the eight-byte steps and every
+ * alignment of the start. */
+static void test_crc_instruction_and_tables_agree(void)
+{
+    unsigned char bytes[8 + 600];
+    uint64_t state = 0x2545F4914F6CDD1DULL;
+    size_t start, len, i;
+    for (i = 0; i < sizeof(bytes); i++) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        bytes[i] = (unsigned char)(state >> 56);
+    }
+    for (start = 0; start < 8; start++) {
+        for (len = 0; len <= 600; len += len < 80 ? 1 : 37) {
+            uint32_t want = reference_crc32c(bytes + start, len);
+            CU_ASSERT_EQUAL(tg_crc32c(bytes + start, len), want);
+            CU_ASSERT_EQUAL(tg_crc32c_tables(bytes + start, len), want);
+        }
+    }
 }
 
 static void test_encode_refuses_every_short_buffer(void)
@@ -798,7 +852,7 @@ static void test_wrong_magic_or_version_is_rejected(void)
     tg_span_t *back;
     size_t len = encode_or_fail(typical_span(), buf, sizeof(buf));
     static const struct { size_t at; unsigned char value; } changes[] = {
-        { 0, 'X' }, { 1, 'g' }, { 2, 0 }, { 2, 2 }, { 2, 0xFF }
+        { 0, 'X' }, { 1, 'g' }, { 2, 0 }, { 2, VERSION - 1 }, { 2, VERSION + 1 }, { 2, 0xFF }
     };
     size_t i;
     for (i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
@@ -924,7 +978,7 @@ static void test_random_garbage_is_rejected(void)
         for (i = 0; i < len; i++)
             buf[i] = (unsigned char)next_random(&state);
         if (round % 2 && len >= 4) { /* half of it has our magic, version and valid flags */
-            memcpy(buf, "TG\x01", 3);
+            memcpy(buf, MAGIC_AND_VERSION, 3);
             buf[3] &= 0x7B;
         }
         CU_ASSERT_EQUAL(decode_exact(buf, len, &back), APR_EINVAL);
@@ -978,7 +1032,10 @@ void tg_test_add_record(void)
     TG_TEST(suite, test_long_address_is_left_out_not_cut);
     TG_TEST(suite, test_worst_hand_span_fits_the_minimum);
     TG_TEST(suite, test_layout_starts_as_documented);
-    TG_TEST(suite, test_reference_crc_is_crc32);
+    TG_TEST(suite, test_reference_crc_is_crc32c);
+    TG_TEST(suite, test_crc_gives_the_known_crc32c_values);
+    TG_TEST(suite, test_crc_tables_give_the_known_crc32c_values);
+    TG_TEST(suite, test_crc_instruction_and_tables_agree);
     TG_TEST(suite, test_encode_refuses_every_short_buffer);
     TG_TEST(suite, test_every_truncation_is_rejected);
     TG_TEST(suite, test_every_resealed_truncation_is_rejected);
