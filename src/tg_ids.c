@@ -3,10 +3,9 @@
 #include <apr_general.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char hex_digits[] = "0123456789abcdef";
 
 static int hex_value(char c)
 {
@@ -33,14 +32,26 @@ int tg_hex_to_u64(const char *hex, size_t len, uint64_t *out)
     return 1;
 }
 
+/* The two digits of every byte, "00" to "ff": ids are written on every
+ * request, a byte per step instead of a digit. */
+static const char hex_pairs[] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 void tg_u64_to_hex(uint64_t value, char out[TG_SPAN_ID_HEX_LEN + 1])
 {
     int i;
-    for (i = 15; i >= 0; i--) {
-        out[i] = hex_digits[value & 0xf];
-        value >>= 4;
+    for (i = TG_SPAN_ID_HEX_LEN - 2; i >= 0; i -= 2) {
+        memcpy(out + i, hex_pairs + 2 * (value & 0xff), 2);
+        value >>= 8;
     }
-    out[16] = '\0';
+    out[TG_SPAN_ID_HEX_LEN] = '\0';
 }
 
 int tg_trace_id_from_hex(const char *hex, size_t len, tg_trace_id_t *out)

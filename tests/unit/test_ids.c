@@ -1,5 +1,7 @@
 #include "unit.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -50,6 +52,22 @@ static void test_u64_to_hex_writes_16_lowercase_digits(void)
     CU_ASSERT_STRING_EQUAL(hex, "a2fb4a1d1a96d312");
     tg_u64_to_hex(UINT64_MAX, hex);
     CU_ASSERT_STRING_EQUAL(hex, "ffffffffffffffff");
+}
+
+/* Every byte value at every position of the id, as printf writes it. */
+static void test_u64_to_hex_writes_every_byte_in_place(void)
+{
+    int position, byte;
+    for (position = 0; position < 8; position++) {
+        for (byte = 0; byte < 256; byte++) {
+            uint64_t value = ((uint64_t)byte << (8 * position)) | 0x0100000000000001ULL;
+            char hex[TG_SPAN_ID_HEX_LEN + 1], want[TG_SPAN_ID_HEX_LEN + 1];
+            memset(hex, 'x', sizeof(hex));
+            snprintf(want, sizeof(want), "%016" PRIx64, value);
+            tg_u64_to_hex(value, hex);
+            CU_ASSERT_STRING_EQUAL(hex, want);
+        }
+    }
 }
 
 static void test_u64_hex_round_trip(void)
@@ -201,6 +219,7 @@ void tg_test_add_ids(void)
     TG_TEST(suite, test_hex_to_u64_reads_lowercase_hex);
     TG_TEST(suite, test_hex_to_u64_rejects);
     TG_TEST(suite, test_u64_to_hex_writes_16_lowercase_digits);
+    TG_TEST(suite, test_u64_to_hex_writes_every_byte_in_place);
     TG_TEST(suite, test_u64_hex_round_trip);
     TG_TEST(suite, test_trace_id_from_hex);
     TG_TEST(suite, test_trace_id_from_hex_rejects);
