@@ -75,6 +75,12 @@ static size_t escape_byte(unsigned char c, char *escape)
     return 6;
 }
 
+/* Most of what we write: ASCII that goes out as it is. */
+static int is_plain_ascii(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
 void tg_json_append_string(tg_buf_t *out, const char *str, size_t len)
 {
     const unsigned char *bytes = (const unsigned char *)str;
@@ -82,22 +88,27 @@ void tg_json_append_string(tg_buf_t *out, const char *str, size_t len)
     tg_buf_putc(out, '"');
     while (i < len) {
         char escape[7];
-        size_t escape_len = escape_byte(bytes[i], escape);
-        size_t sequence_len = escape_len ? 0 : utf8_sequence_length(bytes + i, len - i);
+        size_t escape_len, sequence_len;
+        if (is_plain_ascii(bytes[i])) {
+            i++;
+            continue;
+        }
+        escape_len = escape_byte(bytes[i], escape);
+        sequence_len = escape_len ? 0 : utf8_sequence_length(bytes + i, len - i);
         if (sequence_len) {
             i += sequence_len;
             continue;
         }
         /* Flush the run of bytes that go out as they are, then the
          * substitute for this one. */
-        tg_buf_append(out, bytes + run_start, i - run_start);
+        tg_buf_write(out, bytes + run_start, i - run_start);
         if (escape_len)
-            tg_buf_append(out, escape, escape_len);
+            tg_buf_write(out, escape, escape_len);
         else
-            tg_buf_append(out, replacement_character, sizeof(replacement_character) - 1);
+            tg_buf_write(out, replacement_character, sizeof(replacement_character) - 1);
         run_start = ++i;
     }
-    tg_buf_append(out, bytes + run_start, len - run_start);
+    tg_buf_write(out, bytes + run_start, len - run_start);
     tg_buf_putc(out, '"');
 }
 

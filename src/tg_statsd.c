@@ -13,23 +13,25 @@ static int is_kept(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
-/* Appends part[0..len) as a name component. */
+/* Appends part[0..len) as a name component: its runs of kept characters,
+ * one '_' between two runs (none leads, none trails), each run copied at
+ * once. */
 static void append_name_part(tg_buf_t *out, const char *part, size_t len)
 {
     const unsigned char *p = (const unsigned char *)part, *end = p + len;
-    int wrote = 0, gap = 0;
-    for (; p < end; p++) {
-        if (!is_kept(*p)) {
-            gap = 1;
+    int wrote = 0;
+    for (;;) {
+        const unsigned char *run;
+        while (p < end && !is_kept(*p))
+            p++;
+        if (p == end)
+            break;
+        for (run = p; p < end && is_kept(*p); p++)
             continue;
-        }
-        /* A run of anything else becomes one '_', and only between kept
-         * characters: none leads, none trails. */
-        if (gap && wrote)
+        if (wrote)
             tg_buf_putc(out, '_');
-        tg_buf_putc(out, (char)*p);
+        tg_buf_write(out, run, (size_t)(p - run));
         wrote = 1;
-        gap = 0;
     }
     if (!wrote)
         tg_buf_putc(out, '_');
@@ -67,15 +69,15 @@ static void append_metric_prefix(tg_buf_t *out, const tg_span_t *span)
 static void append_milliseconds(tg_buf_t *out, apr_time_t usec)
 {
     unsigned fraction = (unsigned)(usec % 1000);
-    int digits = 3;
-    tg_buf_printf(out, "%" APR_INT64_T_FMT, (apr_int64_t)(usec / 1000));
+    char decimals[4] = { '.', (char)('0' + fraction / 100), (char)('0' + fraction / 10 % 10),
+                         (char)('0' + fraction % 10) };
+    size_t len = sizeof(decimals);
+    tg_buf_append_i64(out, usec / 1000);
     if (!fraction)
         return;
-    while (fraction % 10 == 0) {
-        fraction /= 10;
-        digits--;
-    }
-    tg_buf_printf(out, ".%0*u", digits, fraction);
+    while (decimals[len - 1] == '0')
+        len--;
+    tg_buf_write(out, decimals, len);
 }
 
 void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span)

@@ -11,11 +11,12 @@
 #define ERROR_TAG "error"
 #define DROPPED_TAG "tomograph.dropped"
 
+/* As JSON strings, quoted. */
 static const char *const kind_names[] = {
-    [TG_SPAN_SERVER] = "SERVER",
-    [TG_SPAN_CLIENT] = "CLIENT",
-    [TG_SPAN_PRODUCER] = "PRODUCER",
-    [TG_SPAN_CONSUMER] = "CONSUMER",
+    [TG_SPAN_SERVER] = "\"SERVER\"",
+    [TG_SPAN_CLIENT] = "\"CLIENT\"",
+    [TG_SPAN_PRODUCER] = "\"PRODUCER\"",
+    [TG_SPAN_CONSUMER] = "\"CONSUMER\"",
 };
 
 static int is_set(const char *str)
@@ -62,21 +63,29 @@ static void open_member(tg_buf_t *out, int *members, const char *name)
     separate(out, members);
     tg_buf_putc(out, '"');
     tg_buf_puts(out, name);
-    tg_buf_puts(out, "\":");
+    tg_buf_write(out, "\":", 2);
 }
 
-static void append_hex_member(tg_buf_t *out, int *members, const char *name, const char *hex)
+static void append_hex_member(tg_buf_t *out, int *members, const char *name, const char *hex,
+                              size_t len)
 {
     open_member(out, members, name);
     tg_buf_putc(out, '"');
-    tg_buf_puts(out, hex);
+    tg_buf_write(out, hex, len);
     tg_buf_putc(out, '"');
+}
+
+static void append_id_member(tg_buf_t *out, int *members, const char *name, uint64_t id)
+{
+    char hex[TG_SPAN_ID_HEX_LEN + 1];
+    tg_u64_to_hex(id, hex);
+    append_hex_member(out, members, name, hex, TG_SPAN_ID_HEX_LEN);
 }
 
 static void append_time_member(tg_buf_t *out, int *members, const char *name, apr_time_t usec)
 {
     open_member(out, members, name);
-    tg_buf_printf(out, "%" APR_INT64_T_FMT, (apr_int64_t)usec);
+    tg_buf_append_i64(out, usec);
 }
 
 static void append_endpoint(tg_buf_t *out, int *members, const char *name,
@@ -102,7 +111,7 @@ static void append_endpoint(tg_buf_t *out, int *members, const char *name,
     }
     if (endpoint->port) {
         open_member(out, &fields, "port");
-        tg_buf_printf(out, "%u", (unsigned)endpoint->port);
+        tg_buf_append_u64(out, endpoint->port);
     }
     tg_buf_putc(out, '}');
 }
@@ -159,28 +168,27 @@ static void append_tags(tg_buf_t *out, int *members, const tg_span_t *span)
     }
     if (add_dropped) {
         open_member(out, &fields, DROPPED_TAG);
-        tg_buf_printf(out, "\"%u\"", span->dropped);
+        tg_buf_putc(out, '"');
+        tg_buf_append_u64(out, span->dropped);
+        tg_buf_putc(out, '"');
     }
     tg_buf_putc(out, '}');
 }
 
 void tg_zipkin_append_span(tg_buf_t *out, const tg_span_t *span)
 {
-    char trace_hex[TG_TRACE_ID_HEX_LEN + 1], span_hex[TG_SPAN_ID_HEX_LEN + 1];
+    char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
     int members = 0;
 
     tg_buf_putc(out, '{');
     tg_trace_id_to_hex(span->trace_id, trace_hex);
-    append_hex_member(out, &members, "traceId", trace_hex);
-    if (span->parent_id) {
-        tg_u64_to_hex(span->parent_id, span_hex);
-        append_hex_member(out, &members, "parentId", span_hex);
-    }
-    tg_u64_to_hex(span->id, span_hex);
-    append_hex_member(out, &members, "id", span_hex);
+    append_hex_member(out, &members, "traceId", trace_hex, TG_TRACE_ID_HEX_LEN);
+    if (span->parent_id)
+        append_id_member(out, &members, "parentId", span->parent_id);
+    append_id_member(out, &members, "id", span->id);
     if ((unsigned)span->kind < sizeof(kind_names) / sizeof(kind_names[0])) {
         open_member(out, &members, "kind");
-        tg_buf_printf(out, "\"%s\"", kind_names[span->kind]);
+        tg_buf_puts(out, kind_names[span->kind]);
     }
     if (is_set(span->name)) {
         open_member(out, &members, "name");

@@ -101,6 +101,25 @@ static void test_bare_span_writes_only_what_it_knows(void)
     CU_ASSERT_STRING_EQUAL(span_json(bare_span()), BARE_JSON);
 }
 
+/* Integers at the ends of their ranges, as decimal, signed where they are:
+ * a note set by hand may carry a time before 1970. */
+static void test_integers_at_their_edges(void)
+{
+    tg_span_t *span = bare_span();
+    span->timestamp = APR_INT64_C(9223372036854775807);
+    span->duration = APR_INT64_C(9223372036854775807);
+    span->local.port = 65535;
+    span->annotations = apr_array_make(tg_test_pool, 2, sizeof(tg_annotation_t));
+    APR_ARRAY_PUSH(span->annotations, tg_annotation_t) = (tg_annotation_t){ -1, "a" };
+    APR_ARRAY_PUSH(span->annotations, tg_annotation_t) = (tg_annotation_t){ INT64_MIN, "b" };
+    CU_ASSERT_STRING_EQUAL(span_json(span),
+                           "{\"traceId\":\"0000000000000000000000000000abcd\",\"id\":\"00000000000000ef\","
+                           "\"kind\":\"SERVER\",\"timestamp\":9223372036854775807,"
+                           "\"duration\":9223372036854775807,\"localEndpoint\":{\"port\":65535},"
+                           "\"annotations\":[{\"timestamp\":-1,\"value\":\"a\"},"
+                           "{\"timestamp\":-9223372036854775808,\"value\":\"b\"}]}");
+}
+
 static void test_every_kind_by_name(void)
 {
     static const char *const names[] = { "SERVER", "CLIENT", "PRODUCER", "CONSUMER" };
@@ -360,6 +379,7 @@ void tg_test_add_zipkin(void)
     TG_TEST(suite, test_dropped_shows_as_a_tag);
     TG_TEST(suite, test_dropped_follows_the_span_tags_once);
     TG_TEST(suite, test_span_cut_down_to_its_record_says_so);
+    TG_TEST(suite, test_integers_at_their_edges);
     TG_TEST(suite, test_list_of_none);
     TG_TEST(suite, test_list_of_several_appends_an_array);
 }
