@@ -66,6 +66,15 @@ void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len)
     tg_buf_write(buf, bytes, len);
 }
 
+void tg_buf_append_copy(tg_buf_t *buf, size_t start, size_t len)
+{
+    if (start > buf->len || len > buf->len - start || !tg_buf_room_for(buf, len))
+        return;
+    memcpy(buf->data + buf->len, buf->data + start, len);
+    buf->len += len;
+    buf->data[buf->len] = '\0';
+}
+
 /* Two digits per step, from a table of "00" to "99": half the divisions of
  * one digit at a time. */
 static const char digit_pairs[] =

@@ -64,6 +64,10 @@ static inline void tg_buf_putc(tg_buf_t *buf, char c)
     buf->data[buf->len] = '\0';
 }
 
+/* Appends a copy of data[start, start + len), bytes already in the buffer
+ * (which growing may move). */
+void tg_buf_append_copy(tg_buf_t *buf, size_t start, size_t len);
+
 /* Decimal, as printf's PRIu64 and PRId64 write them, without its cost. */
 void tg_buf_append_u64(tg_buf_t *buf, uint64_t value);
 void tg_buf_append_i64(tg_buf_t *buf, int64_t value);

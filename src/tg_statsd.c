@@ -8,9 +8,13 @@
 /* What a Graphite path component may hold as it is: ASCII only, whatever
  * the locale says.  '_' is kept out so that it is only ever written as the
  * one separator of a collapsed run. */
+static const unsigned char kept[256] = {
+    ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1, ['-'] = 1,
+};
+
 static int is_kept(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+    return kept[c];
 }
 
 /* Appends part[0..len) as a name component: its runs of kept characters,
@@ -55,12 +59,15 @@ static void append_note_name(tg_buf_t *out, const char *note)
     append_name_part(out, note, len < NOTE_NAME_MAX ? len : NOTE_NAME_MAX);
 }
 
-static void append_metric_prefix(tg_buf_t *out, const tg_span_t *span)
+/* Appends <service>.<span name> and returns its length. */
+static size_t append_metric_prefix(tg_buf_t *out, const tg_span_t *span)
 {
     const char *service = span->local.service_name;
+    size_t start = out->len;
     tg_statsd_append_name_part(out, service && *service ? service : UNKNOWN_SERVICE);
     tg_buf_putc(out, '.');
     tg_statsd_append_name_part(out, span->name);
+    return out->len - start;
 }
 
 /* statsd takes fractional milliseconds, and a span is timed to the
@@ -83,16 +90,25 @@ static void append_milliseconds(tg_buf_t *out, apr_time_t usec)
 void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span)
 {
     int notes = span->annotations ? span->annotations->nelts : 0, i;
+    size_t prefix_at = 0, prefix_len = 0;
     /* As in Zipkin JSON: an unfinished span has no length to report, and a
      * finished one took at least 1 µs. */
     if (span->finished || span->duration > 0) {
-        append_metric_prefix(out, span);
+        prefix_at = out->len;
+        prefix_len = append_metric_prefix(out, span);
         tg_buf_putc(out, ':');
         append_milliseconds(out, span->duration > 1 ? span->duration : 1);
         tg_buf_puts(out, "|ms\n");
     }
     for (i = 0; i < notes; i++) {
-        append_metric_prefix(out, span);
+        /* Every line starts the same: sanitized once, copied after. */
+        if (prefix_len) {
+            tg_buf_append_copy(out, prefix_at, prefix_len);
+        }
+        else {
+            prefix_at = out->len;
+            prefix_len = append_metric_prefix(out, span);
+        }
         tg_buf_putc(out, '.');
         append_note_name(out, APR_ARRAY_IDX(span->annotations, i, tg_annotation_t).value);
         tg_buf_puts(out, ":1|c\n");

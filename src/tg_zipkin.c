@@ -57,16 +57,23 @@ static void separate(tg_buf_t *out, int *members)
         tg_buf_putc(out, ',');
 }
 
-/* Starts member `name` (a literal that needs no escaping). */
-static void open_member(tg_buf_t *out, int *members, const char *name)
+/* A member's name as it goes out after a comma, `,"name":`, and its length:
+ * `name` is a literal that needs no escaping. */
+typedef struct {
+    const char *text;
+    size_t len;
+} member_t;
+
+#define MEMBER(name) ((member_t){ ",\"" name "\":", sizeof(name) + 3 })
+
+/* Starts a member: its name, after a comma unless it is the first. */
+static void open_member(tg_buf_t *out, int *members, member_t member)
 {
-    separate(out, members);
-    tg_buf_putc(out, '"');
-    tg_buf_puts(out, name);
-    tg_buf_write(out, "\":", 2);
+    size_t first = (*members)++ == 0;
+    tg_buf_write(out, member.text + first, member.len - first);
 }
 
-static void append_hex_member(tg_buf_t *out, int *members, const char *name, const char *hex,
+static void append_hex_member(tg_buf_t *out, int *members, member_t name, const char *hex,
                               size_t len)
 {
     open_member(out, members, name);
@@ -75,20 +82,20 @@ static void append_hex_member(tg_buf_t *out, int *members, const char *name, con
     tg_buf_putc(out, '"');
 }
 
-static void append_id_member(tg_buf_t *out, int *members, const char *name, uint64_t id)
+static void append_id_member(tg_buf_t *out, int *members, member_t name, uint64_t id)
 {
     char hex[TG_SPAN_ID_HEX_LEN + 1];
     tg_u64_to_hex(id, hex);
     append_hex_member(out, members, name, hex, TG_SPAN_ID_HEX_LEN);
 }
 
-static void append_time_member(tg_buf_t *out, int *members, const char *name, apr_time_t usec)
+static void append_time_member(tg_buf_t *out, int *members, member_t name, apr_time_t usec)
 {
     open_member(out, members, name);
     tg_buf_append_i64(out, usec);
 }
 
-static void append_endpoint(tg_buf_t *out, int *members, const char *name,
+static void append_endpoint(tg_buf_t *out, int *members, member_t name,
                             const tg_endpoint_t *endpoint)
 {
     int fields = 0;
@@ -98,19 +105,19 @@ static void append_endpoint(tg_buf_t *out, int *members, const char *name,
     open_member(out, members, name);
     tg_buf_putc(out, '{');
     if (is_set(endpoint->service_name)) {
-        open_member(out, &fields, "serviceName");
+        open_member(out, &fields, MEMBER("serviceName"));
         append_lowercase_string(out, endpoint->service_name);
     }
     if (is_set(endpoint->ipv4)) {
-        open_member(out, &fields, "ipv4");
+        open_member(out, &fields, MEMBER("ipv4"));
         append_string(out, endpoint->ipv4);
     }
     if (is_set(endpoint->ipv6)) {
-        open_member(out, &fields, "ipv6");
+        open_member(out, &fields, MEMBER("ipv6"));
         append_string(out, endpoint->ipv6);
     }
     if (endpoint->port) {
-        open_member(out, &fields, "port");
+        open_member(out, &fields, MEMBER("port"));
         tg_buf_append_u64(out, endpoint->port);
     }
     tg_buf_putc(out, '}');
@@ -121,15 +128,15 @@ static void append_annotations(tg_buf_t *out, int *members, const tg_span_t *spa
     int n = length_of(span->annotations), elements = 0, i;
     if (!n)
         return;
-    open_member(out, members, "annotations");
+    open_member(out, members, MEMBER("annotations"));
     tg_buf_putc(out, '[');
     for (i = 0; i < n; i++) {
         const tg_annotation_t *note = &APR_ARRAY_IDX(span->annotations, i, tg_annotation_t);
         int fields = 0;
         separate(out, &elements);
         tg_buf_putc(out, '{');
-        append_time_member(out, &fields, "timestamp", note->timestamp);
-        open_member(out, &fields, "value");
+        append_time_member(out, &fields, MEMBER("timestamp"), note->timestamp);
+        open_member(out, &fields, MEMBER("value"));
         append_string(out, note->value);
         tg_buf_putc(out, '}');
     }
@@ -153,7 +160,7 @@ static void append_tags(tg_buf_t *out, int *members, const tg_span_t *span)
     int add_dropped = span->dropped && !has_tag(span, DROPPED_TAG);
     if (!n && !add_error && !add_dropped)
         return;
-    open_member(out, members, "tags");
+    open_member(out, members, MEMBER("tags"));
     tg_buf_putc(out, '{');
     for (i = 0; i < n; i++) {
         const tg_tag_t *tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
@@ -163,11 +170,11 @@ static void append_tags(tg_buf_t *out, int *members, const tg_span_t *span)
         append_string(out, tag->value);
     }
     if (add_error) {
-        open_member(out, &fields, ERROR_TAG);
+        open_member(out, &fields, MEMBER(ERROR_TAG));
         tg_buf_puts(out, "\"true\"");
     }
     if (add_dropped) {
-        open_member(out, &fields, DROPPED_TAG);
+        open_member(out, &fields, MEMBER(DROPPED_TAG));
         tg_buf_putc(out, '"');
         tg_buf_append_u64(out, span->dropped);
         tg_buf_putc(out, '"');
@@ -182,33 +189,33 @@ void tg_zipkin_append_span(tg_buf_t *out, const tg_span_t *span)
 
     tg_buf_putc(out, '{');
     tg_trace_id_to_hex(span->trace_id, trace_hex);
-    append_hex_member(out, &members, "traceId", trace_hex, TG_TRACE_ID_HEX_LEN);
+    append_hex_member(out, &members, MEMBER("traceId"), trace_hex, TG_TRACE_ID_HEX_LEN);
     if (span->parent_id)
-        append_id_member(out, &members, "parentId", span->parent_id);
-    append_id_member(out, &members, "id", span->id);
+        append_id_member(out, &members, MEMBER("parentId"), span->parent_id);
+    append_id_member(out, &members, MEMBER("id"), span->id);
     if ((unsigned)span->kind < sizeof(kind_names) / sizeof(kind_names[0])) {
-        open_member(out, &members, "kind");
+        open_member(out, &members, MEMBER("kind"));
         tg_buf_puts(out, kind_names[span->kind]);
     }
     if (is_set(span->name)) {
-        open_member(out, &members, "name");
+        open_member(out, &members, MEMBER("name"));
         append_lowercase_string(out, span->name);
     }
     if (span->timestamp > 0)
-        append_time_member(out, &members, "timestamp", span->timestamp);
+        append_time_member(out, &members, MEMBER("timestamp"), span->timestamp);
     /* Zipkin rounds a duration under 1 µs up, and so do we. */
     if (span->finished || span->duration > 0)
-        append_time_member(out, &members, "duration", span->duration > 1 ? span->duration : 1);
-    append_endpoint(out, &members, "localEndpoint", &span->local);
-    append_endpoint(out, &members, "remoteEndpoint", &span->remote);
+        append_time_member(out, &members, MEMBER("duration"), span->duration > 1 ? span->duration : 1);
+    append_endpoint(out, &members, MEMBER("localEndpoint"), &span->local);
+    append_endpoint(out, &members, MEMBER("remoteEndpoint"), &span->remote);
     append_annotations(out, &members, span);
     append_tags(out, &members, span);
     if (span->debug) {
-        open_member(out, &members, "debug");
+        open_member(out, &members, MEMBER("debug"));
         tg_buf_puts(out, "true");
     }
     if (span->shared) {
-        open_member(out, &members, "shared");
+        open_member(out, &members, MEMBER("shared"));
         tg_buf_puts(out, "true");
     }
     tg_buf_putc(out, '}');

@@ -174,6 +174,47 @@ static void test_append_integers_grow_the_buffer(void)
     tg_buf_free(&buf);
 }
 
+/* A copy of bytes already there, also when making room for it moves them. */
+static void test_append_copy_repeats_what_is_there(void)
+{
+    tg_buf_t buf;
+    size_t i;
+    tg_buf_init(&buf);
+    tg_buf_puts(&buf, "head.name:");
+    tg_buf_append_copy(&buf, 0, 9);
+    CU_ASSERT_STRING_EQUAL(buf.data, "head.name:head.name");
+    for (i = buf.len; i < 250; i++)
+        tg_buf_putc(&buf, 'x');
+    CU_ASSERT_EQUAL(buf.cap, 256);
+    tg_buf_append_copy(&buf, 5, 4); /* needs 255 bytes and the NUL: no growth */
+    CU_ASSERT_EQUAL(buf.cap, 256);
+    tg_buf_append_copy(&buf, 0, 10); /* grows: the bytes move first */
+    CU_ASSERT(buf.cap > 256);
+    CU_ASSERT_EQUAL(buf.len, 264);
+    CU_ASSERT_EQUAL(memcmp(buf.data + 250, "namehead.name:", 14), 0);
+    CU_ASSERT_EQUAL(buf.data[264], '\0');
+    tg_buf_free(&buf);
+}
+
+static void test_append_copy_outside_the_contents_does_nothing(void)
+{
+    tg_buf_t buf;
+    tg_buf_init(&buf);
+    tg_buf_append_copy(&buf, 0, 0); /* empty buffer, empty copy */
+    CU_ASSERT_EQUAL(buf.len, 0);
+    tg_buf_puts(&buf, "abc");
+    tg_buf_append_copy(&buf, 1, 3);
+    tg_buf_append_copy(&buf, 4, 0);
+    tg_buf_append_copy(&buf, 2, SIZE_MAX);
+    tg_buf_append_copy(&buf, SIZE_MAX, 2);
+    CU_ASSERT_STRING_EQUAL(buf.data, "abc");
+    CU_ASSERT_FALSE(buf.failed);
+    tg_buf_append_copy(&buf, 1, 2);
+    tg_buf_append_copy(&buf, 3, 0);
+    CU_ASSERT_STRING_EQUAL(buf.data, "abcbc");
+    tg_buf_free(&buf);
+}
+
 static void test_printf_appends_formatted_text(void)
 {
     tg_buf_t buf;
@@ -283,6 +324,8 @@ void tg_test_add_buf(void)
     TG_TEST(suite, test_append_i64_at_the_edges);
     TG_TEST(suite, test_append_integers_write_what_printf_writes);
     TG_TEST(suite, test_append_integers_grow_the_buffer);
+    TG_TEST(suite, test_append_copy_repeats_what_is_there);
+    TG_TEST(suite, test_append_copy_outside_the_contents_does_nothing);
     TG_TEST(suite, test_printf_appends_formatted_text);
     TG_TEST(suite, test_printf_of_nothing_leaves_a_string);
     TG_TEST(suite, test_truncate);
