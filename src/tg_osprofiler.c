@@ -1,6 +1,5 @@
 #include "tg_osprofiler.h"
 
-#include <apr_encode.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <string.h>
@@ -40,15 +39,52 @@ static int parse_uuid(const char *text, uint64_t *hi, uint64_t *lo)
            && tg_hex_to_u64(digits + TG_SPAN_ID_HEX_LEN, TG_SPAN_ID_HEX_LEN, lo);
 }
 
-static void format_uuid(uint64_t hi, uint64_t lo, char out[UUID_LEN + 1])
+static void format_uuid(uint64_t hi, uint64_t lo, char out[UUID_LEN])
 {
     char digits[TG_TRACE_ID_HEX_LEN + 1];
-    size_t i, n = 0;
     tg_u64_to_hex(hi, digits);
     tg_u64_to_hex(lo, digits + TG_SPAN_ID_HEX_LEN);
-    for (i = 0; i < UUID_LEN; i++)
-        out[i] = is_uuid_dash_position(i) ? '-' : digits[n++];
-    out[UUID_LEN] = '\0';
+    memcpy(out, digits, 8);
+    out[8] = '-';
+    memcpy(out + 9, digits + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, digits + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, digits + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, digits + 20, 12);
+}
+
+static const char base64url_digits[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void encode_base64url_group(const unsigned char in[3], char out[4])
+{
+    uint32_t bits = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
+    out[0] = base64url_digits[bits >> 18];
+    out[1] = base64url_digits[(bits >> 12) & 63];
+    out[2] = base64url_digits[(bits >> 6) & 63];
+    out[3] = base64url_digits[bits & 63];
+}
+
+/* Padded base64url, as Python's urlsafe_b64encode writes it, into a new
+ * string in pool. */
+static char *base64url_encode(const unsigned char *in, size_t len, apr_pool_t *pool)
+{
+    size_t whole = len / 3 * 3, rest = len - whole, i;
+    char *out = apr_palloc(pool, (len + 2) / 3 * 4 + 1), *at = out;
+    for (i = 0; i < whole; i += 3, at += 4)
+        encode_base64url_group(in + i, at);
+    if (rest) {
+        /* The last bytes padded with zero bits, whose digits become '='. */
+        unsigned char last[3] = { 0, 0, 0 };
+        memcpy(last, in + whole, rest);
+        encode_base64url_group(last, at);
+        memset(at + 1 + rest, '=', 3 - rest);
+        at += 4;
+    }
+    *at = '\0';
+    return out;
 }
 
 static int base64url_value(char c)
@@ -156,17 +192,30 @@ apr_status_t tg_osprofiler_parse(const char *info, const char *hmac,
     return APR_SUCCESS;
 }
 
+/* The JSON osprofiler signs, byte for byte what Python's json.dumps writes
+ * for the same dict: {"base_id": "<uuid>", "parent_id": "<uuid>"}. */
+#define INFO_JSON_HEAD "{\"base_id\": \""
+#define INFO_JSON_MIDDLE "\", \"parent_id\": \""
+#define INFO_JSON_TAIL "\"}"
+#define LITERAL_LEN(literal) (sizeof(literal) - 1)
+#define INFO_JSON_LEN \
+    (LITERAL_LEN(INFO_JSON_HEAD) + UUID_LEN + LITERAL_LEN(INFO_JSON_MIDDLE) + UUID_LEN + LITERAL_LEN(INFO_JSON_TAIL))
+
 const char *tg_osprofiler_format(const tg_context_t *ctx, const char *key,
                                  apr_pool_t *pool, const char **hmac)
 {
-    char base_id[UUID_LEN + 1], parent_id[UUID_LEN + 1];
-    const char *json, *info;
-    format_uuid(ctx->trace_id.hi, ctx->trace_id.lo, base_id);
-    format_uuid(ctx->span_id, ctx->trace_id.lo, parent_id);
-    /* Byte for byte what Python's json.dumps writes for the same dict. */
-    json = apr_pstrcat(pool, "{\"base_id\": \"", base_id, "\", \"parent_id\": \"", parent_id, "\"}",
-                       NULL);
-    info = apr_pencode_base64(pool, json, APR_ENCODE_STRING, APR_ENCODE_URL, NULL);
+    char json[INFO_JSON_LEN], *at = json;
+    const char *info;
+    memcpy(at, INFO_JSON_HEAD, LITERAL_LEN(INFO_JSON_HEAD));
+    at += LITERAL_LEN(INFO_JSON_HEAD);
+    format_uuid(ctx->trace_id.hi, ctx->trace_id.lo, at);
+    at += UUID_LEN;
+    memcpy(at, INFO_JSON_MIDDLE, LITERAL_LEN(INFO_JSON_MIDDLE));
+    at += LITERAL_LEN(INFO_JSON_MIDDLE);
+    format_uuid(ctx->span_id, ctx->trace_id.lo, at);
+    at += UUID_LEN;
+    memcpy(at, INFO_JSON_TAIL, LITERAL_LEN(INFO_JSON_TAIL));
+    info = base64url_encode((const unsigned char *)json, sizeof(json), pool);
     *hmac = NULL;
     if (key) {
         char *signature = apr_palloc(pool, TG_HMAC_SHA1_HEX_LEN + 1);

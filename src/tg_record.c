@@ -155,12 +155,17 @@ static int make_room(writer_t *w, apr_size_t n)
 
 static void put_uint(writer_t *w, uint64_t value, int bytes)
 {
+    unsigned char *at;
     int i;
     if (!make_room(w, (apr_size_t)bytes))
         return;
-    for (i = 0; w->buf && i < bytes; i++)
-        w->buf[w->len + (apr_size_t)i] = (unsigned char)(value >> (8 * i));
+    /* Through a local pointer, so that the compiler can make the byte
+     * stores one: a store through w->buf might change *w. */
+    at = w->buf ? w->buf + w->len : NULL;
     w->len += (apr_size_t)bytes;
+    if (at)
+        for (i = 0; i < bytes; i++)
+            at[i] = (unsigned char)(value >> (8 * i));
 }
 
 /* How much of str a limit keeps: at most limit bytes, and never the start
@@ -422,6 +427,7 @@ typedef struct {
     apr_size_t len;
     apr_size_t pos;
     int bad;
+    char *strings; /* where the next string goes, NUL-terminated */
 } reader_t;
 
 static const unsigned char *take(reader_t *r, apr_size_t n)
@@ -448,8 +454,9 @@ static uint64_t get_uint(reader_t *r, int n)
     return value;
 }
 
-static const char *get_string(reader_t *r, apr_pool_t *pool)
+static const char *get_string(reader_t *r)
 {
+    char *str;
     apr_size_t len = (apr_size_t)get_uint(r, 2);
     const unsigned char *bytes;
     if (r->bad || len == NULL_STRING)
@@ -464,7 +471,11 @@ static const char *get_string(reader_t *r, apr_pool_t *pool)
         r->bad = 1;
         return NULL;
     }
-    return apr_pstrmemdup(pool, (const char *)bytes, len);
+    str = r->strings;
+    memcpy(str, bytes, len);
+    str[len] = '\0';
+    r->strings += len + 1;
+    return str;
 }
 
 static int get_count(reader_t *r, int bound)
@@ -475,11 +486,11 @@ static int get_count(reader_t *r, int bound)
     return r->bad ? 0 : n;
 }
 
-static void get_endpoint_strings(reader_t *r, apr_pool_t *pool, tg_endpoint_t *endpoint)
+static void get_endpoint_strings(reader_t *r, tg_endpoint_t *endpoint)
 {
-    endpoint->service_name = get_string(r, pool);
-    endpoint->ipv4 = get_string(r, pool);
-    endpoint->ipv6 = get_string(r, pool);
+    endpoint->service_name = get_string(r);
+    endpoint->ipv4 = get_string(r);
+    endpoint->ipv6 = get_string(r);
 }
 
 /* Checks everything the CRC does not say: the record is ours, of this
@@ -490,7 +501,7 @@ static int check_frame(const unsigned char *buf, apr_size_t len, apr_size_t *bod
     if (len < 4 + CRC_BYTES || buf[0] != 'T' || buf[1] != 'G' || buf[2] != RECORD_VERSION)
         return 0;
     *body = len - CRC_BYTES;
-    trailer = (reader_t){ buf, len, *body, 0 };
+    trailer = (reader_t){ buf, len, *body, 0, NULL };
     return get_uint(&trailer, CRC_BYTES) == tg_crc32c(buf, *body);
 }
 
@@ -505,7 +516,10 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
 
     if (!check_frame(buf, len, &body))
         return APR_EINVAL;
-    r = (reader_t){ buf, body, 4, 0 };
+    /* One block for every string: each takes its bytes and a NUL where the
+     * record has its bytes and a 2-byte length, so the body's length is
+     * room enough. */
+    r = (reader_t){ buf, body, 4, 0, apr_palloc(pool, body) };
     flags = buf[3];
     if ((flags & FLAG_KIND_MASK) > TG_SPAN_CONSUMER || (flags & FLAG_RESERVED))
         return APR_EINVAL;
@@ -524,9 +538,9 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
     span->timestamp = (apr_time_t)get_uint(&r, 8);
     span->duration = (apr_time_t)get_uint(&r, 8);
     span->dropped = (unsigned)get_uint(&r, 4);
-    span->name = get_string(&r, pool);
-    get_endpoint_strings(&r, pool, &span->local);
-    get_endpoint_strings(&r, pool, &span->remote);
+    span->name = get_string(&r);
+    get_endpoint_strings(&r, &span->local);
+    get_endpoint_strings(&r, &span->remote);
     span->local.port = (apr_port_t)get_uint(&r, 2);
     span->remote.port = (apr_port_t)get_uint(&r, 2);
 
@@ -534,15 +548,15 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
     span->tags = apr_array_make(pool, tags ? tags : 1, sizeof(tg_tag_t));
     for (i = 0; i < tags && !r.bad; i++) {
         tg_tag_t *tag = apr_array_push(span->tags);
-        tag->key = get_string(&r, pool);
-        tag->value = get_string(&r, pool);
+        tag->key = get_string(&r);
+        tag->value = get_string(&r);
     }
     notes = get_count(&r, TG_SPAN_MAX_ANNOTATIONS);
     span->annotations = apr_array_make(pool, notes ? notes : 1, sizeof(tg_annotation_t));
     for (i = 0; i < notes && !r.bad; i++) {
         tg_annotation_t *note = apr_array_push(span->annotations);
         note->timestamp = (apr_time_t)get_uint(&r, 8);
-        note->value = get_string(&r, pool);
+        note->value = get_string(&r);
     }
 
     if (r.bad || r.pos != r.len)
