@@ -144,24 +144,27 @@ class ZipkinReceiver:
         self.port = free_port()
         self.jsonl = Path(workdir) / "zipkin-received.jsonl"
         self.url = f"http://127.0.0.1:{self.port}/api/v2/spans"
+        self.otlp_url = f"http://127.0.0.1:{self.port}/v1/traces"
         self.process = ChildProcess(
             "zipkin receiver",
             [NODE, str(RECEIVER_JS), "serve", str(self.port), str(self.jsonl)],
             Path(workdir) / "zipkin-receiver.log")
         self.process.wait_for_output(r"listening on")
 
-    def records(self):
-        """Every span received so far: {"span", "valid", "errors", "headers"}."""
+    def records(self, format="zipkin"):
+        """Every span received so far in that format ("zipkin" or "otlp"): {"span", "valid",
+        "errors", "headers"}, and for OTLP "service", "resource" and "scope"."""
         try:
             text = self.jsonl.read_text()
         except FileNotFoundError:
             return []
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        records = (json.loads(line) for line in text.splitlines() if line.strip())
+        return [record for record in records if record.get("format") == format]
 
-    def post(self, body, content_type="application/json"):
+    def post(self, body, content_type="application/json", path="/api/v2/spans"):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
         try:
-            connection.request("POST", "/api/v2/spans", body=body,
+            connection.request("POST", path, body=body,
                                headers={"Content-Type": content_type})
             response = connection.getresponse()
             return response.status, response.read().decode()
@@ -549,9 +552,11 @@ class AppViewAssertions:
 class TracingTestCase(AppViewAssertions, unittest.TestCase):
     """One httpd with mod_tomograph per test class, its exporters on loopback, all stopped
     after the class whatever happens. Subclasses choose ZIPKIN, STATSD, DIRECTIVES,
-    SITE_CONFIG and FILES (see Httpd), and may start more servers in start_backends()."""
+    SITE_CONFIG and FILES (see Httpd), and may start more servers in start_backends().
+    OTLP: TomographOTLP to the same receiver as Zipkin (its records(format="otlp"))."""
 
     ZIPKIN = False
+    OTLP = False
     STATSD = False
     DIRECTIVES = ()
     SITE_CONFIG = ()
@@ -565,10 +570,13 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
         if not KEEP_ROOTS:
             cls.addClassCleanup(shutil.rmtree, cls.workdir, ignore_errors=True)
         cls.exporter_directives = []
-        if cls.ZIPKIN:
+        if cls.ZIPKIN or cls.OTLP:
             cls.receiver = ZipkinReceiver(cls.workdir)
             cls.addClassCleanup(cls.receiver.stop)
+        if cls.ZIPKIN:
             cls.exporter_directives.append(f"TomographZipkin {cls.receiver.url}")
+        if cls.OTLP:
+            cls.exporter_directives.append(f"TomographOTLP {cls.receiver.otlp_url}")
         if cls.STATSD:
             cls.statsd = StatsdDaemon(cls.workdir)
             cls.addClassCleanup(cls.statsd.stop)
