@@ -1,9 +1,10 @@
 """No secret reaches what mod_tomograph exports: no value of X-Auth-Token, X-Subject-Token,
 Authorization, Cookie, Set-Cookie, nor of the query parameters TomographRedact names, in
-any byte that Zipkin, statsd or the span file gets, even when the app or mod_proxy write
+any byte that Zipkin, OTLP, statsd or the span file gets, even when the app or mod_proxy write
 them to the error log (whose lines at level error become notes on the span)."""
 
 import base64
+import json
 import unittest
 import uuid
 
@@ -23,15 +24,21 @@ class SecretChecks:
     """Requests carrying secrets, and a search of every exported byte for them."""
 
     ZIPKIN = True
+    OTLP = True
     STATSD = True
     PARAMS = DEFAULT_PARAMS
 
+    def exports(self):
+        """Everything exported so far, by exporter: the receiver's records of each format
+        (spans, OTLP resources and scopes, the export requests' headers, bodies it could not
+        take), every line statsd got, the span file."""
+        return {"zipkin": json.dumps(self.receiver.records("zipkin")),
+                "otlp": json.dumps(self.receiver.records("otlp")),
+                "statsd": self.statsd.process.output(),
+                "span file": "\n".join(span_file_lines(self.httpd.root / SPAN_FILE))}
+
     def exported_text(self):
-        """Everything exported so far: the receiver's records (spans and the export
-        requests' headers), every line statsd got, the span file."""
-        return "\n".join([self.receiver.jsonl.read_text() if self.receiver.jsonl.exists() else "",
-                          self.statsd.process.output(),
-                          "\n".join(span_file_lines(self.httpd.root / SPAN_FILE))])
+        return "\n".join(self.exports().values())
 
     def careless(self, headers=None, query=""):
         """A request to the embedded app, which logs its query and credentials at level
@@ -43,8 +50,9 @@ class SecretChecks:
 
     def exported_span(self, path, statsd_word, expect_status=None):
         span = self.server_span(path)
-        wait_for(lambda: span["id"] in "\n".join(span_file_lines(self.httpd.root / SPAN_FILE)),
-                 f"the span of {path} in the span file", context=self.describe_exports)
+        for exporter in ("span file", "otlp"):
+            wait_for(lambda: span["id"] in self.exports()[exporter],
+                     f"the span of {path} in the {exporter} export", context=self.describe_exports)
         wait_for(lambda: any(statsd_word in line for line in self.statsd.lines()),
                  f"statsd lines of {path}", context=self.statsd.process.output)
         return span
@@ -130,9 +138,14 @@ class SecretsTest(SecretChecks, TracingTestCase):
                 self.assertNoSecrets(list(secrets.values()) + [header_secret])
 
     def test_everything_exported_is_checked(self):
-        """The search itself finds what it looks for: a visible query value does show."""
+        """The search itself finds what it looks for: a visible query value does show, in
+        what each exporter got (statsd: the path's words)."""
         tag_span = self.careless(query="&innocent=shown0123456789")
-        self.assertIn("shown0123456789", self.exported_text())
+        path_word = tag_span["tags"]["http.path"].split("/")[2]
+        shown = {"statsd": path_word}
+        for exporter, text in self.exports().items():
+            with self.subTest(exporter):
+                self.assertIn(shown.get(exporter, "shown0123456789"), text)
         self.assertTrue(tag_span["annotations"])
 
 
