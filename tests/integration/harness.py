@@ -138,10 +138,11 @@ class ChildProcess:
 
 
 class ZipkinReceiver:
-    """tests/integration/zipkin_receiver.js serving POST /api/v2/spans."""
+    """tests/integration/zipkin_receiver.js serving POST /api/v2/spans (on `port`, or on a free
+    one), and OTLP's POST /v1/traces beside it."""
 
-    def __init__(self, workdir):
-        self.port = free_port()
+    def __init__(self, workdir, port=None):
+        self.port = port or free_port()
         self.jsonl = Path(workdir) / "zipkin-received.jsonl"
         self.url = f"http://127.0.0.1:{self.port}/api/v2/spans"
         self.otlp_url = f"http://127.0.0.1:{self.port}/v1/traces"
@@ -343,6 +344,15 @@ class Httpd:
         wait_for(self._answers, "httpd to answer after the restart", START_WAIT,
                  interval=0.1, context=self.describe)
 
+    def status_counters(self):
+        """The Tomograph* counters of /server-status?auto (mod_status, mapped at
+        /server-status by the site configuration), as {name without "Tomograph": int}."""
+        response = self.request("GET", "/server-status?auto")
+        if response.status != 200:
+            raise AssertionError(f"/server-status?auto: {response.status} {response.body}")
+        return {name: int(value) for name, value
+                in re.findall(r"^Tomograph(\w+): ([0-9]+)$", response.body, re.MULTILINE)}
+
     def request(self, method, path, headers=None, body=None, timeout=REQUEST_TIMEOUT):
         """headers: a mapping, or (name, value) pairs to send a header more than once."""
         pairs = list(headers.items() if isinstance(headers, dict) else headers or ())
@@ -412,6 +422,49 @@ class HangupBackend:
         self._listener.close()
 
 
+class SilentServer:
+    """A TCP server that accepts every connection, reads what comes, and never answers nor
+    hangs up until stopped (a hung collector or backend)."""
+
+    def __init__(self):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        self.accepted = 0
+        self._connections = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="silent server", daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+                connection.setblocking(False)
+                self._connections.append(connection)
+                self.accepted += 1
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+            # Read and forget, so that the client's writes never block on a full buffer;
+            # what the client closed is closed here too.
+            for connection in list(self._connections):
+                try:
+                    if not connection.recv(65536):
+                        self._connections.remove(connection)
+                        connection.close()
+                except OSError:
+                    pass
+
+    def stop(self):
+        self._stopping.set()
+        self._thread.join(STOP_WAIT)
+        self._listener.close()
+        for connection in self._connections:
+            connection.close()
+
+
 class DownBackend:
     """A loopback TCP port where nothing listens (a backend that is down): bound, so that
     no other fixture gets it, but not listening, so that connections are refused."""
@@ -423,6 +476,80 @@ class DownBackend:
 
     def stop(self):
         self._socket.close()
+
+
+class WrkResult:
+    """What a wrk run reports: requests, errors by kind, average latency (ms)."""
+
+    LATENCY_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+    def __init__(self, output):
+        self.output = output
+        done = re.search(r"^\s*([0-9]+) requests in ", output, re.MULTILINE)
+        if not done:
+            raise AssertionError(f"wrk printed no request count:\n{output}")
+        self.requests = int(done.group(1))
+        errors = re.search(r"Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), "
+                           r"timeout ([0-9]+)", output)
+        self.socket_errors = dict(zip(("connect", "read", "write", "timeout"),
+                                      (int(n) for n in errors.groups()) if errors
+                                      else (0, 0, 0, 0)))
+        not_ok = re.search(r"Non-2xx or 3xx responses: ([0-9]+)", output)
+        self.non_2xx = int(not_ok.group(1)) if not_ok else 0
+        latency = re.search(r"^\s*Latency\s+([0-9.]+)(us|ms|s|m|h)\b", output, re.MULTILINE)
+        if not latency:
+            raise AssertionError(f"wrk printed no latency:\n{output}")
+        self.latency_ms = float(latency.group(1)) * self.LATENCY_UNITS_MS[latency.group(2)]
+
+    def __str__(self):
+        return (f"{self.requests} requests, average latency {self.latency_ms:.3f} ms, "
+                f"non-2xx {self.non_2xx}, socket errors {self.socket_errors}")
+
+
+class Wrk:
+    """wrk on loopback in the background: start it, then result() once it has run its
+    duration, or stop() to end it early (SIGINT: it stops and reports)."""
+
+    def __init__(self, url, seconds, threads=2, connections=8, script=None):
+        """script: a wrk Lua script (e.g. one whose delay() paces each connection)."""
+        self.seconds = seconds
+        self.process = subprocess.Popen(
+            [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
+            + (["-s", str(script)] if script else []) + [url],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    def result(self, timeout=None):
+        """The report, waiting at most the run's duration plus STOP_WAIT (or timeout)."""
+        try:
+            output, _ = self.process.communicate(
+                timeout=timeout if timeout is not None else self.seconds + STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"wrk did not end in time:\n{self.process.communicate()[0]}")
+        return WrkResult(output.decode(errors="replace"))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        return self.result(STOP_WAIT)
+
+    def kill(self):
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(STOP_WAIT)
+
+
+def run_wrk(url, seconds, threads=2, connections=8):
+    """A whole wrk run: its WrkResult."""
+    wrk = Wrk(url, seconds, threads, connections)
+    try:
+        return wrk.result()
+    finally:
+        wrk.kill()
 
 
 def span_file_lines(path):

@@ -1,0 +1,515 @@
+"""Faults under load: wrk on loopback against a real httpd (mpm_event) with the module while the
+collector is down, comes back, hangs; while the shipper is killed; across graceful restarts;
+with the statsd port closed.  Requests must not fail nor slow down, and every span must be
+accounted for in mod_status (/server-status?auto):
+
+    SpansCreated == SpansQueued + SpansDropped               (what the queue lost)
+    XTaken == XSent + XFailed + XDropped + XInFlight          (each exporter X configured)
+    XTaken == SpansQueued                                     (once the queue is drained)
+
+Each test prints the counters it saw, and what wrk saw."""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+from harness import (DownBackend, Httpd, SilentServer, StatsdDaemon, Wrk, ZipkinReceiver,
+                     free_port, run_wrk, span_file_lines, wait_for)
+
+EXPORTERS = ("Zipkin", "OTLP", "Statsd", "File")
+OUTCOMES = ("Sent", "Failed", "Dropped", "InFlight")
+SPAN_FILE = "logs/spans.jsonl"
+# mod_status, its own requests untraced so that reading the counters does not move them.
+STATUS_SITE_CONFIG = (
+    "LoadModule status_module /usr/lib/apache2/modules/mod_status.so",
+    "<Location /server-status>",
+    "    SetHandler server-status",
+    "    TomographEnable Off",
+    "</Location>",
+)
+STATIC_PATH = "/static.txt"
+LOAD_SECONDS = 4
+WRK_CONNECTIONS = 8
+# A collector's failures are logged once a minute per kind; these tests last less.
+FAILURE_LINE = re.compile(r"^.*\b(TG031[0-9][0-9]):.*$", re.MULTILINE)
+SETTLE_WAIT = 15.0
+# The shipper is restarted at the parent's next maintenance, once a second.
+SHIPPER_RESTART_WAIT = 3.0
+# Spans an HTTP exporter keeps while its collector is away (tg_shipper_config_defaults).
+RETRY_BUFFER_SPANS = 10000
+RESTARTS = 20
+RESTART_SPACING = 0.5
+# From SIGUSR1 to the new generation answering: about 0.1 s here.
+RESTART_WAIT = 1.0
+
+
+def shipper_pids(httpd):
+    """Every shipper pid the error log announced (TG00005), the oldest first."""
+    return [int(pid) for pid in
+            re.findall(r"TG00005: shipper ([0-9]+) started", httpd.error_log.read_text())]
+
+
+def failure_lines(httpd):
+    """The shipper's export failure lines (TG031xx) in the error log."""
+    return [match.group(0) for match in FAILURE_LINE.finditer(httpd.error_log.read_text())]
+
+
+def traced_requests(httpd):
+    """Requests that got a trace id, by the access log."""
+    return len(re.findall(r" trace=[0-9a-f]{32} ", httpd.access_log.read_text()))
+
+
+def unique_received(receiver):
+    """(spans received, distinct span ids among them) by the Zipkin receiver."""
+    ids = re.findall(r'"span":\{[^\n]*?"id":"([0-9a-f]{16})"', receiver.jsonl.read_text())
+    return len(ids), len(set(ids))
+
+
+def statsd_timers(statsd):
+    """Timer lines the statsd daemon heard: one a span."""
+    return sum(1 for line in statsd.lines() if line.endswith("|ms"))
+
+
+def udp_receive_buffer_errors():
+    """Datagrams the kernel dropped at a full receive buffer, machine-wide (/proc/net/snmp)."""
+    rows = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
+            if line.startswith("Udp:")]
+    return int(dict(zip(rows[0][1:], rows[1][1:]))["RcvbufErrors"])
+
+
+def process_stat(pid):
+    """(state, parent pid, session id) of a process, None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[1]), int(fields[3])
+
+
+def instance_processes(httpd):
+    """{pid: (state, parent pid)} of every process of the instance (httpd runs in a session
+    of its own), the parent included."""
+    session = httpd.process.popen.pid
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = process_stat(int(entry))
+            if stat and stat[2] == session:
+                found[int(entry)] = stat[:2]
+    return found
+
+
+def resources(httpd):
+    """What a leak would grow: the instance's processes (and zombies among them), the parent's
+    shared mappings and descriptors, /dev/shm entries and SysV segments of the machine."""
+    parent = httpd.process.popen.pid
+    processes = instance_processes(httpd)
+    maps = Path(f"/proc/{parent}/maps").read_text().splitlines()
+    segments = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    return {
+        "processes": len(processes),
+        "zombies": sorted(pid for pid, (state, _) in processes.items() if state == "Z"),
+        "parent shared mappings": sum(1 for line in maps if line.split()[1][3] == "s"),
+        "parent descriptors": len(os.listdir(f"/proc/{parent}/fd")),
+        "/dev/shm": sorted(os.listdir("/dev/shm")),
+        "SysV segments": sorted(line.split()[1] for line in segments),
+    }
+
+
+class FaultTestCase(unittest.TestCase):
+    """One or more httpd instances per test, everything they need on loopback, all stopped
+    after the test whatever happens."""
+
+    def setUp(self):
+        self.workdir = Path(tempfile.mkdtemp(prefix="tomograph-it-faults-"))
+        self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
+        print(f"\n  [{self._testMethodName}]")
+
+    def start_httpd(self, directives):
+        httpd = Httpd(list(directives), site_config=STATUS_SITE_CONFIG)
+        self.addCleanup(httpd.stop)
+        httpd.start()
+        return httpd
+
+    def receiver(self, port=None):
+        receiver = ZipkinReceiver(self.workdir, port)
+        self.addCleanup(receiver.stop)
+        return receiver
+
+    def silent_server(self):
+        server = SilentServer()
+        self.addCleanup(server.stop)
+        return server
+
+    def closed_port(self):
+        down = DownBackend()
+        self.addCleanup(down.stop)
+        return down
+
+    def start_wrk(self, httpd, seconds, connections=WRK_CONNECTIONS, script=None):
+        wrk = Wrk(f"http://127.0.0.1:{httpd.port}{STATIC_PATH}", seconds, 2, connections, script)
+        self.addCleanup(wrk.kill)
+        return wrk
+
+    def paced(self, milliseconds):
+        """A wrk script that makes each connection wait between its requests."""
+        script = self.workdir / f"paced-{milliseconds}ms.lua"
+        script.write_text(f"function delay()\n    return {milliseconds}\nend\n")
+        return script
+
+    def load(self, httpd, label, seconds=LOAD_SECONDS):
+        result = run_wrk(f"http://127.0.0.1:{httpd.port}{STATIC_PATH}", seconds, 2,
+                         WRK_CONNECTIONS)
+        self.report(f"wrk {label}", result)
+        return result
+
+    @staticmethod
+    def report(label, what):
+        print(f"  {label}: {what}")
+
+    def settled_counters(self, httpd, label):
+        """The counters once the queue's ring is empty and two reads 0.3 s apart agree (a
+        reader may catch the shipper mid-step, the counters then disagree for that instant)."""
+        last = {}
+
+        def settled():
+            nonlocal last
+            first = httpd.status_counters()
+            time.sleep(0.3)
+            last = httpd.status_counters()
+            return last if first == last and last["QueueUsedBytes"] == 0 else None
+
+        counters = wait_for(settled, f"the counters of {label} to settle", SETTLE_WAIT,
+                            context=lambda: f"{last}\n{httpd.describe()}")
+        self.report(f"counters {label}", {k: v for k, v in counters.items() if v})
+        return counters
+
+    def assertAccounted(self, counters, exporters, httpd=None):
+        """The identities, for the exporters configured (the others take nothing); with httpd,
+        also one span per traced request of its access log."""
+        self.assertEqual(counters["SpansCreated"],
+                         counters["SpansQueued"] + counters["SpansDropped"], counters)
+        self.assertEqual(counters["QueueDepth"], 0,
+                         f"the ring is empty, yet records are said to wait: {counters}")
+        for name in EXPORTERS:
+            taken = counters[f"{name}Taken"]
+            outcomes = {o: counters[f"{name}{o}"] for o in OUTCOMES}
+            if name not in exporters:
+                self.assertEqual((taken, outcomes), (0, dict.fromkeys(OUTCOMES, 0)),
+                                 f"{name} is not configured: {counters}")
+                continue
+            self.assertEqual(taken, sum(outcomes.values()),
+                             f"{name}: taken {taken} != {outcomes}: {counters}")
+            self.assertEqual(taken, counters["SpansQueued"],
+                             f"{name} took other than what was queued: {counters}")
+        if httpd:
+            self.assertEqual(counters["SpansCreated"], traced_requests(httpd),
+                             f"one span per traced request of the access log: {counters}")
+
+    def assertNoFailedRequest(self, result):
+        self.assertGreater(result.requests, 0, result.output)
+        self.assertEqual((result.non_2xx, result.socket_errors),
+                         (0, dict.fromkeys(("connect", "read", "write", "timeout"), 0)),
+                         result.output)
+
+    def assertLogRateLimited(self, httpd, allowed=("TG03102", "TG03103", "TG03101")):
+        """Export failure lines: only of the kinds allowed, each at most once (a test lasts less
+        than the minute between two lines of a kind)."""
+        lines = failure_lines(httpd)
+        self.report("export failure lines", f"{len(lines)}" + "".join(
+            f"\n    {line}" for line in lines))
+        codes = [FAILURE_LINE.match(line).group(1) for line in lines]
+        self.assertLessEqual(set(codes), set(allowed), lines)
+        self.assertEqual(len(codes), len(set(codes)), f"a kind logged twice: {lines}")
+
+    def assertShipperRuns(self, httpd):
+        """Exactly one shipper alive, the last announced; every earlier one gone and reaped."""
+        pids = shipper_pids(httpd)
+        processes = instance_processes(httpd)
+        self.assertTrue(pids, "no shipper announced")
+        self.assertIn(pids[-1], processes, f"the shipper {pids[-1]} is gone")
+        self.assertNotEqual(processes[pids[-1]][0], "Z", f"the shipper {pids[-1]} is a zombie")
+        self.assertEqual([pid for pid in pids[:-1] if pid in processes], [],
+                         f"earlier shippers still there: {processes}")
+
+
+class CollectorDownTest(FaultTestCase):
+    """TomographZipkin names a closed port for the whole run."""
+
+    def test_requests_succeed_and_every_span_is_accounted_for(self):
+        down = self.closed_port()
+        statsd = StatsdDaemon(self.workdir)
+        self.addCleanup(statsd.stop)
+        httpd = self.start_httpd([f"TomographZipkin http://127.0.0.1:{down.port}/api/v2/spans",
+                                  f"TomographStatsd 127.0.0.1:{statsd.port}",
+                                  f"TomographSpanFile {SPAN_FILE}"])
+        dropped_by_kernel = udp_receive_buffer_errors()
+        result = self.load(httpd, "collector down")
+        counters = self.settled_counters(httpd, "collector down")
+        self.assertNoFailedRequest(result)
+        self.assertAccounted(counters, ("Zipkin", "Statsd", "File"), httpd)
+        self.assertEqual(counters["SpansDropped"], 0, "the queue kept up")
+        self.assertEqual(counters["ZipkinSent"], 0, counters)
+        self.assertGreater(counters["ZipkinDropped"] + counters["ZipkinFailed"], 0, counters)
+        # The span file and statsd get every span all the same.
+        self.assertEqual(counters["FileSent"], counters["SpansCreated"], counters)
+        self.assertEqual(len(span_file_lines(httpd.root / SPAN_FILE)), counters["FileSent"])
+        self.assertEqual(counters["StatsdSent"], counters["SpansCreated"], counters)
+        # The daemon hears a timer per span, unless it fell behind and the kernel dropped
+        # datagrams at its full receive buffer (UDP does that).
+        try:
+            wait_for(lambda: statsd_timers(statsd) >= counters["StatsdSent"], "a timer per span",
+                     3.0)
+        except AssertionError:
+            pass
+        timers = statsd_timers(statsd)
+        dropped_by_kernel = udp_receive_buffer_errors() - dropped_by_kernel
+        self.report("statsd heard", f"{timers} timers; the kernel dropped {dropped_by_kernel} "
+                    "datagrams at full receive buffers meanwhile")
+        self.assertLessEqual(timers, counters["StatsdSent"])
+        if timers < counters["StatsdSent"]:
+            self.assertGreater(dropped_by_kernel, 0, "timers lost, but not by the kernel")
+        self.assertLogRateLimited(httpd)
+
+
+class CollectorBackTest(FaultTestCase):
+    """The collector's port is closed for the first seconds of the load, then it listens."""
+
+    OUTAGE = 3.0
+    SECONDS = 6
+    # Each connection waits this long between requests: about 1,000 requests a second.
+    PACE_MS = 2
+
+    def test_buffered_spans_arrive_once_it_is_back(self):
+        reserved = DownBackend()
+        self.addCleanup(reserved.stop)
+        port = reserved.port
+        httpd = self.start_httpd([f"TomographZipkin http://127.0.0.1:{port}/api/v2/spans"])
+        # Paced: fewer spans in the outage and the backoff after it than the buffer holds.
+        wrk = self.start_wrk(httpd, self.SECONDS, connections=2, script=self.paced(self.PACE_MS))
+        time.sleep(self.OUTAGE)
+        during = httpd.status_counters()
+        self.report("counters while down", {k: v for k, v in during.items() if v})
+        reserved.stop()
+        receiver = self.receiver(port)
+        result = wrk.result()
+        self.report("wrk", result)
+        self.assertLess(during["ZipkinInFlight"], RETRY_BUFFER_SPANS,
+                        "the load overflowed the retry buffer: the test proves nothing")
+        self.assertGreater(during["ZipkinInFlight"], 0, "nothing was buffered")
+        self.assertEqual(during["ZipkinSent"], 0, during)
+        wait_for(lambda: httpd.status_counters()["ZipkinInFlight"] == 0,
+                 "the buffered spans to be sent", SETTLE_WAIT,
+                 context=lambda: f"{httpd.status_counters()}\n{receiver.describe()}")
+        counters = self.settled_counters(httpd, "collector back")
+        self.assertNoFailedRequest(result)
+        self.assertAccounted(counters, ("Zipkin",), httpd)
+        self.assertEqual((counters["ZipkinFailed"], counters["ZipkinDropped"]), (0, 0),
+                         f"no span lost: {counters}")
+        self.assertEqual(counters["ZipkinSent"], counters["SpansCreated"], counters)
+        received, distinct = unique_received(receiver)
+        self.report("received", f"{received} spans, {distinct} distinct")
+        self.assertEqual((received, distinct), (counters["ZipkinSent"],) * 2,
+                         "each span received once")
+        self.assertLogRateLimited(httpd)
+
+
+class CollectorHungTest(FaultTestCase):
+    """A collector that accepts and never answers costs the requests nothing."""
+
+    def test_latency_is_that_of_a_collector_that_answers(self):
+        receiver = self.receiver()
+        answering = self.start_httpd([f"TomographZipkin {receiver.url}"])
+        ok = self.load(answering, "collector answering")
+        ok_counters = self.settled_counters(answering, "collector answering")
+        answering.stop()
+
+        silent = self.silent_server()
+        hung = self.start_httpd([f"TomographZipkin http://127.0.0.1:{silent.port}/api/v2/spans"])
+        slow = self.load(hung, "collector hung")
+        counters = self.settled_counters(hung, "collector hung")
+        started = time.monotonic()
+        hung.stop_server()
+        stop_seconds = time.monotonic() - started
+        self.report("stop with the collector hung", f"{stop_seconds:.2f} s; silent server "
+                    f"accepted {silent.accepted} connections")
+
+        self.assertNoFailedRequest(ok)
+        self.assertNoFailedRequest(slow)
+        self.assertLessEqual(slow.latency_ms, 2 * ok.latency_ms + 5,
+                             f"hung: {slow}\nanswering: {ok}")
+        self.assertAccounted(ok_counters, ("Zipkin",))
+        self.assertEqual(ok_counters["ZipkinSent"], ok_counters["SpansCreated"], ok_counters)
+        self.assertAccounted(counters, ("Zipkin",))
+        self.assertEqual(counters["ZipkinSent"], 0, counters)
+        self.assertGreater(counters["ZipkinInFlight"] + counters["ZipkinDropped"], 0, counters)
+        self.assertGreater(silent.accepted, 0, "the shipper never connected")
+        self.assertLess(stop_seconds, 5.0, "a stop is bounded (2 s drain)")
+
+
+class ShipperKilledTest(FaultTestCase):
+    """SIGKILL to the shipper, three times in the middle of the load."""
+
+    KILLS = 3
+
+    def test_shipper_is_restarted_and_no_request_fails(self):
+        receiver = self.receiver()
+        httpd = self.start_httpd([f"TomographZipkin {receiver.url}",
+                                  f"TomographSpanFile {SPAN_FILE}"])
+        shipper = wait_for(lambda: shipper_pids(httpd), "the shipper to start")[-1]
+        wrk = self.start_wrk(httpd, LOAD_SECONDS + 1)
+        for _ in range(self.KILLS):
+            time.sleep(0.5)
+            os.kill(shipper, signal.SIGKILL)
+            killed = time.monotonic()
+            successor = wait_for(lambda: shipper_pids(httpd)[-1] != shipper and shipper_pids(httpd),
+                                 "a new shipper (TG00005)", SHIPPER_RESTART_WAIT,
+                                 context=httpd.describe)[-1]
+            self.report("shipper", f"{shipper} killed, {successor} started "
+                        f"{time.monotonic() - killed:.2f} s later")
+            self.assertIn(f"TG00007: shipper {shipper} died", httpd.error_log.read_text())
+            shipper = successor
+        result = wrk.result()
+        self.report("wrk", result)
+        counters = self.settled_counters(httpd, "after the kills")
+        received, distinct = unique_received(receiver)
+        lines = len(span_file_lines(httpd.root / SPAN_FILE))
+        self.report("delivered", f"receiver {received} spans ({distinct} distinct), "
+                    f"span file {lines} lines")
+        with self.subTest("no request fails"):
+            self.assertNoFailedRequest(result)
+        with self.subTest("one shipper left"):
+            self.assertShipperRuns(httpd)
+        with self.subTest("every span accounted for"):
+            self.assertAccounted(counters, ("Zipkin", "File"), httpd)
+        # What a dead shipper held is written off as failed; what it had already written or
+        # POSTed may have arrived before it could count it sent.
+        with self.subTest("delivered once, as counted"):
+            self.assertEqual(received, distinct, "no span received twice")
+            self.assertGreaterEqual(received, counters["ZipkinSent"])
+            self.assertLessEqual(received, counters["ZipkinSent"] + counters["ZipkinFailed"])
+            self.assertGreaterEqual(lines, counters["FileSent"])
+            self.assertLessEqual(lines, counters["FileSent"] + counters["FileFailed"])
+        # While no shipper ran the queue may have filled: then one line says so (TG03110).
+        with self.subTest("failures logged once"):
+            if counters["SpansDropped"]:
+                wait_for(lambda: "TG03110" in httpd.error_log.read_text(),
+                         "the queue-loss line", SHIPPER_RESTART_WAIT, context=httpd.describe)
+            self.assertLogRateLimited(httpd, allowed=("TG03103", "TG03110"))
+
+
+class GracefulRestartsTest(FaultTestCase):
+    """20 graceful restarts under load with the collector answering, then 20 more with the
+    collector accepting and never answering: each generation answers, nothing leaks."""
+
+    # Paced to about 4,000 requests a second, which the receiver keeps up with.
+    PACE_MS = 2
+
+    def restarts(self, httpd, label, script=None):
+        """RESTARTS graceful restarts under wrk; (wrk's result, seconds each restart took)."""
+        wrk = self.start_wrk(httpd, 300, script=script)
+        taken = []
+        try:
+            time.sleep(RESTART_SPACING)
+            for _ in range(RESTARTS):
+                started = time.monotonic()
+                httpd.graceful_restart()
+                taken.append(time.monotonic() - started)
+                time.sleep(RESTART_SPACING)
+        finally:
+            result = wrk.stop()
+        self.report(f"wrk {label}", result)
+        self.report(f"restarts {label}", "s, ".join(f"{t:.2f}" for t in taken) + " s")
+        return result, taken
+
+    def settled_resources(self, httpd, baseline):
+        """resources() once the old generations are gone (or the wait is over)."""
+        now = {}
+
+        def probe():
+            nonlocal now
+            now = resources(httpd)
+            return now == baseline
+
+        try:
+            wait_for(probe, "the old generations to go", SETTLE_WAIT, interval=0.2)
+        except AssertionError:
+            pass
+        return now
+
+    def check_phase(self, httpd, label, baseline, result, taken):
+        after = self.settled_resources(httpd, baseline)
+        self.report(f"resources after {label}", after)
+        counters = self.settled_counters(httpd, label)
+        with self.subTest(f"{label}: nothing leaks"):
+            self.assertEqual(after, baseline)
+            self.assertShipperRuns(httpd)
+        with self.subTest(f"{label}: counters"):
+            self.assertAccounted(counters, ("Zipkin", "File"), httpd)
+        # A graceful restart closes idle keep-alive connections (read or write errors at
+        # most once per connection a restart); nothing is refused, nothing stalls.
+        with self.subTest(f"{label}: wrk"):
+            self.assertGreater(result.requests, 0, result.output)
+            self.assertEqual((result.non_2xx, result.socket_errors["connect"],
+                              result.socket_errors["timeout"]), (0, 0, 0), result.output)
+            self.assertLessEqual(result.socket_errors["read"] + result.socket_errors["write"],
+                                 WRK_CONNECTIONS * RESTARTS, result.output)
+        with self.subTest(f"{label}: each generation answers at once"):
+            self.assertLessEqual(max(taken), RESTART_WAIT, f"seconds each restart took: {taken}")
+        return counters
+
+    def test_restarts_under_load_neither_hang_nor_leak(self):
+        receiver = self.receiver()
+        silent = self.silent_server()
+        httpd = self.start_httpd([f"TomographZipkin {receiver.url}",
+                                  f"TomographSpanFile {SPAN_FILE}"])
+        baseline = resources(httpd)
+        self.report("resources before", baseline)
+
+        result, taken = self.restarts(httpd, "collector answering", self.paced(self.PACE_MS))
+        counters = self.check_phase(httpd, "collector answering", baseline, result, taken)
+        with self.subTest("collector answering: flushed on each restart"):
+            self.assertEqual(counters["ZipkinSent"], counters["SpansCreated"], counters)
+            self.assertEqual(counters["FileSent"], counters["SpansCreated"], counters)
+            self.assertEqual(len(span_file_lines(httpd.root / SPAN_FILE)), counters["FileSent"])
+            self.assertEqual(unique_received(receiver), (counters["ZipkinSent"],) * 2)
+
+        # The next generation ships to a collector that never answers; wrk at full speed.
+        hung_url = f"http://127.0.0.1:{silent.port}/api/v2/spans"
+        httpd.conf.write_text(httpd.conf.read_text().replace(receiver.url, hung_url))
+        result, taken = self.restarts(httpd, "collector hung")
+        counters = self.check_phase(httpd, "collector hung", baseline, result, taken)
+        self.report("silent server", f"accepted {silent.accepted} connections")
+        with self.subTest("collector hung: the span file still gets every span"):
+            self.assertEqual(counters["FileSent"], counters["SpansCreated"], counters)
+
+
+class StatsdPortClosedTest(FaultTestCase):
+    """TomographStatsd names a UDP port where nothing listens."""
+
+    def test_requests_succeed_and_datagrams_are_accounted_for(self):
+        port = free_port(socket.SOCK_DGRAM)
+        httpd = self.start_httpd([f"TomographStatsd 127.0.0.1:{port}",
+                                  f"TomographSpanFile {SPAN_FILE}"])
+        result = self.load(httpd, "statsd port closed")
+        counters = self.settled_counters(httpd, "statsd port closed")
+        self.assertNoFailedRequest(result)
+        self.assertAccounted(counters, ("Statsd", "File"), httpd)
+        # UDP may or may not report the closed port: each span sent or failed, none kept.
+        self.assertEqual(counters["StatsdSent"] + counters["StatsdFailed"],
+                         counters["SpansCreated"], counters)
+        self.assertEqual(counters["FileSent"], counters["SpansCreated"], counters)
+        self.assertLogRateLimited(httpd, allowed=())
+        lines = re.findall(r"^.*TG03006.*$", httpd.error_log.read_text(), re.MULTILINE)
+        self.assertLessEqual(len(lines), 1, lines)
+
+
+if __name__ == "__main__":
+    unittest.main()
