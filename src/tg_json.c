@@ -1,5 +1,6 @@
 #include "tg_json.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* Containers nested deeper than this make the reader give up: the input is a
@@ -81,6 +82,26 @@ static int is_plain_ascii(unsigned char c)
     return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
+#define BYTES_PER_WORD 8
+
+/* Whether all of the 8 bytes at s are plain ASCII, tested at once: a byte
+ * below 0x20, a quote or a backslash (each made zero first) sets its top
+ * bit when 0x01 or 0x20 is taken from it, and a byte of 0x80 or more has
+ * it set already.  A borrow only ever starts at such a byte, so no other
+ * byte can make a plain word look otherwise. */
+static int word_is_plain_ascii(const unsigned char *s)
+{
+    const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+    uint64_t word, quote, backslash;
+    memcpy(&word, s, sizeof(word));
+    quote = word ^ (ones * '"');
+    backslash = word ^ (ones * '\\');
+    return ((((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote)
+             | ((backslash - ones) & ~backslash) | word)
+            & tops)
+           == 0;
+}
+
 void tg_json_append_string(tg_buf_t *out, const char *str, size_t len)
 {
     const unsigned char *bytes = (const unsigned char *)str;
@@ -89,6 +110,10 @@ void tg_json_append_string(tg_buf_t *out, const char *str, size_t len)
     while (i < len) {
         char escape[7];
         size_t escape_len, sequence_len;
+        if (len - i >= BYTES_PER_WORD && word_is_plain_ascii(bytes + i)) {
+            i += BYTES_PER_WORD;
+            continue;
+        }
         if (is_plain_ascii(bytes[i])) {
             i++;
             continue;

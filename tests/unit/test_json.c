@@ -91,6 +91,33 @@ static void test_replaces_invalid_utf8(void)
     ASSERT_WRITES("\xc3(", "\"" FFFD "(\"");                /* lead without continuation */
 }
 
+/* Plain text is passed over eight bytes at a time: every byte value at
+ * every place in a long plain string comes out as it does alone (escaped,
+ * replaced or as it is), between the plain bytes around it unchanged. */
+static void test_every_byte_anywhere_in_long_text_as_alone(void)
+{
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyz0123~ /";
+    const size_t len = sizeof(plain) - 1;
+    char text[sizeof(plain)];
+    size_t at;
+    int byte;
+    for (byte = 0; byte < 256; byte++) {
+        char alone_byte = (char)byte;
+        const char *alone = written(&alone_byte, 1);
+        size_t alone_len = strlen(alone) - 2; /* without its quotes */
+        for (at = 0; at < len; at++) {
+            const char *got;
+            memcpy(text, plain, len);
+            text[at] = (char)byte;
+            got = written(text, len);
+            CU_ASSERT_EQUAL_FATAL(strlen(got), len - 1 + alone_len + 2);
+            CU_ASSERT_EQUAL(memcmp(got + 1, plain, at), 0);
+            CU_ASSERT_EQUAL(memcmp(got + 1 + at, alone + 1, alone_len), 0);
+            CU_ASSERT_EQUAL(memcmp(got + 1 + at + alone_len, plain + at + 1, len - at - 1), 0);
+        }
+    }
+}
+
 static void test_appends_after_existing_content(void)
 {
     tg_buf_t buf;
@@ -314,6 +341,7 @@ void tg_test_add_json(void)
     TG_TEST(suite, test_never_writes_raw_control_bytes);
     TG_TEST(suite, test_keeps_valid_utf8);
     TG_TEST(suite, test_replaces_invalid_utf8);
+    TG_TEST(suite, test_every_byte_anywhere_in_long_text_as_alone);
     TG_TEST(suite, test_appends_after_existing_content);
     TG_TEST(suite, test_written_text_reads_back_unchanged);
     TG_TEST(suite, test_reads_flat_object);
