@@ -164,6 +164,49 @@ class PropagationTest(TracingTestCase):
         self.assertNotEqual(env["TOMOGRAPH_TRACE_ID"], trace_id)
         self.assertUnsampled(path, env, env["TOMOGRAPH_TRACE_ID"], "02")
 
+    def test_debug_forces_sampling_only_from_trusted_callers(self):
+        """Where the rate is 0, a caller's debug flag records the span only under
+        TomographTrustIncoming On (the default), never under Off."""
+        trace_id, caller = random_hex(32), random_hex(16)
+        cases = {
+            "b3-d": {"b3": b3_value(trace_id, caller, "d")},
+            "x-b3-flags": {**x_b3(trace_id, caller, sampled=None), "X-B3-Flags": "1"},
+        }
+        for label, headers in cases.items():
+            with self.subTest(label):
+                untrusted = f"/app/untrusted-quiet/debug-flag-{label}"
+                env = self.request(untrusted, headers).json()
+                self.assertNotEqual(env["TOMOGRAPH_TRACE_ID"], trace_id)
+                self.assertUnsampled(untrusted, env, env["TOMOGRAPH_TRACE_ID"], "02")
+                _, span = self.traced(f"/app/quiet/debug-flag-{label}", headers)
+                self.assertContinues(span, trace_id, caller)
+                self.assertIs(span.get("debug"), True, span)
+
+    def test_x_trace_info_not_signed_by_a_key_neither_samples_nor_picks_the_trace(self):
+        """With a TomographHMACKey, X-Trace-Info without its valid HMAC is ignored: where
+        the rate is 0 nothing is recorded, and the trace is a new one."""
+        base_id, parent_id = uuid.uuid4(), uuid.uuid4()
+        signed = osprofiler(base_id, parent_id)
+        info = signed["X-Trace-Info"]
+        cases = {
+            "unsigned": {"X-Trace-Info": info},
+            "wrong-key": osprofiler_headers("not-" + HMAC_KEY, str(base_id), str(parent_id)),
+            "hmac-of-other-info": {"X-Trace-Info": info,
+                                   "X-Trace-HMAC": osprofiler(uuid.uuid4(), parent_id)["X-Trace-HMAC"]},
+            "hmac-cut-short": {"X-Trace-Info": info, "X-Trace-HMAC": signed["X-Trace-HMAC"][:-2]},
+            "hmac-with-more": {"X-Trace-Info": info, "X-Trace-HMAC": signed["X-Trace-HMAC"] + "00"},
+            "empty-hmac": {"X-Trace-Info": info, "X-Trace-HMAC": ""},
+        }
+        for label, headers in cases.items():
+            with self.subTest(label):
+                path = f"/app/quiet/x-trace-info-{label}"
+                env = self.request(path, headers).json()
+                self.assertNotEqual(env["TOMOGRAPH_TRACE_ID"], base_id.hex, "trace id picked")
+                self.assertUnsampled(path, env, env["TOMOGRAPH_TRACE_ID"], "02")
+        # Signed, the same header is taken, and it asks for a profile.
+        _, span = self.traced("/app/quiet/x-trace-info-signed", signed)
+        self.assertContinues(span, base_id.hex, parent_id.hex[:16])
+
     # --- sampling ------------------------------------------------------------------
 
     def test_rate_0_records_nothing_but_hands_on_an_unsampled_context(self):
