@@ -153,19 +153,21 @@ static int make_room(writer_t *w, apr_size_t n)
     return !w->overflow;
 }
 
-static void put_uint(writer_t *w, uint64_t value, int bytes)
+/* Inlined wherever it is called, with `bytes` a constant there, so that
+ * the copy is one store. */
+static inline __attribute__((always_inline)) void put_uint(writer_t *w, uint64_t value, int bytes)
 {
-    unsigned char *at;
-    int i;
     if (!make_room(w, (apr_size_t)bytes))
         return;
-    /* Through a local pointer, so that the compiler can make the byte
-     * stores one: a store through w->buf might change *w. */
-    at = w->buf ? w->buf + w->len : NULL;
+    if (w->buf) {
+        /* The low bytes, least significant first, are the first in memory
+         * of a little-endian value. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        value = __builtin_bswap64(value);
+#endif
+        memcpy(w->buf + w->len, &value, (size_t)bytes);
+    }
     w->len += (apr_size_t)bytes;
-    if (at)
-        for (i = 0; i < bytes; i++)
-            at[i] = (unsigned char)(value >> (8 * i));
 }
 
 /* How much of str a limit keeps: at most limit bytes, and never the start
@@ -442,15 +444,17 @@ static const unsigned char *take(reader_t *r, apr_size_t n)
     return bytes;
 }
 
-static uint64_t get_uint(reader_t *r, int n)
+/* Inlined like put_uint, so that the copy is one load. */
+static inline __attribute__((always_inline)) uint64_t get_uint(reader_t *r, int n)
 {
     const unsigned char *bytes = take(r, (apr_size_t)n);
     uint64_t value = 0;
-    int i;
     if (!bytes)
         return 0;
-    for (i = n - 1; i >= 0; i--)
-        value = (value << 8) | bytes[i];
+    memcpy(&value, bytes, (size_t)n);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    value = __builtin_bswap64(value);
+#endif
     return value;
 }
 
