@@ -251,11 +251,13 @@ class Httpd:
 
     tomograph_directives go where the template says; site_config lines (which may name
     @SERVER_ROOT@ and @PORT@) become conf.d/site.conf, read after the template; files maps
-    paths under htdocs/ to their text."""
+    paths under htdocs/ to their text; mpm: event, worker or prefork (the template's
+    TOMOGRAPH_MPM, defined on the command line)."""
 
     STATIC_TEXT = "a static file\n"
 
-    def __init__(self, tomograph_directives=(), with_module=True, site_config=(), files=None):
+    def __init__(self, tomograph_directives=(), with_module=True, site_config=(), files=None,
+                 mpm="event"):
         load = (f'LoadModule tomograph_module "{find_module()}"' if with_module else "")
         self.root = Path(tempfile.mkdtemp(prefix="tomograph-it-"))
         # httpd starts as root and its children run as www-data: they must reach the app.
@@ -283,6 +285,8 @@ class Httpd:
         if site_config:
             (self.root / "conf.d" / "site.conf").write_text(
                 fill_placeholders("\n".join(site_config) + "\n", places, "site_config"))
+        self.arguments = ["-C", f"Define TOMOGRAPH_MPM {mpm}", "-f", str(self.conf),
+                          "-d", str(self.root)]
         self.process = None
 
     @property
@@ -296,7 +300,7 @@ class Httpd:
     def config_test(self):
         """(exit status, output) of `apache2 -t` on this configuration."""
         done = subprocess.run(
-            [APACHE2, "-t", "-f", str(self.conf), "-d", str(self.root)], env=HTTPD_ENV,
+            [APACHE2, "-t"] + self.arguments, env=HTTPD_ENV,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             timeout=START_WAIT, check=False)
         return done.returncode, done.stdout.decode(errors="replace")
@@ -307,7 +311,7 @@ class Httpd:
             raise AssertionError(f"httpd configuration rejected ({status}):\n{output}")
         self.process = ChildProcess(
             "httpd",
-            [APACHE2, "-DFOREGROUND", "-f", str(self.conf), "-d", str(self.root)],
+            [APACHE2, "-DFOREGROUND"] + self.arguments,
             self.root / "logs" / "httpd.out", env=HTTPD_ENV)
         wait_for(self._answers, f"httpd to answer on port {self.port}", START_WAIT,
                  interval=0.1, context=self.describe)
@@ -679,7 +683,7 @@ class AppViewAssertions:
 class TracingTestCase(AppViewAssertions, unittest.TestCase):
     """One httpd with mod_tomograph per test class, its exporters on loopback, all stopped
     after the class whatever happens. Subclasses choose ZIPKIN, STATSD, DIRECTIVES,
-    SITE_CONFIG and FILES (see Httpd), and may start more servers in start_backends().
+    SITE_CONFIG, FILES and MPM (see Httpd), and may start more servers in start_backends().
     OTLP: TomographOTLP to the same receiver as Zipkin (its records(format="otlp"))."""
 
     ZIPKIN = False
@@ -688,6 +692,7 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
     DIRECTIVES = ()
     SITE_CONFIG = ()
     FILES = None
+    MPM = "event"
     receiver = None
     statsd = None
 
@@ -723,7 +728,7 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
     def start_httpd(cls, directives=(), site_config=(), files=None):
         """An httpd shipping to the class's exporters, stopped after the class."""
         httpd = Httpd(list(directives) + cls.exporter_directives, site_config=site_config,
-                      files=files)
+                      files=files, mpm=cls.MPM)
         cls.addClassCleanup(httpd.stop)
         httpd.start()
         return httpd
