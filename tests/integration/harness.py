@@ -150,7 +150,12 @@ class ZipkinReceiver:
             "zipkin receiver",
             [NODE, str(RECEIVER_JS), "serve", str(self.port), str(self.jsonl)],
             Path(workdir) / "zipkin-receiver.log")
-        self.process.wait_for_output(r"listening on")
+        try:
+            self.process.wait_for_output(r"listening on")
+        except BaseException:
+            # No one else would stop it: the caller never gets the receiver.
+            self.process.stop()
+            raise
 
     def records(self, format="zipkin"):
         """Every span received so far in that format ("zipkin" or "otlp"): {"span", "valid",
