@@ -33,6 +33,10 @@
 #include <apr_uri.h>
 
 #include <signal.h>
+#include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -60,9 +64,10 @@ module AP_MODULE_DECLARE_DATA tomograph_module;
 /* The daemon exits with this when it cannot start at all (bad span file,
  * cannot drop privileges): restarting it would only loop, as in mod_cgid. */
 #define SHIPPER_STARTUP_ERROR 254
-/* How long the shipper may take to flush on restart or stop: less than the
- * 3 s after which APR_KILL_AFTER_TIMEOUT sends SIGKILL. */
+/* How long the shipper may take to flush on restart or stop, and how much
+ * longer httpd waits for it to exit when it stops before killing it. */
 #define SHIPPER_DRAIN_BUDGET (2 * APR_USEC_PER_SEC)
+#define SHIPPER_EXIT_GRACE (APR_USEC_PER_SEC / 2)
 
 typedef struct {
     /* Instance-wide (main server only, GLOBAL_ONLY). */
@@ -595,10 +600,27 @@ static void restart_shipper(shipper_daemon_t *daemon)
     start_shipper(daemon);
 }
 
+/* httpd stops: the shipper flushes what it holds before httpd goes, or is
+ * killed when it takes longer than it was given. */
+static void stop_shipper_and_wait(pid_t pid)
+{
+    apr_time_t deadline = apr_time_now() + SHIPPER_DRAIN_BUDGET + SHIPPER_EXIT_GRACE;
+    int status;
+    kill(pid, SIGHUP);
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (apr_time_now() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return;
+        }
+        apr_sleep(apr_time_from_msec(10));
+    }
+}
+
 static void shipper_maintenance(int reason, void *data, apr_wait_t status)
 {
     shipper_daemon_t *daemon = data;
-    int mpm_state;
+    int mpm_state, generation;
     switch (reason) {
     case APR_OC_REASON_DEATH:
         apr_proc_other_child_unregister(data);
@@ -621,12 +643,18 @@ static void shipper_maintenance(int reason, void *data, apr_wait_t status)
         restart_shipper(daemon);
         break;
     case APR_OC_REASON_RESTART:
+        /* A stop or a hard restart (ap_reclaim_child_processes). */
         apr_proc_other_child_unregister(data);
+        stop_shipper_and_wait(daemon->proc.pid);
         break;
     case APR_OC_REASON_UNREGISTER:
-        /* This generation ends: let the shipper flush and exit.  The note
-         * taken by start_shipper kills it if it has not within 3 s. */
+        /* A graceful restart clears this generation's pool.  The old shipper
+         * drains while the new one starts (the queue takes two readers), so
+         * the parent does not wait for it: the MPM reaps it, as an extra
+         * process of the old generation, and kills it if httpd stops first. */
         kill(daemon->proc.pid, SIGHUP);
+        if (ap_mpm_query(AP_MPMQ_GENERATION, &generation) == APR_SUCCESS)
+            ap_register_extra_mpm_process(daemon->proc.pid, (ap_generation_t)generation);
         break;
     }
 }
@@ -634,14 +662,18 @@ static void shipper_maintenance(int reason, void *data, apr_wait_t status)
 static apr_status_t start_shipper(shipper_daemon_t *daemon)
 {
     apr_status_t rv = apr_proc_fork(&daemon->proc, daemon->pool);
-    if (rv == APR_INCHILD)
+    if (rv == APR_INCHILD) {
+#ifdef __linux__
+        /* Should the parent die without a word, so does the shipper. */
+        prctl(PR_SET_PDEATHSIG, SIGHUP);
+#endif
         run_shipper(daemon);
+    }
     if (rv != APR_INPARENT) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, daemon->server,
                      TGLOGNO(00008) "cannot fork the shipper");
         return rv;
     }
-    apr_pool_note_subprocess(daemon->pool, &daemon->proc, APR_KILL_AFTER_TIMEOUT);
     apr_proc_other_child_register(&daemon->proc, shipper_maintenance, daemon, NULL, daemon->pool);
     return APR_SUCCESS;
 }
@@ -688,10 +720,6 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     if (!conf->export.zipkin_url && !conf->export.otlp_url && !conf->export.statsd_host
         && !conf->span_file)
         conf->span_file = DEFAULT_SPAN_FILE;
-    /* No shipper runs now (the last generation's was reaped with its pool):
-     * what one that died held is lost, and so counted. */
-    tg_shipper_counters_write_off(&retained->shared->shipper);
-
     daemon = apr_pcalloc(pconf, sizeof(*daemon));
     daemon->pool = pconf;
     daemon->server = s;
