@@ -100,11 +100,7 @@ struct tg_shipper_t {
     unsigned char *statsd_failed; /* per span of the batch: 1 when a datagram failed */
     warn_limit_t statsd_warn;
     warn_limit_t file_warn;
-    /* Spans the queue lost before the shipper saw them (full, oversize, a
-     * dead writer's), reported in one line a minute while it goes on. */
-    apr_time_t queue_checked;
-    apr_time_t queue_reported;
-    uint64_t queue_lost_reported;
+    apr_time_t queue_checked; /* when the queue's losses were last looked at */
 };
 
 void tg_shipper_config_defaults(tg_shipper_config_t *cfg)
@@ -691,27 +687,31 @@ static int take_one(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
     return 1;
 }
 
+/* Spans the queue lost before any shipper saw them (full, oversize, a dead
+ * writer's), reported in one line a minute while losses go on. */
 static void report_queue_losses(tg_shipper_t *shipper, apr_time_t now)
 {
+    tg_shipper_counters_t *counters = shipper->counters;
     tg_queue_stats_t stats;
-    uint64_t lost;
+    uint64_t lost, reported;
+    apr_time_t reported_at;
     if (now - shipper->queue_checked < APR_USEC_PER_SEC)
         return;
     shipper->queue_checked = now;
     tg_queue_stats(shipper->queue, &stats);
     lost = stats.dropped_full + stats.dropped_oversize + stats.skipped_stale;
-    if (lost == shipper->queue_lost_reported
-        || (shipper->queue_reported && now - shipper->queue_reported < WARN_INTERVAL))
+    reported = atomic_load(&counters->queue_lost_reported);
+    reported_at = atomic_load(&counters->queue_reported_at);
+    if (lost == reported || (reported_at && now - reported_at < WARN_INTERVAL))
         return;
     tg_log(TG_LOG_WARNING, APR_SUCCESS,
            TGLOGNO(03110) "the span queue lost %" APR_UINT64_T_FMT " spans since the last report "
            "(%" APR_UINT64_T_FMT " in all: %" APR_UINT64_T_FMT " when full, %" APR_UINT64_T_FMT
            " too large, %" APR_UINT64_T_FMT " from dead writers); a larger TomographQueueSize "
            "helps if the shipper keeps up",
-           lost - shipper->queue_lost_reported, lost, stats.dropped_full, stats.dropped_oversize,
-           stats.skipped_stale);
-    shipper->queue_lost_reported = lost;
-    shipper->queue_reported = now;
+           lost - reported, lost, stats.dropped_full, stats.dropped_oversize, stats.skipped_stale);
+    atomic_store(&counters->queue_lost_reported, lost);
+    atomic_store(&counters->queue_reported_at, now);
 }
 
 int tg_shipper_poll(tg_shipper_t *shipper, apr_time_t now)

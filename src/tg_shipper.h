@@ -48,6 +48,10 @@ typedef struct {
     tg_export_counters_t statsd;
     tg_export_counters_t file;
     _Atomic uint64_t undecodable; /* records that failed tg_record_decode, given to no exporter */
+    /* The last report of spans the queue lost, kept here so that a new
+     * shipper (after a restart) goes on from it instead of starting over. */
+    _Atomic uint64_t queue_lost_reported;
+    _Atomic int64_t queue_reported_at;
 } tg_shipper_counters_t;
 
 typedef struct {

@@ -334,6 +334,15 @@ static void test_queue_losses_are_reported_once_a_minute(void)
     /* Nothing new: nothing said. */
     tg_shipper_poll(shipper, T0 + apr_time_from_sec(200));
     CU_ASSERT_EQUAL(warnings, 2);
+    /* A new shipper (after a restart) goes on from the last report. */
+    shipper = shipper_for(fx);
+    tg_shipper_poll(shipper, T0 + apr_time_from_sec(300));
+    CU_ASSERT_EQUAL(warnings, 2);
+    for (i = 0; i < QUEUE_SLOTS + 1; i++)
+        tg_queue_push(fx->queue, filler, sizeof(filler));
+    tg_shipper_poll(shipper, T0 + apr_time_from_sec(302));
+    CU_ASSERT_EQUAL(warnings, 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "lost 1 spans"));
 }
 
 static void test_invalid_config_is_refused(void)
