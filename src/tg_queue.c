@@ -110,12 +110,31 @@ static int64_t lap_of(tg_queue_t *queue, uint64_t position)
  * Returns 1 when claimed, 0 when the tail moved (*pos reloaded), -1 full.
  * Every cell is looked at: while an old shipper and a new one overlap, two
  * readers may release runs out of order. */
+/* The cell at `at` still holds last lap's record.  When the reader has
+ * already moved past that record (it copies a record before it moves on),
+ * only its release is missing: a reader killed in between would otherwise
+ * leave the ring wedged there for good.  Frees the cell and says so. */
+static int free_if_taken(tg_queue_t *queue, uint64_t at)
+{
+    cell_t *cell = cell_at(queue, at);
+    uint64_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
+    if (atomic_load_explicit(&queue->head, memory_order_acquire) <= at - queue->cells)
+        return 0;
+    /* A compare-and-swap: the reader may be releasing it at the same time. */
+    atomic_compare_exchange_strong(&cell->seq, &seq, at);
+    return 1;
+}
+
+/* Claims [pos, pos + cells) if the tail is still pos and the run is free.
+ * Returns 1 when claimed, 0 when the tail moved (*pos reloaded), -1 full.
+ * Every cell is looked at: while an old shipper and a new one overlap, two
+ * readers may release runs out of order. */
 static int claim(tg_queue_t *queue, uint64_t *pos, uint64_t cells)
 {
     uint64_t i;
     for (i = 0; i < cells; i++) {
         int64_t lap = lap_of(queue, *pos + i);
-        if (lap < 0)
+        if (lap < 0 && !free_if_taken(queue, *pos + i))
             return -1;
         if (lap > 0) {
             *pos = atomic_load_explicit(&queue->tail, memory_order_relaxed);
@@ -226,11 +245,23 @@ static int writer_is_stale(tg_queue_t *queue, uint64_t pos)
     return now - atomic_load(&queue->stuck_since) >= TG_QUEUE_STALE_USEC;
 }
 
+/* Frees the cells of a record taken: each from what it held to its place
+ * in the next lap, unless a writer that found the record taken already did
+ * (free_if_taken). */
 static void release(tg_queue_t *queue, uint64_t pos, uint64_t end)
 {
-    for (; pos < end; pos++)
-        atomic_store_explicit(&cell_at(queue, pos)->seq, pos + queue->cells,
-                              memory_order_release);
+    uint64_t at;
+    for (at = pos; at < end; at++) {
+        cell_t *cell = cell_at(queue, at);
+        uint64_t seq = atomic_load_explicit(&cell->seq, memory_order_relaxed);
+        if (seq < at + queue->cells)
+            atomic_compare_exchange_strong(&cell->seq, &seq, at + queue->cells);
+    }
+}
+
+static apr_size_t record_length(const cell_t *first, uint64_t pos, uint64_t end)
+{
+    return first->len <= (end - pos) * CELL_BYTES ? first->len : 0;
 }
 
 apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len)
@@ -253,27 +284,33 @@ apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len)
             end = run_end(queue, pos, tail);
             if (!atomic_compare_exchange_strong(&queue->head, &pos, end))
                 continue;
-            if (atomic_compare_exchange_strong(&first->seq, &expected, pos + queue->cells)) {
+            if (atomic_compare_exchange_strong(&first->seq, &expected, pos + queue->cells)
+                || expected != pos + 1) {
                 release(queue, pos + 1, end);
                 count(&queue->skipped_stale);
                 pos = end;
                 continue;
             }
             /* The writer published after all, between our two looks. */
+            *len = record_length(first, pos, end);
+            if (*len)
+                memcpy(buf, bytes_at(queue, pos), *len);
         }
         else {
             end = atomic_load_explicit(&first->end, memory_order_acquire);
             if (!end_is_valid(pos, end))
                 end = pos + 1; /* cannot happen but for a corrupted segment */
-            if (!atomic_compare_exchange_weak_explicit(&queue->head, &pos, end,
-                                                       memory_order_relaxed,
-                                                       memory_order_relaxed))
+            /* Copied before the head moves on: once it has, a writer may free
+             * these cells (free_if_taken).  Another reader may copy it too;
+             * only the one that moves the head keeps its copy. */
+            *len = record_length(first, pos, end);
+            if (*len)
+                memcpy(buf, bytes_at(queue, pos), *len);
+            if (!atomic_compare_exchange_strong_explicit(&queue->head, &pos, end,
+                                                         memory_order_acq_rel,
+                                                         memory_order_relaxed))
                 continue;
         }
-        atomic_thread_fence(memory_order_acquire);
-        *len = first->len <= (end - pos) * CELL_BYTES ? first->len : 0;
-        if (*len)
-            memcpy(buf, bytes_at(queue, pos), *len);
         release(queue, pos, end);
         if (*len == 0) {
             pos = end;

@@ -3,6 +3,7 @@
 #include "tg_queue.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,46 @@ static void test_processes_share_the_queue(void)
     munmap(mem, size);
 }
 
+/* A reader killed at any point, even between taking a record and freeing
+ * its room, must not wedge the ring: writers free the room of a record the
+ * reader has moved past.  Kills a popping child many times at random
+ * moments, then needs three whole laps to go through. */
+static void test_reader_killed_anywhere_does_not_wedge_the_ring(void)
+{
+    apr_size_t size = tg_queue_footprint(8);
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    unsigned char record[200], out[TG_QUEUE_SLOT_BYTES];
+    apr_size_t len;
+    tg_queue_t *queue;
+    unsigned kill_round, i, stuck = 0;
+    CU_ASSERT_FATAL(mem != MAP_FAILED);
+    queue = tg_queue_create(mem, 8);
+    memset(record, 7, sizeof(record));
+    for (kill_round = 0; kill_round < 600; kill_round++) {
+        apr_time_t until = apr_time_now() + rand() % 2000;
+        pid_t reader = fork();
+        int status;
+        CU_ASSERT_FATAL(reader >= 0);
+        if (reader == 0) {
+            for (;;)
+                tg_queue_pop(queue, out, &len);
+        }
+        /* Keep it busy taking records, so that the kill lands mid-pop. */
+        while (apr_time_now() < until)
+            tg_queue_push(queue, record, sizeof(record));
+        kill(reader, SIGKILL);
+        waitpid(reader, &status, 0);
+    }
+    while (tg_queue_pop(queue, out, &len) == APR_SUCCESS)
+        ;
+    for (i = 0; i < 3 * 8 * TG_QUEUE_BYTES_PER_RECORD / 256; i++) {
+        stuck += tg_queue_push(queue, record, sizeof(record)) != APR_SUCCESS;
+        stuck += tg_queue_pop(queue, out, &len) != APR_SUCCESS;
+    }
+    CU_ASSERT_EQUAL(stuck, 0);
+    munmap(mem, size);
+}
+
 void tg_test_add_queue(void)
 {
     CU_pSuite suite = TG_SUITE("queue");
@@ -250,4 +291,5 @@ void tg_test_add_queue(void)
     TG_TEST(suite, test_abandoned_reservation_is_skipped);
     TG_TEST(suite, test_dead_writer_costs_only_its_own_record);
     TG_TEST(suite, test_processes_share_the_queue);
+    TG_TEST(suite, test_reader_killed_anywhere_does_not_wedge_the_ring);
 }
