@@ -7,6 +7,8 @@
  * header an attacker controls, and each level costs a stack frame. */
 #define MAX_DEPTH 32
 
+#define DEL 0x7F
+
 static const char hex_digits[] = "0123456789abcdef";
 static const char replacement_character[] = "\xef\xbf\xbd"; /* U+FFFD */
 
@@ -49,7 +51,9 @@ static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
 }
 
 /* The escape for a byte that cannot appear raw in a JSON string, written to
- * `escape` (at least 7 bytes); 0 when the byte needs none. */
+ * `escape` (at least 7 bytes); 0 when the byte needs none.  DEL may appear
+ * raw in JSON, but is a control byte like those below 0x20 to a terminal
+ * showing a span file: escaped too. */
 static size_t escape_byte(unsigned char c, char *escape)
 {
     char short_form = 0;
@@ -62,7 +66,7 @@ static size_t escape_byte(unsigned char c, char *escape)
     case '\r': short_form = 'r'; break;
     case '\t': short_form = 't'; break;
     default:
-        if (c >= 0x20)
+        if (c >= 0x20 && c != DEL)
             return 0;
     }
     escape[0] = '\\';
@@ -79,25 +83,26 @@ static size_t escape_byte(unsigned char c, char *escape)
 /* Most of what we write: ASCII that goes out as it is. */
 static int is_plain_ascii(unsigned char c)
 {
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+    return c >= 0x20 && c < DEL && c != '"' && c != '\\';
 }
 
 #define BYTES_PER_WORD 8
 
 /* Whether all of the 8 bytes at s are plain ASCII, tested at once: a byte
- * below 0x20, a quote or a backslash (each made zero first) sets its top
- * bit when 0x01 or 0x20 is taken from it, and a byte of 0x80 or more has
- * it set already.  A borrow only ever starts at such a byte, so no other
- * byte can make a plain word look otherwise. */
+ * below 0x20, a quote, a backslash or DEL (each of the last three made zero
+ * first) sets its top bit when 0x20 or 0x01 is taken from it, and a byte of
+ * 0x80 or more has it set already.  A borrow only ever starts at such a
+ * byte, so no other byte can make a plain word look otherwise. */
 static int word_is_plain_ascii(const unsigned char *s)
 {
     const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
-    uint64_t word, quote, backslash;
+    uint64_t word, quote, backslash, del;
     memcpy(&word, s, sizeof(word));
     quote = word ^ (ones * '"');
     backslash = word ^ (ones * '\\');
+    del = word ^ (ones * DEL);
     return ((((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote)
-             | ((backslash - ones) & ~backslash) | word)
+             | ((backslash - ones) & ~backslash) | ((del - ones) & ~del) | word)
             & tops)
            == 0;
 }

@@ -52,6 +52,7 @@ static void test_escapes_control_bytes(void)
     ASSERT_WRITES("a\nb\rc\td\be\ff", "\"a\\nb\\rc\\td\\be\\ff\"");
     ASSERT_WRITES("\x01\x1f", "\"\\u0001\\u001f\"");
     CU_ASSERT_STRING_EQUAL(written("a\0b", 3), "\"a\\u0000b\"");
+    ASSERT_WRITES("~\x7f", "\"~\\u007f\""); /* DEL, a control byte to a terminal */
 }
 
 static void test_never_writes_raw_control_bytes(void)
@@ -62,7 +63,7 @@ static void test_never_writes_raw_control_bytes(void)
         const char *out = written(&c, 1);
         const char *p;
         for (p = out; *p; p++)
-            CU_ASSERT((unsigned char)*p >= 0x20);
+            CU_ASSERT((unsigned char)*p >= 0x20 && (unsigned char)*p != 0x7f);
         /* And the reader accepts it (NUL aside, which it cannot hand back). */
         if (byte != 0)
             CU_ASSERT_PTR_NOT_NULL(read_back(&c, 1));

@@ -240,7 +240,7 @@ static void test_hostile_tags_and_notes_are_escaped(void)
                            "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
                            "\"annotations\":[{\"timestamp\":5,\"value\":\"line1\\nline2\\b\\f\"}],"
                            "\"tags\":{\"sql.query\":\"SELECT \\\"a\\\" FROM t\\r\\nWHERE b = '\\\\'\\t\","
-                           "\"k\\\"\\u001f\":\"\xef\xbf\xbd(\x7f\"}}");
+                           "\"k\\\"\\u001f\":\"\xef\xbf\xbd(\\u007f\"}}");
 }
 
 static void test_null_strings_in_a_hand_made_span(void)
