@@ -1,5 +1,5 @@
 /* tg_record_decode on any bytes, taken as they are and resealed (their
- * last four bytes replaced by the CRC-32 of the rest, so that mutations get
+ * last four bytes replaced by the CRC-32C of the rest, so that mutations get
  * past the CRC to the parser behind it).
  *
  * A record it takes must encode back to the very same bytes, must still
@@ -21,9 +21,9 @@
 
 static const char *const kept_tag_keys[] = { "http.method", "http.path", "http.status_code", "error" };
 
-/* Byte at a time from a table built bit by bit: independent of the
- * nibble-table CRC in tg_record.c, and quick enough not to slow the
- * fuzzer down. */
+/* CRC-32C byte at a time from a table built bit by bit: independent of
+ * tg_crc32c (the crc32 instruction or slicing-by-8 tables), and quick
+ * enough not to slow the fuzzer down. */
 static uint32_t crc32_of(const uint8_t *bytes, size_t len)
 {
     static uint32_t table[256];
@@ -34,7 +34,7 @@ static uint32_t crc32_of(const uint8_t *bytes, size_t len)
         int bit;
         for (n = 0; n < 256; n++) {
             for (entry = n, bit = 0; bit < 8; bit++)
-                entry = (entry & 1) ? (entry >> 1) ^ 0xEDB88320U : entry >> 1;
+                entry = (entry & 1) ? (entry >> 1) ^ 0x82F63B78U : entry >> 1;
             table[n] = entry;
         }
     }
