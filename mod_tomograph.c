@@ -939,10 +939,18 @@ static int expose_trace(request_rec *r)
 
 /* Whether what serves r reads the trace from its request headers: an app
  * (mod_wsgi, CGI...) or a backend does, the static file handler does not, and
- * writing the headers costs more than all the rest of a span. */
+ * writing the headers costs more than all the rest of a span.  With no
+ * handler configured, ap_invoke_handler names r's content type (text/html):
+ * the file is sent as it is; content types named application/x-httpd-* are
+ * the old way to configure one (PHP). */
 static int handler_reads_context(const request_rec *r)
 {
-    return r->proxyreq || (r->handler && strcmp(r->handler, "default-handler") != 0);
+    const char *handler = r->handler;
+    if (r->proxyreq)
+        return 1;
+    if (!handler || strcmp(handler, "default-handler") == 0)
+        return 0;
+    return !ap_strchr_c(handler, '/') || strncmp(handler, "application/x-httpd-", 20) == 0;
 }
 
 /* Runs first among handlers, when what serves r is known for sure.  Hands
