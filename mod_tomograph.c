@@ -770,19 +770,6 @@ static int tracing_enabled(const request_rec *r)
     return dir_conf(r)->enable != 0;
 }
 
-static const char *header_get(void *store, const char *name)
-{
-    return apr_table_get(store, name);
-}
-
-static void header_set(void *store, const char *name, const char *value)
-{
-    if (value)
-        apr_table_set(store, name, value);
-    else
-        apr_table_unset(store, name);
-}
-
 static void set_endpoint(tg_endpoint_t *endpoint, const char *ip, apr_port_t port)
 {
     if (ip && ap_strchr_c(ip, ':'))
@@ -847,7 +834,7 @@ static request_trace_t *ensure_trace(request_rec *r)
     if (trace || !retained)
         return trace;
     trace = apr_pcalloc(root->pool, sizeof(*trace));
-    continued = tg_extract_in_order(header_get, root->headers_in, sconf->extract_order,
+    continued = tg_extract_in_order(tg_header_table_get, root->headers_in, sconf->extract_order,
                                     sconf->hmac_keys, root->pool, &caller)
                 == APR_SUCCESS;
     path = root->parsed_uri.path ? root->parsed_uri.path : root->uri;
@@ -915,7 +902,7 @@ static void hand_on_context(request_rec *r, const request_trace_t *trace, const 
     tg_context_t ctx;
     tg_span_context(span, &ctx);
     ctx.tracestate = trace->tracestate;
-    tg_inject_formats(header_set, r->headers_in, &ctx,
+    tg_inject_formats(tg_header_table_set, r->headers_in, &ctx,
                       dconf->propagate_set ? dconf->propagate : TG_FORMATS_PROPAGATE_DEFAULT,
                       signing_key(r), r->pool);
 }

@@ -15,19 +15,6 @@
 #include "tg_log.h"
 #include "tg_propagation.h"
 
-static const char *header_get(void *store, const char *name)
-{
-    return apr_table_get(store, name);
-}
-
-static void header_set(void *store, const char *name, const char *value)
-{
-    if (value)
-        apr_table_set(store, name, value);
-    else
-        apr_table_unset(store, name);
-}
-
 static apr_table_t *headers_of(const char *text, apr_pool_t *pool)
 {
     apr_table_t *headers = apr_table_make(pool, 8);
@@ -111,8 +98,8 @@ static void check_sent_on(const tg_context_t *ctx, const apr_array_header_t *key
                                | TG_FORMAT_BIT(TG_FORMAT_B3_MULTI);
     int h;
     tg_context_t again;
-    tg_inject(header_set, sent, ctx, FUZZ_KEY, pool);
-    while (tg_extract(header_get, sent, keys, pool, &again) == APR_SUCCESS) {
+    tg_inject(tg_header_table_set, sent, ctx, FUZZ_KEY, pool);
+    while (tg_extract(tg_header_table_get, sent, keys, pool, &again) == APR_SUCCESS) {
         if (!agreeing)
             agreeing = again.agreeing;
         FUZZ_CHECK((int)again.format < FORMATS && !(read & TG_FORMAT_BIT(again.format)));
@@ -145,9 +132,9 @@ void fuzz_one(const uint8_t *data, size_t size, apr_pool_t *pool)
     APR_ARRAY_PUSH(keys, const char *) = FUZZ_KEY;
     sign_unsigned_info(headers, pool);
 
-    rv_unkeyed = tg_extract(header_get, headers, NULL, pool, &unkeyed);
+    rv_unkeyed = tg_extract(tg_header_table_get, headers, NULL, pool, &unkeyed);
     check_found(rv_unkeyed, &unkeyed);
-    rv_keyed = tg_extract(header_get, headers, keys, pool, &keyed);
+    rv_keyed = tg_extract(tg_header_table_get, headers, keys, pool, &keyed);
     check_found(rv_keyed, &keyed);
     /* A key can only turn a header away, and then only X-Trace-Info. */
     if (rv_keyed == APR_SUCCESS || rv_unkeyed == APR_NOTFOUND)

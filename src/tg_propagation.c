@@ -309,3 +309,16 @@ void tg_inject(tg_header_set_fn *set, void *store, const tg_context_t *ctx,
 {
     tg_inject_formats(set, store, ctx, TG_FORMATS_ALL, hmac_key, pool);
 }
+
+const char *tg_header_table_get(void *table, const char *name)
+{
+    return apr_table_get(table, name);
+}
+
+void tg_header_table_set(void *table, const char *name, const char *value)
+{
+    if (value)
+        apr_table_set(table, name, value);
+    else
+        apr_table_unset(table, name);
+}

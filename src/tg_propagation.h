@@ -22,6 +22,11 @@ typedef const char *tg_header_get_fn(void *store, const char *name);
 /* value NULL removes the header. */
 typedef void tg_header_set_fn(void *store, const char *name, const char *value);
 
+/* The two callbacks for a store that is an apr_table_t, as httpd's
+ * headers_in is (names matched without regard to case). */
+const char *tg_header_table_get(void *table, const char *name);
+void tg_header_table_set(void *table, const char *name, const char *value);
+
 /* TomographPropagate's default, and every format we speak. */
 #define TG_FORMATS_PROPAGATE_DEFAULT                                                   \
     (TG_FORMAT_BIT(TG_FORMAT_TRACECONTEXT) | TG_FORMAT_BIT(TG_FORMAT_B3)                \

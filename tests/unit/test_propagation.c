@@ -772,9 +772,28 @@ static void test_inject_unsampled(void)
     CU_ASSERT_PTR_NOT_NULL(store_get(store, "X-Trace-HMAC"));
 }
 
+/* httpd's headers_in is an apr_table_t: names in any case, NULL removes. */
+static void test_apr_table_store(void)
+{
+    apr_table_t *headers = apr_table_make(tg_test_pool, 4);
+    tg_context_t ctx;
+    apr_table_set(headers, "TraceParent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    apr_table_set(headers, "X-B3-Sampled", "1");
+    CU_ASSERT_EQUAL_FATAL(tg_extract(tg_header_table_get, headers, NULL, tg_test_pool, &ctx),
+                          APR_SUCCESS);
+    CU_ASSERT_EQUAL(ctx.span_id, 0xb7ad6b7169203331ULL);
+    ctx.span_id = 0x1111111111111111ULL;
+    tg_inject_formats(tg_header_table_set, headers, &ctx, TG_FORMAT_BIT(TG_FORMAT_TRACECONTEXT),
+                      NULL, tg_test_pool);
+    CU_ASSERT_STRING_EQUAL(apr_table_get(headers, "traceparent"),
+                           "00-0af7651916cd43dd8448eb211c80319c-1111111111111111-01");
+    CU_ASSERT_PTR_NULL(apr_table_get(headers, "x-b3-sampled"));
+}
+
 void tg_test_add_propagation(void)
 {
     CU_pSuite suite = TG_SUITE("propagation");
+    TG_TEST(suite, test_apr_table_store);
     TG_TEST(suite, test_nothing_arrived);
     TG_TEST(suite, test_traceparent_comes_first);
     TG_TEST(suite, test_single_b3_before_multi);
