@@ -90,8 +90,7 @@ typedef struct {
     double sample_rate;
     const char *service;
     const char *response_header; /* "" turns an inherited one off */
-    int propagate_set;
-    tg_format_set_t propagate;   /* formats handed on to the app and backends */
+    tg_format_set_t propagate;   /* formats handed on to the app and backends; 0 unset */
 } dir_conf_t;
 
 /* The shared segment: counters first, then the queue.  It is made once per
@@ -125,7 +124,7 @@ static retained_t *retained;
 /* Configuration */
 
 #define MERGE_FLAG(field) conf->field = add->field != -1 ? add->field : base->field
-#define MERGE_PTR(field) conf->field = add->field ? add->field : base->field
+#define MERGE_IF_SET(field) conf->field = add->field ? add->field : base->field
 
 static void *create_server_conf(apr_pool_t *p, server_rec *s)
 {
@@ -139,9 +138,9 @@ static void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
 {
     server_conf_t *base = basev, *add = addv;
     server_conf_t *conf = apr_pmemdup(p, add, sizeof(*conf));
-    MERGE_PTR(hmac_keys);
-    MERGE_PTR(redact);
-    MERGE_PTR(extract_order);
+    MERGE_IF_SET(hmac_keys);
+    MERGE_IF_SET(redact);
+    MERGE_IF_SET(extract_order);
     return conf;
 }
 
@@ -163,10 +162,9 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_FLAG(trust_incoming);
     MERGE_FLAG(b3_join);
     conf->sample_rate = add->sample_rate >= 0 ? add->sample_rate : base->sample_rate;
-    MERGE_PTR(service);
-    MERGE_PTR(response_header);
-    conf->propagate_set = add->propagate_set || base->propagate_set;
-    conf->propagate = add->propagate_set ? add->propagate : base->propagate;
+    MERGE_IF_SET(service);
+    MERGE_IF_SET(response_header);
+    MERGE_IF_SET(propagate);
     return conf;
 }
 
@@ -263,7 +261,6 @@ static const char *set_propagate(cmd_parms *cmd, void *mconfig, int argc, char *
     conf->propagate = 0;
     for (i = 0; formats[i] != TG_FORMAT_NONE; i++)
         conf->propagate |= TG_FORMAT_BIT(formats[i]);
-    conf->propagate_set = 1;
     return NULL;
 }
 
@@ -903,7 +900,7 @@ static void hand_on_context(request_rec *r, const request_trace_t *trace, const 
     tg_span_context(span, &ctx);
     ctx.tracestate = trace->tracestate;
     tg_inject_formats(tg_header_table_set, r->headers_in, &ctx,
-                      dconf->propagate_set ? dconf->propagate : TG_FORMATS_PROPAGATE_DEFAULT,
+                      dconf->propagate ? dconf->propagate : TG_FORMATS_PROPAGATE_DEFAULT,
                       signing_key(r), r->pool);
 }
 
