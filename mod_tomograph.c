@@ -837,18 +837,18 @@ static request_trace_t *ensure_trace(request_rec *r)
     path = root->parsed_uri.path ? root->parsed_uri.path : root->uri;
     span = tg_span_start(root->pool, TG_SPAN_SERVER, span_name(root->pool, root->method, path),
                          continued && trusted ? &caller : NULL, root->request_time);
-    if (continued && trusted && dconf->b3_join == 1
-        && (caller.format == TG_FORMAT_B3 || caller.format == TG_FORMAT_B3_MULTI)) {
-        span->id = caller.span_id;
-        span->parent_id = caller.parent_id;
-        span->shared = 1;
-    }
     if (continued && trusted) {
+        if (dconf->b3_join == 1
+            && (caller.format == TG_FORMAT_B3 || caller.format == TG_FORMAT_B3_MULTI)) {
+            span->id = caller.span_id;
+            span->parent_id = caller.parent_id;
+            span->shared = 1;
+        }
         trace->tracestate = caller.tracestate;
         if (caller.agreeing & (caller.agreeing - 1))
             tg_span_tag(span, "tomograph.formats", formats_named(root->pool, caller.agreeing));
     }
-    if (continued && !trusted) {
+    else if (continued) {
         char hex[TG_TRACE_ID_HEX_LEN + 1];
         tg_trace_id_to_hex(caller.trace_id, hex);
         tg_span_tag(span, "tomograph.untrusted.trace_id", hex);
