@@ -45,38 +45,32 @@ static void append_string_attribute(tg_buf_t *out, const char *key, const char *
     tg_buf_puts(out, "}}");
 }
 
-static int length_of(const apr_array_header_t *array)
-{
-    return array ? array->nelts : 0;
-}
-
 static void append_attributes(tg_buf_t *out, const tg_span_t *span)
 {
-    int n = length_of(span->tags), i;
+    int n = tg_span_tag_count(span), i;
     if (!n)
         return;
     tg_buf_puts(out, ",\"attributes\":[");
     for (i = 0; i < n; i++) {
-        const tg_tag_t *tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
+        char status[TG_STATUS_DIGITS];
+        tg_tag_t tag = tg_span_tag_at(span, i, status);
         if (i)
             tg_buf_putc(out, ',');
-        append_string_attribute(out, tag->key, tag->value);
+        append_string_attribute(out, tag.key, tag.value);
     }
     tg_buf_putc(out, ']');
 }
 
 static void append_events(tg_buf_t *out, const tg_span_t *span)
 {
-    int n = length_of(span->annotations), i;
-    if (!n)
-        return;
+    int n = tg_span_note_count(span), i;
     tg_buf_puts(out, ",\"events\":[");
     for (i = 0; i < n; i++) {
-        const tg_annotation_t *note = &APR_ARRAY_IDX(span->annotations, i, tg_annotation_t);
+        tg_annotation_t note = tg_span_note_at(span, i);
         tg_buf_puts(out, i ? ",{" : "{");
-        append_nanos_member(out, "timeUnixNano", note->timestamp);
+        append_nanos_member(out, "timeUnixNano", note.timestamp);
         tg_buf_puts(out, ",\"name\":");
-        append_text(out, note->value);
+        append_text(out, note.value);
         tg_buf_putc(out, '}');
     }
     tg_buf_putc(out, ']');
@@ -85,6 +79,7 @@ static void append_events(tg_buf_t *out, const tg_span_t *span)
 static void append_span(tg_buf_t *out, const tg_span_t *span)
 {
     char trace_hex[TG_TRACE_ID_HEX_LEN + 1], span_hex[TG_SPAN_ID_HEX_LEN + 1];
+    char name_buf[TG_SPAN_NAME_MAX + 1];
     /* A 64-bit trace id widens with leading zeros, as in B3: OTLP wants
      * 16 bytes. */
     tg_trace_id_to_hex(span->trace_id, trace_hex);
@@ -95,7 +90,7 @@ static void append_span(tg_buf_t *out, const tg_span_t *span)
         tg_buf_printf(out, ",\"parentSpanId\":\"%s\"", span_hex);
     }
     tg_buf_puts(out, ",\"name\":");
-    append_text(out, span->name);
+    append_text(out, tg_span_name(span, name_buf));
     if ((unsigned)span->kind < sizeof(span_kinds) / sizeof(span_kinds[0]))
         tg_buf_printf(out, ",\"kind\":%d", span_kinds[span->kind]);
     tg_buf_putc(out, ',');

@@ -63,10 +63,11 @@ static void append_note_name(tg_buf_t *out, const char *note)
 static size_t append_metric_prefix(tg_buf_t *out, const tg_span_t *span)
 {
     const char *service = span->local.service_name;
+    char name_buf[TG_SPAN_NAME_MAX + 1];
     size_t start = out->len;
     tg_statsd_append_name_part(out, service && *service ? service : UNKNOWN_SERVICE);
     tg_buf_putc(out, '.');
-    tg_statsd_append_name_part(out, span->name);
+    tg_statsd_append_name_part(out, tg_span_name(span, name_buf));
     return out->len - start;
 }
 
@@ -89,7 +90,7 @@ static void append_milliseconds(tg_buf_t *out, apr_time_t usec)
 
 void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span)
 {
-    int notes = span->annotations ? span->annotations->nelts : 0, i;
+    int notes = tg_span_note_count(span), i;
     size_t prefix_at = 0, prefix_len = 0;
     /* As in Zipkin JSON: an unfinished span has no length to report, and a
      * finished one took at least 1 µs. */
@@ -110,7 +111,7 @@ void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span)
             prefix_len = append_metric_prefix(out, span);
         }
         tg_buf_putc(out, '.');
-        append_note_name(out, APR_ARRAY_IDX(span->annotations, i, tg_annotation_t).value);
+        append_note_name(out, tg_span_note_at(span, i).value);
         tg_buf_puts(out, ":1|c\n");
     }
 }

@@ -24,11 +24,6 @@ static int is_set(const char *str)
     return str && *str;
 }
 
-static int length_of(const apr_array_header_t *array)
-{
-    return array ? array->nelts : 0;
-}
-
 static void append_string(tg_buf_t *out, const char *str)
 {
     tg_json_append_string(out, str ? str : "", str ? strlen(str) : 0);
@@ -123,29 +118,35 @@ static void append_endpoint(tg_buf_t *out, int *members, member_t name,
     tg_buf_putc(out, '}');
 }
 
+/* Every span has its start note at least. */
 static void append_annotations(tg_buf_t *out, int *members, const tg_span_t *span)
 {
-    int n = length_of(span->annotations), elements = 0, i;
-    if (!n)
-        return;
+    int n = tg_span_note_count(span), elements = 0, i;
     open_member(out, members, MEMBER("annotations"));
     tg_buf_putc(out, '[');
     for (i = 0; i < n; i++) {
-        const tg_annotation_t *note = &APR_ARRAY_IDX(span->annotations, i, tg_annotation_t);
+        tg_annotation_t note = tg_span_note_at(span, i);
         int fields = 0;
         separate(out, &elements);
         tg_buf_putc(out, '{');
-        append_time_member(out, &fields, MEMBER("timestamp"), note->timestamp);
+        append_time_member(out, &fields, MEMBER("timestamp"), note.timestamp);
         open_member(out, &fields, MEMBER("value"));
-        append_string(out, note->value);
+        append_string(out, note.value);
         tg_buf_putc(out, '}');
     }
     tg_buf_putc(out, ']');
 }
 
+/* Among the tags added by hand: the HTTP fields have keys of their own. */
 static int has_tag(const tg_span_t *span, const char *key)
 {
-    return length_of(span->tags) && tg_span_tag_value(span, key);
+    int i;
+    for (i = 0; span->tags && i < span->tags->nelts; i++) {
+        const char *stored = APR_ARRAY_IDX(span->tags, i, tg_tag_t).key;
+        if (stored && strcmp(stored, key) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* Zipkin has no error flag of its own: its UI marks a span failed when it
@@ -155,7 +156,7 @@ static int has_tag(const tg_span_t *span, const char *key)
  * for it either. */
 static void append_tags(tg_buf_t *out, int *members, const tg_span_t *span)
 {
-    int n = length_of(span->tags), fields = 0, i;
+    int n = tg_span_tag_count(span), fields = 0, i;
     int add_error = span->error && !has_tag(span, ERROR_TAG);
     int add_dropped = span->dropped && !has_tag(span, DROPPED_TAG);
     if (!n && !add_error && !add_dropped)
@@ -163,11 +164,12 @@ static void append_tags(tg_buf_t *out, int *members, const tg_span_t *span)
     open_member(out, members, MEMBER("tags"));
     tg_buf_putc(out, '{');
     for (i = 0; i < n; i++) {
-        const tg_tag_t *tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
+        char status[TG_STATUS_DIGITS];
+        tg_tag_t tag = tg_span_tag_at(span, i, status);
         separate(out, &fields);
-        append_string(out, tag->key);
+        append_string(out, tag.key);
         tg_buf_putc(out, ':');
-        append_string(out, tag->value);
+        append_string(out, tag.value);
     }
     if (add_error) {
         open_member(out, &fields, MEMBER(ERROR_TAG));
@@ -184,7 +186,8 @@ static void append_tags(tg_buf_t *out, int *members, const tg_span_t *span)
 
 void tg_zipkin_append_span(tg_buf_t *out, const tg_span_t *span)
 {
-    char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
+    char trace_hex[TG_TRACE_ID_HEX_LEN + 1], name_buf[TG_SPAN_NAME_MAX + 1];
+    const char *name = tg_span_name(span, name_buf);
     int members = 0;
 
     tg_buf_putc(out, '{');
@@ -197,9 +200,9 @@ void tg_zipkin_append_span(tg_buf_t *out, const tg_span_t *span)
         open_member(out, &members, MEMBER("kind"));
         tg_buf_puts(out, kind_names[span->kind]);
     }
-    if (is_set(span->name)) {
+    if (is_set(name)) {
         open_member(out, &members, MEMBER("name"));
-        append_lowercase_string(out, span->name);
+        append_lowercase_string(out, name);
     }
     if (span->timestamp > 0)
         append_time_member(out, &members, MEMBER("timestamp"), span->timestamp);

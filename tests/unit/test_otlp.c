@@ -46,8 +46,9 @@ static tg_span_t *example_span(void)
     "{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":\""     \
     service "\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"mod_tomograph\"},\"spans\":["
 #define RESOURCE_CLOSE "]}]}"
+#define START_EVENT "\"events\":[{\"timeUnixNano\":\"" T0_NANOS "\",\"name\":\"start\"}]"
 
-/* A span with nothing but its ids, service and start. */
+/* A span with nothing but its ids, service and start (its first note). */
 static tg_span_t *bare_span(const char *service, uint64_t id)
 {
     tg_span_t *span = apr_pcalloc(tg_test_pool, sizeof(*span));
@@ -291,9 +292,10 @@ static void test_one_service_makes_one_resource(void)
         request_json(spans, 2),
         "{\"resourceSpans\":[" RESOURCE_OPEN("nova-api")
         "{\"traceId\":\"0000000000000000000000000000abcd\",\"spanId\":\"0000000000000001\","
-        "\"name\":\"\",\"kind\":2,\"startTimeUnixNano\":\"" T0_NANOS "\"},"
+        "\"name\":\"\",\"kind\":2,\"startTimeUnixNano\":\"" T0_NANOS "\"," START_EVENT "},"
         "{\"traceId\":\"0000000000000000000000000000abcd\",\"spanId\":\"0000000000000002\","
-        "\"name\":\"\",\"kind\":2,\"startTimeUnixNano\":\"" T0_NANOS "\"}" RESOURCE_CLOSE "]}");
+        "\"name\":\"\",\"kind\":2,\"startTimeUnixNano\":\"" T0_NANOS "\"," START_EVENT "}"
+        RESOURCE_CLOSE "]}");
 }
 
 static void test_unknown_service_is_named_as_opentelemetry_does(void)
@@ -391,7 +393,8 @@ static void test_unfinished_span_has_no_end_time(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(got);
     CU_ASSERT_PTR_NULL(tg_test_json_get(got, "endTimeUnixNano"));
     CU_ASSERT_PTR_NULL(tg_test_json_get(got, "attributes"));
-    CU_ASSERT_PTR_NULL(tg_test_json_get(got, "events"));
+    CU_ASSERT_EQUAL(tg_test_json_count_at(got, "events"), 1);
+    CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "events/0/name"), "start");
 }
 
 static void test_times_before_the_epoch_read_as_zero(void)
@@ -461,7 +464,8 @@ static void test_null_strings_in_a_hand_made_span(void)
     CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "name"), "");
     CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "attributes/0/key"), "");
     CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "attributes/0/value/stringValue"), "");
-    CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "events/0/name"), "");
+    CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "events/0/name"), "start");
+    CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "events/1/name"), "");
 }
 
 /* Every bound of the span model reached at once: the largest span the
@@ -489,6 +493,25 @@ static void test_fullest_span_reads_back_whole(void)
     CU_ASSERT_EQUAL(strlen(tg_test_json_string_at(got, "events/15/name")), strlen("stop"));
 }
 
+/* Without a name of its own a span is named after its request, and its
+ * HTTP fields are attributes: the same request as when the module tagged
+ * and named it so. */
+static void test_span_named_after_its_request_writes_the_same_request(void)
+{
+    tg_span_t *named = example_span(), *unnamed = example_span();
+    const tg_test_json_t *got;
+    tg_span_tag(named, "http.path", "/api");
+    tg_span_tag(unnamed, "http.path", "/api");
+    unnamed->name = NULL;
+    got = tg_test_json_get(one_span_tree(unnamed), SPAN_PATH);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "name"), "GET /api");
+    CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "attributes/1/key"), "http.path");
+    CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "attributes/2/value/stringValue"), "500");
+    CU_ASSERT_STRING_EQUAL(request_json((const tg_span_t *const *)&unnamed, 1),
+                           request_json((const tg_span_t *const *)&named, 1));
+}
+
 static void test_decoded_record_writes_the_same_request(void)
 {
     const tg_span_t *span = example_span();
@@ -509,6 +532,7 @@ void tg_test_add_otlp(void)
     TG_TEST(suite, test_reader_refuses_what_is_not_one_value);
     TG_TEST(suite, test_reader_finds_duplicate_keys);
     TG_TEST(suite, test_example_span_is_exact);
+    TG_TEST(suite, test_span_named_after_its_request_writes_the_same_request);
     TG_TEST(suite, test_example_span_reads_back);
     TG_TEST(suite, test_every_member_is_an_otlp_field);
     TG_TEST(suite, test_spans_are_grouped_by_service_in_first_seen_order);

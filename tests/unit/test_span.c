@@ -8,14 +8,10 @@
 
 #define T0 ((apr_time_t)1556604172355737)
 
-static const tg_annotation_t *note_at(const tg_span_t *span, int i)
+/* The span's last note, as an exporter sees it. */
+static tg_annotation_t last_note(const tg_span_t *span)
 {
-    return &APR_ARRAY_IDX(span->annotations, i, tg_annotation_t);
-}
-
-static const tg_annotation_t *last_note(const tg_span_t *span)
-{
-    return note_at(span, span->annotations->nelts - 1);
+    return tg_span_note_at(span, tg_span_note_count(span) - 1);
 }
 
 /* A string of n copies of c, in the test pool. */
@@ -54,10 +50,32 @@ static void test_root_span_starts_a_new_trace(void)
     CU_ASSERT_FALSE(span->debug);
     CU_ASSERT_FALSE(span->shared);
     CU_ASSERT_EQUAL(span->dropped, 0);
-    CU_ASSERT_EQUAL(span->tags->nelts, 0);
-    CU_ASSERT_EQUAL_FATAL(span->annotations->nelts, 1);
-    CU_ASSERT_EQUAL(note_at(span, 0)->timestamp, T0);
-    CU_ASSERT_STRING_EQUAL(note_at(span, 0)->value, TG_NOTE_START);
+    CU_ASSERT_EQUAL(tg_span_tag_count(span), 0);
+    CU_ASSERT_EQUAL_FATAL(tg_span_note_count(span), 1);
+    CU_ASSERT_EQUAL(tg_span_note_at(span, 0).timestamp, T0);
+    CU_ASSERT_STRING_EQUAL(tg_span_note_at(span, 0).value, TG_NOTE_START);
+    /* Nothing allocated for tags and notes a span may never get. */
+    CU_ASSERT_PTR_NULL(span->tags);
+    CU_ASSERT_PTR_NULL(span->annotations);
+}
+
+static void test_init_fills_a_span_the_caller_holds(void)
+{
+    tg_context_t ctx = caller_context();
+    tg_span_t span;
+    memset(&span, 0xa5, sizeof(span));
+    tg_span_init(&span, tg_test_pool, TG_SPAN_SERVER, "x", &ctx, T0);
+    CU_ASSERT_PTR_EQUAL(span.pool, tg_test_pool);
+    CU_ASSERT_STRING_EQUAL(span.name, "x");
+    CU_ASSERT_TRUE(tg_trace_id_equal(span.trace_id, ctx.trace_id));
+    CU_ASSERT_EQUAL(span.parent_id, ctx.span_id);
+    CU_ASSERT_EQUAL(span.timestamp, T0);
+    CU_ASSERT_FALSE(span.finished);
+    CU_ASSERT_EQUAL(span.dropped, 0);
+    CU_ASSERT_PTR_NULL(span.method);
+    CU_ASSERT_EQUAL(span.status_code, 0);
+    CU_ASSERT_EQUAL(tg_span_tag_count(&span), 0);
+    CU_ASSERT_EQUAL(tg_span_note_count(&span), 1);
 }
 
 static void test_two_roots_get_different_ids(void)
@@ -99,10 +117,31 @@ static void test_incomplete_context_starts_a_root(void)
     CU_ASSERT_FALSE(tg_trace_id_equal(span->trace_id, no_span.trace_id));
 }
 
-static void test_null_name_is_empty(void)
+static void test_without_a_name_it_is_named_after_its_request(void)
 {
     tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, NULL, NULL, T0);
-    CU_ASSERT_STRING_EQUAL(span->name, "");
+    char buf[TG_SPAN_NAME_MAX + 1];
+    CU_ASSERT_PTR_NULL(span->name);
+    CU_ASSERT_PTR_NULL(tg_span_name(span, buf));
+    tg_span_tag(span, TG_TAG_HTTP_METHOD, "GET");
+    CU_ASSERT_STRING_EQUAL(tg_span_name(span, buf), "GET");
+    tg_span_tag(span, TG_TAG_HTTP_PATH, "/v3/auth");
+    CU_ASSERT_STRING_EQUAL(tg_span_name(span, buf), "GET /v3/auth");
+    /* A name of its own wins. */
+    span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "mine", NULL, T0);
+    tg_span_tag(span, TG_TAG_HTTP_METHOD, "GET");
+    CU_ASSERT_STRING_EQUAL(tg_span_name(span, buf), "mine");
+}
+
+static void test_longest_made_name_fits(void)
+{
+    char *longer = repeat('m', TG_SPAN_MAX_STRING + 10);
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, NULL, NULL, T0);
+    char buf[TG_SPAN_NAME_MAX + 1];
+    tg_span_tag(span, TG_TAG_HTTP_METHOD, longer);
+    tg_span_tag(span, TG_TAG_HTTP_PATH, longer);
+    CU_ASSERT_EQUAL(strlen(tg_span_name(span, buf)), TG_SPAN_NAME_MAX);
+    CU_ASSERT_EQUAL(buf[TG_SPAN_MAX_STRING], ' ');
 }
 
 static void test_context_hands_on_this_span(void)
@@ -127,11 +166,63 @@ static void test_tag_overwrites_same_key(void)
     tg_span_tag(span, "http.status_code", "200");
     tg_span_tag(span, "http.method", "GET");
     tg_span_tag(span, "http.status_code", "500");
-    CU_ASSERT_EQUAL(span->tags->nelts, 2);
+    tg_span_tag(span, "db", "a");
+    tg_span_tag(span, "db", "b");
+    CU_ASSERT_EQUAL(tg_span_tag_count(span), 3);
     CU_ASSERT_STRING_EQUAL(tg_span_tag_value(span, "http.status_code"), "500");
     CU_ASSERT_STRING_EQUAL(tg_span_tag_value(span, "http.method"), "GET");
+    CU_ASSERT_STRING_EQUAL(tg_span_tag_value(span, "db"), "b");
     CU_ASSERT_PTR_NULL(tg_span_tag_value(span, "http.path"));
     CU_ASSERT_EQUAL(span->dropped, 0);
+}
+
+static void test_http_tags_are_fields_given_first(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, T0);
+    char status[TG_STATUS_DIGITS];
+    tg_tag_t tag;
+    tg_span_tag(span, "first", "1");
+    tg_span_tag(span, TG_TAG_HTTP_STATUS, "404");
+    tg_span_tag(span, TG_TAG_HTTP_PATH, "/p");
+    tg_span_tag(span, TG_TAG_HTTP_METHOD, "PUT");
+    CU_ASSERT_STRING_EQUAL(span->method, "PUT");
+    CU_ASSERT_STRING_EQUAL(span->path, "/p");
+    CU_ASSERT_EQUAL(span->status_code, 404);
+    CU_ASSERT_EQUAL_FATAL(tg_span_tag_count(span), 4);
+    CU_ASSERT_EQUAL(span->tags->nelts, 1);
+    tag = tg_span_tag_at(span, 0, status);
+    CU_ASSERT_STRING_EQUAL(tag.key, TG_TAG_HTTP_METHOD);
+    CU_ASSERT_STRING_EQUAL(tag.value, "PUT");
+    tag = tg_span_tag_at(span, 1, status);
+    CU_ASSERT_STRING_EQUAL(tag.key, TG_TAG_HTTP_PATH);
+    CU_ASSERT_STRING_EQUAL(tag.value, "/p");
+    tag = tg_span_tag_at(span, 2, status);
+    CU_ASSERT_STRING_EQUAL(tag.key, TG_TAG_HTTP_STATUS);
+    CU_ASSERT_STRING_EQUAL(tag.value, "404");
+    tag = tg_span_tag_at(span, 3, status);
+    CU_ASSERT_STRING_EQUAL(tag.key, "first");
+    CU_ASSERT_STRING_EQUAL(tag.value, "1");
+}
+
+static void test_status_tag_must_be_a_status_code(void)
+{
+    static const char *const refused[] = { "", "abc", "0", "1000", "-1", "20x" };
+    static const struct {
+        const char *text;
+        int code;
+    } taken[] = { { "1", 1 }, { "200", 200 }, { "999", 999 }, { "0200", 200 } };
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, T0);
+    size_t i;
+    for (i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+        tg_span_tag(span, TG_TAG_HTTP_STATUS, taken[i].text);
+        CU_ASSERT_EQUAL(span->status_code, taken[i].code);
+    }
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        tg_span_tag(span, TG_TAG_HTTP_STATUS, refused[i]);
+        CU_ASSERT_EQUAL(span->status_code, 0);
+        CU_ASSERT_EQUAL(tg_span_tag_count(span), 0);
+        CU_ASSERT_PTR_NULL(tg_span_tag_value(span, TG_TAG_HTTP_STATUS));
+    }
 }
 
 static void test_tag_copies_its_strings(void)
@@ -177,13 +268,15 @@ static void test_strings_are_cut_to_the_bound(void)
     CU_ASSERT_STRING_EQUAL(span->name, exact);
 
     tg_span_tag(span, longer, longer);
+    tg_span_tag(span, TG_TAG_HTTP_PATH, longer);
     CU_ASSERT_EQUAL_FATAL(span->tags->nelts, 1);
     tag = &APR_ARRAY_IDX(span->tags, 0, tg_tag_t);
     CU_ASSERT_STRING_EQUAL(tag->key, exact);
     CU_ASSERT_STRING_EQUAL(tag->value, exact);
+    CU_ASSERT_STRING_EQUAL(span->path, exact);
 
     tg_span_annotate(span, T0 + 1, longer);
-    CU_ASSERT_STRING_EQUAL(last_note(span)->value, exact);
+    CU_ASSERT_STRING_EQUAL(last_note(span).value, exact);
 }
 
 static void test_long_key_finds_its_cut_tag(void)
@@ -202,9 +295,13 @@ static void test_annotate_keeps_time_and_value(void)
 {
     tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, T0);
     tg_span_annotate(span, T0 + 42, "wsgi.start");
-    CU_ASSERT_EQUAL_FATAL(span->annotations->nelts, 2);
-    CU_ASSERT_EQUAL(last_note(span)->timestamp, T0 + 42);
-    CU_ASSERT_STRING_EQUAL(last_note(span)->value, "wsgi.start");
+    CU_ASSERT_EQUAL_FATAL(tg_span_note_count(span), 2);
+    CU_ASSERT_EQUAL(last_note(span).timestamp, T0 + 42);
+    CU_ASSERT_STRING_EQUAL(last_note(span).value, "wsgi.start");
+    tg_span_finish(span, T0 + 50);
+    CU_ASSERT_EQUAL_FATAL(tg_span_note_count(span), 3);
+    CU_ASSERT_STRING_EQUAL(tg_span_note_at(span, 1).value, "wsgi.start");
+    CU_ASSERT_STRING_EQUAL(last_note(span).value, TG_NOTE_STOP);
 }
 
 static void test_notes_are_bounded_and_stop_always_fits(void)
@@ -214,16 +311,16 @@ static void test_notes_are_bounded_and_stop_always_fits(void)
     for (i = 0; i < TG_SPAN_MAX_ANNOTATIONS + 5; i++)
         tg_span_annotate(span, T0 + i, "note");
     /* start, and all but the slot kept for stop */
-    CU_ASSERT_EQUAL(span->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS - 1);
+    CU_ASSERT_EQUAL(tg_span_note_count(span), TG_SPAN_MAX_ANNOTATIONS - 1);
     CU_ASSERT_EQUAL(span->dropped, 5 + 2);
 
     tg_span_finish(span, T0 + 1000);
-    CU_ASSERT_EQUAL(span->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS);
-    CU_ASSERT_STRING_EQUAL(last_note(span)->value, TG_NOTE_STOP);
-    CU_ASSERT_EQUAL(last_note(span)->timestamp, T0 + 1000);
+    CU_ASSERT_EQUAL(tg_span_note_count(span), TG_SPAN_MAX_ANNOTATIONS);
+    CU_ASSERT_STRING_EQUAL(last_note(span).value, TG_NOTE_STOP);
+    CU_ASSERT_EQUAL(last_note(span).timestamp, T0 + 1000);
 
     tg_span_annotate(span, T0 + 2000, "late");
-    CU_ASSERT_EQUAL(span->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS);
+    CU_ASSERT_EQUAL(tg_span_note_count(span), TG_SPAN_MAX_ANNOTATIONS);
     CU_ASSERT_EQUAL(span->dropped, 5 + 2 + 1);
 }
 
@@ -233,20 +330,22 @@ static void test_a_stop_note_by_hand_takes_no_reserved_slot(void)
     int i;
     for (i = 0; i < TG_SPAN_MAX_ANNOTATIONS * 2; i++)
         tg_span_annotate(span, T0 + i, TG_NOTE_STOP);
-    CU_ASSERT_EQUAL(span->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS - 1);
+    CU_ASSERT_EQUAL(tg_span_note_count(span), TG_SPAN_MAX_ANNOTATIONS - 1);
     tg_span_finish(span, T0 + 1000);
-    CU_ASSERT_EQUAL(span->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS);
+    CU_ASSERT_EQUAL(tg_span_note_count(span), TG_SPAN_MAX_ANNOTATIONS);
 }
 
-static void test_notes_after_finish_fill_the_span(void)
+/* The stop note is the last: nothing is noted after it. */
+static void test_notes_after_finish_are_dropped(void)
 {
     tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, T0);
     int i;
     tg_span_finish(span, T0 + 10);
-    for (i = 0; i < TG_SPAN_MAX_ANNOTATIONS; i++)
+    for (i = 0; i < 3; i++)
         tg_span_annotate(span, T0 + 20, "after");
-    CU_ASSERT_EQUAL(span->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS);
-    CU_ASSERT_EQUAL(span->dropped, 2);
+    CU_ASSERT_EQUAL(tg_span_note_count(span), 2);
+    CU_ASSERT_STRING_EQUAL(last_note(span).value, TG_NOTE_STOP);
+    CU_ASSERT_EQUAL(span->dropped, 3);
 }
 
 static void test_finish_sets_duration_and_stop(void)
@@ -255,9 +354,9 @@ static void test_finish_sets_duration_and_stop(void)
     tg_span_finish(span, T0 + 1431);
     CU_ASSERT_TRUE(span->finished);
     CU_ASSERT_EQUAL(span->duration, 1431);
-    CU_ASSERT_EQUAL_FATAL(span->annotations->nelts, 2);
-    CU_ASSERT_STRING_EQUAL(last_note(span)->value, TG_NOTE_STOP);
-    CU_ASSERT_EQUAL(last_note(span)->timestamp, T0 + 1431);
+    CU_ASSERT_EQUAL_FATAL(tg_span_note_count(span), 2);
+    CU_ASSERT_STRING_EQUAL(last_note(span).value, TG_NOTE_STOP);
+    CU_ASSERT_EQUAL(last_note(span).timestamp, T0 + 1431);
 }
 
 static void test_finish_is_idempotent(void)
@@ -266,8 +365,8 @@ static void test_finish_is_idempotent(void)
     tg_span_finish(span, T0 + 100);
     tg_span_finish(span, T0 + 900);
     CU_ASSERT_EQUAL(span->duration, 100);
-    CU_ASSERT_EQUAL(span->annotations->nelts, 2);
-    CU_ASSERT_EQUAL(last_note(span)->timestamp, T0 + 100);
+    CU_ASSERT_EQUAL(tg_span_note_count(span), 2);
+    CU_ASSERT_EQUAL(last_note(span).timestamp, T0 + 100);
 }
 
 static void test_duration_is_at_least_one(void)
@@ -284,12 +383,16 @@ void tg_test_add_span(void)
 {
     CU_pSuite suite = TG_SUITE("span");
     TG_TEST(suite, test_root_span_starts_a_new_trace);
+    TG_TEST(suite, test_init_fills_a_span_the_caller_holds);
     TG_TEST(suite, test_two_roots_get_different_ids);
     TG_TEST(suite, test_child_continues_the_callers_trace);
     TG_TEST(suite, test_incomplete_context_starts_a_root);
-    TG_TEST(suite, test_null_name_is_empty);
+    TG_TEST(suite, test_without_a_name_it_is_named_after_its_request);
+    TG_TEST(suite, test_longest_made_name_fits);
     TG_TEST(suite, test_context_hands_on_this_span);
     TG_TEST(suite, test_tag_overwrites_same_key);
+    TG_TEST(suite, test_http_tags_are_fields_given_first);
+    TG_TEST(suite, test_status_tag_must_be_a_status_code);
     TG_TEST(suite, test_tag_copies_its_strings);
     TG_TEST(suite, test_null_tag_value_is_empty);
     TG_TEST(suite, test_tags_are_bounded_and_counted);
@@ -298,7 +401,7 @@ void tg_test_add_span(void)
     TG_TEST(suite, test_annotate_keeps_time_and_value);
     TG_TEST(suite, test_notes_are_bounded_and_stop_always_fits);
     TG_TEST(suite, test_a_stop_note_by_hand_takes_no_reserved_slot);
-    TG_TEST(suite, test_notes_after_finish_fill_the_span);
+    TG_TEST(suite, test_notes_after_finish_are_dropped);
     TG_TEST(suite, test_finish_sets_duration_and_stop);
     TG_TEST(suite, test_finish_is_idempotent);
     TG_TEST(suite, test_duration_is_at_least_one);

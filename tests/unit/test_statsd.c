@@ -31,7 +31,7 @@ static const char *span_lines(const tg_span_t *span)
     return result;
 }
 
-/* A finished span with no notes, lasting `usec`. */
+/* A finished span with no notes but its start and stop, lasting `usec`. */
 static tg_span_t *timed_span(apr_time_t usec)
 {
     tg_span_t *span = apr_pcalloc(tg_test_pool, sizeof(*span));
@@ -169,16 +169,35 @@ static void test_unknown_service(void)
 {
     tg_span_t *span = timed_span(2000);
     span->local.service_name = NULL;
-    CU_ASSERT_STRING_EQUAL(span_lines(span), "unknown.q:2|ms\n");
+    CU_ASSERT_STRING_EQUAL(span_lines(span), "unknown.q:2|ms\nunknown.q.start:1|c\nunknown.q.stop:1|c\n");
     span->local.service_name = "";
-    CU_ASSERT_STRING_EQUAL(span_lines(span), "unknown.q:2|ms\n");
+    CU_ASSERT_STRING_EQUAL(span_lines(span), "unknown.q:2|ms\nunknown.q.start:1|c\nunknown.q.stop:1|c\n");
 }
 
 static void test_missing_span_name(void)
 {
     tg_span_t *span = timed_span(2000);
     span->name = NULL;
-    CU_ASSERT_STRING_EQUAL(span_lines(span), "s._:2|ms\n");
+    CU_ASSERT_STRING_EQUAL(span_lines(span), "s._:2|ms\ns._.start:1|c\ns._.stop:1|c\n");
+}
+
+/* Without a name of its own a span is named after its request: the same
+ * lines as when the module named it so. */
+static void test_span_named_after_its_request(void)
+{
+    tg_span_t *named = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "GET /v3/auth/tokens", NULL, T0);
+    tg_span_t *unnamed = tg_span_start(tg_test_pool, TG_SPAN_SERVER, NULL, NULL, T0);
+    named->local.service_name = unnamed->local.service_name = "keystone";
+    tg_span_tag(named, TG_TAG_HTTP_METHOD, "GET");
+    tg_span_tag(unnamed, TG_TAG_HTTP_METHOD, "GET");
+    tg_span_tag(named, TG_TAG_HTTP_PATH, "/v3/auth/tokens");
+    tg_span_tag(unnamed, TG_TAG_HTTP_PATH, "/v3/auth/tokens");
+    tg_span_finish(named, T0 + 2000);
+    tg_span_finish(unnamed, T0 + 2000);
+    CU_ASSERT_STRING_EQUAL(span_lines(unnamed), "keystone.GET_v3_auth_tokens:2|ms\n"
+                                                "keystone.GET_v3_auth_tokens.start:1|c\n"
+                                                "keystone.GET_v3_auth_tokens.stop:1|c\n");
+    CU_ASSERT_STRING_EQUAL(span_lines(unnamed), span_lines(named));
 }
 
 static void test_milliseconds_are_exact(void)
@@ -193,8 +212,11 @@ static void test_milliseconds_are_exact(void)
         { APR_INT64_C(86400000000), "s.q:86400000|ms\n" },
     };
     size_t i;
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        CU_ASSERT_STRING_EQUAL(span_lines(timed_span(cases[i].usec)), cases[i].line);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *lines = span_lines(timed_span(cases[i].usec));
+        CU_ASSERT_NSTRING_EQUAL(lines, cases[i].line, strlen(cases[i].line));
+        CU_ASSERT_STRING_EQUAL(lines + strlen(cases[i].line), "s.q.start:1|c\ns.q.stop:1|c\n");
+    }
 }
 
 static void test_unfinished_span_has_no_timer(void)
@@ -277,6 +299,7 @@ void tg_test_add_statsd(void)
     TG_TEST(suite, test_note_counters_are_named_by_their_kind);
     TG_TEST(suite, test_unknown_service);
     TG_TEST(suite, test_missing_span_name);
+    TG_TEST(suite, test_span_named_after_its_request);
     TG_TEST(suite, test_milliseconds_are_exact);
     TG_TEST(suite, test_unfinished_span_has_no_timer);
     TG_TEST(suite, test_hostile_names_stay_on_their_lines);

@@ -41,17 +41,24 @@ static tg_span_t *example_span(void)
     "{\"timestamp\":1556604172357168,\"value\":\"stop\"}],"                                       \
     "\"tags\":{\"http.method\":\"GET\",\"http.path\":\"/api\"},\"shared\":true}"
 
-/* A span with nothing but its ids (kind 0 is SERVER). */
+/* A span with nothing but its ids and its start (kind 0 is SERVER), which
+ * is its first note. */
 static tg_span_t *bare_span(void)
 {
     tg_span_t *span = apr_pcalloc(tg_test_pool, sizeof(*span));
     span->pool = tg_test_pool;
     span->trace_id.lo = 0xabcd;
     span->id = 0xef;
+    span->timestamp = T0;
     return span;
 }
 
-#define BARE_JSON "{\"traceId\":\"0000000000000000000000000000abcd\",\"id\":\"00000000000000ef\",\"kind\":\"SERVER\"}"
+#define T0_TEXT "1556604172355737"
+#define BARE_IDS "{\"traceId\":\"0000000000000000000000000000abcd\",\"id\":\"00000000000000ef\""
+#define BARE_START "\"timestamp\":" T0_TEXT
+#define START_NOTE "{\"timestamp\":" T0_TEXT ",\"value\":\"start\"}"
+#define BARE_NOTES "\"annotations\":[" START_NOTE "]"
+#define BARE_JSON BARE_IDS ",\"kind\":\"SERVER\"," BARE_START "," BARE_NOTES "}"
 
 /* The JSON of one span, checked to parse and to fit on one line. */
 static const char *span_json(const tg_span_t *span)
@@ -94,10 +101,30 @@ static void test_example_span_is_exact(void)
     CU_ASSERT_STRING_EQUAL(span_json(example_span()), EXAMPLE_JSON);
 }
 
+/* Without a name of its own a span is named after its request, and its
+ * HTTP fields are tags: the same JSON as when the module tagged and named
+ * it so. */
+static void test_span_named_after_its_request_writes_the_same_json(void)
+{
+    tg_span_t *span = example_span();
+    span->name = NULL;
+    CU_ASSERT_STRING_EQUAL(span_json(span), EXAMPLE_JSON);
+    tg_span_tag(span, "http.status_code", "404");
+    tg_span_tag(span, "http.route", "/api");
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), "\"tags\":{\"http.method\":\"GET\",\"http.path\":\"/api\","
+                                                   "\"http.status_code\":\"404\",\"http.route\":\"/api\"}"));
+    /* the method alone, when the path is unknown */
+    span->path = NULL;
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), ",\"name\":\"get\","));
+    /* neither: no name */
+    span->method = NULL;
+    CU_ASSERT_PTR_NULL(strstr(span_json(span), "\"name\""));
+}
+
 static void test_bare_span_writes_only_what_it_knows(void)
 {
     /* a 64-bit trace id widened to 32 digits, no parentId on a root, no
-     * name, times, endpoints, notes or tags */
+     * name, duration, endpoints, tags or notes but the start */
     CU_ASSERT_STRING_EQUAL(span_json(bare_span()), BARE_JSON);
 }
 
@@ -116,7 +143,8 @@ static void test_integers_at_their_edges(void)
                            "{\"traceId\":\"0000000000000000000000000000abcd\",\"id\":\"00000000000000ef\","
                            "\"kind\":\"SERVER\",\"timestamp\":9223372036854775807,"
                            "\"duration\":9223372036854775807,\"localEndpoint\":{\"port\":65535},"
-                           "\"annotations\":[{\"timestamp\":-1,\"value\":\"a\"},"
+                           "\"annotations\":[{\"timestamp\":9223372036854775807,\"value\":\"start\"},"
+                           "{\"timestamp\":-1,\"value\":\"a\"},"
                            "{\"timestamp\":-9223372036854775808,\"value\":\"b\"}]}");
 }
 
@@ -128,7 +156,7 @@ static void test_every_kind_by_name(void)
     for (kind = TG_SPAN_SERVER; kind <= TG_SPAN_CONSUMER; kind++) {
         span->kind = (tg_span_kind_t)kind;
         CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span),
-                                      apr_psprintf(tg_test_pool, ",\"kind\":\"%s\"}", names[kind])));
+                                      apr_psprintf(tg_test_pool, ",\"kind\":\"%s\",", names[kind])));
     }
 }
 
@@ -136,8 +164,7 @@ static void test_unknown_kind_is_left_out(void)
 {
     tg_span_t *span = bare_span();
     span->kind = (tg_span_kind_t)7;
-    CU_ASSERT_STRING_EQUAL(span_json(span), "{\"traceId\":\"0000000000000000000000000000abcd\","
-                                            "\"id\":\"00000000000000ef\"}");
+    CU_ASSERT_STRING_EQUAL(span_json(span), BARE_IDS "," BARE_START "," BARE_NOTES "}");
 }
 
 static void test_flags_debug_shared_error(void)
@@ -146,9 +173,8 @@ static void test_flags_debug_shared_error(void)
     span->debug = 1;
     span->shared = 1;
     span->error = 1;
-    CU_ASSERT_STRING_EQUAL(span_json(span), "{\"traceId\":\"0000000000000000000000000000abcd\","
-                                            "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
-                                            "\"tags\":{\"error\":\"true\"},\"debug\":true,\"shared\":true}");
+    CU_ASSERT_STRING_EQUAL(span_json(span), BARE_IDS ",\"kind\":\"SERVER\"," BARE_START "," BARE_NOTES
+                                            ",\"tags\":{\"error\":\"true\"},\"debug\":true,\"shared\":true}");
 }
 
 static void test_error_keeps_an_error_tag_already_there(void)
@@ -166,10 +192,9 @@ static void test_duration_is_at_least_one(void)
 {
     tg_span_t *span = bare_span();
     span->finished = 1; /* a span that took no measurable time */
-    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), ",\"duration\":1}"));
-    span->timestamp = T0;
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), "," BARE_START ",\"duration\":1,"));
     span->duration = 7;
-    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), ",\"timestamp\":1556604172355737,\"duration\":7}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), "," BARE_START ",\"duration\":7,"));
 }
 
 static void test_unfinished_span_has_no_duration(void)
@@ -188,16 +213,16 @@ static void test_endpoint_leaves_out_unknowns(void)
     span->local.port = 0;
     span->remote.service_name = "";
     span->remote.ipv4 = "";
-    CU_ASSERT_STRING_EQUAL(span_json(span), "{\"traceId\":\"0000000000000000000000000000abcd\","
-                                            "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
-                                            "\"localEndpoint\":{\"ipv6\":\"2001:db8::c001\"}}");
+    CU_ASSERT_STRING_EQUAL(span_json(span), BARE_IDS ",\"kind\":\"SERVER\"," BARE_START
+                                            ",\"localEndpoint\":{\"ipv6\":\"2001:db8::c001\"},"
+                                            BARE_NOTES "}");
 }
 
 static void test_endpoint_with_only_a_port(void)
 {
     tg_span_t *span = bare_span();
     span->remote.port = 443;
-    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), ",\"remoteEndpoint\":{\"port\":443}}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), ",\"remoteEndpoint\":{\"port\":443},"));
 }
 
 static void test_names_are_lowercased_values_are_not(void)
@@ -222,9 +247,9 @@ static void test_hostile_name_is_escaped(void)
      * "É" whose bytes lowercasing must not touch */
     tg_span_t *span = bare_span();
     span->name = "A\"B\\C\x01\r\nD\xff\xc3\x89";
-    CU_ASSERT_STRING_EQUAL(span_json(span), "{\"traceId\":\"0000000000000000000000000000abcd\","
-                                            "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
-                                            "\"name\":\"a\\\"b\\\\c\\u0001\\r\\nd\xef\xbf\xbd\xc3\x89\"}");
+    CU_ASSERT_STRING_EQUAL(span_json(span), BARE_IDS ",\"kind\":\"SERVER\","
+                                            "\"name\":\"a\\\"b\\\\c\\u0001\\r\\nd\xef\xbf\xbd\xc3\x89\","
+                                            BARE_START "," BARE_NOTES "}");
 }
 
 static void test_hostile_tags_and_notes_are_escaped(void)
@@ -236,9 +261,8 @@ static void test_hostile_tags_and_notes_are_escaped(void)
     tg_span_tag(span, "k\"\x1f", "\xc3\x28\x7f");
     tg_span_annotate(span, 5, "line1\nline2\x08\x0c");
     CU_ASSERT_STRING_EQUAL(span_json(span),
-                           "{\"traceId\":\"0000000000000000000000000000abcd\","
-                           "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
-                           "\"annotations\":[{\"timestamp\":5,\"value\":\"line1\\nline2\\b\\f\"}],"
+                           BARE_IDS ",\"kind\":\"SERVER\"," BARE_START ","
+                           "\"annotations\":[" START_NOTE ",{\"timestamp\":5,\"value\":\"line1\\nline2\\b\\f\"}],"
                            "\"tags\":{\"sql.query\":\"SELECT \\\"a\\\" FROM t\\r\\nWHERE b = '\\\\'\\t\","
                            "\"k\\\"\\u001f\":\"\xef\xbf\xbd(\\u007f\"}}");
 }
@@ -257,7 +281,7 @@ static void test_null_strings_in_a_hand_made_span(void)
     note->timestamp = 1;
     note->value = NULL;
     CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span),
-                                  "\"annotations\":[{\"timestamp\":1,\"value\":\"\"}],\"tags\":{\"\":\"\"}}"));
+                                  "\"annotations\":[" START_NOTE ",{\"timestamp\":1,\"value\":\"\"}],\"tags\":{\"\":\"\"}}"));
 }
 
 static void test_full_span_parses(void)
@@ -289,9 +313,8 @@ static void test_dropped_shows_as_a_tag(void)
 {
     tg_span_t *span = bare_span();
     span->dropped = 7;
-    CU_ASSERT_STRING_EQUAL(span_json(span), "{\"traceId\":\"0000000000000000000000000000abcd\","
-                                            "\"id\":\"00000000000000ef\",\"kind\":\"SERVER\","
-                                            "\"tags\":{\"tomograph.dropped\":\"7\"}}");
+    CU_ASSERT_STRING_EQUAL(span_json(span), BARE_IDS ",\"kind\":\"SERVER\"," BARE_START "," BARE_NOTES
+                                            ",\"tags\":{\"tomograph.dropped\":\"7\"}}");
     span->error = 1;
     span->dropped = 4294967295U;
     CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span),
@@ -361,6 +384,7 @@ void tg_test_add_zipkin(void)
     CU_pSuite suite = TG_SUITE("zipkin");
     TG_TEST(suite, test_checker_tells_json_from_not);
     TG_TEST(suite, test_example_span_is_exact);
+    TG_TEST(suite, test_span_named_after_its_request_writes_the_same_json);
     TG_TEST(suite, test_bare_span_writes_only_what_it_knows);
     TG_TEST(suite, test_every_kind_by_name);
     TG_TEST(suite, test_unknown_kind_is_left_out);
