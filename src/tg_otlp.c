@@ -16,6 +16,20 @@ static const int span_kinds[] = {
 
 #define STATUS_CODE_ERROR 2
 
+/* A span named after its request goes out as the module has always named
+ * it, in lowercase ("get /api"): the name the Zipkin exporter gives it too. */
+static const char *name_of(const tg_span_t *span, char buf[TG_SPAN_NAME_MAX + 1])
+{
+    const char *name = tg_span_name(span, buf);
+    char *c;
+    if (span->name || !name)
+        return name;
+    for (c = buf; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return name;
+}
+
 static const char *service_of(const tg_span_t *span)
 {
     const char *name = span->local.service_name;
@@ -90,7 +104,7 @@ static void append_span(tg_buf_t *out, const tg_span_t *span)
         tg_buf_printf(out, ",\"parentSpanId\":\"%s\"", span_hex);
     }
     tg_buf_puts(out, ",\"name\":");
-    append_text(out, tg_span_name(span, name_buf));
+    append_text(out, name_of(span, name_buf));
     if ((unsigned)span->kind < sizeof(span_kinds) / sizeof(span_kinds[0]))
         tg_buf_printf(out, ",\"kind\":%d", span_kinds[span->kind]);
     tg_buf_putc(out, ',');

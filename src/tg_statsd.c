@@ -59,6 +59,20 @@ static void append_note_name(tg_buf_t *out, const char *note)
     append_name_part(out, note, len < NOTE_NAME_MAX ? len : NOTE_NAME_MAX);
 }
 
+/* A span named after its request is named as the module has always named
+ * it, in lowercase ("get /api"). */
+static const char *span_name(const tg_span_t *span, char buf[TG_SPAN_NAME_MAX + 1])
+{
+    const char *name = tg_span_name(span, buf);
+    char *c;
+    if (span->name || !name)
+        return name;
+    for (c = buf; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return name;
+}
+
 /* Appends <service>.<span name> and returns its length. */
 static size_t append_metric_prefix(tg_buf_t *out, const tg_span_t *span)
 {
@@ -67,7 +81,7 @@ static size_t append_metric_prefix(tg_buf_t *out, const tg_span_t *span)
     size_t start = out->len;
     tg_statsd_append_name_part(out, service && *service ? service : UNKNOWN_SERVICE);
     tg_buf_putc(out, '.');
-    tg_statsd_append_name_part(out, tg_span_name(span, name_buf));
+    tg_statsd_append_name_part(out, span_name(span, name_buf));
     return out->len - start;
 }
 

@@ -181,11 +181,11 @@ static void test_missing_span_name(void)
     CU_ASSERT_STRING_EQUAL(span_lines(span), "s._:2|ms\ns._.start:1|c\ns._.stop:1|c\n");
 }
 
-/* Without a name of its own a span is named after its request: the same
- * lines as when the module named it so. */
+/* Without a name of its own a span is named after its request, in
+ * lowercase: the same lines as when the module named it so itself. */
 static void test_span_named_after_its_request(void)
 {
-    tg_span_t *named = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "GET /v3/auth/tokens", NULL, T0);
+    tg_span_t *named = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "get /v3/auth/tokens", NULL, T0);
     tg_span_t *unnamed = tg_span_start(tg_test_pool, TG_SPAN_SERVER, NULL, NULL, T0);
     named->local.service_name = unnamed->local.service_name = "keystone";
     tg_span_tag(named, TG_TAG_HTTP_METHOD, "GET");
@@ -194,9 +194,9 @@ static void test_span_named_after_its_request(void)
     tg_span_tag(unnamed, TG_TAG_HTTP_PATH, "/v3/auth/tokens");
     tg_span_finish(named, T0 + 2000);
     tg_span_finish(unnamed, T0 + 2000);
-    CU_ASSERT_STRING_EQUAL(span_lines(unnamed), "keystone.GET_v3_auth_tokens:2|ms\n"
-                                                "keystone.GET_v3_auth_tokens.start:1|c\n"
-                                                "keystone.GET_v3_auth_tokens.stop:1|c\n");
+    CU_ASSERT_STRING_EQUAL(span_lines(unnamed), "keystone.get_v3_auth_tokens:2|ms\n"
+                                                "keystone.get_v3_auth_tokens.start:1|c\n"
+                                                "keystone.get_v3_auth_tokens.stop:1|c\n");
     CU_ASSERT_STRING_EQUAL(span_lines(unnamed), span_lines(named));
 }
 
