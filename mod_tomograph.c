@@ -732,10 +732,11 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 /* What the module keeps for a client's request, on the original
  * request_rec; internal redirects and subrequests reach it from theirs. */
 typedef struct {
-    tg_span_t *server;
+    tg_span_t server;
     tg_span_t *client;             /* the call mod_proxy is making, if any */
     const char *tracestate;        /* the trusted caller's, handed on unchanged */
     const char *first_uri;         /* r->uri when the trace began */
+    int have_hex;                  /* the ids below are written (when first asked for) */
     char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
     char span_hex[TG_SPAN_ID_HEX_LEN + 1];
 } request_trace_t;
@@ -767,21 +768,20 @@ static int tracing_enabled(const request_rec *r)
     return dir_conf(r)->enable != 0;
 }
 
-static void set_endpoint(tg_endpoint_t *endpoint, const char *ip, apr_port_t port)
+static void set_endpoint(tg_endpoint_t *endpoint, const char *ip, int ipv6, apr_port_t port)
 {
-    if (ip && ap_strchr_c(ip, ':'))
+    if (ipv6)
         endpoint->ipv6 = ip;
     else
         endpoint->ipv4 = ip;
     endpoint->port = port;
 }
 
-/* "<method> <path>" in lowercase, as Zipkin wants span names. */
-static const char *span_name(apr_pool_t *pool, const char *method, const char *path)
+/* ip is the text form of addr (which may be NULL): its family says which
+ * an address is without reading the text. */
+static void set_endpoint_of(tg_endpoint_t *endpoint, const char *ip, const apr_sockaddr_t *addr)
 {
-    char *name = apr_pstrcat(pool, method, " ", path ? path : "", NULL);
-    ap_str_tolower(name);
-    return name;
+    set_endpoint(endpoint, ip, addr && addr->family == APR_INET6, addr ? addr->port : 0);
 }
 
 static int decide_sampled(const tg_context_t *caller, int trusted, const dir_conf_t *dconf,
@@ -791,14 +791,29 @@ static int decide_sampled(const tg_context_t *caller, int trusted, const dir_con
     sampler.rate = dconf->sample_rate >= 0 ? dconf->sample_rate : 1.0;
     sampler.limit = &retained->shared->sample_limit;
     sampler.limit_per_second = (uint64_t)sconf->sample_limit;
-    return tg_sampling_decide(&sampler, caller, trusted, tg_random_span_id(), apr_time_now());
+    /* The coin and the clock only when the rate and the cap need them. */
+    return tg_sampling_decide(&sampler, caller, trusted,
+                              sampler.rate < 1.0 ? tg_random_span_id() : 0,
+                              sampler.limit_per_second ? apr_time_now() : 0);
 }
 
-static void set_response_header(request_rec *r, const request_trace_t *trace)
+/* The ids in hex, written the first time something shows them: most
+ * requests (a static file) never do. */
+static const request_trace_t *with_hex(request_trace_t *trace)
+{
+    if (!trace->have_hex) {
+        tg_trace_id_to_hex(trace->server.trace_id, trace->trace_hex);
+        tg_u64_to_hex(trace->server.id, trace->span_hex);
+        trace->have_hex = 1;
+    }
+    return trace;
+}
+
+static void set_response_header(request_rec *r, request_trace_t *trace)
 {
     const char *name = dir_conf(r)->response_header;
     if (name && *name)
-        apr_table_setn(r->err_headers_out, name, trace->trace_hex);
+        apr_table_setn(r->err_headers_out, name, with_hex(trace)->trace_hex);
 }
 
 /* "tracecontext b3" for a set of formats. */
@@ -823,20 +838,29 @@ static request_trace_t *ensure_trace(request_rec *r)
     const server_conf_t *sconf = server_conf(root->server);
     const dir_conf_t *dconf = dir_conf(r);
     int trusted = dconf->trust_incoming != 0;
-    const char *path;
     tg_context_t caller;
     tg_span_t *span;
-    int continued;
+    int looked, continued;
 
     if (trace || !retained)
         return trace;
-    trace = apr_pcalloc(root->pool, sizeof(*trace));
-    continued = tg_extract_in_order(tg_header_table_get, root->headers_in, sconf->extract_order,
-                                    sconf->hmac_keys, root->pool, &caller)
-                == APR_SUCCESS;
-    path = root->parsed_uri.path ? root->parsed_uri.path : root->uri;
-    span = tg_span_start(root->pool, TG_SPAN_SERVER, span_name(root->pool, root->method, path),
-                         continued && trusted ? &caller : NULL, root->request_time);
+    /* tg_span_init fills the span, the larger part. */
+    trace = apr_palloc(root->pool, sizeof(*trace));
+    trace->client = NULL;
+    trace->tracestate = NULL;
+    trace->have_hex = 0;
+    span = &trace->server;
+    /* Most requests carry no trace header: one look at the names first. */
+    looked = tg_header_table_may_carry_context(root->headers_in);
+    continued = looked
+                && tg_extract_in_order(tg_header_table_get, root->headers_in, sconf->extract_order,
+                                       sconf->hmac_keys, root->pool, &caller)
+                       == APR_SUCCESS;
+    /* Named after its request; r's strings live as long as the span. */
+    tg_span_init(span, root->pool, TG_SPAN_SERVER, NULL, continued && trusted ? &caller : NULL,
+                 root->request_time);
+    span->method = root->method;
+    span->path = root->parsed_uri.path ? root->parsed_uri.path : root->uri;
     if (continued && trusted) {
         if (dconf->b3_join == 1
             && (caller.format == TG_FORMAT_B3 || caller.format == TG_FORMAT_B3_MULTI)) {
@@ -855,16 +879,10 @@ static request_trace_t *ensure_trace(request_rec *r)
         tg_u64_to_hex(caller.span_id, hex);
         tg_span_tag(span, "tomograph.untrusted.span_id", hex);
     }
-    span->sampled = decide_sampled(&caller, trusted, dconf, sconf);
-    tg_span_tag(span, "http.method", root->method);
-    tg_span_tag(span, "http.path", path);
-    set_endpoint(&span->local, root->connection->local_ip, root->connection->local_addr->port);
-    set_endpoint(&span->remote, root->useragent_ip,
-                 root->useragent_addr ? root->useragent_addr->port : 0);
-    trace->server = span;
+    span->sampled = decide_sampled(looked ? &caller : NULL, trusted, dconf, sconf);
+    set_endpoint_of(&span->local, root->connection->local_ip, root->connection->local_addr);
+    set_endpoint_of(&span->remote, root->useragent_ip, root->useragent_addr);
     trace->first_uri = root->uri;
-    tg_trace_id_to_hex(span->trace_id, trace->trace_hex);
-    tg_u64_to_hex(span->id, trace->span_hex);
     ap_set_module_config(root->request_config, &tomograph_module, trace);
     set_response_header(r, trace);
     return trace;
@@ -874,7 +892,7 @@ static void annotate_uri(request_rec *r, const char *what)
 {
     request_trace_t *trace = ensure_trace(r);
     if (trace)
-        tg_span_annotate(trace->server, apr_time_now(), apr_pstrcat(r->pool, what, " ", r->uri, NULL));
+        tg_span_annotate(&trace->server, apr_time_now(), apr_pstrcat(r->pool, what, " ", r->uri, NULL));
 }
 
 /* Runs for the client's request and for each internal redirect. */
@@ -914,9 +932,10 @@ static int expose_trace(request_rec *r)
     trace = ensure_trace(r);
     if (!trace || !tracing_enabled(r))
         return DECLINED;
-    /* Set again after each internal redirect, which renames them REDIRECT_*. */
-    apr_table_setn(r->subprocess_env, ENV_TRACE_ID, trace->trace_hex);
-    apr_table_setn(r->subprocess_env, ENV_SPAN_ID, trace->span_hex);
+    /* Set again after each internal redirect, which renames them REDIRECT_*:
+     * this request's environment never has them yet. */
+    apr_table_addn(r->subprocess_env, ENV_TRACE_ID, with_hex(trace)->trace_hex);
+    apr_table_addn(r->subprocess_env, ENV_SPAN_ID, trace->span_hex);
     set_response_header(r, trace);
     return DECLINED;
 }
@@ -949,10 +968,10 @@ static int hand_on_span(request_rec *r)
         return DECLINED;
     if (r->main)
         annotate_uri(r, "subrequest");
-    else if (!r->prev && strcmp(r->uri, trace->first_uri) != 0)
+    else if (!r->prev && r->uri != trace->first_uri && strcmp(r->uri, trace->first_uri) != 0)
         annotate_uri(r, "internal redirect to");
     if (handler_reads_context(r))
-        hand_on_context(r, trace, trace->server);
+        hand_on_context(r, trace, &trace->server);
     return DECLINED;
 }
 
@@ -969,12 +988,18 @@ static const char *service_name(const request_rec *r)
     return service ? service : server_conf(r->server)->default_service;
 }
 
-static void enqueue(tg_span_t *span)
+/* The record is written straight into the queue's room. */
+static void enqueue(const tg_span_t *span)
 {
-    unsigned char record[TG_QUEUE_SLOT_BYTES];
+    tg_record_plan_t plan;
+    tg_queue_reservation_t room;
     atomic_fetch_add_explicit(&retained->shared->spans_created, 1, memory_order_relaxed);
     /* A full queue drops the span; the queue counts it. */
-    tg_queue_push(retained->queue, record, tg_record_encode(span, record, sizeof(record)));
+    if (tg_queue_reserve(retained->queue, tg_record_plan(span, TG_QUEUE_SLOT_BYTES, &plan), &room)
+        != APR_SUCCESS)
+        return;
+    tg_record_write(span, &plan, room.data);
+    tg_queue_commit(&room, plan.length);
 }
 
 static void mark_error(tg_span_t *span, const char *reason)
@@ -1014,13 +1039,14 @@ static int start_client_span(request_rec *r)
     url = r->filename && strncmp(r->filename, "proxy:", 6) == 0 ? r->filename + 6 : r->uri;
     if (apr_uri_parse(r->pool, url, &uri) != APR_SUCCESS)
         memset(&uri, 0, sizeof(uri));
-    tg_span_context(trace->server, &parent);
-    /* In the client request's pool: r may be a subrequest, gone before the end. */
-    client = tg_span_start(original_request(r)->pool, TG_SPAN_CLIENT, span_name(r->pool, r->method, uri.path ? uri.path : "/"),
-                           &parent, apr_time_now());
-    client->sampled = trace->server->sampled;
-    client->local = trace->server->local;
-    tg_span_tag(client, "http.method", r->method);
+    tg_span_context(&trace->server, &parent);
+    /* In the client request's pool, its strings copied there: r may be a
+     * subrequest, gone before the end. */
+    client = tg_span_start(original_request(r)->pool, TG_SPAN_CLIENT, NULL, &parent, apr_time_now());
+    client->sampled = trace->server.sampled;
+    client->local = trace->server.local;
+    tg_span_tag(client, TG_TAG_HTTP_METHOD, r->method);
+    tg_span_tag(client, TG_TAG_HTTP_PATH, uri.path ? uri.path : "/");
     if (uri.hostname) {
         tg_span_tag(client, "http.url",
                     apr_psprintf(r->pool, "%s://%s:%u%s", uri.scheme ? uri.scheme : "http",
@@ -1028,7 +1054,8 @@ static int start_client_span(request_rec *r)
                                                           : apr_uri_port_of_scheme(uri.scheme)),
                                  uri.path ? uri.path : "/"));
         if (apr_isdigit(*uri.hostname) || ap_strchr_c(uri.hostname, ':'))
-            set_endpoint(&client->remote, uri.hostname, uri.port);
+            set_endpoint(&client->remote, uri.hostname, ap_strchr_c(uri.hostname, ':') != NULL,
+                         uri.port);
         else
             tg_span_tag(client, "peer.hostname", uri.hostname);
     }
@@ -1047,7 +1074,7 @@ static int finish_client_span(int *status, request_rec *r)
         return DECLINED;
     backend_status = apr_table_get(r->notes, "proxy-status");
     if (backend_status)
-        tg_span_tag(client, "http.status_code", backend_status);
+        tg_span_tag(client, TG_TAG_HTTP_STATUS, backend_status);
     if (*status != OK && *status != DONE) {
         /* mod_proxy leaves error-notes for some failures only; a refused or
          * timed-out connection gets none, and no backend status either. */
@@ -1078,14 +1105,14 @@ static int finish_server_span(request_rec *r)
         ;
     /* A request refused before header_parser gets its span here. */
     trace = ensure_trace((request_rec *)last);
-    if (!trace || trace->server->finished)
+    if (!trace || trace->server.finished)
         return DECLINED;
-    span = trace->server;
+    span = &trace->server;
     if (trace->client && !trace->client->finished) {
         mark_error(trace->client, "no answer from the backend");
         finish_span(trace->client, last);
     }
-    tg_span_tag(span, "http.status_code", apr_itoa(r->pool, last->status));
+    span->status_code = last->status;
     if (last->status >= 500)
         mark_error(span, apr_itoa(r->pool, last->status));
     finish_span(span, last);
@@ -1134,14 +1161,15 @@ static void note_error_log(const ap_errorlog_info *info, const char *message)
         return;
     r = (request_rec *)info->r;
     trace = find_trace(r);
-    if (!trace || trace->server->finished || !trace->server->sampled
-        || trace->server->annotations->nelts >= TG_SPAN_MAX_ANNOTATIONS - 1) {
+    if (!trace || trace->server.finished || !trace->server.sampled
+        || (trace->server.annotations
+            && trace->server.annotations->nelts >= TG_SPAN_MAX_NOTES_BETWEEN)) {
         if (trace)
-            trace->server->dropped++;
+            trace->server.dropped++;
         return;
     }
     noting = 1; /* anything logged from here on must not come back in */
-    tg_span_annotate(trace->server, apr_time_now(),
+    tg_span_annotate(&trace->server, apr_time_now(),
                      redact(r, apr_pstrcat(r->pool, "error: ", message, NULL)));
     noting = 0;
 }

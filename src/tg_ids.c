@@ -32,8 +32,29 @@ int tg_hex_to_u64(const char *hex, size_t len, uint64_t *out)
     return 1;
 }
 
-/* The two digits of every byte, "00" to "ff": ids are written on every
- * request, a byte per step instead of a digit. */
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* Ids are written on every request that shows them: 16 digits in a dozen
+ * instructions.  Each byte's two nibbles go side by side, the most
+ * significant byte first, then each nibble n becomes '0' + n, plus the gap
+ * from '9' + 1 to 'a' where n > 9. */
+void tg_u64_to_hex(uint64_t value, char out[TG_SPAN_ID_HEX_LEN + 1])
+{
+    __m128i bytes = _mm_cvtsi64_si128((long long)__builtin_bswap64(value));
+    __m128i low_nibble = _mm_set1_epi8(0x0f);
+    __m128i high = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibble);
+    __m128i low = _mm_and_si128(bytes, low_nibble);
+    __m128i nibbles = _mm_unpacklo_epi8(high, low);
+    __m128i letters = _mm_and_si128(_mm_cmpgt_epi8(nibbles, _mm_set1_epi8(9)),
+                                    _mm_set1_epi8('a' - '9' - 1));
+    __m128i digits = _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')), letters);
+    _mm_storeu_si128((__m128i *)out, digits);
+    out[TG_SPAN_ID_HEX_LEN] = '\0';
+}
+#else
+/* The two digits of every byte, "00" to "ff": a byte per step instead of a
+ * digit. */
 static const char hex_pairs[] =
     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
     "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
@@ -53,6 +74,7 @@ void tg_u64_to_hex(uint64_t value, char out[TG_SPAN_ID_HEX_LEN + 1])
     }
     out[TG_SPAN_ID_HEX_LEN] = '\0';
 }
+#endif
 
 int tg_trace_id_from_hex(const char *hex, size_t len, tg_trace_id_t *out)
 {
@@ -143,36 +165,58 @@ static void seed(void)
     rng.seeded = 1;
 }
 
-static uint64_t next_random(void)
+/* The calling thread's generator, seeded.  The fork handler goes in with
+ * the first seed: a fork before any state exists has nothing to repeat. */
+static rng_state_t *thread_rng(void)
 {
-    uint64_t result, t;
-    pthread_once(&atfork_once, install_atfork);
-    if (!rng.seeded || rng.generation != atomic_load(&fork_generation))
+    rng_state_t *state = &rng;
+    if (!state->seeded || state->generation != atomic_load_explicit(&fork_generation,
+                                                                    memory_order_relaxed)) {
+        pthread_once(&atfork_once, install_atfork);
         seed();
-    result = rotl(rng.s[1] * 5, 7) * 9;
-    t = rng.s[1] << 17;
-    rng.s[2] ^= rng.s[0];
-    rng.s[3] ^= rng.s[1];
-    rng.s[1] ^= rng.s[2];
-    rng.s[0] ^= rng.s[3];
-    rng.s[2] ^= t;
-    rng.s[3] = rotl(rng.s[3], 45);
+    }
+    return state;
+}
+
+static uint64_t next_random(rng_state_t *state)
+{
+    uint64_t *s = state->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
     return result;
+}
+
+static uint64_t next_nonzero(rng_state_t *state)
+{
+    uint64_t id;
+    do
+        id = next_random(state);
+    while (id == 0);
+    return id;
 }
 
 uint64_t tg_random_span_id(void)
 {
-    uint64_t id;
-    do
-        id = next_random();
-    while (id == 0);
-    return id;
+    return next_nonzero(thread_rng());
 }
 
 tg_trace_id_t tg_random_trace_id(void)
 {
     tg_trace_id_t id;
-    id.hi = next_random();
-    id.lo = tg_random_span_id();
+    tg_random_root_ids(&id, NULL);
     return id;
+}
+
+void tg_random_root_ids(tg_trace_id_t *trace_id, uint64_t *span_id)
+{
+    rng_state_t *state = thread_rng();
+    trace_id->hi = next_random(state);
+    trace_id->lo = next_nonzero(state);
+    if (span_id)
+        *span_id = next_nonzero(state);
 }

@@ -38,4 +38,8 @@ int tg_trace_id_equal(tg_trace_id_t a, tg_trace_id_t b);
 uint64_t tg_random_span_id(void);
 tg_trace_id_t tg_random_trace_id(void);
 
+/* A new trace's id and, unless span_id is NULL, its first span's: both at
+ * the cost of one. */
+void tg_random_root_ids(tg_trace_id_t *trace_id, uint64_t *span_id);
+
 #endif

@@ -315,6 +315,21 @@ const char *tg_header_table_get(void *table, const char *name)
     return apr_table_get(table, name);
 }
 
+int tg_header_table_may_carry_context(const apr_table_t *table)
+{
+    const apr_array_header_t *headers = apr_table_elts(table);
+    const apr_table_entry_t *entry = (const apr_table_entry_t *)headers->elts;
+    int i;
+    /* traceparent, tracestate; b3; X-B3-*, X-Trace-Info, X-Trace-HMAC */
+    for (i = 0; i < headers->nelts; i++) {
+        switch (entry[i].key ? entry[i].key[0] : 0) {
+        case 't': case 'T': case 'b': case 'B': case 'x': case 'X':
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void tg_header_table_set(void *table, const char *name, const char *value)
 {
     if (value)

@@ -9,25 +9,29 @@
 #define HAVE_CRC32_INSTRUCTION 1
 #endif
 
-/* Version 2 layout, integers little-endian:
+/* Version 3 layout, integers little-endian:
  *
  *   "TG"  u8 version  u8 flags (kind in bits 0-2, then shared, debug, error,
  *         finished; bit 7 must be 0)
  *   u64 trace id hi, u64 trace id lo, u64 id, u64 parent id,
  *   u64 timestamp, u64 duration (apr_time_t, two's complement), u32 dropped
- *   strings: name, local service/ipv4/ipv6, remote service/ipv4/ipv6
- *   u16 local port, u16 remote port
+ *   u16 status code, u16 local port, u16 remote port
+ *   strings: name, method, path, local service/ipv4/ipv6, remote
+ *            service/ipv4/ipv6
  *   u16 tag count, then per tag: string key, string value
- *   u16 note count, then per note: u64 timestamp, string value
+ *   u16 note count, then per note: u64 timestamp, string value (the notes
+ *       between the first and the last, which the times above place)
  *   u32 CRC-32C (tg_crc32c) of every byte before it
  *
- * A string is a u16 length and that many bytes (no NUL), or the length
+ * A string is a u16 length, that many bytes and a NUL (so that the reader
+ * copies the record once and points into the copy), or the length
  * NULL_STRING alone for a NULL pointer.  The version changes whenever this
  * layout does: the shipper may outlive a graceful restart by a moment and
- * must refuse what it cannot read rather than misread it.  (Version 1 had
- * the same fields under a CRC-32 of zlib's polynomial.) */
+ * must refuse what it cannot read rather than misread it.  (Version 2 stored
+ * every note and the HTTP tags as tags, without the NULs; version 1 had a
+ * CRC-32 of zlib's polynomial.) */
 
-#define RECORD_VERSION 2
+#define RECORD_VERSION 3
 #define NULL_STRING 0xFFFFu
 
 #define FLAG_KIND_MASK 0x07u
@@ -93,11 +97,18 @@ uint32_t tg_crc32c_tables(const void *bytes, size_t len)
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_instruction(const unsigned char *p, size_t len)
 {
-    uint64_t crc = 0xFFFFFFFFU;
+    uint64_t crc = 0xFFFFFFFFU, words[4];
+    /* Four words a step: a record is a few hundred bytes. */
+    for (; len >= sizeof(words); p += sizeof(words), len -= sizeof(words)) {
+        memcpy(words, p, sizeof(words));
+        crc = _mm_crc32_u64(crc, words[0]);
+        crc = _mm_crc32_u64(crc, words[1]);
+        crc = _mm_crc32_u64(crc, words[2]);
+        crc = _mm_crc32_u64(crc, words[3]);
+    }
     for (; len >= 8; p += 8, len -= 8) {
-        uint64_t word;
-        memcpy(&word, p, sizeof(word));
-        crc = _mm_crc32_u64(crc, word);
+        memcpy(words, p, 8);
+        crc = _mm_crc32_u64(crc, words[0]);
     }
     for (; len > 0; p++, len--)
         crc = _mm_crc32_u8((uint32_t)crc, *p);
@@ -116,49 +127,41 @@ uint32_t tg_crc32c(const void *bytes, size_t len)
 
 /* ---- writing ---- */
 
-/* The tags a reader of the span needs most: kept while others can go. */
-static const char *const kept_tag_keys[] = { "http.method", "http.path", "http.status_code", "error" };
+/* The one tag kept while others can go (the HTTP ones are fields). */
+#define KEPT_TAG_KEY "error"
 
 /* A valid UTF-8 character has at most this many bytes after its first. */
 #define UTF8_MAX_CONTINUATION 3
 
+/* The strings of the fixed part, in record order. */
+enum {
+    NAME, METHOD, PATH,
+    LOCAL_SERVICE, LOCAL_IPV4, LOCAL_IPV6,
+    REMOTE_SERVICE, REMOTE_IPV4, REMOTE_IPV6
+};
+
+/* Measuring and writing walk the same layout with the same code; the
+ * writer needs no bounds, since it writes what was measured into as much
+ * room.  Everything below is inlined into both walks, so that each is
+ * compiled for what it does: a measure only adds lengths, a write only
+ * stores. */
+#define INLINE static inline __attribute__((always_inline))
+
 typedef struct {
-    unsigned char *buf; /* NULL to measure only */
-    apr_size_t cap;
+    unsigned char *buf;      /* NULL to measure only */
     apr_size_t len;
-    int overflow;
-    apr_size_t string_limit; /* bytes kept of a name, value or note */
-    unsigned cut;            /* strings string_limit cut short */
+    unsigned cut;            /* strings the plan's string_limit cut short */
+    tg_record_plan_t *plan;  /* measuring notes the fixed strings' lengths there */
 } writer_t;
 
-/* What of a span goes into its record. */
-typedef struct {
-    int tags;  /* entries within the span's bounds, */
-    int notes; /* some of which may be left out: */
-    unsigned char keep_tag[TG_SPAN_MAX_TAGS];
-    unsigned char keep_note[TG_SPAN_MAX_ANNOTATIONS];
-    apr_size_t string_limit;
-    uint64_t dropped; /* the span's own count and everything left out */
-} plan_t;
-
-static writer_t measuring_writer(apr_size_t string_limit)
+static writer_t measuring_writer(tg_record_plan_t *plan)
 {
-    return (writer_t){ NULL, APR_SIZE_MAX, 0, 0, string_limit, 0 };
+    return (writer_t){ NULL, 0, 0, plan };
 }
 
-static int make_room(writer_t *w, apr_size_t n)
+/* With `bytes` a constant, the copy is one store. */
+INLINE void put_uint(writer_t *w, uint64_t value, int bytes)
 {
-    if (w->overflow || n > w->cap - w->len)
-        w->overflow = 1;
-    return !w->overflow;
-}
-
-/* Inlined wherever it is called, with `bytes` a constant there, so that
- * the copy is one store. */
-static inline __attribute__((always_inline)) void put_uint(writer_t *w, uint64_t value, int bytes)
-{
-    if (!make_room(w, (apr_size_t)bytes))
-        return;
     if (w->buf) {
         /* The low bytes, least significant first, are the first in memory
          * of a little-endian value. */
@@ -171,78 +174,101 @@ static inline __attribute__((always_inline)) void put_uint(writer_t *w, uint64_t
 }
 
 /* How much of str a limit keeps: at most limit bytes, and never the start
- * of a UTF-8 character without its end, which JSON would show as U+FFFD.
- * Spans built by tg_span are already within TG_SPAN_MAX_STRING; a string
- * set by hand is cut there too. */
+ * of a UTF-8 character without its end, which JSON would show as U+FFFD. */
 static apr_size_t kept_length(const char *str, apr_size_t limit)
 {
     apr_size_t len = strnlen(str, limit);
     int back;
+    if (len < limit)
+        return len;
     for (back = 0; back < UTF8_MAX_CONTINUATION && len > 0 && ((unsigned char)str[len] & 0xC0) == 0x80;
          back++)
         len--;
     return len;
 }
 
-static void put_length_and_bytes(writer_t *w, const char *str, apr_size_t len)
-{
-    put_uint(w, len, 2);
-    if (!make_room(w, len))
-        return;
-    if (w->buf)
-        memcpy(w->buf + w->len, str, len);
-    w->len += len;
-}
-
-static void put_string_within(writer_t *w, const char *str, apr_size_t limit)
+/* The length str goes out with under limit (NULL_STRING for none),
+ * counting a cut. */
+INLINE apr_size_t length_within(writer_t *w, const char *str, apr_size_t limit)
 {
     apr_size_t len;
-    if (!str) {
-        put_uint(w, NULL_STRING, 2);
-        return;
-    }
+    if (!str)
+        return NULL_STRING;
     len = kept_length(str, limit);
     if (limit < TG_SPAN_MAX_STRING && len < kept_length(str, TG_SPAN_MAX_STRING))
         w->cut++;
-    put_length_and_bytes(w, str, len);
-}
-
-static void put_string(writer_t *w, const char *str)
-{
-    put_string_within(w, str, w->string_limit);
-}
-
-/* A tag key is never cut: a cut key names another tag.  Only the short keys
- * of kept_tag_keys are still there when strings are cut. */
-static void put_key(writer_t *w, const char *key)
-{
-    put_string_within(w, key, TG_SPAN_MAX_STRING);
+    return len;
 }
 
 /* A cut address is no address: it goes whole or not at all. */
-static void put_address(writer_t *w, const char *address)
+INLINE apr_size_t address_length(writer_t *w, const char *address)
 {
-    if (address && strnlen(address, TG_SPAN_MAX_STRING) > w->string_limit) {
+    apr_size_t limit = w->plan->string_limit;
+    if (address && limit < TG_SPAN_MAX_STRING && strnlen(address, TG_SPAN_MAX_STRING) > limit) {
         w->cut++;
-        address = NULL;
+        return NULL_STRING;
     }
-    put_string_within(w, address, TG_SPAN_MAX_STRING);
+    return length_within(w, address, TG_SPAN_MAX_STRING);
 }
 
-static void put_endpoint_strings(writer_t *w, const tg_endpoint_t *endpoint)
+INLINE void put_string_of_length(writer_t *w, const char *str, apr_size_t len)
 {
-    put_string(w, endpoint->service_name);
-    put_address(w, endpoint->ipv4);
-    put_address(w, endpoint->ipv6);
+    put_uint(w, len, 2);
+    if (len == NULL_STRING)
+        return;
+    if (w->buf) {
+        memcpy(w->buf + w->len, str, len);
+        w->buf[w->len + len] = '\0';
+    }
+    w->len += len + 1;
 }
 
-static void put_tag(writer_t *w, const tg_tag_t *tag)
+INLINE void put_string(writer_t *w, const char *str)
+{
+    put_string_of_length(w, str, length_within(w, str, w->plan->string_limit));
+}
+
+/* A tag key is never cut: a cut key names another tag.  Only the short key
+ * KEPT_TAG_KEY is still there when strings are cut. */
+INLINE void put_key(writer_t *w, const char *key)
+{
+    put_string_of_length(w, key, length_within(w, key, TG_SPAN_MAX_STRING));
+}
+
+/* Measuring notes each fixed string's length in the plan and writing
+ * reuses it: a record costs one pass over its strings. */
+INLINE void put_fixed_strings(writer_t *w, const tg_span_t *span)
+{
+    const char *strings[TG_RECORD_FIXED_STRINGS] = {
+        [NAME] = span->name,
+        [METHOD] = span->method,
+        [PATH] = span->path,
+        [LOCAL_SERVICE] = span->local.service_name,
+        [LOCAL_IPV4] = span->local.ipv4,
+        [LOCAL_IPV6] = span->local.ipv6,
+        [REMOTE_SERVICE] = span->remote.service_name,
+        [REMOTE_IPV4] = span->remote.ipv4,
+        [REMOTE_IPV6] = span->remote.ipv6,
+    };
+    int i;
+    for (i = 0; i < TG_RECORD_FIXED_STRINGS; i++) {
+        if (!w->buf) {
+            int address = i == LOCAL_IPV4 || i == LOCAL_IPV6 || i == REMOTE_IPV4 || i == REMOTE_IPV6;
+            w->plan->fixed_length[i] = (uint16_t)(address ? address_length(w, strings[i])
+                                                  : length_within(w, strings[i],
+                                                                  w->plan->string_limit));
+        }
+        put_string_of_length(w, strings[i], w->plan->fixed_length[i]);
+    }
+}
+
+INLINE void put_tag(writer_t *w, const tg_tag_t *tag)
 {
     put_key(w, tag->key);
     put_string(w, tag->value);
 }
 
-static void put_note(writer_t *w, const tg_annotation_t *note)
+INLINE void put_note(writer_t *w, const tg_annotation_t *note)
 {
     put_uint(w, (uint64_t)note->timestamp, 8);
     put_string(w, note->value);
@@ -288,10 +314,17 @@ static unsigned flags_of(const tg_span_t *span)
            | (span->finished ? FLAG_FINISHED : 0);
 }
 
+/* A status code outside what the field holds goes out as unknown. */
+static uint64_t status_of(const tg_span_t *span)
+{
+    return span->status_code > 0 && span->status_code <= 999 ? (uint64_t)span->status_code : 0;
+}
+
 /* Writes the record the plan says (or measures it, with a measuring
  * writer); the CRC last. */
-static void write_record(writer_t *w, const tg_span_t *span, const plan_t *plan)
+INLINE void write_record(writer_t *w, const tg_span_t *span)
 {
+    const tg_record_plan_t *plan = w->plan;
     int i;
 
     put_uint(w, 'T', 1);
@@ -305,11 +338,10 @@ static void write_record(writer_t *w, const tg_span_t *span, const plan_t *plan)
     put_uint(w, (uint64_t)span->timestamp, 8);
     put_uint(w, (uint64_t)span->duration, 8);
     put_uint(w, plan->dropped < UINT32_MAX ? plan->dropped : UINT32_MAX, 4);
-    put_string(w, span->name);
-    put_endpoint_strings(w, &span->local);
-    put_endpoint_strings(w, &span->remote);
+    put_uint(w, status_of(span), 2);
     put_uint(w, span->local.port, 2);
     put_uint(w, span->remote.port, 2);
+    put_fixed_strings(w, span);
     put_uint(w, (uint64_t)count_kept(plan->keep_tag, plan->tags), 2);
     for (i = 0; i < plan->tags; i++)
         if (plan->keep_tag[i])
@@ -318,15 +350,17 @@ static void write_record(writer_t *w, const tg_span_t *span, const plan_t *plan)
     for (i = 0; i < plan->notes; i++)
         if (plan->keep_note[i])
             put_note(w, note_at(span, i));
-    put_uint(w, w->buf && !w->overflow ? tg_crc32c(w->buf, w->len) : 0, CRC_BYTES);
+    put_uint(w, w->buf ? tg_crc32c(w->buf, w->len) : 0, CRC_BYTES);
 }
 
-static void plan_everything(plan_t *plan, const tg_span_t *span)
+static void plan_everything(tg_record_plan_t *plan, const tg_span_t *span)
 {
     plan->tags = at_most(length_of(span->tags), TG_SPAN_MAX_TAGS);
-    plan->notes = at_most(length_of(span->annotations), TG_SPAN_MAX_ANNOTATIONS);
-    memset(plan->keep_tag, 1, sizeof(plan->keep_tag));
-    memset(plan->keep_note, 1, sizeof(plan->keep_note));
+    plan->notes = at_most(length_of(span->annotations), TG_SPAN_MAX_NOTES_BETWEEN);
+    if (plan->tags)
+        memset(plan->keep_tag, 1, (size_t)plan->tags);
+    if (plan->notes)
+        memset(plan->keep_note, 1, (size_t)plan->notes);
     plan->string_limit = TG_SPAN_MAX_STRING;
     /* Entries past the bounds (possible only in a span filled by hand) are
      * counted as dropped, like those tg_span refuses. */
@@ -335,35 +369,27 @@ static void plan_everything(plan_t *plan, const tg_span_t *span)
                     + (uint64_t)(length_of(span->annotations) - plan->notes);
 }
 
-static writer_t measure_record(const tg_span_t *span, const plan_t *plan)
+/* Measures the record as planned, noting the fixed strings' lengths. */
+static writer_t measure_record(const tg_span_t *span, tg_record_plan_t *plan)
 {
-    writer_t w = measuring_writer(plan->string_limit);
-    write_record(&w, span, plan);
+    writer_t w = measuring_writer(plan);
+    write_record(&w, span);
     return w;
 }
 
-static int is_kept_tag(const tg_tag_t *tag)
-{
-    size_t i;
-    for (i = 0; tag->key && i < sizeof(kept_tag_keys) / sizeof(kept_tag_keys[0]); i++)
-        if (strcmp(tag->key, kept_tag_keys[i]) == 0)
-            return 1;
-    return 0;
-}
-
 /* Each returns the bytes it saves. */
-static apr_size_t leave_out_tag(plan_t *plan, const tg_span_t *span, int i)
+static apr_size_t leave_out_tag(tg_record_plan_t *plan, const tg_span_t *span, int i)
 {
-    writer_t w = measuring_writer(plan->string_limit);
+    writer_t w = measuring_writer(plan);
     put_tag(&w, tag_at(span, i));
     plan->keep_tag[i] = 0;
     plan->dropped++;
     return w.len;
 }
 
-static apr_size_t leave_out_note(plan_t *plan, const tg_span_t *span, int i)
+static apr_size_t leave_out_note(tg_record_plan_t *plan, const tg_span_t *span, int i)
 {
-    writer_t w = measuring_writer(plan->string_limit);
+    writer_t w = measuring_writer(plan);
     put_note(&w, note_at(span, i));
     plan->keep_note[i] = 0;
     plan->dropped++;
@@ -372,7 +398,7 @@ static apr_size_t leave_out_note(plan_t *plan, const tg_span_t *span, int i)
 
 /* The longest string limit under which the record fits: long strings are
  * cut first, and a string shorter than the limit is not cut at all. */
-static void cut_strings_to_fit(plan_t *plan, const tg_span_t *span, apr_size_t cap)
+static void cut_strings_to_fit(tg_record_plan_t *plan, const tg_span_t *span, apr_size_t cap)
 {
     apr_size_t fits = 0, too_long = TG_SPAN_MAX_STRING;
     while (too_long - fits > 1) {
@@ -386,40 +412,59 @@ static void cut_strings_to_fit(plan_t *plan, const tg_span_t *span, apr_size_t c
 }
 
 /* Leaves out, in this order, until the record fits: tags from the last
- * backwards but those of kept_tag_keys, the notes between the first and the
- * last (which bound the span) from the last backwards, then the ends of
- * the longest strings.  With cap >= TG_RECORD_MIN_CAP the last step always
- * succeeds: what is never cut (fixed fields, up to TG_SPAN_MAX_TAGS keys of
- * kept_tag_keys, two notes) takes under 600 bytes. */
-static void plan_to_fit(plan_t *plan, const tg_span_t *span, apr_size_t cap)
+ * backwards but KEPT_TAG_KEY, the notes (all between the first and the
+ * last, which bound the span) from the last backwards, then the ends of the
+ * longest strings.  With cap >= TG_RECORD_MIN_CAP the last step always
+ * succeeds: what is never cut (fixed fields, the error tag's key, the
+ * addresses left out) takes under 200 bytes. */
+static void plan_to_fit(tg_record_plan_t *plan, const tg_span_t *span, apr_size_t cap)
 {
     apr_size_t len = measure_record(span, plan).len;
     int i;
     for (i = plan->tags - 1; i >= 0 && len > cap; i--)
-        if (!is_kept_tag(tag_at(span, i)))
+        if (!tag_at(span, i)->key || strcmp(tag_at(span, i)->key, KEPT_TAG_KEY) != 0)
             len -= leave_out_tag(plan, span, i);
-    for (i = plan->notes - 2; i >= 1 && len > cap; i--)
+    for (i = plan->notes - 1; i >= 0 && len > cap; i--)
         len -= leave_out_note(plan, span, i);
     if (len > cap)
         cut_strings_to_fit(plan, span, cap);
 }
 
+apr_size_t tg_record_plan(const tg_span_t *span, apr_size_t cap, tg_record_plan_t *plan)
+{
+    writer_t measured;
+    plan_everything(plan, span);
+    measured = measure_record(span, plan);
+    if (measured.len > cap) {
+        if (cap < TG_RECORD_MIN_CAP)
+            return plan->length = 0;
+        plan_to_fit(plan, span, cap);
+        /* The strings cut are counted as dropped in the header, which comes
+         * before them: count them first.  This last measure also notes the
+         * fixed strings' lengths as they will go out. */
+        plan->dropped += measure_record(span, plan).cut;
+        measured = measure_record(span, plan);
+    }
+    return plan->length = measured.len;
+}
+
+void tg_record_write(const tg_span_t *span, const tg_record_plan_t *plan, unsigned char *buf)
+{
+    /* The writer reads the plan, never writes it. */
+    writer_t w = { buf, 0, 0, (tg_record_plan_t *)plan };
+    /* Says buf is not NULL to the compiler, which then drops the measuring. */
+    if (!buf)
+        return;
+    write_record(&w, span);
+}
+
 apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_t cap)
 {
-    writer_t w = { buf, cap, 0, 0, TG_SPAN_MAX_STRING, 0 };
-    plan_t plan;
-
-    plan_everything(&plan, span);
-    write_record(&w, span, &plan);
-    if (!w.overflow || cap < TG_RECORD_MIN_CAP)
-        return w.overflow ? 0 : w.len;
-    plan_to_fit(&plan, span, cap);
-    /* The strings cut are counted as dropped in the header, which comes
-     * before them: count them first. */
-    plan.dropped += measure_record(span, &plan).cut;
-    w = (writer_t){ buf, cap, 0, 0, plan.string_limit, 0 };
-    write_record(&w, span, &plan);
-    return w.overflow ? 0 : w.len;
+    tg_record_plan_t plan;
+    if (!tg_record_plan(span, cap, &plan))
+        return 0;
+    tg_record_write(span, &plan, buf);
+    return plan.length;
 }
 
 /* ---- reading ---- */
@@ -429,7 +474,7 @@ typedef struct {
     apr_size_t len;
     apr_size_t pos;
     int bad;
-    char *strings; /* where the next string goes, NUL-terminated */
+    const char *copy; /* the pool's copy of buf, where strings point */
 } reader_t;
 
 static const unsigned char *take(reader_t *r, apr_size_t n)
@@ -458,28 +503,20 @@ static inline __attribute__((always_inline)) uint64_t get_uint(reader_t *r, int 
     return value;
 }
 
+/* The string at the reader, in the copy.  Our writer ends each with a NUL
+ * and never puts one inside (C would cut the string there). */
 static const char *get_string(reader_t *r)
 {
-    char *str;
-    apr_size_t len = (apr_size_t)get_uint(r, 2);
+    apr_size_t len = (apr_size_t)get_uint(r, 2), at = r->pos;
     const unsigned char *bytes;
     if (r->bad || len == NULL_STRING)
         return NULL;
-    if (len > TG_SPAN_MAX_STRING) {
+    bytes = take(r, len + 1);
+    if (!bytes || len > TG_SPAN_MAX_STRING || bytes[len] != '\0' || strlen((const char *)bytes) != len) {
         r->bad = 1;
         return NULL;
     }
-    bytes = take(r, len);
-    /* Our writer never puts a NUL inside a string; C would cut it there. */
-    if (!bytes || memchr(bytes, '\0', len)) {
-        r->bad = 1;
-        return NULL;
-    }
-    str = r->strings;
-    memcpy(str, bytes, len);
-    str[len] = '\0';
-    r->strings += len + 1;
-    return str;
+    return r->copy + at;
 }
 
 static int get_count(reader_t *r, int bound)
@@ -520,13 +557,11 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
 
     if (!check_frame(buf, len, &body))
         return APR_EINVAL;
-    /* One block for every string: each takes its bytes and a NUL where the
-     * record has its bytes and a 2-byte length, so the body's length is
-     * room enough. */
-    r = (reader_t){ buf, body, 4, 0, apr_palloc(pool, body) };
     flags = buf[3];
     if ((flags & FLAG_KIND_MASK) > TG_SPAN_CONSUMER || (flags & FLAG_RESERVED))
         return APR_EINVAL;
+    /* One copy of the body, which the span's strings point into. */
+    r = (reader_t){ buf, body, 4, 0, apr_pmemdup(pool, buf, body) };
 
     span = apr_pcalloc(pool, sizeof(*span));
     span->pool = pool;
@@ -535,6 +570,7 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
     span->debug = (flags & FLAG_DEBUG) != 0;
     span->error = (flags & FLAG_ERROR) != 0;
     span->finished = (flags & FLAG_FINISHED) != 0;
+    span->sampled = 1;
     span->trace_id.hi = get_uint(&r, 8);
     span->trace_id.lo = get_uint(&r, 8);
     span->id = get_uint(&r, 8);
@@ -542,21 +578,28 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
     span->timestamp = (apr_time_t)get_uint(&r, 8);
     span->duration = (apr_time_t)get_uint(&r, 8);
     span->dropped = (unsigned)get_uint(&r, 4);
-    span->name = get_string(&r);
-    get_endpoint_strings(&r, &span->local);
-    get_endpoint_strings(&r, &span->remote);
+    span->status_code = (int)get_uint(&r, 2);
     span->local.port = (apr_port_t)get_uint(&r, 2);
     span->remote.port = (apr_port_t)get_uint(&r, 2);
+    span->name = get_string(&r);
+    span->method = get_string(&r);
+    span->path = get_string(&r);
+    get_endpoint_strings(&r, &span->local);
+    get_endpoint_strings(&r, &span->remote);
+    if (span->status_code > 999)
+        r.bad = 1;
 
     tags = get_count(&r, TG_SPAN_MAX_TAGS);
-    span->tags = apr_array_make(pool, tags ? tags : 1, sizeof(tg_tag_t));
+    if (tags)
+        span->tags = apr_array_make(pool, tags, sizeof(tg_tag_t));
     for (i = 0; i < tags && !r.bad; i++) {
         tg_tag_t *tag = apr_array_push(span->tags);
         tag->key = get_string(&r);
         tag->value = get_string(&r);
     }
-    notes = get_count(&r, TG_SPAN_MAX_ANNOTATIONS);
-    span->annotations = apr_array_make(pool, notes ? notes : 1, sizeof(tg_annotation_t));
+    notes = get_count(&r, TG_SPAN_MAX_NOTES_BETWEEN);
+    if (notes)
+        span->annotations = apr_array_make(pool, notes, sizeof(tg_annotation_t));
     for (i = 0; i < notes && !r.bad; i++) {
         tg_annotation_t *note = apr_array_push(span->annotations);
         note->timestamp = (apr_time_t)get_uint(&r, 8);

@@ -2,8 +2,9 @@
  * that made it through the shared-memory queue to the shipper.
  *
  * Layout (all integers little-endian): magic "TG", version, flags, the ids
- * and times as fixed 64-bit fields, then length-prefixed strings, tags and
- * notes, and a CRC-32C over everything before it.  The decoder trusts nothing:
+ * and times as fixed 64-bit fields, the HTTP status and ports, then
+ * length-prefixed strings, tags and notes, and a CRC-32C over everything
+ * before it.  The decoder trusts nothing:
  * a record from a writer that died half-way, or any other bytes, is rejected,
  * never read past its end. */
 #ifndef TG_RECORD_H
@@ -17,9 +18,8 @@
 #include "tg_span.h"
 
 /* Room for the record of any span, once degraded (see tg_record_encode):
- * its ids, times, flags, first and last notes, its http.method, http.path,
- * http.status_code and error tags, and for a server span from mod_tomograph
- * at least 64 bytes of each string. */
+ * its ids, times, flags, HTTP fields and error tag, and for a server span
+ * from mod_tomograph at least 64 bytes of each string. */
 #define TG_RECORD_MIN_CAP 1024
 
 /* Encodes span into buf, never writing past cap bytes, and returns the
@@ -27,17 +27,37 @@
  *
  * When the whole span does not fit and cap >= TG_RECORD_MIN_CAP, the record
  * leaves out, in this order and only until it fits: tags from the last one
- * backwards except http.method, http.path, http.status_code and error; the
- * notes between the first and the last (which bound the span), from the
- * last backwards; then the ends of the longest strings (the span name,
- * service names, tag values, note values: cut at a UTF-8 character
- * boundary, never a tag key; an address goes whole or not at all).  Each tag
+ * backwards except error; the notes between the first and the last (which
+ * bound the span), from the last backwards; then the ends of the longest
+ * strings (the span name, method, path, service names, tag values, note
+ * values: cut at a UTF-8 character boundary, never a tag key; an address
+ * goes whole or not at all).  Each tag
  * or note left out and each string cut adds 1 to the record's dropped count.
  * The same span and cap always give the same record.
  *
  * Returns 0 only when cap < TG_RECORD_MIN_CAP and the whole span does not
  * fit (buf then holds garbage). */
 apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_t cap);
+
+/* tg_record_encode in two steps, for a caller that must know the length
+ * before it has the room (a queue reservation): tg_record_plan measures
+ * the record within cap and returns its length (0 as above), and
+ * tg_record_write writes those bytes, the span unchanged in between. */
+#define TG_RECORD_FIXED_STRINGS 9 /* name, method, path, two endpoints' three */
+
+typedef struct {
+    int tags;  /* entries within the span's bounds, */
+    int notes; /* some of which may be left out: */
+    unsigned char keep_tag[TG_SPAN_MAX_TAGS];
+    unsigned char keep_note[TG_SPAN_MAX_NOTES_BETWEEN];
+    apr_size_t string_limit;                       /* bytes kept of a string that may be cut */
+    uint64_t dropped;                              /* the span's own count and what is left out */
+    uint16_t fixed_length[TG_RECORD_FIXED_STRINGS]; /* as they go out */
+    apr_size_t length;
+} tg_record_plan_t;
+
+apr_size_t tg_record_plan(const tg_span_t *span, apr_size_t cap, tg_record_plan_t *plan);
+void tg_record_write(const tg_span_t *span, const tg_record_plan_t *plan, unsigned char *buf);
 
 /* Decodes a record into a new span in pool.  APR_EINVAL for anything that
  * is not exactly one intact record. */

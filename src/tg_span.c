@@ -1,6 +1,7 @@
 #include "tg_span.h"
 
 #include <apr_strings.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *bounded_copy(apr_pool_t *pool, const char *value)
@@ -17,43 +18,67 @@ static int same_key(const char *stored, const char *key)
     return strncmp(stored ? stored : "", key ? key : "", TG_SPAN_MAX_STRING) == 0;
 }
 
-static void push_note(tg_span_t *span, apr_time_t when, const char *value)
+void tg_span_init(tg_span_t *span, apr_pool_t *pool, tg_span_kind_t kind, const char *name,
+                  const tg_context_t *parent, apr_time_t start)
 {
-    tg_annotation_t *note = apr_array_push(span->annotations);
-    note->timestamp = when;
-    note->value = bounded_copy(span->pool, value);
-}
-
-tg_span_t *tg_span_start(apr_pool_t *pool, tg_span_kind_t kind, const char *name,
-                         const tg_context_t *parent, apr_time_t start)
-{
-    tg_span_t *span = apr_pcalloc(pool, sizeof(*span));
+    memset(span, 0, sizeof(*span));
     span->pool = pool;
     span->kind = kind;
-    span->name = bounded_copy(pool, name);
-    span->id = tg_random_span_id();
+    span->name = name ? bounded_copy(pool, name) : NULL;
     if (parent && !tg_trace_id_is_zero(parent->trace_id) && parent->span_id) {
+        span->id = tg_random_span_id();
         span->trace_id = parent->trace_id;
         span->parent_id = parent->span_id;
         span->debug = parent->debug;
         span->w3c_flags = parent->w3c_flags & ~TG_W3C_FLAG_SAMPLED;
     }
     else {
-        span->trace_id = tg_random_trace_id();
+        tg_random_root_ids(&span->trace_id, &span->id);
         span->w3c_flags = TG_W3C_FLAG_RANDOM;
     }
     span->sampled = 1;
     span->timestamp = start;
-    span->tags = apr_array_make(pool, 8, sizeof(tg_tag_t));
-    span->annotations = apr_array_make(pool, 4, sizeof(tg_annotation_t));
-    tg_span_annotate(span, start, TG_NOTE_START);
+}
+
+tg_span_t *tg_span_start(apr_pool_t *pool, tg_span_kind_t kind, const char *name,
+                         const tg_context_t *parent, apr_time_t start)
+{
+    tg_span_t *span = apr_palloc(pool, sizeof(*span));
+    tg_span_init(span, pool, kind, name, parent, start);
     return span;
+}
+
+/* The status code a tag's value says: a number from 1 to 999, else 0. */
+static int status_code_of(const char *value)
+{
+    char *end;
+    long code = strtol(value ? value : "", &end, 10);
+    return end != value && *end == '\0' && code >= 1 && code <= 999 ? (int)code : 0;
+}
+
+/* The HTTP fields take the tags that name them, so that no span carries
+ * one twice. */
+static int set_http_field(tg_span_t *span, const char *key, const char *value)
+{
+    if (same_key(key, TG_TAG_HTTP_METHOD))
+        span->method = bounded_copy(span->pool, value);
+    else if (same_key(key, TG_TAG_HTTP_PATH))
+        span->path = bounded_copy(span->pool, value);
+    else if (same_key(key, TG_TAG_HTTP_STATUS))
+        span->status_code = status_code_of(value);
+    else
+        return 0;
+    return 1;
 }
 
 void tg_span_tag(tg_span_t *span, const char *key, const char *value)
 {
     tg_tag_t *tag;
     int i;
+    if (set_http_field(span, key, value))
+        return;
+    if (!span->tags)
+        span->tags = apr_array_make(span->pool, 4, sizeof(tg_tag_t));
     for (i = 0; i < span->tags->nelts; i++) {
         tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
         if (same_key(tag->key, key)) {
@@ -72,22 +97,44 @@ void tg_span_tag(tg_span_t *span, const char *key, const char *value)
 
 void tg_span_annotate(tg_span_t *span, apr_time_t when, const char *value)
 {
-    /* Until the span is finished, the last slot is kept for its closing note. */
-    int limit = TG_SPAN_MAX_ANNOTATIONS - (span->finished ? 0 : 1);
-    if (span->annotations->nelts >= limit) {
+    tg_annotation_t *note;
+    /* The last note of a finished span is its stop: nothing comes after. */
+    if (span->finished
+        || (span->annotations && span->annotations->nelts >= TG_SPAN_MAX_NOTES_BETWEEN)) {
         span->dropped++;
         return;
     }
-    push_note(span, when, value);
+    if (!span->annotations)
+        span->annotations = apr_array_make(span->pool, 4, sizeof(tg_annotation_t));
+    note = apr_array_push(span->annotations);
+    note->timestamp = when;
+    note->value = bounded_copy(span->pool, value);
 }
 
 void tg_span_finish(tg_span_t *span, apr_time_t end)
 {
     if (span->finished)
         return;
-    push_note(span, end, TG_NOTE_STOP);
     span->duration = end > span->timestamp ? end - span->timestamp : 1;
     span->finished = 1;
+}
+
+const char *tg_span_name(const tg_span_t *span, char buf[TG_SPAN_NAME_MAX + 1])
+{
+    size_t method_len, path_len;
+    if (span->name || !span->method)
+        return span->name;
+    method_len = strnlen(span->method, TG_SPAN_MAX_STRING);
+    memcpy(buf, span->method, method_len);
+    if (!span->path) {
+        buf[method_len] = '\0';
+        return buf;
+    }
+    path_len = strnlen(span->path, TG_SPAN_MAX_STRING);
+    buf[method_len] = ' ';
+    memcpy(buf + method_len + 1, span->path, path_len);
+    buf[method_len + 1 + path_len] = '\0';
+    return buf;
 }
 
 void tg_span_context(const tg_span_t *span, tg_context_t *out)
@@ -101,13 +148,38 @@ void tg_span_context(const tg_span_t *span, tg_context_t *out)
     out->w3c_flags = span->w3c_flags | (span->sampled ? TG_W3C_FLAG_SAMPLED : 0);
 }
 
+/* Three digits at most: status_code is kept within 1..999. */
+static const char *status_digits(int code, char out[TG_STATUS_DIGITS])
+{
+    char *p = out + TG_STATUS_DIGITS - 1;
+    *p = '\0';
+    do {
+        *--p = (char)('0' + code % 10);
+        code /= 10;
+    } while (code && p > out);
+    return p;
+}
+
+tg_tag_t tg_span_tag_at(const tg_span_t *span, int i, char status[TG_STATUS_DIGITS])
+{
+    if (span->method && i-- == 0)
+        return (tg_tag_t){ TG_TAG_HTTP_METHOD, span->method };
+    if (span->path && i-- == 0)
+        return (tg_tag_t){ TG_TAG_HTTP_PATH, span->path };
+    if (span->status_code && i-- == 0)
+        return (tg_tag_t){ TG_TAG_HTTP_STATUS, status_digits(span->status_code, status) };
+    return APR_ARRAY_IDX(span->tags, i, tg_tag_t);
+}
+
 const char *tg_span_tag_value(const tg_span_t *span, const char *key)
 {
-    int i;
-    for (i = 0; i < span->tags->nelts; i++) {
-        const tg_tag_t *tag = &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
-        if (same_key(tag->key, key))
-            return tag->value;
+    int n = tg_span_tag_count(span), i;
+    for (i = 0; i < n; i++) {
+        char status[TG_STATUS_DIGITS];
+        tg_tag_t tag = tg_span_tag_at(span, i, status);
+        if (same_key(tag.key, key))
+            return tag.value >= status && tag.value < status + TG_STATUS_DIGITS
+                       ? apr_pstrdup(span->pool, tag.value) : tag.value;
     }
     return NULL;
 }

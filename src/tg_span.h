@@ -2,10 +2,20 @@
  *
  * A span lives in the pool it was made in (r->pool for a request's server
  * span), and so do its tags and notes.  Its first and last notes bound it:
- * tg_span_start adds the first, tg_span_finish the last.  Everything a span
- * holds is bounded (count and length), so a chatty request cannot make a span
- * that no longer fits a queue record; what does not fit is counted in
- * `dropped`, not silently lost. */
+ * they are its start (TG_NOTE_START at `timestamp`) and, once finished, its
+ * stop (TG_NOTE_STOP at `timestamp + duration`), so they are not stored;
+ * `annotations` holds only the notes in between.  tg_span_note_count and
+ * tg_span_note_at give all of them, in order, as exporters show them.
+ *
+ * An HTTP span keeps its request in fields (method, path, status code)
+ * instead of tags, and without a name of its own is named after it: the
+ * request path makes a span per request, and these are what it costs to
+ * fill.  tg_span_tag_count and tg_span_tag_at give them as the tags
+ * http.method, http.path and http.status_code, before the others.
+ *
+ * Everything a span holds is bounded (count and length), so a chatty
+ * request cannot make a span that no longer fits a queue record; what does
+ * not fit is counted in `dropped`, not silently lost. */
 #ifndef TG_SPAN_H
 #define TG_SPAN_H
 
@@ -16,9 +26,17 @@
 
 #include "tg_context.h"
 
-#define TG_SPAN_MAX_TAGS 24
-#define TG_SPAN_MAX_ANNOTATIONS 16
-#define TG_SPAN_MAX_STRING 256 /* bytes of any name, tag or note kept */
+#define TG_SPAN_MAX_TAGS 24        /* added with tg_span_tag, beside the HTTP ones */
+#define TG_SPAN_MAX_ANNOTATIONS 16 /* notes, the first and last included */
+#define TG_SPAN_MAX_NOTES_BETWEEN (TG_SPAN_MAX_ANNOTATIONS - 2)
+#define TG_SPAN_MAX_STRING 256     /* bytes of any name, tag or note kept */
+
+/* The longest name tg_span_name makes: method, space, path. */
+#define TG_SPAN_NAME_MAX (2 * TG_SPAN_MAX_STRING + 1)
+
+#define TG_TAG_HTTP_METHOD "http.method"
+#define TG_TAG_HTTP_PATH "http.path"
+#define TG_TAG_HTTP_STATUS "http.status_code"
 
 /* The notes that bound a span.  Zipkin's own server-side names would be
  * "sr"/"ss", but v2 derives those from kind, timestamp and duration; the
@@ -57,7 +75,10 @@ typedef struct {
     uint64_t id;
     uint64_t parent_id; /* 0 on a root span */
     tg_span_kind_t kind;
-    const char *name;
+    const char *name;   /* NULL: named after its HTTP request (tg_span_name) */
+    const char *method; /* the HTTP request's, NULL when not an HTTP span */
+    const char *path;   /* without the query string; NULL when unknown */
+    int status_code;    /* the HTTP response's (1 to 999), 0 until known */
     tg_endpoint_t local;
     tg_endpoint_t remote;
     apr_time_t timestamp; /* start, microseconds since the epoch */
@@ -69,28 +90,70 @@ typedef struct {
     int error;
     int finished;
     unsigned dropped;     /* tags and notes refused by the bounds above */
-    apr_array_header_t *tags;        /* of tg_tag_t */
-    apr_array_header_t *annotations; /* of tg_annotation_t */
+    apr_array_header_t *tags;        /* of tg_tag_t, NULL until the first */
+    apr_array_header_t *annotations; /* of tg_annotation_t: the notes between the
+                                      * first and last, NULL until the first */
 } tg_span_t;
 
 /* A span continuing `parent` (its trace, its span id as our parent, its
  * debug flag and W3C flags), or the root of a new trace when parent is NULL
  * (its trace id random, so flagged TG_W3C_FLAG_RANDOM).  It is sampled until
- * the caller says otherwise, and starts at `start` with the note
- * TG_NOTE_START. */
+ * the caller says otherwise, and starts at `start` (its first note).  name
+ * is copied; NULL leaves it to be made from the HTTP fields. */
 tg_span_t *tg_span_start(apr_pool_t *pool, tg_span_kind_t kind, const char *name,
                          const tg_context_t *parent, apr_time_t start);
 
-/* Both copy key/value into the span's pool, cut to TG_SPAN_MAX_STRING. */
+/* The same, filling a span the caller holds (in `pool`'s lifetime). */
+void tg_span_init(tg_span_t *span, apr_pool_t *pool, tg_span_kind_t kind, const char *name,
+                  const tg_context_t *parent, apr_time_t start);
+
+/* Both copy key/value into the span's pool, cut to TG_SPAN_MAX_STRING.  A
+ * tag keyed TG_TAG_HTTP_METHOD or TG_TAG_HTTP_PATH sets that field, one
+ * keyed TG_TAG_HTTP_STATUS the status code it reads (0 when it is not a
+ * number from 1 to 999). */
 void tg_span_tag(tg_span_t *span, const char *key, const char *value);
 void tg_span_annotate(tg_span_t *span, apr_time_t when, const char *value);
 
-/* Adds the last note and fixes the duration (rounded up to 1 µs). */
+/* Fixes the duration (rounded up to 1 µs), which places the last note. */
 void tg_span_finish(tg_span_t *span, apr_time_t end);
+
+/* The span's name: `name`, or "<method> <path>" (or the method alone) made
+ * in buf when name is NULL; NULL when it has neither. */
+const char *tg_span_name(const tg_span_t *span, char buf[TG_SPAN_NAME_MAX + 1]);
+
+/* Every note of the span, the first and last included. */
+static inline int tg_span_note_count(const tg_span_t *span)
+{
+    return 1 + (span->annotations ? span->annotations->nelts : 0) + (span->finished ? 1 : 0);
+}
+
+static inline tg_annotation_t tg_span_note_at(const tg_span_t *span, int i)
+{
+    int between = span->annotations ? span->annotations->nelts : 0;
+    if (i == 0)
+        return (tg_annotation_t){ span->timestamp, TG_NOTE_START };
+    if (i <= between)
+        return ((const tg_annotation_t *)span->annotations->elts)[i - 1];
+    return (tg_annotation_t){ span->timestamp + span->duration, TG_NOTE_STOP };
+}
+
+/* Room for the digits tg_span_tag_at writes a status code in. */
+#define TG_STATUS_DIGITS 4
+
+/* Every tag of the span: the HTTP fields that are set, then those added. */
+static inline int tg_span_tag_count(const tg_span_t *span)
+{
+    return (span->method != NULL) + (span->path != NULL) + (span->status_code != 0)
+           + (span->tags ? span->tags->nelts : 0);
+}
+
+tg_tag_t tg_span_tag_at(const tg_span_t *span, int i, char status[TG_STATUS_DIGITS]);
 
 /* The context to hand on for this span: its trace, its id as span_id. */
 void tg_span_context(const tg_span_t *span, tg_context_t *out);
 
+/* The value tg_span_tag_at gives for key, NULL when none (the status code
+ * in the span's pool). */
 const char *tg_span_tag_value(const tg_span_t *span, const char *key);
 
 #endif

@@ -9,9 +9,10 @@
 #include <string.h>
 
 #define T0 ((apr_time_t)1556604172355737)
-#define HEADER_BYTES 56 /* magic, version, flags, 6 x u64, u32 dropped */
-#define VERSION 2
-#define MAGIC_AND_VERSION "TG\x02"
+#define HEADER_BYTES 62 /* magic, version, flags, 6 x u64, u32 dropped, u16 status, 2 x u16 port */
+#define VERSION 3
+#define MAGIC_AND_VERSION "TG\x03"
+#define FIXED_STRINGS 9 /* name, method, path, two endpoints' service, ipv4, ipv6 */
 #define BIG (32 * 1024)
 
 /* ---- helpers ---- */
@@ -108,6 +109,9 @@ static tg_span_t *largest_span(void)
     tg_span_t *span;
     int i;
     span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, repeat('n', TG_SPAN_MAX_STRING), NULL, T0);
+    span->method = repeat('m', TG_SPAN_MAX_STRING);
+    span->path = repeat('p', TG_SPAN_MAX_STRING);
+    span->status_code = 999;
     span->local.service_name = repeat('s', TG_SPAN_MAX_STRING);
     span->local.ipv4 = repeat('4', TG_SPAN_MAX_STRING);
     span->local.ipv6 = repeat('6', TG_SPAN_MAX_STRING);
@@ -121,10 +125,10 @@ static tg_span_t *largest_span(void)
         key[0] = (char)('A' + i);
         tg_span_tag(span, key, repeat('v', TG_SPAN_MAX_STRING));
     }
-    for (i = 0; i < TG_SPAN_MAX_ANNOTATIONS; i++)
+    for (i = 0; i < TG_SPAN_MAX_NOTES_BETWEEN; i++)
         tg_span_annotate(span, T0 + i, "a");
     tg_span_finish(span, T0 + 99);
-    for (i = 0; i < span->annotations->nelts; i++) /* start and stop too */
+    for (i = 0; i < span->annotations->nelts; i++)
         APR_ARRAY_IDX(span->annotations, i, tg_annotation_t).value = repeat('a', TG_SPAN_MAX_STRING);
     span->dropped = 0xFFFFFFFFU;
     return span;
@@ -164,6 +168,9 @@ static void assert_same_span(const tg_span_t *got, const tg_span_t *want)
     CU_ASSERT_EQUAL(got->parent_id, want->parent_id);
     CU_ASSERT_EQUAL(got->kind, want->kind);
     assert_same_string(got->name, want->name);
+    assert_same_string(got->method, want->method);
+    assert_same_string(got->path, want->path);
+    CU_ASSERT_EQUAL(got->status_code, want->status_code);
     assert_same_endpoint(&got->local, &want->local);
     assert_same_endpoint(&got->remote, &want->remote);
     CU_ASSERT_EQUAL(got->timestamp, want->timestamp);
@@ -173,17 +180,15 @@ static void assert_same_span(const tg_span_t *got, const tg_span_t *want)
     CU_ASSERT_EQUAL(!!got->error, !!want->error);
     CU_ASSERT_EQUAL(!!got->finished, !!want->finished);
     CU_ASSERT_EQUAL(got->dropped, want->dropped);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(got->tags);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(got->annotations);
-    CU_ASSERT_EQUAL_FATAL(got->tags->nelts, length_of(want->tags));
-    for (i = 0; i < got->tags->nelts; i++) {
+    CU_ASSERT_EQUAL_FATAL(length_of(got->tags), length_of(want->tags));
+    for (i = 0; i < length_of(got->tags); i++) {
         const tg_tag_t *g = &APR_ARRAY_IDX(got->tags, i, tg_tag_t);
         const tg_tag_t *w = &APR_ARRAY_IDX(want->tags, i, tg_tag_t);
         assert_same_string(g->key, w->key);
         assert_same_string(g->value, w->value);
     }
-    CU_ASSERT_EQUAL_FATAL(got->annotations->nelts, length_of(want->annotations));
-    for (i = 0; i < got->annotations->nelts; i++) {
+    CU_ASSERT_EQUAL_FATAL(length_of(got->annotations), length_of(want->annotations));
+    for (i = 0; i < length_of(got->annotations); i++) {
         const tg_annotation_t *g = &APR_ARRAY_IDX(got->annotations, i, tg_annotation_t);
         const tg_annotation_t *w = &APR_ARRAY_IDX(want->annotations, i, tg_annotation_t);
         CU_ASSERT_EQUAL(g->timestamp, w->timestamp);
@@ -211,10 +216,11 @@ static void hand_string(tg_buf_t *b, const char *str, size_t len)
 {
     hand_uint(b, len, 2);
     tg_buf_append(b, str, len);
+    tg_buf_putc(b, '\0');
 }
 
-/* Header of a SERVER span, then `strings` copies of the given string
- * (of the 7 a record has; the rest NULL), both ports. */
+/* Header of a SERVER span with its ports, then `strings` copies of the
+ * given string (of the FIXED_STRINGS a record has; the rest NULL). */
 static void hand_head(tg_buf_t *b, unsigned flags, const char *str, size_t len, int strings)
 {
     int i;
@@ -227,14 +233,15 @@ static void hand_head(tg_buf_t *b, unsigned flags, const char *str, size_t len, 
     hand_uint(b, (uint64_t)T0, 8);
     hand_uint(b, 25, 8);
     hand_uint(b, 0, 4);
-    for (i = 0; i < 7; i++) {
+    hand_uint(b, 0, 2);
+    hand_uint(b, 80, 2);
+    hand_uint(b, 0, 2);
+    for (i = 0; i < FIXED_STRINGS; i++) {
         if (i < strings)
             hand_string(b, str, len);
         else
             hand_uint(b, 0xFFFF, 2);
     }
-    hand_uint(b, 80, 2);
-    hand_uint(b, 0, 2);
 }
 
 static void hand_tags(tg_buf_t *b, int count)
@@ -312,9 +319,9 @@ static void test_largest_span_round_trips(void)
     tg_span_t *back = NULL;
     size_t len = encode_or_fail(span, buf, sizeof(buf));
     /* the layout as documented in tg_record.c, every string full */
-    size_t string = 2 + TG_SPAN_MAX_STRING;
-    CU_ASSERT_EQUAL(len, HEADER_BYTES + 7 * string + 2 * 2 + 2 + TG_SPAN_MAX_TAGS * 2 * string + 2
-                             + TG_SPAN_MAX_ANNOTATIONS * (8 + string) + 4);
+    size_t string = 2 + TG_SPAN_MAX_STRING + 1;
+    CU_ASSERT_EQUAL(len, HEADER_BYTES + FIXED_STRINGS * string + 2 + TG_SPAN_MAX_TAGS * 2 * string
+                             + 2 + TG_SPAN_MAX_NOTES_BETWEEN * (8 + string) + 4);
     CU_ASSERT_EQUAL_FATAL(decode_exact(buf, len, &back), APR_SUCCESS);
     assert_same_span(back, span);
 }
@@ -328,9 +335,10 @@ static void test_minimal_span_round_trips_nulls(void)
     CU_ASSERT_EQUAL_FATAL(decode_exact(buf, len, &back), APR_SUCCESS);
     assert_same_span(back, span);
     CU_ASSERT_PTR_NULL(back->name);
+    CU_ASSERT_PTR_NULL(back->method);
     CU_ASSERT_PTR_NULL(back->local.service_name);
-    CU_ASSERT_EQUAL(back->tags->nelts, 0);
-    CU_ASSERT_EQUAL(back->annotations->nelts, 0);
+    CU_ASSERT_PTR_NULL(back->tags);
+    CU_ASSERT_PTR_NULL(back->annotations);
 }
 
 static void test_null_and_empty_strings_stay_apart(void)
@@ -375,6 +383,8 @@ static void test_overfull_hand_span_counts_what_is_left_out(void)
     tg_span_t *back = NULL;
     size_t len;
     int i;
+    span->tags = apr_array_make(tg_test_pool, 1, sizeof(tg_tag_t));
+    span->annotations = apr_array_make(tg_test_pool, 1, sizeof(tg_annotation_t));
     for (i = 0; i < TG_SPAN_MAX_TAGS + 6; i++) {
         tg_tag_t *tag = apr_array_push(span->tags);
         tag->key = apr_psprintf(tg_test_pool, "k%d", i);
@@ -389,9 +399,9 @@ static void test_overfull_hand_span_counts_what_is_left_out(void)
     len = encode_or_fail(span, buf, sizeof(buf));
     CU_ASSERT_EQUAL_FATAL(decode_exact(buf, len, &back), APR_SUCCESS);
     CU_ASSERT_EQUAL(back->tags->nelts, TG_SPAN_MAX_TAGS);
-    CU_ASSERT_EQUAL(back->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS);
-    /* 1 before, 6 tags, 3 of the 19 notes (start and 18 by hand) */
-    CU_ASSERT_EQUAL(back->dropped, 1 + 6 + 3);
+    CU_ASSERT_EQUAL(back->annotations->nelts, TG_SPAN_MAX_NOTES_BETWEEN);
+    /* 1 before, 6 tags, 4 of the 18 notes between the first and the last */
+    CU_ASSERT_EQUAL(back->dropped, 1 + 6 + 4);
 }
 
 static void test_long_hand_string_is_cut(void)
@@ -408,12 +418,11 @@ static void test_long_hand_string_is_cut(void)
 
 /* ---- a span larger than its room ---- */
 
-#define FILLER_TAGS (TG_SPAN_MAX_TAGS - 4)
+#define FILLER_TAGS (TG_SPAN_MAX_TAGS - 1)
 #define SENTINEL 0xA5
 
-/* A server span as the module makes it, every bound reached: among 20 tags
- * of full length, the four a reader needs most (first, in the middle and
- * last), 16 notes and most strings at full length. */
+/* A server span as the module makes it, every bound reached: 23 tags of
+ * full length and the error tag, 16 notes and most strings at full length. */
 static tg_span_t *bounded_server_span(void)
 {
     tg_context_t parent;
@@ -427,6 +436,7 @@ static tg_span_t *bounded_server_span(void)
     span->local.service_name = repeat('s', TG_SPAN_MAX_STRING);
     span->local.ipv4 = "192.168.99.1";
     span->local.port = 443;
+    span->remote.service_name = repeat('r', TG_SPAN_MAX_STRING);
     span->remote.ipv6 = "2001:db8:85a3::8a2e:370:7334";
     span->remote.port = 58648;
     tg_span_tag(span, "http.method", "GET");
@@ -490,11 +500,11 @@ static const tg_tag_t *tag_of(const tg_span_t *span, int i)
     return &APR_ARRAY_IDX(span->tags, i, tg_tag_t);
 }
 
-/* What no degradation may lose: ids, times, flags, the first and last
- * notes (their values perhaps cut), the tags a reader needs most. */
+/* What no degradation may lose: ids, times, flags (so the first and last
+ * notes), the HTTP fields (the path perhaps cut) and the error tag. */
 static void assert_essentials_kept(const tg_span_t *back, const tg_span_t *span)
 {
-    int last = span->annotations->nelts - 1, back_last;
+    int last = tg_span_note_count(span) - 1;
     CU_ASSERT_TRUE(tg_trace_id_equal(back->trace_id, span->trace_id));
     CU_ASSERT_EQUAL(back->id, span->id);
     CU_ASSERT_EQUAL(back->parent_id, span->parent_id);
@@ -503,12 +513,9 @@ static void assert_essentials_kept(const tg_span_t *back, const tg_span_t *span)
     CU_ASSERT_EQUAL(back->duration, span->duration);
     CU_ASSERT_EQUAL(back->error, span->error);
     CU_ASSERT_EQUAL(back->finished, span->finished);
-    CU_ASSERT_FATAL(back->annotations->nelts >= 2);
-    back_last = back->annotations->nelts - 1;
-    CU_ASSERT_EQUAL(note_of(back, 0)->timestamp, note_of(span, 0)->timestamp);
-    assert_prefix(note_of(back, 0)->value, note_of(span, 0)->value);
-    CU_ASSERT_EQUAL(note_of(back, back_last)->timestamp, note_of(span, last)->timestamp);
-    assert_prefix(note_of(back, back_last)->value, note_of(span, last)->value);
+    CU_ASSERT_EQUAL(tg_span_note_at(back, 0).timestamp, tg_span_note_at(span, 0).timestamp);
+    CU_ASSERT_EQUAL(tg_span_note_at(back, tg_span_note_count(back) - 1).timestamp,
+                    tg_span_note_at(span, last).timestamp);
     CU_ASSERT_STRING_EQUAL(tg_span_tag_value(back, "http.method"), "GET");
     assert_prefix(tg_span_tag_value(back, "http.path"), tg_span_tag_value(span, "http.path"));
     CU_ASSERT_STRING_EQUAL(tg_span_tag_value(back, "http.status_code"), "500");
@@ -529,24 +536,24 @@ static void test_span_at_every_bound_fits_a_queue_slot(void)
 }
 
 /* Strings are cut last, to the longest length that fits, all to the same
- * length: 20 filler tags, 14 notes and 5 strings (the name, the service,
- * the path, the first and last notes) are left out or cut. */
+ * length: 23 filler tags, 14 notes and 4 strings (the name, both
+ * services, the path) are left out or cut. */
 static void test_strings_are_cut_last_and_evenly(void)
 {
     tg_span_t *span = bounded_server_span(), *back;
     size_t len, cut;
     back = fit(span, TG_RECORD_MIN_CAP, &len);
-    CU_ASSERT_EQUAL_FATAL(back->tags->nelts, 4);
-    CU_ASSERT_EQUAL_FATAL(back->annotations->nelts, 2);
+    CU_ASSERT_EQUAL_FATAL(back->tags->nelts, 1);
+    CU_ASSERT_PTR_NULL(back->annotations);
     cut = strlen(back->name);
     CU_ASSERT(cut >= 64 && cut < TG_SPAN_MAX_STRING);
     CU_ASSERT_EQUAL(strlen(back->local.service_name), cut);
-    CU_ASSERT_EQUAL(strlen(tg_span_tag_value(back, "http.path")), cut);
-    CU_ASSERT_EQUAL(strlen(note_of(back, 0)->value), cut);
-    CU_ASSERT_EQUAL(strlen(note_of(back, 1)->value), cut);
+    CU_ASSERT_EQUAL(strlen(back->remote.service_name), cut);
+    CU_ASSERT_EQUAL(strlen(back->path), cut);
+    CU_ASSERT_STRING_EQUAL(back->method, "GET");
     /* one byte more of each would not have fitted */
-    CU_ASSERT(len + 5 > TG_RECORD_MIN_CAP);
-    CU_ASSERT_EQUAL(back->dropped, span->dropped + FILLER_TAGS + (TG_SPAN_MAX_ANNOTATIONS - 2) + 5);
+    CU_ASSERT(len + 4 > TG_RECORD_MIN_CAP);
+    CU_ASSERT_EQUAL(back->dropped, span->dropped + FILLER_TAGS + TG_SPAN_MAX_NOTES_BETWEEN + 4);
 }
 
 /* With just enough room for all but three filler tags, the last three go;
@@ -554,7 +561,7 @@ static void test_strings_are_cut_last_and_evenly(void)
 static void test_tags_go_first_from_the_last(void)
 {
     tg_span_t *span = bounded_server_span(), *back;
-    size_t tag_bytes = 2 * (2 + TG_SPAN_MAX_STRING), len;
+    size_t tag_bytes = 2 * (2 + TG_SPAN_MAX_STRING + 1), len;
     int i, filler = 0;
     back = fit(span, full_length(span) - 3 * tag_bytes, &len);
     assert_essentials_kept(back, span);
@@ -567,24 +574,25 @@ static void test_tags_go_first_from_the_last(void)
     }
     CU_ASSERT_EQUAL(filler, FILLER_TAGS - 3);
     CU_ASSERT_STRING_EQUAL(tag_of(back, back->tags->nelts - 1)->key, "error");
-    CU_ASSERT_EQUAL(back->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS);
+    CU_ASSERT_EQUAL(back->annotations->nelts, TG_SPAN_MAX_NOTES_BETWEEN);
     CU_ASSERT_STRING_EQUAL(back->name, span->name);
-    CU_ASSERT_STRING_EQUAL(tg_span_tag_value(back, "http.path"), tg_span_tag_value(span, "http.path"));
+    CU_ASSERT_STRING_EQUAL(back->path, span->path);
 }
 
-/* Once no filler tag is left, notes go from the one before the last. */
+/* Once no filler tag is left, notes go from the last backwards. */
 static void test_middle_notes_go_after_the_tags(void)
 {
     tg_span_t *span = bounded_server_span(), *back;
-    size_t tag_bytes = 2 * (2 + TG_SPAN_MAX_STRING), note_bytes = 8 + 2 + TG_SPAN_MAX_STRING, len;
+    size_t tag_bytes = 2 * (2 + TG_SPAN_MAX_STRING + 1), note_bytes = 8 + 2 + TG_SPAN_MAX_STRING + 1;
+    size_t len;
     int i;
     back = fit(span, full_length(span) - FILLER_TAGS * tag_bytes - 5 * note_bytes, &len);
     assert_essentials_kept(back, span);
     CU_ASSERT_EQUAL(back->dropped, span->dropped + FILLER_TAGS + 5);
-    CU_ASSERT_EQUAL(back->tags->nelts, 4);
-    CU_ASSERT_EQUAL_FATAL(back->annotations->nelts, TG_SPAN_MAX_ANNOTATIONS - 5);
-    for (i = 0; i < back->annotations->nelts - 1; i++)
-        CU_ASSERT_EQUAL(note_of(back, i)->timestamp, T0 + i);
+    CU_ASSERT_EQUAL(back->tags->nelts, 1);
+    CU_ASSERT_EQUAL_FATAL(back->annotations->nelts, TG_SPAN_MAX_NOTES_BETWEEN - 5);
+    for (i = 0; i < back->annotations->nelts; i++)
+        CU_ASSERT_EQUAL(note_of(back, i)->timestamp, T0 + 1 + i);
     CU_ASSERT_STRING_EQUAL(note_of(back, 1)->value, note_of(span, 1)->value);
     CU_ASSERT_STRING_EQUAL(back->name, span->name);
 }
@@ -621,6 +629,25 @@ static void test_same_span_and_room_make_the_same_record(void)
     CU_ASSERT_FATAL(len > 0);
     CU_ASSERT_EQUAL_FATAL(tg_record_encode(span, two, sizeof(two)), len);
     CU_ASSERT_EQUAL(memcmp(one, two, len), 0);
+}
+
+/* The two steps a queue writer takes write what tg_record_encode does, a
+ * degraded record included. */
+static void test_plan_then_write_is_encode(void)
+{
+    static unsigned char one[TG_QUEUE_SLOT_BYTES + 1], two[TG_QUEUE_SLOT_BYTES + 1];
+    const tg_span_t *spans[] = { typical_span(), bounded_server_span() };
+    size_t i;
+    for (i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
+        tg_record_plan_t plan;
+        size_t len = tg_record_plan(spans[i], TG_QUEUE_SLOT_BYTES, &plan);
+        CU_ASSERT_FATAL(len > 0 && len <= TG_QUEUE_SLOT_BYTES);
+        memset(two, SENTINEL, sizeof(two));
+        tg_record_write(spans[i], &plan, two);
+        CU_ASSERT_EQUAL(two[len], SENTINEL);
+        CU_ASSERT_EQUAL_FATAL(tg_record_encode(spans[i], one, TG_QUEUE_SLOT_BYTES), len);
+        CU_ASSERT_EQUAL(memcmp(one, two, len), 0);
+    }
 }
 
 static void test_below_the_minimum_it_is_all_or_nothing(void)
@@ -677,18 +704,18 @@ static void test_long_address_is_left_out_not_cut(void)
 }
 
 /* The worst a span filled by hand can be: every string at full length and
- * every tag one of those kept, so only strings can be cut. */
+ * every tag keyed as the one kept, so only strings can be cut. */
 static void test_worst_hand_span_fits_the_minimum(void)
 {
     tg_span_t *span = largest_span(), *back;
     size_t len;
     int i;
     for (i = 0; i < span->tags->nelts; i++)
-        APR_ARRAY_IDX(span->tags, i, tg_tag_t).key = "http.status_code";
+        APR_ARRAY_IDX(span->tags, i, tg_tag_t).key = "error";
     back = fit(span, TG_RECORD_MIN_CAP, &len);
     CU_ASSERT_EQUAL(back->tags->nelts, TG_SPAN_MAX_TAGS);
-    CU_ASSERT_EQUAL(back->annotations->nelts, 2);
-    CU_ASSERT_STRING_EQUAL(tag_of(back, TG_SPAN_MAX_TAGS - 1)->key, "http.status_code");
+    CU_ASSERT_PTR_NULL(back->annotations);
+    CU_ASSERT_STRING_EQUAL(tag_of(back, TG_SPAN_MAX_TAGS - 1)->key, "error");
     CU_ASSERT_EQUAL(back->id, span->id);
     CU_ASSERT_EQUAL(back->dropped, UINT32_MAX); /* saturated, not wrapped */
 }
@@ -712,8 +739,13 @@ static void test_layout_starts_as_documented(void)
     CU_ASSERT_EQUAL(get_le(buf + 36, 8), (uint64_t)T0);
     CU_ASSERT_EQUAL(get_le(buf + 44, 8), 1431);
     CU_ASSERT_EQUAL(get_le(buf + 52, 4), 3);
-    CU_ASSERT_EQUAL(get_le(buf + 56, 2), strlen("get /api"));
-    CU_ASSERT_EQUAL(memcmp(buf + 58, "get /api", 8), 0);
+    CU_ASSERT_EQUAL(get_le(buf + 56, 2), 0); /* no status code */
+    CU_ASSERT_EQUAL(get_le(buf + 58, 2), 5000);
+    CU_ASSERT_EQUAL(get_le(buf + 60, 2), 58648);
+    CU_ASSERT_EQUAL(get_le(buf + 62, 2), strlen("get /api"));
+    CU_ASSERT_EQUAL(memcmp(buf + 64, "get /api", 9), 0); /* its NUL included */
+    CU_ASSERT_EQUAL(get_le(buf + 73, 2), strlen("GET"));
+    CU_ASSERT_EQUAL(memcmp(buf + 75, "GET", 4), 0);
     CU_ASSERT_EQUAL(get_le(buf + len - 4, 4), reference_crc32c(buf, len - 4));
 }
 
@@ -912,8 +944,9 @@ static void test_hand_record_decodes(void)
     CU_ASSERT_EQUAL(span->duration, 25);
     CU_ASSERT_TRUE(span->finished);
     CU_ASSERT_STRING_EQUAL(span->name, "svc");
-    CU_ASSERT_STRING_EQUAL(span->local.service_name, "svc");
-    CU_ASSERT_PTR_NULL(span->local.ipv4);
+    CU_ASSERT_STRING_EQUAL(span->method, "svc");
+    CU_ASSERT_PTR_NULL(span->path);
+    CU_ASSERT_PTR_NULL(span->local.service_name);
     CU_ASSERT_EQUAL(span->local.port, 80);
     CU_ASSERT_EQUAL(span->tags->nelts, 1);
     CU_ASSERT_EQUAL(span->annotations->nelts, 2);
@@ -948,11 +981,38 @@ static void test_nul_inside_a_string_is_rejected(void)
     CU_ASSERT_EQUAL(decode_sealed(&b, &span), APR_EINVAL);
 }
 
+/* The reader copies the record once and points into the copy: each string
+ * must end with the NUL the writer puts after it. */
+static void test_string_without_its_nul_is_rejected(void)
+{
+    tg_buf_t b;
+    tg_span_t *span;
+    tg_buf_init(&b);
+    hand_head(&b, 0, "get", 3, 1);
+    b.data[HEADER_BYTES + 2 + 3] = '/';
+    hand_tags(&b, 0);
+    hand_notes(&b, 0);
+    CU_ASSERT_EQUAL(decode_sealed(&b, &span), APR_EINVAL);
+}
+
+static void test_status_code_over_three_digits_is_rejected(void)
+{
+    tg_buf_t b;
+    tg_span_t *span;
+    tg_buf_init(&b);
+    hand_head(&b, 0, "", 0, 0);
+    b.data[HEADER_BYTES - 6] = (char)0xE8; /* 1000, little-endian */
+    b.data[HEADER_BYTES - 5] = 0x03;
+    hand_tags(&b, 0);
+    hand_notes(&b, 0);
+    CU_ASSERT_EQUAL(decode_sealed(&b, &span), APR_EINVAL);
+}
+
 static void test_counts_over_the_bounds_are_rejected(void)
 {
-    CU_ASSERT_EQUAL(decode_hand_record(0, 1, TG_SPAN_MAX_TAGS, TG_SPAN_MAX_ANNOTATIONS), APR_SUCCESS);
+    CU_ASSERT_EQUAL(decode_hand_record(0, 1, TG_SPAN_MAX_TAGS, TG_SPAN_MAX_NOTES_BETWEEN), APR_SUCCESS);
     CU_ASSERT_EQUAL(decode_hand_record(0, 1, TG_SPAN_MAX_TAGS + 1, 0), APR_EINVAL);
-    CU_ASSERT_EQUAL(decode_hand_record(0, 1, 0, TG_SPAN_MAX_ANNOTATIONS + 1), APR_EINVAL);
+    CU_ASSERT_EQUAL(decode_hand_record(0, 1, 0, TG_SPAN_MAX_NOTES_BETWEEN + 1), APR_EINVAL);
     CU_ASSERT_EQUAL(decode_hand_record(0, 1, 0xFFFF, 0), APR_EINVAL);
 }
 
@@ -1026,6 +1086,7 @@ void tg_test_add_record(void)
     TG_TEST(suite, test_middle_notes_go_after_the_tags);
     TG_TEST(suite, test_rooms_from_the_minimum_up_fit);
     TG_TEST(suite, test_same_span_and_room_make_the_same_record);
+    TG_TEST(suite, test_plan_then_write_is_encode);
     TG_TEST(suite, test_below_the_minimum_it_is_all_or_nothing);
     TG_TEST(suite, test_span_that_fits_loses_nothing);
     TG_TEST(suite, test_cut_keeps_characters_whole);
@@ -1048,6 +1109,8 @@ void tg_test_add_record(void)
     TG_TEST(suite, test_string_over_the_bound_is_rejected);
     TG_TEST(suite, test_string_length_just_below_null_is_rejected);
     TG_TEST(suite, test_nul_inside_a_string_is_rejected);
+    TG_TEST(suite, test_string_without_its_nul_is_rejected);
+    TG_TEST(suite, test_status_code_over_three_digits_is_rejected);
     TG_TEST(suite, test_counts_over_the_bounds_are_rejected);
     TG_TEST(suite, test_random_garbage_is_rejected);
     TG_TEST(suite, test_sealed_garbage_never_crashes);
