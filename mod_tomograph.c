@@ -988,18 +988,12 @@ static const char *service_name(const request_rec *r)
     return service ? service : server_conf(r->server)->default_service;
 }
 
-/* The record is written straight into the queue's room. */
 static void enqueue(const tg_span_t *span)
 {
-    tg_record_plan_t plan;
-    tg_queue_reservation_t room;
+    unsigned char record[TG_QUEUE_SLOT_BYTES];
     atomic_fetch_add_explicit(&retained->shared->spans_created, 1, memory_order_relaxed);
     /* A full queue drops the span; the queue counts it. */
-    if (tg_queue_reserve(retained->queue, tg_record_plan(span, TG_QUEUE_SLOT_BYTES, &plan), &room)
-        != APR_SUCCESS)
-        return;
-    tg_record_write(span, &plan, room.data);
-    tg_queue_commit(&room, plan.length);
+    tg_queue_push(retained->queue, record, tg_record_encode(span, record, sizeof(record)));
 }
 
 static void mark_error(tg_span_t *span, const char *reason)

@@ -43,6 +43,23 @@
 
 #define CRC_BYTES 4
 
+/* name, method, path, two endpoints' service, ipv4 and ipv6 */
+#define FIXED_STRINGS 9
+
+/* What of a span goes into its record. */
+typedef struct {
+    int tags;  /* entries within the span's bounds, */
+    int notes; /* some of which may be left out: */
+    unsigned char keep_tag[TG_SPAN_MAX_TAGS];
+    unsigned char keep_note[TG_SPAN_MAX_NOTES_BETWEEN];
+    apr_size_t string_limit;               /* bytes kept of a string that may be cut */
+    uint64_t dropped;                      /* the span's own count and what is left out */
+    uint16_t fixed_length[FIXED_STRINGS];  /* as they go out, once measured */
+    apr_size_t length;
+} plan_t;
+/* Magic, version, flags, six u64, u32 dropped, u16 status and ports. */
+#define FIXED_BYTES (4 + 6 * 8 + 4 + 3 * 2)
+
 /* ---- CRC-32C ---- */
 
 /* Castagnoli's polynomial, bit-reversed: the one the crc32 instruction
@@ -141,22 +158,23 @@ enum {
 };
 
 /* Measuring and writing walk the same layout with the same code; the
- * writer needs no bounds, since it writes what was measured into as much
- * room.  Everything below is inlined into both walks, so that each is
- * compiled for what it does: a measure only adds lengths, a write only
- * stores. */
+ * writer needs no bounds: it writes what was measured into as much room,
+ * or a span whose largest record fits the room (worst_case_length).
+ * Everything below is inlined into each walk, so that each is compiled for
+ * what it does: a measure only adds lengths, a write only stores. */
 #define INLINE static inline __attribute__((always_inline))
 
 typedef struct {
     unsigned char *buf;      /* NULL to measure only */
     apr_size_t len;
     unsigned cut;            /* strings the plan's string_limit cut short */
-    tg_record_plan_t *plan;  /* measuring notes the fixed strings' lengths there */
+    plan_t *plan;  /* measuring notes the fixed strings' lengths there */
+    int planned;             /* writing what the plan measured: its lengths hold */
 } writer_t;
 
-static writer_t measuring_writer(tg_record_plan_t *plan)
+static writer_t measuring_writer(plan_t *plan)
 {
-    return (writer_t){ NULL, 0, 0, plan };
+    return (writer_t){ NULL, 0, 0, plan, 0 };
 }
 
 /* With `bytes` a constant, the copy is one store. */
@@ -237,28 +255,37 @@ INLINE void put_key(writer_t *w, const char *key)
 
 /* Measuring notes each fixed string's length in the plan and writing
  * reuses it: a record costs one pass over its strings. */
+INLINE void fixed_strings_of(const tg_span_t *span, const char *strings[FIXED_STRINGS])
+{
+    strings[NAME] = span->name;
+    strings[METHOD] = span->method;
+    strings[PATH] = span->path;
+    strings[LOCAL_SERVICE] = span->local.service_name;
+    strings[LOCAL_IPV4] = span->local.ipv4;
+    strings[LOCAL_IPV6] = span->local.ipv6;
+    strings[REMOTE_SERVICE] = span->remote.service_name;
+    strings[REMOTE_IPV4] = span->remote.ipv4;
+    strings[REMOTE_IPV6] = span->remote.ipv6;
+}
+
 INLINE void put_fixed_strings(writer_t *w, const tg_span_t *span)
 {
-    const char *strings[TG_RECORD_FIXED_STRINGS] = {
-        [NAME] = span->name,
-        [METHOD] = span->method,
-        [PATH] = span->path,
-        [LOCAL_SERVICE] = span->local.service_name,
-        [LOCAL_IPV4] = span->local.ipv4,
-        [LOCAL_IPV6] = span->local.ipv6,
-        [REMOTE_SERVICE] = span->remote.service_name,
-        [REMOTE_IPV4] = span->remote.ipv4,
-        [REMOTE_IPV6] = span->remote.ipv6,
-    };
+    const char *strings[FIXED_STRINGS];
     int i;
-    for (i = 0; i < TG_RECORD_FIXED_STRINGS; i++) {
-        if (!w->buf) {
-            int address = i == LOCAL_IPV4 || i == LOCAL_IPV6 || i == REMOTE_IPV4 || i == REMOTE_IPV6;
-            w->plan->fixed_length[i] = (uint16_t)(address ? address_length(w, strings[i])
-                                                  : length_within(w, strings[i],
-                                                                  w->plan->string_limit));
+    fixed_strings_of(span, strings);
+    for (i = 0; i < FIXED_STRINGS; i++) {
+        apr_size_t len;
+        if (w->planned) {
+            len = w->plan->fixed_length[i];
         }
-        put_string_of_length(w, strings[i], w->plan->fixed_length[i]);
+        else {
+            int address = i == LOCAL_IPV4 || i == LOCAL_IPV6 || i == REMOTE_IPV4 || i == REMOTE_IPV6;
+            len = address ? address_length(w, strings[i])
+                          : length_within(w, strings[i], w->plan->string_limit);
+            if (!w->buf)
+                w->plan->fixed_length[i] = (uint16_t)len;
+        }
+        put_string_of_length(w, strings[i], len);
     }
 }
 
@@ -324,7 +351,7 @@ static uint64_t status_of(const tg_span_t *span)
  * writer); the CRC last. */
 INLINE void write_record(writer_t *w, const tg_span_t *span)
 {
-    const tg_record_plan_t *plan = w->plan;
+    const plan_t *plan = w->plan;
     int i;
 
     put_uint(w, 'T', 1);
@@ -353,7 +380,7 @@ INLINE void write_record(writer_t *w, const tg_span_t *span)
     put_uint(w, w->buf ? tg_crc32c(w->buf, w->len) : 0, CRC_BYTES);
 }
 
-static void plan_everything(tg_record_plan_t *plan, const tg_span_t *span)
+static void plan_everything(plan_t *plan, const tg_span_t *span)
 {
     plan->tags = at_most(length_of(span->tags), TG_SPAN_MAX_TAGS);
     plan->notes = at_most(length_of(span->annotations), TG_SPAN_MAX_NOTES_BETWEEN);
@@ -370,7 +397,7 @@ static void plan_everything(tg_record_plan_t *plan, const tg_span_t *span)
 }
 
 /* Measures the record as planned, noting the fixed strings' lengths. */
-static writer_t measure_record(const tg_span_t *span, tg_record_plan_t *plan)
+static writer_t measure_record(const tg_span_t *span, plan_t *plan)
 {
     writer_t w = measuring_writer(plan);
     write_record(&w, span);
@@ -378,7 +405,7 @@ static writer_t measure_record(const tg_span_t *span, tg_record_plan_t *plan)
 }
 
 /* Each returns the bytes it saves. */
-static apr_size_t leave_out_tag(tg_record_plan_t *plan, const tg_span_t *span, int i)
+static apr_size_t leave_out_tag(plan_t *plan, const tg_span_t *span, int i)
 {
     writer_t w = measuring_writer(plan);
     put_tag(&w, tag_at(span, i));
@@ -387,7 +414,7 @@ static apr_size_t leave_out_tag(tg_record_plan_t *plan, const tg_span_t *span, i
     return w.len;
 }
 
-static apr_size_t leave_out_note(tg_record_plan_t *plan, const tg_span_t *span, int i)
+static apr_size_t leave_out_note(plan_t *plan, const tg_span_t *span, int i)
 {
     writer_t w = measuring_writer(plan);
     put_note(&w, note_at(span, i));
@@ -398,7 +425,7 @@ static apr_size_t leave_out_note(tg_record_plan_t *plan, const tg_span_t *span, 
 
 /* The longest string limit under which the record fits: long strings are
  * cut first, and a string shorter than the limit is not cut at all. */
-static void cut_strings_to_fit(tg_record_plan_t *plan, const tg_span_t *span, apr_size_t cap)
+static void cut_strings_to_fit(plan_t *plan, const tg_span_t *span, apr_size_t cap)
 {
     apr_size_t fits = 0, too_long = TG_SPAN_MAX_STRING;
     while (too_long - fits > 1) {
@@ -417,7 +444,7 @@ static void cut_strings_to_fit(tg_record_plan_t *plan, const tg_span_t *span, ap
  * longest strings.  With cap >= TG_RECORD_MIN_CAP the last step always
  * succeeds: what is never cut (fixed fields, the error tag's key, the
  * addresses left out) takes under 200 bytes. */
-static void plan_to_fit(tg_record_plan_t *plan, const tg_span_t *span, apr_size_t cap)
+static void plan_to_fit(plan_t *plan, const tg_span_t *span, apr_size_t cap)
 {
     apr_size_t len = measure_record(span, plan).len;
     int i;
@@ -430,7 +457,9 @@ static void plan_to_fit(tg_record_plan_t *plan, const tg_span_t *span, apr_size_
         cut_strings_to_fit(plan, span, cap);
 }
 
-apr_size_t tg_record_plan(const tg_span_t *span, apr_size_t cap, tg_record_plan_t *plan)
+/* Measures the record within cap, leaving out what must go; its length, 0
+ * when even that does not fit (cap < TG_RECORD_MIN_CAP). */
+static apr_size_t plan_within(const tg_span_t *span, apr_size_t cap, plan_t *plan)
 {
     writer_t measured;
     plan_everything(plan, span);
@@ -448,23 +477,42 @@ apr_size_t tg_record_plan(const tg_span_t *span, apr_size_t cap, tg_record_plan_
     return plan->length = measured.len;
 }
 
-void tg_record_write(const tg_span_t *span, const tg_record_plan_t *plan, unsigned char *buf)
+/* Writes with a writer that does not measure (buf is not NULL). */
+static apr_size_t write_with(writer_t w, const tg_span_t *span)
 {
-    /* The writer reads the plan, never writes it. */
-    writer_t w = { buf, 0, 0, (tg_record_plan_t *)plan };
     /* Says buf is not NULL to the compiler, which then drops the measuring. */
-    if (!buf)
-        return;
+    if (!w.buf)
+        return 0;
     write_record(&w, span);
+    return w.len;
 }
 
+
+/* The longest record the span can make: each of its strings at the bound. */
+static apr_size_t worst_case_length(const tg_span_t *span, const plan_t *plan)
+{
+    const apr_size_t string = 2 + TG_SPAN_MAX_STRING + 1;
+    const char *strings[FIXED_STRINGS];
+    apr_size_t len = FIXED_BYTES + 2 + 2 + CRC_BYTES;
+    int i;
+    fixed_strings_of(span, strings);
+    for (i = 0; i < FIXED_STRINGS; i++)
+        len += strings[i] ? string : 2;
+    return len + (apr_size_t)plan->tags * 2 * string + (apr_size_t)plan->notes * (8 + string);
+}
+
+/* A span whose largest record fits is written at once, its strings
+ * measured as they go: what the request path's spans are.  The others are
+ * planned first. */
 apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_t cap)
 {
-    tg_record_plan_t plan;
-    if (!tg_record_plan(span, cap, &plan))
+    plan_t plan;
+    plan_everything(&plan, span);
+    if (worst_case_length(span, &plan) <= cap)
+        return write_with((writer_t){ buf, 0, 0, &plan, 0 }, span);
+    if (!plan_within(span, cap, &plan))
         return 0;
-    tg_record_write(span, &plan, buf);
-    return plan.length;
+    return write_with((writer_t){ buf, 0, 0, &plan, 1 }, span);
 }
 
 /* ---- reading ---- */

@@ -39,26 +39,6 @@
  * fit (buf then holds garbage). */
 apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_t cap);
 
-/* tg_record_encode in two steps, for a caller that must know the length
- * before it has the room (a queue reservation): tg_record_plan measures
- * the record within cap and returns its length (0 as above), and
- * tg_record_write writes those bytes, the span unchanged in between. */
-#define TG_RECORD_FIXED_STRINGS 9 /* name, method, path, two endpoints' three */
-
-typedef struct {
-    int tags;  /* entries within the span's bounds, */
-    int notes; /* some of which may be left out: */
-    unsigned char keep_tag[TG_SPAN_MAX_TAGS];
-    unsigned char keep_note[TG_SPAN_MAX_NOTES_BETWEEN];
-    apr_size_t string_limit;                       /* bytes kept of a string that may be cut */
-    uint64_t dropped;                              /* the span's own count and what is left out */
-    uint16_t fixed_length[TG_RECORD_FIXED_STRINGS]; /* as they go out */
-    apr_size_t length;
-} tg_record_plan_t;
-
-apr_size_t tg_record_plan(const tg_span_t *span, apr_size_t cap, tg_record_plan_t *plan);
-void tg_record_write(const tg_span_t *span, const tg_record_plan_t *plan, unsigned char *buf);
-
 /* Decodes a record into a new span in pool.  APR_EINVAL for anything that
  * is not exactly one intact record. */
 apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool_t *pool,

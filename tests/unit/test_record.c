@@ -631,25 +631,6 @@ static void test_same_span_and_room_make_the_same_record(void)
     CU_ASSERT_EQUAL(memcmp(one, two, len), 0);
 }
 
-/* The two steps a queue writer takes write what tg_record_encode does, a
- * degraded record included. */
-static void test_plan_then_write_is_encode(void)
-{
-    static unsigned char one[TG_QUEUE_SLOT_BYTES + 1], two[TG_QUEUE_SLOT_BYTES + 1];
-    const tg_span_t *spans[] = { typical_span(), bounded_server_span() };
-    size_t i;
-    for (i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
-        tg_record_plan_t plan;
-        size_t len = tg_record_plan(spans[i], TG_QUEUE_SLOT_BYTES, &plan);
-        CU_ASSERT_FATAL(len > 0 && len <= TG_QUEUE_SLOT_BYTES);
-        memset(two, SENTINEL, sizeof(two));
-        tg_record_write(spans[i], &plan, two);
-        CU_ASSERT_EQUAL(two[len], SENTINEL);
-        CU_ASSERT_EQUAL_FATAL(tg_record_encode(spans[i], one, TG_QUEUE_SLOT_BYTES), len);
-        CU_ASSERT_EQUAL(memcmp(one, two, len), 0);
-    }
-}
-
 static void test_below_the_minimum_it_is_all_or_nothing(void)
 {
     static unsigned char buf[TG_RECORD_MIN_CAP];
@@ -1086,7 +1067,6 @@ void tg_test_add_record(void)
     TG_TEST(suite, test_middle_notes_go_after_the_tags);
     TG_TEST(suite, test_rooms_from_the_minimum_up_fit);
     TG_TEST(suite, test_same_span_and_room_make_the_same_record);
-    TG_TEST(suite, test_plan_then_write_is_encode);
     TG_TEST(suite, test_below_the_minimum_it_is_all_or_nothing);
     TG_TEST(suite, test_span_that_fits_loses_nothing);
     TG_TEST(suite, test_cut_keeps_characters_whole);
