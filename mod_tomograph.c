@@ -884,7 +884,6 @@ static request_trace_t *ensure_trace(request_rec *r)
     set_endpoint_of(&span->remote, root->useragent_ip, root->useragent_addr);
     trace->first_uri = root->uri;
     ap_set_module_config(root->request_config, &tomograph_module, trace);
-    set_response_header(r, trace);
     return trace;
 }
 
@@ -895,13 +894,23 @@ static void annotate_uri(request_rec *r, const char *what)
         tg_span_annotate(&trace->server, apr_time_now(), apr_pstrcat(r->pool, what, " ", r->uri, NULL));
 }
 
-/* Runs for the client's request and for each internal redirect. */
+/* Runs for the client's request and for each internal redirect (httpd
+ * runs header_parser for no subrequest), once per-directory settings are
+ * known.  Gives the trace's ids to the logs (%{TOMOGRAPH_TRACE_ID}e) and to
+ * the app's environment, and the client its response header. */
 static int decide_trace(request_rec *r)
 {
+    request_trace_t *trace;
     if (r->prev)
         annotate_uri(r, "internal redirect to");
-    else
-        ensure_trace(r);
+    trace = ensure_trace(r);
+    if (!trace || !tracing_enabled(r))
+        return DECLINED;
+    /* Set again after each internal redirect, which renames them REDIRECT_*:
+     * this request's environment never has them yet. */
+    apr_table_addn(r->subprocess_env, ENV_TRACE_ID, with_hex(trace)->trace_hex);
+    apr_table_addn(r->subprocess_env, ENV_SPAN_ID, trace->span_hex);
+    set_response_header(r, trace);
     return DECLINED;
 }
 
@@ -920,24 +929,6 @@ static void hand_on_context(request_rec *r, const request_trace_t *trace, const 
     tg_inject_formats(tg_header_table_set, r->headers_in, &ctx,
                       dconf->propagate ? dconf->propagate : TG_FORMATS_PROPAGATE_DEFAULT,
                       signing_key(r), r->pool);
-}
-
-/* The trace's ids for the logs (%{TOMOGRAPH_TRACE_ID}e) and the app's
- * environment, and the client's response header. */
-static int expose_trace(request_rec *r)
-{
-    request_trace_t *trace;
-    if (r->main)
-        return DECLINED;
-    trace = ensure_trace(r);
-    if (!trace || !tracing_enabled(r))
-        return DECLINED;
-    /* Set again after each internal redirect, which renames them REDIRECT_*:
-     * this request's environment never has them yet. */
-    apr_table_addn(r->subprocess_env, ENV_TRACE_ID, with_hex(trace)->trace_hex);
-    apr_table_addn(r->subprocess_env, ENV_SPAN_ID, trace->span_hex);
-    set_response_header(r, trace);
-    return DECLINED;
 }
 
 /* Whether what serves r reads the trace from its request headers: an app
@@ -1238,7 +1229,6 @@ static void register_hooks(apr_pool_t *p)
     static const char *const before_wsgi[] = {"mod_wsgi.c", NULL};
     ap_hook_post_config(post_config, NULL, before_wsgi, APR_HOOK_REALLY_FIRST);
     ap_hook_header_parser(decide_trace, NULL, NULL, APR_HOOK_REALLY_FIRST);
-    ap_hook_fixups(expose_trace, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hand_on_span, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_error_filter(insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(finish_server_span, NULL, NULL, APR_HOOK_REALLY_LAST);
