@@ -12,8 +12,8 @@
 #include "tg_span.h"
 
 /* The server span mod_tomograph makes for a request continued from a
- * caller: name, method, path and status tags, both endpoints, the start
- * and stop notes. */
+ * caller: named after its request (method, path), its status, both
+ * endpoints, started and finished. */
 tg_span_t *bench_typical_span(apr_pool_t *pool);
 
 /* bench_typical_span encoded once with tg_record_encode; exits on failure. */

@@ -12,13 +12,24 @@
  * 2. Drops at a steady request rate (default 10,000 spans/s for 10 s): the
  *    producer pushes at that pace and drops what a full queue refuses, as
  *    httpd's children do, while the shipper ships to Zipkin and statsd.
+ * 3. With --per-span: the instructions the shipper spends per span, counted
+ *    by callgrind, on the traffic of bench/callgrind_per_request.py (spans
+ *    one at a time, a request's worth of the shipper's clock apart, so that
+ *    batches close on their interval as they do there; Zipkin and statsd).
+ *    The shipper runs in a child under valgrind, counted from its first
+ *    span to its drain; two runs of different span counts are differenced,
+ *    so that what does not depend on the count cancels.  A quick stand-in
+ *    for that benchmark while changing the shipper: no httpd, no node.js
+ *    collectors (the receiver is the unit tests' server, here, uncounted).
  *
- * usage: shipper_bench [spans-per-second [seconds]] */
+ * usage: shipper_bench [spans-per-second [seconds]]
+ *        shipper_bench --per-span [N1 N2 [callgrind-output-directory]] */
 #include <apr_file_io.h>
 #include <apr_general.h>
 #include <apr_network_io.h>
 #include <apr_strings.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +39,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "tg_queue.h"
 #include "http_server.h"
 #include "tg_shipper.h"
 
@@ -40,6 +52,12 @@
 #define FULL_WAIT_NS 20000    /* a fast producer's pause when the queue is full */
 /* More than the 2 s mod_tomograph gives: a fast producer leaves a full buffer. */
 #define DRAIN_BUDGET apr_time_from_sec(30)
+
+/* --per-span: the span counts differenced, and the shipper's clock between
+ * two spans (callgrind_per_request.py's 1200 requests took about 3.4 s). */
+#define PER_SPAN_N1 200
+#define PER_SPAN_N2 1200
+#define PER_SPAN_GAP apr_time_from_msec(3)
 
 typedef enum { SINK_FILE = 1, SINK_ZIPKIN = 2, SINK_STATSD = 4 } sink_t;
 
@@ -305,6 +323,110 @@ static void steady_rate(const receivers_t *receivers, int rate, int seconds, apr
            losses - outcome.queue.dropped_full, losses == 0 ? "met" : "NOT met");
 }
 
+/* --per-span: each span pushed as a request ends, then the shipper's loop
+ * as tg_shipper_run goes through it between two requests (a poll that takes
+ * the span, one that finds none, a wait), on a clock a request apart; then
+ * the drain.  Callgrind counts the shipper's calls, not the pushes. */
+static void ship_one_at_a_time(tg_shipper_t *shipper, tg_queue_t *queue,
+                               const receivers_t *receivers, long spans)
+{
+    apr_time_t now = apr_time_now();
+    long i;
+    for (i = 0; i < spans; i++, now += PER_SPAN_GAP) {
+        if (tg_queue_push(queue, receivers->record, receivers->record_len) != APR_SUCCESS)
+            bench_fail("tg_queue_push", APR_ENOSPC);
+        tg_shipper_poll(shipper, now);
+        tg_shipper_poll(shipper, now);
+        tg_shipper_wait(shipper, 0);
+    }
+    tg_shipper_drain(shipper, apr_time_now() + DRAIN_BUDGET);
+}
+
+/* The child of --per-span, under callgrind: `--ship N URL PORT`. */
+static int ship_counted(char **argv, apr_pool_t *pool)
+{
+    receivers_t *receivers = apr_pcalloc(pool, sizeof(*receivers));
+    tg_shipper_counters_t counters;
+    tg_queue_t *queue = bench_shared_queue(DEFAULT_QUEUE_SIZE);
+    tg_shipper_t *shipper;
+    long spans = atol(argv[2]);
+    receivers->zipkin_url = argv[3];
+    receivers->statsd_port = (apr_port_t)atoi(argv[4]);
+    receivers->record_len = bench_typical_record(pool, receivers->record);
+    shipper = make_shipper(receivers, SINK_ZIPKIN | SINK_STATSD, queue, &counters, pool);
+    ship_one_at_a_time(shipper, queue, receivers, spans);
+    if (atomic_load(&counters.zipkin.sent) != (uint64_t)spans
+        || atomic_load(&counters.statsd.sent) != (uint64_t)spans) {
+        fprintf(stderr, "shipper_bench --ship: not every span was delivered:");
+        print_exporters(SINK_ZIPKIN | SINK_STATSD, &(outcome_t){.counters = counters});
+        return 1;
+    }
+    return 0;
+}
+
+/* The Ir total of a callgrind output file; exits when it has none. */
+static unsigned long long callgrind_total(const char *path)
+{
+    char line[256];
+    unsigned long long total = 0;
+    int found = 0;
+    FILE *file = fopen(path, "r");
+    while (file && !found && fgets(line, sizeof(line), file))
+        found = sscanf(line, "totals: %llu", &total) == 1 || sscanf(line, "summary: %llu", &total) == 1;
+    if (file)
+        fclose(file);
+    if (!found) {
+        fprintf(stderr, "shipper_bench: no total in %s\n", path);
+        exit(1);
+    }
+    return total;
+}
+
+/* Runs `--ship spans` under callgrind and returns what it counted. */
+static unsigned long long count_shipping(const receivers_t *receivers, long spans,
+                                         const char *outdir, apr_pool_t *pool)
+{
+    const char *out = apr_psprintf(pool, "%s/callgrind.out.%ld", outdir, spans);
+    char self[PATH_MAX];
+    char *argv[] = {
+        "valgrind", "--tool=callgrind", "--quiet", "--toggle-collect=tg_shipper_poll",
+        "--toggle-collect=tg_shipper_wait", "--toggle-collect=tg_shipper_drain",
+        apr_psprintf(pool, "--callgrind-out-file=%s", out), self, "--ship",
+        apr_psprintf(pool, "%ld", spans), (char *)receivers->zipkin_url,
+        apr_psprintf(pool, "%u", (unsigned)receivers->statsd_port), NULL,
+    };
+    int status;
+    pid_t child;
+    /* Under valgrind, /proc/self/exe would be valgrind. */
+    if (!realpath("/proc/self/exe", self))
+        bench_fail("/proc/self/exe", APR_FROM_OS_ERROR(errno));
+    fflush(stdout);
+    child = fork();
+    if (child == 0) {
+        execvp(argv[0], argv);
+        perror("valgrind");
+        _exit(127);
+    }
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status)
+        || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "shipper_bench: the counted shipper failed\n");
+        exit(1);
+    }
+    return callgrind_total(out);
+}
+
+static void per_span(const receivers_t *receivers, long n1, long n2, const char *outdir,
+                     apr_pool_t *pool)
+{
+    unsigned long long i1 = count_shipping(receivers, n1, outdir, pool);
+    unsigned long long i2 = count_shipping(receivers, n2, outdir, pool);
+    printf("per span: %ld and %ld spans one at a time, %d ms of the shipper's clock apart, to "
+           "Zipkin (local receiver, 202) and statsd; shipper defaults\n",
+           n1, n2, (int)apr_time_as_msec(PER_SPAN_GAP));
+    printf("  Ir %llu and %llu (callgrind outputs in %s)\n", i1, i2, outdir);
+    printf("instructions per span: %.0f\n", (double)(i2 - i1) / (double)(n2 - n1));
+}
+
 static int positive_arg(int argc, char **argv, int i, int fallback)
 {
     int value;
@@ -312,7 +434,8 @@ static int positive_arg(int argc, char **argv, int i, int fallback)
         return fallback;
     value = atoi(argv[i]);
     if (value <= 0) {
-        fprintf(stderr, "usage: shipper_bench [spans-per-second [seconds]]\n");
+        fprintf(stderr, "usage: shipper_bench [spans-per-second [seconds]]\n"
+                        "       shipper_bench --per-span [N1 N2 [callgrind-output-directory]]\n");
         exit(2);
     }
     return value;
@@ -321,8 +444,10 @@ static int positive_arg(int argc, char **argv, int i, int fallback)
 int main(int argc, char **argv)
 {
     static const int throughput_sinks[] = {SINK_FILE, SINK_ZIPKIN, SINK_ZIPKIN | SINK_STATSD};
-    int rate = positive_arg(argc, argv, 1, DEFAULT_RATE);
-    int seconds = positive_arg(argc, argv, 2, DEFAULT_SECONDS);
+    int ship_mode = argc == 5 && strcmp(argv[1], "--ship") == 0;
+    int per_span_mode = argc > 1 && strcmp(argv[1], "--per-span") == 0;
+    int rate = ship_mode || per_span_mode ? 0 : positive_arg(argc, argv, 1, DEFAULT_RATE);
+    int seconds = ship_mode || per_span_mode ? 0 : positive_arg(argc, argv, 2, DEFAULT_SECONDS);
     struct sigaction on_child = {.sa_handler = note_producer_exit};
     receivers_t *receivers;
     tg_test_http_server_t *server;
@@ -333,6 +458,8 @@ int main(int argc, char **argv)
 
     apr_initialize();
     apr_pool_create(&pool, NULL);
+    if (ship_mode)
+        return ship_counted(argv, pool);
     sigemptyset(&on_child.sa_mask);
     sigaction(SIGCHLD, &on_child, NULL);
     receivers = apr_pcalloc(pool, sizeof(*receivers));
@@ -341,6 +468,18 @@ int main(int argc, char **argv)
         bench_fail("cannot start the local receiver", APR_EGENERAL);
     receivers->zipkin_url = tg_test_http_url(server);
     receivers->statsd_port = bench_statsd_sink(pool);
+    if (per_span_mode) {
+        char outdir[] = "/tmp/tomograph-per-span-XXXXXX";
+        bench_print_header("shipper_bench: instructions per span (callgrind)", argc, argv);
+        if (argc > 4 && apr_dir_make_recursive(argv[4], APR_FPROT_OS_DEFAULT, pool) != APR_SUCCESS)
+            bench_fail(argv[4], APR_EGENERAL);
+        per_span(receivers, positive_arg(argc, argv, 2, PER_SPAN_N1),
+                 positive_arg(argc, argv, 3, PER_SPAN_N2),
+                 argc > 4 ? argv[4] : mkdtemp(outdir), pool);
+        apr_pool_destroy(pool);
+        apr_terminate();
+        return 0;
+    }
     span_fd = mkstemp(span_path);
     if (span_fd < 0) {
         perror("mkstemp");
@@ -352,7 +491,7 @@ int main(int argc, char **argv)
 
     bench_print_header("shipper_bench: the shipper alone", argc, argv);
     printf("record: %zu bytes (a typical server span); queue of %d records; shipper defaults "
-           "(batches of 100 spans or 200 ms)\n", (size_t)receivers->record_len,
+           "(batches of 512 spans or 1 s)\n", (size_t)receivers->record_len,
            DEFAULT_QUEUE_SIZE);
     printf("throughput: %d spans pushed as fast as the queue takes them, timed until the "
            "shipper has settled them all\n", THROUGHPUT_SPANS);

@@ -3,9 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-/* Digits of UINT64_MAX, 18446744073709551615, and room for a minus sign. */
-#define MAX_DECIMAL_LEN 21
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 void tg_buf_init(tg_buf_t *buf)
 {
@@ -19,6 +19,13 @@ void tg_buf_free(tg_buf_t *buf)
 {
     free(buf->data);
     tg_buf_init(buf);
+}
+
+char *tg_buf_detach(tg_buf_t *buf)
+{
+    char *data = buf->data;
+    tg_buf_init(buf);
+    return data;
 }
 
 void tg_buf_reset(tg_buf_t *buf)
@@ -75,49 +82,138 @@ void tg_buf_append_copy(tg_buf_t *buf, size_t start, size_t len)
     buf->data[buf->len] = '\0';
 }
 
-/* Two digits per step, from a table of "00" to "99": half the divisions of
- * one digit at a time. */
-static const char digit_pairs[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
+static const uint32_t powers_of_ten[] = {
+    1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
+};
 
-/* Writes value's digits to end at `end`; returns where they start. */
-static char *decimal_before(char *end, uint64_t value)
+/* How many decimal digits value (below 10^8) has: log2 by the CPU, times
+ * log10(2) as 1233 / 4096, corrected by one comparison. */
+static unsigned decimal_length(uint32_t value)
 {
-    while (value >= 100) {
-        end -= 2;
-        memcpy(end, digit_pairs + 2 * (value % 100), 2);
-        value /= 100;
-    }
-    if (value >= 10) {
-        end -= 2;
-        memcpy(end, digit_pairs + 2 * value, 2);
-    }
-    else {
-        *--end = (char)('0' + value);
-    }
-    return end;
+    uint32_t nonzero = value | 1;
+    unsigned log10 = (unsigned)((32 - __builtin_clz(nonzero)) * 1233) >> 12;
+    return log10 + (nonzero >= powers_of_ten[log10]);
 }
 
-static void append_decimal(tg_buf_t *buf, uint64_t magnitude, int negative)
+/* The eight digits of n < 10^8, leading zeros included, as the bytes of a
+ * word in memory order, without a table or a loop (Paul Khuong's method,
+ * checked for every n below 10^8): n split in two halves of four digits,
+ * each in a 32-bit lane, each lane split in two of two digits (16-bit
+ * lanes), each of those in two digits (bytes), dividing by multiplying. */
+static inline uint64_t eight_digits(uint32_t n)
 {
-    char text[MAX_DECIMAL_LEN];
-    char *end = text + sizeof(text), *start = decimal_before(end, magnitude);
-    if (negative)
-        *--start = '-';
-    tg_buf_write(buf, start, (size_t)(end - start));
+    uint64_t fours = (uint64_t)(n / 10000) | (uint64_t)(n % 10000) << 32;
+    uint64_t high_pairs = ((fours * 10486) >> 20) & 0x0000007f0000007fULL; /* / 100 */
+    uint64_t pairs = ((fours - 100 * high_pairs) << 16) + high_pairs;
+    uint64_t tens = ((pairs * 103) >> 10) & 0x000f000f000f000fULL; /* / 10 */
+    uint64_t word = (tens + ((pairs - 10 * tens) << 8)) + 0x3030303030303030ULL;
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    word = __builtin_bswap64(word);
+#endif
+    return word;
 }
+
+/* Up to eight digits in one store of eight bytes, the leading zeros shifted
+ * out (the bytes past the number are spare). */
+static inline char *put_short(char *p, uint32_t value)
+{
+    unsigned length = decimal_length(value);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t word = eight_digits(value) >> (8 * (8 - length));
+#else
+    uint64_t word = eight_digits(value) << (8 * (8 - length));
+#endif
+    memcpy(p, &word, 8);
+    return p + length;
+}
+
+static inline char *put_eight(char *p, uint32_t value)
+{
+    uint64_t word = eight_digits(value);
+    memcpy(p, &word, 8);
+    return p + 8;
+}
+
+#define TEN_TO_THE_8 UINT64_C(100000000)
+
+/* Eight digits at a time: a time in microseconds since the epoch takes
+ * two. */
+char *tg_put_u64(char *p, uint64_t value)
+{
+    if (value < TEN_TO_THE_8)
+        return put_short(p, (uint32_t)value);
+    if (value < TEN_TO_THE_8 * TEN_TO_THE_8) {
+        p = put_short(p, (uint32_t)(value / TEN_TO_THE_8));
+        return put_eight(p, (uint32_t)(value % TEN_TO_THE_8));
+    }
+    p = put_short(p, (uint32_t)(value / (TEN_TO_THE_8 * TEN_TO_THE_8)));
+    p = put_eight(p, (uint32_t)(value / TEN_TO_THE_8 % TEN_TO_THE_8));
+    return put_eight(p, (uint32_t)(value % TEN_TO_THE_8));
+}
+
+char *tg_put_i64(char *p, int64_t value)
+{
+    if (value >= 0)
+        return tg_put_u64(p, (uint64_t)value);
+    /* The magnitude of INT64_MIN is no int64_t: negate in unsigned. */
+    *p = '-';
+    return tg_put_u64(p + 1, -(uint64_t)value);
+}
+
+#ifdef __SSE2__
+/* Sixteen hex digits at once: the value's bytes most significant first,
+ * each split into its two nibbles side by side, then '0' added to each and
+ * 'a' - '0' - 10 more to those of 10 or more. */
+char *tg_put_hex64(char *p, uint64_t value)
+{
+    const __m128i low_nibble = _mm_set1_epi8(0x0f);
+    __m128i bytes = _mm_cvtsi64_si128((long long)__builtin_bswap64(value));
+    __m128i high = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibble);
+    __m128i nibbles = _mm_unpacklo_epi8(high, _mm_and_si128(bytes, low_nibble));
+    __m128i letters = _mm_and_si128(_mm_cmpgt_epi8(nibbles, _mm_set1_epi8(9)),
+                                    _mm_set1_epi8('a' - '0' - 10));
+    _mm_storeu_si128((__m128i *)(void *)p,
+                     _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')), letters));
+    return p + 16;
+}
+#else
+/* Eight hex digits, most significant first, as the bytes of a word in
+ * memory order: each nibble spread to a byte of its own, the word's bytes
+ * reversed on a little-endian CPU, then '0' added to each and 'a' - '0' - 10
+ * more to those of 10 or more. */
+static uint64_t hex_word(uint32_t half)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    uint64_t x = half, letters;
+    x = (x | x << 16) & 0x0000ffff0000ffffULL;
+    x = (x | x << 8) & 0x00ff00ff00ff00ffULL;
+    x = (x | x << 4) & 0x0f0f0f0f0f0f0f0fULL;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    letters = ((x + ones * 6) >> 4) & ones;
+    return x + ones * '0' + letters * ('a' - '0' - 10);
+}
+
+char *tg_put_hex64(char *p, uint64_t value)
+{
+    uint64_t high = hex_word((uint32_t)(value >> 32)), low = hex_word((uint32_t)value);
+    memcpy(p, &high, 8);
+    memcpy(p + 8, &low, 8);
+    return p + 16;
+}
+#endif
 
 void tg_buf_append_u64(tg_buf_t *buf, uint64_t value)
 {
-    append_decimal(buf, value, 0);
+    if (tg_buf_room_for(buf, TG_DECIMAL_MAX))
+        tg_buf_wrote(buf, tg_put_u64(tg_buf_tail(buf), value));
 }
 
 void tg_buf_append_i64(tg_buf_t *buf, int64_t value)
 {
-    /* The magnitude of INT64_MIN is no int64_t: negate in unsigned. */
-    append_decimal(buf, value < 0 ? -(uint64_t)value : (uint64_t)value, value < 0);
+    if (tg_buf_room_for(buf, TG_DECIMAL_MAX))
+        tg_buf_wrote(buf, tg_put_i64(tg_buf_tail(buf), value));
 }
 
 void tg_buf_printf(tg_buf_t *buf, const char *fmt, ...)

@@ -28,6 +28,11 @@ void tg_buf_free(tg_buf_t *buf);
 void tg_buf_reset(tg_buf_t *buf);
 void tg_buf_truncate(tg_buf_t *buf, size_t len);
 
+/* Hands the contents over: returns the data (malloc'd and NUL-terminated,
+ * or NULL when nothing was ever written), which the caller frees, and
+ * leaves the buffer empty, without memory. */
+char *tg_buf_detach(tg_buf_t *buf);
+
 /* Makes room for `extra` more bytes and the NUL after them.  Returns 0,
  * changing nothing, when the buffer has failed or fails now. */
 int tg_buf_grow(tg_buf_t *buf, size_t extra);
@@ -71,6 +76,36 @@ void tg_buf_append_copy(tg_buf_t *buf, size_t start, size_t len);
 /* Decimal, as printf's PRIu64 and PRId64 write them, without its cost. */
 void tg_buf_append_u64(tg_buf_t *buf, uint64_t value);
 void tg_buf_append_i64(tg_buf_t *buf, int64_t value);
+
+/* Raw writing, for an encoder that makes room for the most a whole item can
+ * take (one tg_buf_room_for) and then writes it without a test per piece:
+ * each writer puts its bytes at `p` and returns where they end, and
+ * tg_buf_wrote closes the buffer there. */
+static inline char *tg_buf_tail(tg_buf_t *buf)
+{
+    return buf->data + buf->len;
+}
+
+static inline void tg_buf_wrote(tg_buf_t *buf, char *end)
+{
+    buf->len = (size_t)(end - buf->data);
+    *end = '\0';
+}
+
+/* A string literal, copied by its constant length (a few moves, no call). */
+#define TG_PUT_LITERAL(p, literal) \
+    (memcpy((p), (literal), sizeof(literal) - 1), (p) + sizeof(literal) - 1)
+
+/* The room tg_put_u64 and tg_put_i64 need: 20 characters at most (the
+ * digits of UINT64_MAX, or a minus sign and the 19 of INT64_MIN), and spare
+ * bytes after them, as they store eight digits at a time. */
+#define TG_DECIMAL_MAX 24
+
+char *tg_put_u64(char *p, uint64_t value);
+char *tg_put_i64(char *p, int64_t value);
+
+/* 16 lowercase hex digits, leading zeros included. */
+char *tg_put_hex64(char *p, uint64_t value);
 
 void tg_buf_printf(tg_buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -2,6 +2,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Containers nested deeper than this make the reader give up: the input is a
  * header an attacker controls, and each level costs a stack frame. */
@@ -86,60 +89,176 @@ static int is_plain_ascii(unsigned char c)
     return c >= 0x20 && c < DEL && c != '"' && c != '\\';
 }
 
-#define BYTES_PER_WORD 8
-
-/* Whether all of the 8 bytes at s are plain ASCII, tested at once: a byte
- * below 0x20, a quote, a backslash or DEL (each of the last three made zero
- * first) sets its top bit when 0x20 or 0x01 is taken from it, and a byte of
- * 0x80 or more has it set already.  A borrow only ever starts at such a
- * byte, so no other byte can make a plain word look otherwise. */
-static int word_is_plain_ascii(const unsigned char *s)
+/* Writes the character at *s that is not plain ASCII: its escape, the
+ * UTF-8 sequence it starts, or U+FFFD for a byte that starts none. */
+static char *put_unplain(char *p, const unsigned char **s, const unsigned char *end)
 {
-    const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
-    uint64_t word, quote, backslash, del;
-    memcpy(&word, s, sizeof(word));
-    quote = word ^ (ones * '"');
-    backslash = word ^ (ones * '\\');
-    del = word ^ (ones * DEL);
-    return ((((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote)
-             | ((backslash - ones) & ~backslash) | ((del - ones) & ~del) | word)
-            & tops)
-           == 0;
+    size_t escape_len = escape_byte(**s, p), sequence_len;
+    if (escape_len) {
+        (*s)++;
+        return p + escape_len;
+    }
+    sequence_len = utf8_sequence_length(*s, (size_t)(end - *s));
+    if (sequence_len) {
+        memcpy(p, *s, sequence_len);
+        *s += sequence_len;
+        return p + sequence_len;
+    }
+    memcpy(p, replacement_character, sizeof(replacement_character) - 1);
+    (*s)++;
+    return p + sizeof(replacement_character) - 1;
+}
+
+/* One character at a time: what the fast paths below leave. */
+static char *put_characters(char *p, const unsigned char *s, const unsigned char *end,
+                            int lowercase)
+{
+    while (s < end) {
+        if (is_plain_ascii(*s)) {
+            unsigned char c = *s++;
+            *p++ = (char)(lowercase && c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        }
+        else {
+            p = put_unplain(p, &s, end);
+        }
+    }
+    return p;
+}
+
+#ifdef __SSE2__
+/* A bit for each byte of v that is not plain ASCII: below 0x20 or, as a
+ * signed byte, below 0 (0x80 and up), DEL, quote, backslash. */
+static inline unsigned unplain_bytes(__m128i v)
+{
+    __m128i control = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+    __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(DEL));
+    __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+    return (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(control, del), _mm_or_si128(quote, backslash)));
+}
+
+/* 0x20 added to the bytes from 'A' to 'Z'. */
+static inline __m128i lowercase_bytes(__m128i v)
+{
+    __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+                                  _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+    return _mm_add_epi8(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+}
+
+static inline __m128i load_two(uint64_t first, uint64_t second)
+{
+    return _mm_unpacklo_epi64(_mm_cvtsi64_si128((long long)first),
+                              _mm_cvtsi64_si128((long long)second));
+}
+
+/* The text sixteen bytes at a time while they are plain (the bytes before
+ * the first that is not go out as well); the last fifteen or fewer in one
+ * step too, from loads that overlap rather than reach past the end; one
+ * character at a time where something needs more than a copy.
+ * `lowercase` is a constant where this is inlined. */
+static inline __attribute__((always_inline)) char *put_text(char *p, const unsigned char *s,
+                                                            size_t len, int lowercase)
+{
+    const unsigned char *end = s + len;
+    size_t left;
+    __m128i v;
+    while ((left = (size_t)(end - s)) >= 16) {
+        unsigned unplain;
+        v = _mm_loadu_si128((const __m128i *)(const void *)s);
+        unplain = unplain_bytes(v);
+        _mm_storeu_si128((__m128i *)(void *)p, lowercase ? lowercase_bytes(v) : v);
+        if (!unplain) {
+            s += 16;
+            p += 16;
+            continue;
+        }
+        left = (size_t)__builtin_ctz(unplain);
+        s += left;
+        p = put_unplain(p + left, &s, end);
+    }
+    if (left >= 8) {
+        uint64_t first, last;
+        memcpy(&first, s, 8);
+        memcpy(&last, end - 8, 8);
+        v = load_two(first, last);
+        if (!unplain_bytes(v)) {
+            if (lowercase)
+                v = lowercase_bytes(v);
+            _mm_storel_epi64((__m128i *)(void *)p, v);
+            _mm_storel_epi64((__m128i *)(void *)(p + left - 8), _mm_unpackhi_epi64(v, v));
+            return p + left;
+        }
+    }
+    else if (left >= 4) {
+        uint32_t first, last;
+        memcpy(&first, s, 4);
+        memcpy(&last, end - 4, 4);
+        /* The eight bytes above them are zero, not plain: not looked at. */
+        v = _mm_cvtsi64_si128((long long)(first | (uint64_t)last << 32));
+        if (!(unplain_bytes(v) & 0xff)) {
+            if (lowercase)
+                v = lowercase_bytes(v);
+            first = (uint32_t)_mm_cvtsi128_si32(v);
+            last = (uint32_t)_mm_cvtsi128_si32(_mm_srli_epi64(v, 32));
+            memcpy(p, &first, 4);
+            memcpy(p + left - 4, &last, 4);
+            return p + left;
+        }
+    }
+    else if (left) {
+        /* One to three: the first, middle and last bytes, a space above. */
+        uint32_t bytes = s[0] | (uint32_t)s[left / 2] << 8 | (uint32_t)end[-1] << 16
+                         | (uint32_t)' ' << 24;
+        v = _mm_cvtsi32_si128((int)bytes);
+        if (!(unplain_bytes(v) & 0xf)) {
+            if (lowercase)
+                bytes = (uint32_t)_mm_cvtsi128_si32(lowercase_bytes(v));
+            p[0] = (char)bytes;
+            p[left / 2] = (char)(bytes >> 8);
+            p[left - 1] = (char)(bytes >> 16);
+            return p + left;
+        }
+    }
+    return put_characters(p, s, end, lowercase);
+}
+#else
+static inline char *put_text(char *p, const unsigned char *s, size_t len, int lowercase)
+{
+    return put_characters(p, s, s + len, lowercase);
+}
+#endif
+
+char *tg_json_put_text(char *p, const char *str, size_t len)
+{
+    return put_text(p, (const unsigned char *)str, len, 0);
+}
+
+char *tg_json_put_lowercase_text(char *p, const char *str, size_t len)
+{
+    return put_text(p, (const unsigned char *)str, len, 1);
+}
+
+char *tg_json_put_string(char *p, const char *str, size_t len)
+{
+    *p = '"';
+    p = put_text(p + 1, (const unsigned char *)str, len, 0);
+    *p = '"';
+    return p + 1;
+}
+
+char *tg_json_put_lowercase_string(char *p, const char *str, size_t len)
+{
+    *p = '"';
+    p = put_text(p + 1, (const unsigned char *)str, len, 1);
+    *p = '"';
+    return p + 1;
 }
 
 void tg_json_append_string(tg_buf_t *out, const char *str, size_t len)
 {
-    const unsigned char *bytes = (const unsigned char *)str;
-    size_t run_start = 0, i = 0;
-    tg_buf_putc(out, '"');
-    while (i < len) {
-        char escape[7];
-        size_t escape_len, sequence_len;
-        if (len - i >= BYTES_PER_WORD && word_is_plain_ascii(bytes + i)) {
-            i += BYTES_PER_WORD;
-            continue;
-        }
-        if (is_plain_ascii(bytes[i])) {
-            i++;
-            continue;
-        }
-        escape_len = escape_byte(bytes[i], escape);
-        sequence_len = escape_len ? 0 : utf8_sequence_length(bytes + i, len - i);
-        if (sequence_len) {
-            i += sequence_len;
-            continue;
-        }
-        /* Flush the run of bytes that go out as they are, then the
-         * substitute for this one. */
-        tg_buf_write(out, bytes + run_start, i - run_start);
-        if (escape_len)
-            tg_buf_write(out, escape, escape_len);
-        else
-            tg_buf_write(out, replacement_character, sizeof(replacement_character) - 1);
-        run_start = ++i;
-    }
-    tg_buf_write(out, bytes + run_start, len - run_start);
-    tg_buf_putc(out, '"');
+    if (tg_buf_room_for(out, TG_JSON_STRING_MAX(len)))
+        tg_buf_wrote(out, tg_json_put_string(tg_buf_tail(out), str, len));
 }
 
 /* ---- Reader ----------------------------------------------------------- */

@@ -9,9 +9,25 @@
 #include "tg_buf.h"
 
 /* Appends `len` bytes of `str` as a quoted JSON string.  Control bytes,
- * quote and backslash are escaped; bytes that are not valid UTF-8 become
- * U+FFFD, so the output always parses and never carries a raw CR or LF. */
+ * DEL, quote and backslash are escaped; bytes that are not valid UTF-8
+ * become U+FFFD, so the output always parses and never carries a raw CR or
+ * LF. */
 void tg_json_append_string(tg_buf_t *out, const char *str, size_t len);
+
+/* The most bytes a string of `len` bytes takes written: each byte escaped
+ * as \u00XX, and the quotes. */
+#define TG_JSON_STRING_MAX(len) (6 * (size_t)(len) + 2)
+
+/* The same string written raw at p (see tg_buf.h), which has room for
+ * TG_JSON_STRING_MAX(len) bytes; returns where it ends.  The second writes
+ * ASCII letters in lowercase, the escapes being the same in either case. */
+char *tg_json_put_string(char *p, const char *str, size_t len);
+char *tg_json_put_lowercase_string(char *p, const char *str, size_t len);
+
+/* The text of a string without its quotes, for a writer that puts several
+ * pieces between one pair. */
+char *tg_json_put_text(char *p, const char *str, size_t len);
+char *tg_json_put_lowercase_text(char *p, const char *str, size_t len);
 
 /* Finds member `key` of the top-level JSON object in json[0..len) and, when
  * its value is a string, stores its unescaped value (NUL-terminated, in

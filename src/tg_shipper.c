@@ -30,6 +30,9 @@
 
 #define HTTP_TOO_MANY_REQUESTS 429
 
+/* A server span in Zipkin JSON, give or take. */
+#define TYPICAL_SPAN_BYTES 600
+
 typedef struct {
     apr_time_t last_logged; /* 0: never */
     unsigned silenced;      /* failures since, not logged */
@@ -90,8 +93,7 @@ struct tg_shipper_t {
     const tg_span_t **batch;  /* cfg.batch_spans slots */
     int batch_len;
     apr_time_t batch_started; /* when its first span was taken */
-    tg_buf_t out;             /* one exporter's payload */
-    tg_buf_t lines;           /* one span's statsd lines */
+    tg_buf_t out;             /* one exporter's payload, or the pending statsd lines */
     int curl_initialized;
     tg_http_agent_t *agent;   /* the HTTP exporters' connections */
     http_exporter_t http[HTTP_EXPORTERS];
@@ -110,8 +112,14 @@ void tg_shipper_config_defaults(tg_shipper_config_t *cfg)
     cfg->statsd_host = NULL;
     cfg->statsd_port = 8125;
     cfg->span_file = NULL;
-    cfg->batch_spans = 100;
-    cfg->batch_interval = apr_time_from_msec(200);
+    /* As Zipkin's own reporters batch (zipkin-reporter's AsyncReporter:
+     * a message a second at most), and OpenTelemetry's batch span processor
+     * by size (512 spans): fewer, larger POSTs, each costing libcurl about
+     * as much whatever it carries, and a span seen in the collector within
+     * a second.  512 typical spans are about 300 kB, under the 500 kB
+     * messages zipkin-reporter sends. */
+    cfg->batch_spans = 512;
+    cfg->batch_interval = apr_time_from_sec(1);
     cfg->batch_bytes = 1024 * 1024;
     cfg->buffer_spans = 10000;
     cfg->max_attempts = 10;
@@ -220,6 +228,7 @@ static void add_payloads(tg_shipper_t *shipper, http_exporter_t *exporter,
 {
     tg_buf_t *out = &shipper->out;
     payload_t *payload;
+    apr_size_t len;
     char *body;
     tg_buf_reset(out);
     exporter->encode(out, spans, n);
@@ -228,18 +237,22 @@ static void add_payloads(tg_shipper_t *shipper, http_exporter_t *exporter,
         add_payloads(shipper, exporter, spans + n / 2, n - n / 2);
         return;
     }
-    body = out->failed ? NULL : malloc(out->len + 1);
-    if (!body) {
+    if (out->failed) {
         unencodable(exporter, n);
         return;
     }
-    memcpy(body, out->data, out->len + 1);
+    /* The payload takes the bytes as they are (a batch is hundreds of kB,
+     * too many to copy), and the buffer starts over with room for a batch
+     * somewhat larger, so that the next is unlikely to have to grow it. */
+    len = out->len;
+    body = tg_buf_detach(out);
+    tg_buf_grow(out, len + len / 2);
     make_room(shipper, exporter, n);
     /* Room made, at most buffer_spans payloads (of a span at least) wait
      * beside the one on the wire: the ring has a slot for each. */
     payload = &exporter->ring[(exporter->head + exporter->count) % exporter->ring_size];
     payload->body = body;
-    payload->len = out->len;
+    payload->len = len;
     payload->spans = n;
     payload->attempts = 0;
     exporter->count++;
@@ -446,7 +459,6 @@ static apr_status_t release(void *data)
         curl_global_cleanup();
     shipper->curl_initialized = 0;
     tg_buf_free(&shipper->out);
-    tg_buf_free(&shipper->lines);
     return APR_SUCCESS;
 }
 
@@ -493,7 +505,6 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
         return APR_EINVAL;
     shipper = apr_pcalloc(pool, sizeof(*shipper));
     tg_buf_init(&shipper->out);
-    tg_buf_init(&shipper->lines);
     /* First, so that whatever is made below is released with the pool,
      * even when a later step fails. */
     apr_pool_cleanup_register(pool, shipper, release, apr_pool_cleanup_null);
@@ -508,6 +519,10 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
     shipper->record = apr_palloc(pool, TG_QUEUE_SLOT_BYTES);
     shipper->batch = apr_pcalloc(pool, sizeof(*shipper->batch) * (apr_size_t)cfg->batch_spans);
     shipper->statsd_failed = apr_palloc(pool, (apr_size_t)cfg->batch_spans);
+    /* Room for a batch of typical spans from the start, rather than
+     * growing to it (copying as it goes) during the first. */
+    if (cfg->zipkin_url || cfg->otlp_url || cfg->span_file)
+        tg_buf_grow(&shipper->out, (apr_size_t)cfg->batch_spans * TYPICAL_SPAN_BYTES);
     rv = apr_pool_create(&shipper->batch_pool, pool);
     if (rv == APR_SUCCESS && shipper->cfg.statsd_host)
         rv = open_statsd(shipper, pool);
@@ -548,81 +563,71 @@ static void ship_file(tg_shipper_t *shipper)
                shipper->batch_len, note);
 }
 
-/* Packs a batch's statsd lines into datagrams.  A span whose lines straddle
+/* The batch's statsd lines, packed into datagrams of at most statsd_packet
+ * bytes: each span's lines are written straight after those pending, and
+ * whenever they overflow, the longest run of whole lines that fits goes
+ * (a line longer than a datagram goes alone rather than split, which statsd
+ * could not read) and the rest moves up.  A span whose lines straddle
  * datagrams counts as failed when any of them fails. */
-typedef struct {
-    tg_shipper_t *shipper;
-    int first_span; /* the first and last spans with lines in the pending datagram */
-    int last_span;
-} statsd_packer_t;
-
-static void mark_failed(statsd_packer_t *packer, int first, int last)
+static void send_datagram(tg_shipper_t *shipper, apr_size_t len, int first_span, int last_span)
 {
-    memset(packer->shipper->statsd_failed + first, 1, (size_t)(last + 1 - first));
-}
-
-static void send_datagram(statsd_packer_t *packer)
-{
-    tg_shipper_t *shipper = packer->shipper;
-    tg_buf_t *datagram = &shipper->out;
-    apr_size_t len = datagram->len;
-    apr_status_t rv = APR_ENOMEM;
+    apr_status_t rv = apr_socket_sendto(shipper->statsd, shipper->statsd_addr, 0,
+                                        shipper->out.data, &len);
     char note[80];
-    if (len == 0)
-        return;
-    if (!datagram->failed)
-        rv = apr_socket_sendto(shipper->statsd, shipper->statsd_addr, 0, datagram->data, &len);
-    tg_buf_reset(datagram);
     if (rv == APR_SUCCESS)
         return;
-    mark_failed(packer, packer->first_span, packer->last_span);
+    memset(shipper->statsd_failed + first_span, 1, (size_t)(last_span + 1 - first_span));
     if (may_warn(&shipper->statsd_warn, note, sizeof(note)))
         tg_log(TG_LOG_WARNING, rv, TGLOGNO(03006) "cannot send a datagram to statsd at %s:%u%s",
                shipper->cfg.statsd_host, (unsigned)shipper->cfg.statsd_port, note);
 }
 
-/* Adds one line (without its '\n') to the pending datagram, sending that
- * first when the line would not fit.  A line longer than a datagram goes
- * alone rather than split, which statsd could not read. */
-static void pack_line(statsd_packer_t *packer, int span, const char *line, apr_size_t len)
+/* The pending lines end with span `span`'s, from `span_start` on; sends
+ * datagrams until what is left fits in one.  Returns the first span with
+ * lines still pending (span + 1 when none are). */
+static int send_full_datagrams(tg_shipper_t *shipper, int first_span, int span,
+                               apr_size_t span_start)
 {
-    tg_buf_t *datagram = &packer->shipper->out;
-    if (datagram->len && datagram->len + 1 + len > packer->shipper->cfg.statsd_packet)
-        send_datagram(packer);
-    if (datagram->len)
-        tg_buf_putc(datagram, '\n');
-    else
-        packer->first_span = span;
-    tg_buf_append(datagram, line, len);
-    packer->last_span = span;
+    tg_buf_t *lines = &shipper->out;
+    apr_size_t packet = shipper->cfg.statsd_packet;
+    /* Each line ends in '\n', which the last of a datagram leaves out. */
+    while (lines->len > packet + 1) {
+        const char *newline = memrchr(lines->data, '\n', packet + 1);
+        apr_size_t cut;
+        if (!newline)
+            newline = memchr(lines->data, '\n', lines->len);
+        cut = (apr_size_t)(newline - lines->data);
+        send_datagram(shipper, cut, first_span, cut >= span_start ? span : span - 1);
+        /* What is left is this span's lines. */
+        span_start = cut >= span_start ? 0 : span_start - (cut + 1);
+        memmove(lines->data, newline + 1, lines->len - (cut + 1));
+        tg_buf_truncate(lines, lines->len - (cut + 1));
+        first_span = span;
+    }
+    return lines->len ? first_span : span + 1;
 }
 
 static void ship_statsd(tg_shipper_t *shipper)
 {
-    statsd_packer_t packer = {.shipper = shipper};
     tg_export_counters_t *counters = &shipper->counters->statsd;
-    tg_buf_t *lines = &shipper->lines;
-    int i, failed = 0;
+    tg_buf_t *lines = &shipper->out;
+    int first_span = 0, i, failed = 0;
     memset(shipper->statsd_failed, 0, (size_t)shipper->batch_len);
-    tg_buf_reset(&shipper->out);
+    tg_buf_reset(lines);
     for (i = 0; i < shipper->batch_len; i++) {
-        apr_size_t at;
-        tg_buf_reset(lines);
+        apr_size_t span_start = lines->len;
         tg_statsd_append_span(lines, shipper->batch[i]);
         if (lines->failed) {
-            mark_failed(&packer, i, i);
+            /* Out of memory: what was pending is lost with this span. */
+            memset(shipper->statsd_failed + first_span, 1, (size_t)(i + 1 - first_span));
+            tg_buf_reset(lines);
+            first_span = i + 1;
             continue;
         }
-        for (at = 0; at < lines->len;) {
-            const char *line = lines->data + at;
-            const char *newline = memchr(line, '\n', lines->len - at);
-            apr_size_t len = newline ? (apr_size_t)(newline - line) : lines->len - at;
-            if (len)
-                pack_line(&packer, i, line, len);
-            at += len + 1;
-        }
+        first_span = send_full_datagrams(shipper, first_span, i, span_start);
     }
-    send_datagram(&packer);
+    if (lines->len)
+        send_datagram(shipper, lines->len - 1, first_span, shipper->batch_len - 1);
     for (i = 0; i < shipper->batch_len; i++)
         failed += shipper->statsd_failed[i];
     settle(counters, &counters->sent, shipper->batch_len - failed);
@@ -729,7 +734,9 @@ int tg_shipper_poll(tg_shipper_t *shipper, apr_time_t now)
 
 void tg_shipper_wait(tg_shipper_t *shipper, apr_interval_time_t timeout)
 {
-    if (shipper->agent)
+    /* Only a POST on the wire can end the wait early; without one, a plain
+     * sleep does what libcurl's poll would, for less. */
+    if (shipper->http[EXPORTER_ZIPKIN].on_wire || shipper->http[EXPORTER_OTLP].on_wire)
         /* Rounded up: a wait of 0 ms would turn the idle loop into a spin. */
         tg_http_agent_wait(shipper->agent, (long)((timeout + 999) / 1000));
     else

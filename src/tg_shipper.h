@@ -75,7 +75,7 @@ typedef struct {
 
 typedef struct tg_shipper_t tg_shipper_t;
 
-/* Fills cfg with the defaults: batches of 100 spans, 200 ms or 1 MiB, a
+/* Fills cfg with the defaults: batches of 512 spans, 1 s or 1 MiB, a
  * buffer of 10000 spans per HTTP exporter, 10 attempts per batch (about half
  * a minute of backoff), 1 s connect and 5 s request timeouts, 1432-byte
  * statsd datagrams, no exporter. */

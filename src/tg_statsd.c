@@ -1,131 +1,288 @@
 #include "tg_statsd.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define UNKNOWN_SERVICE "unknown"
 #define NOTE_NAME_MAX 64
 
-/* What a Graphite path component may hold as it is: ASCII only, whatever
- * the locale says.  '_' is kept out so that it is only ever written as the
- * one separator of a collapsed run. */
-static const unsigned char kept[256] = {
-    ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1, ['-'] = 1,
-};
+/* What a Graphite path component may hold as it is: ASCII letters, digits
+ * and '-', whatever the locale says.  '_' is kept out so that it is only
+ * ever written as the one separator of a collapsed run.  Each table gives
+ * the byte written for a byte kept, 0 for one that separates runs. */
+#define KEPT(lowercase)                                                                            \
+    {                                                                                              \
+        ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f', ['g'] = 'g', \
+        ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k', ['l'] = 'l', ['m'] = 'm', ['n'] = 'n', \
+        ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r', ['s'] = 's', ['t'] = 't', ['u'] = 'u', \
+        ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y', ['z'] = 'z',                          \
+        ['A'] = 'A' | (lowercase), ['B'] = 'B' | (lowercase), ['C'] = 'C' | (lowercase),           \
+        ['D'] = 'D' | (lowercase), ['E'] = 'E' | (lowercase), ['F'] = 'F' | (lowercase),           \
+        ['G'] = 'G' | (lowercase), ['H'] = 'H' | (lowercase), ['I'] = 'I' | (lowercase),           \
+        ['J'] = 'J' | (lowercase), ['K'] = 'K' | (lowercase), ['L'] = 'L' | (lowercase),           \
+        ['M'] = 'M' | (lowercase), ['N'] = 'N' | (lowercase), ['O'] = 'O' | (lowercase),           \
+        ['P'] = 'P' | (lowercase), ['Q'] = 'Q' | (lowercase), ['R'] = 'R' | (lowercase),           \
+        ['S'] = 'S' | (lowercase), ['T'] = 'T' | (lowercase), ['U'] = 'U' | (lowercase),           \
+        ['V'] = 'V' | (lowercase), ['W'] = 'W' | (lowercase), ['X'] = 'X' | (lowercase),           \
+        ['Y'] = 'Y' | (lowercase), ['Z'] = 'Z' | (lowercase), ['0'] = '0', ['1'] = '1',            \
+        ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', \
+        ['9'] = '9', ['-'] = '-',                                                                  \
+    }
 
-static int is_kept(unsigned char c)
+static const unsigned char kept_as_is[256] = KEPT(0);
+static const unsigned char kept_lowercase[256] = KEPT(0x20);
+
+/* Writes part[0..len)'s runs of kept characters, one '_' between two runs
+ * (none leads, none trails); nothing when it has none. */
+static char *put_runs_one_by_one(char *p, const unsigned char *s, const unsigned char *end,
+                                 const unsigned char *kept)
 {
-    return kept[c];
+    char *start = p;
+    int gap = 0;
+    for (; s < end; s++) {
+        unsigned char c = kept[*s];
+        if (!c) {
+            gap = 1;
+            continue;
+        }
+        if (gap && p != start)
+            *p++ = '_';
+        gap = 0;
+        *p++ = (char)c;
+    }
+    return p;
 }
 
-/* Appends part[0..len) as a name component: its runs of kept characters,
- * one '_' between two runs (none leads, none trails), each run copied at
- * once. */
-static void append_name_part(tg_buf_t *out, const char *part, size_t len)
+#ifdef __SSE2__
+/* Sixteen bytes in one step: the kept ones as written, the others as '_',
+ * and a bit for each byte that is not kept. */
+static inline __m128i sanitize_bytes(__m128i v, int lowercase, unsigned *separators)
 {
-    const unsigned char *p = (const unsigned char *)part, *end = p + len;
-    int wrote = 0;
-    for (;;) {
-        const unsigned char *run;
-        while (p < end && !is_kept(*p))
-            p++;
-        if (p == end)
-            break;
-        for (run = p; p < end && is_kept(*p); p++)
-            continue;
-        if (wrote)
-            tg_buf_putc(out, '_');
-        tg_buf_write(out, run, (size_t)(p - run));
-        wrote = 1;
+    __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(folded, _mm_set1_epi8('a' - 1)),
+                                   _mm_cmplt_epi8(folded, _mm_set1_epi8('z' + 1)));
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    __m128i kept = _mm_or_si128(_mm_or_si128(letter, digit),
+                                _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+    __m128i written = lowercase ? _mm_or_si128(v, _mm_and_si128(letter, _mm_set1_epi8(0x20))) : v;
+    *separators = ~(unsigned)_mm_movemask_epi8(kept) & 0xffff;
+    return _mm_or_si128(_mm_and_si128(kept, written),
+                        _mm_andnot_si128(kept, _mm_set1_epi8('_')));
+}
+
+/* Whether the bytes are written one for one: no two separators side by
+ * side (a run of them collapses). */
+static inline int no_adjacent(unsigned separators)
+{
+    return !(separators & (separators >> 1));
+}
+
+/* The same, sixteen bytes at a time, when the part starts and ends with
+ * kept characters and no two separators are side by side: then every byte
+ * is written, a separator as '_'.  The last fifteen or fewer come from a
+ * load that overlaps the one before rather than reaching past the end.
+ * NULL when the part is not like that. */
+static inline char *put_runs_at_once(char *p, const unsigned char *s, size_t len, int lowercase)
+{
+    unsigned separators, carried = 0;
+    size_t at;
+    __m128i v;
+    if (len >= 16) {
+        for (at = 0;;) {
+            v = sanitize_bytes(_mm_loadu_si128((const __m128i *)(const void *)(s + at)), lowercase,
+                               &separators);
+            if (!no_adjacent(separators) || (carried & separators & 1))
+                return NULL;
+            _mm_storeu_si128((__m128i *)(void *)(p + at), v);
+            if (at + 16 == len)
+                return p + len;
+            carried = separators >> 15;
+            at += 16;
+            if (at + 16 > len) {
+                /* The last sixteen, overlapping: the pair across the seam
+                 * is inside them. */
+                at = len - 16;
+                carried = 0;
+            }
+        }
     }
-    if (!wrote)
-        tg_buf_putc(out, '_');
+    /* Eight to fifteen bytes: the first eight and the last eight side by
+     * side, a separator on either side of the seam counting as adjacent. */
+    {
+        uint64_t first, last;
+        memcpy(&first, s, 8);
+        memcpy(&last, s + len - 8, 8);
+        v = sanitize_bytes(_mm_unpacklo_epi64(_mm_cvtsi64_si128((long long)first),
+                                              _mm_cvtsi64_si128((long long)last)),
+                           lowercase, &separators);
+        if (!no_adjacent(separators))
+            return NULL;
+        _mm_storel_epi64((__m128i *)(void *)p, v);
+        _mm_storel_epi64((__m128i *)(void *)(p + len - 8), _mm_unpackhi_epi64(v, v));
+        return p + len;
+    }
+}
+#endif
+
+/* The runs of part[0..len), lowercase or as they are.  The room it needs:
+ * len bytes, and 16 spare after them. */
+static inline char *put_runs(char *p, const char *part, size_t len, int lowercase)
+{
+    const unsigned char *kept = lowercase ? kept_lowercase : kept_as_is;
+    const unsigned char *s = (const unsigned char *)part, *end = s + len;
+    while (s < end && !kept[*s])
+        s++;
+    while (end > s && !kept[end[-1]])
+        end--;
+#ifdef __SSE2__
+    if (end - s >= 8) {
+        char *written = put_runs_at_once(p, s, (size_t)(end - s), lowercase);
+        if (written)
+            return written;
+    }
+#endif
+    return put_runs_one_by_one(p, s, end, kept);
+}
+
+/* A name component: never empty, "_" at worst. */
+static char *put_name_part(char *p, const char *part, size_t len, int lowercase)
+{
+    char *end = put_runs(p, part, len, lowercase);
+    if (end == p)
+        *end++ = '_';
+    return end;
 }
 
 void tg_statsd_append_name_part(tg_buf_t *out, const char *part)
 {
+    size_t len;
     part = part ? part : "";
-    append_name_part(out, part, strlen(part));
+    len = strlen(part);
+    if (tg_buf_room_for(out, len + 16))
+        tg_buf_wrote(out, put_name_part(tg_buf_tail(out), part, len, 0));
+}
+
+static size_t cut_length(const char *str)
+{
+    return strnlen(str, TG_SPAN_MAX_STRING);
+}
+
+/* The span's name as a component.  One named after its request is named as
+ * the module has always named it, in lowercase ("get /api" is "get_api"):
+ * the runs of its method and of its path (as tg_span_name cuts them), with
+ * the separator between. */
+static char *put_span_name(char *p, const tg_span_t *span)
+{
+    char *start = p, *path_at;
+    if (span->name || !span->method)
+        return put_name_part(p, span->name ? span->name : "", span->name ? strlen(span->name) : 0, 0);
+    p = put_runs(p, span->method, cut_length(span->method), 1);
+    if (span->path) {
+        path_at = p + (p != start);
+        *p = '_';
+        p = put_runs(path_at, span->path, cut_length(span->path), 1);
+        if (p == path_at)
+            p = path_at - (path_at != start); /* no runs in the path: no separator */
+    }
+    if (p == start)
+        *p++ = '_';
+    return p;
+}
+
+static size_t name_room(const tg_span_t *span)
+{
+    if (span->name || !span->method)
+        return span->name ? strlen(span->name) : 1;
+    return cut_length(span->method) + 1 + (span->path ? cut_length(span->path) : 0);
+}
+
+/* statsd takes fractional milliseconds, and a span is timed to the
+ * microsecond: the value is exact, "12" or "12.345" (trailing zeros of the
+ * fraction left out, "12.3"), never rounded through a double. */
+static char *put_milliseconds(char *p, uint64_t usec)
+{
+    unsigned fraction = (unsigned)(usec % 1000);
+    p = tg_put_u64(p, usec / 1000);
+    if (!fraction)
+        return p;
+    p[0] = '.';
+    p[1] = (char)('0' + fraction / 100);
+    p[2] = (char)('0' + fraction / 10 % 10);
+    p[3] = (char)('0' + fraction % 10);
+    p += 4;
+    while (p[-1] == '0')
+        p--;
+    return p;
 }
 
 /* A note's counter is named after what the note is, not all it says: its
  * text up to the first ':' or '/', where a message or a path would follow
  * ("error: AH01114: ...", "subrequest /x"), and at most NOTE_NAME_MAX bytes,
  * so that the number of metric names stays bounded. */
-static void append_note_name(tg_buf_t *out, const char *note)
+static char *put_note_line(char *p, const char *prefix, size_t prefix_len, const char *note)
 {
     size_t len;
     note = note ? note : "";
     len = strcspn(note, ":/");
-    append_name_part(out, note, len < NOTE_NAME_MAX ? len : NOTE_NAME_MAX);
+    memcpy(p, prefix, prefix_len);
+    p += prefix_len;
+    *p++ = '.';
+    p = put_name_part(p, note, len < NOTE_NAME_MAX ? len : NOTE_NAME_MAX, 0);
+    return TG_PUT_LITERAL(p, ":1|c\n");
 }
 
-/* A span named after its request is named as the module has always named
- * it, in lowercase ("get /api"). */
-static const char *span_name(const tg_span_t *span, char buf[TG_SPAN_NAME_MAX + 1])
+/* A line of a constant counter: the prefix and, say, ".start:1|c\n". */
+static char *put_counter_line(char *p, const char *prefix, size_t prefix_len, const char *suffix,
+                              size_t suffix_len)
 {
-    const char *name = tg_span_name(span, buf);
-    char *c;
-    if (span->name || !name)
-        return name;
-    for (c = buf; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char)(*c - 'A' + 'a');
-    return name;
+    memcpy(p, prefix, prefix_len);
+    memcpy(p + prefix_len, suffix, suffix_len);
+    return p + prefix_len + suffix_len;
 }
 
-/* Appends <service>.<span name> and returns its length. */
-static size_t append_metric_prefix(tg_buf_t *out, const tg_span_t *span)
-{
-    const char *service = span->local.service_name;
-    char name_buf[TG_SPAN_NAME_MAX + 1];
-    size_t start = out->len;
-    tg_statsd_append_name_part(out, service && *service ? service : UNKNOWN_SERVICE);
-    tg_buf_putc(out, '.');
-    tg_statsd_append_name_part(out, span_name(span, name_buf));
-    return out->len - start;
-}
+#define COUNTER_LINE(note) "." note ":1|c\n", sizeof("." note ":1|c\n") - 1
 
-/* statsd takes fractional milliseconds, and a span is timed to the
- * microsecond: the value is exact, "12" or "12.345" (trailing zeros of the
- * fraction left out, "12.3"), never rounded through a double. */
-static void append_milliseconds(tg_buf_t *out, apr_time_t usec)
-{
-    unsigned fraction = (unsigned)(usec % 1000);
-    char decimals[4] = { '.', (char)('0' + fraction / 100), (char)('0' + fraction / 10 % 10),
-                         (char)('0' + fraction % 10) };
-    size_t len = sizeof(decimals);
-    tg_buf_append_i64(out, usec / 1000);
-    if (!fraction)
-        return;
-    while (decimals[len - 1] == '0')
-        len--;
-    tg_buf_write(out, decimals, len);
-}
+/* Every line starts with <service>.<span name>, sanitized once, copied
+ * after.  Room for each line: the prefix, a note's name, the value and the
+ * spare bytes the writers store beyond what they write. */
+#define LINE_TEXT_MAX (NOTE_NAME_MAX + TG_DECIMAL_MAX + 32)
 
 void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span)
 {
-    int notes = tg_span_note_count(span), i;
-    size_t prefix_at = 0, prefix_len = 0;
+    const char *service = span->local.service_name;
+    const apr_array_header_t *notes = span->annotations;
+    size_t service_len, prefix_max, prefix_len;
+    int lines = tg_span_note_count(span) + 1, i;
+    char *p, *prefix;
+    if (!service || !*service)
+        service = UNKNOWN_SERVICE;
+    service_len = strlen(service);
+    prefix_max = service_len + 1 + name_room(span) + 16;
+    if (!tg_buf_room_for(out, (size_t)lines * (prefix_max + LINE_TEXT_MAX)))
+        return;
+    p = prefix = tg_buf_tail(out);
+    p = put_name_part(p, service, service_len, 0);
+    *p++ = '.';
+    p = put_span_name(p, span);
+    prefix_len = (size_t)(p - prefix);
     /* As in Zipkin JSON: an unfinished span has no length to report, and a
      * finished one took at least 1 µs. */
     if (span->finished || span->duration > 0) {
-        prefix_at = out->len;
-        prefix_len = append_metric_prefix(out, span);
-        tg_buf_putc(out, ':');
-        append_milliseconds(out, span->duration > 1 ? span->duration : 1);
-        tg_buf_puts(out, "|ms\n");
+        *p++ = ':';
+        p = put_milliseconds(p, span->duration > 1 ? (uint64_t)span->duration : 1);
+        p = TG_PUT_LITERAL(p, "|ms\n");
+        p = put_counter_line(p, prefix, prefix_len, COUNTER_LINE(TG_NOTE_START));
     }
-    for (i = 0; i < notes; i++) {
-        /* Every line starts the same: sanitized once, copied after. */
-        if (prefix_len) {
-            tg_buf_append_copy(out, prefix_at, prefix_len);
-        }
-        else {
-            prefix_at = out->len;
-            prefix_len = append_metric_prefix(out, span);
-        }
-        tg_buf_putc(out, '.');
-        append_note_name(out, tg_span_note_at(span, i).value);
-        tg_buf_puts(out, ":1|c\n");
+    else {
+        /* The prefix written is the start line's. */
+        p = TG_PUT_LITERAL(p, "." TG_NOTE_START ":1|c\n");
     }
+    for (i = 0; notes && i < notes->nelts; i++)
+        p = put_note_line(p, prefix, prefix_len, APR_ARRAY_IDX(notes, i, tg_annotation_t).value);
+    if (span->finished)
+        p = put_counter_line(p, prefix, prefix_len, COUNTER_LINE(TG_NOTE_STOP));
+    tg_buf_wrote(out, p);
 }

@@ -6,135 +6,211 @@
 
 /* Members go out in the order Zipkin's own JSON writer uses, and only when
  * they say something: the spec asks to leave out what is unknown rather than
- * send zeros or empty strings. */
+ * send zeros or empty strings.
+ *
+ * A span is written in two passes: its strings are measured, which bounds
+ * what the whole span can take, the buffer makes room for that once, and
+ * then everything is written raw (tg_buf.h), the constant parts of the text
+ * as copies of a known length. */
 
 #define ERROR_TAG "error"
 #define DROPPED_TAG "tomograph.dropped"
 
-/* As JSON strings, quoted. */
-static const char *const kind_names[] = {
-    [TG_SPAN_SERVER] = "\"SERVER\"",
-    [TG_SPAN_CLIENT] = "\"CLIENT\"",
-    [TG_SPAN_PRODUCER] = "\"PRODUCER\"",
-    [TG_SPAN_CONSUMER] = "\"CONSUMER\"",
+/* The constant text around the strings, with room to spare: the ids, kind,
+ * times, flags, both endpoints' member names and port, the first and last
+ * notes, the HTTP tags' keys and status, the error and dropped tags. */
+#define SPAN_TEXT_MAX 1024
+/* Around each note between the first and last, each other tag. */
+#define NOTE_TEXT_MAX (sizeof("{\"timestamp\":,\"value\":\"\"},") + TG_DECIMAL_MAX)
+#define TAG_TEXT_MAX (sizeof("\"\":\"\",") + 2)
+
+/* As JSON members, after the comma. */
+static const struct {
+    const char *text;
+    size_t len;
+} kind_members[] = {
+#define KIND(name) { ",\"kind\":\"" name "\"", sizeof(",\"kind\":\"" name "\"") - 1 }
+    [TG_SPAN_SERVER] = KIND("SERVER"),
+    [TG_SPAN_CLIENT] = KIND("CLIENT"),
+    [TG_SPAN_PRODUCER] = KIND("PRODUCER"),
+    [TG_SPAN_CONSUMER] = KIND("CONSUMER"),
+#undef KIND
 };
 
-static int is_set(const char *str)
+typedef struct {
+    const char *str;
+    size_t len;
+} text_t;
+
+/* A span's strings and their lengths, measured once. */
+typedef struct {
+    text_t name;   /* its own, or "" */
+    text_t method; /* the HTTP fields, as tags (len 0 and str NULL when unset) */
+    text_t path;
+    text_t method_in_name; /* as tg_span_name cuts them for a name made of them */
+    text_t path_in_name;
+    text_t endpoint[2][3]; /* local, remote: service name, ipv4, ipv6 */
+    size_t room;           /* the most the span can take written */
+} span_texts_t;
+
+enum { SERVICE, IPV4, IPV6 };
+
+static text_t text_of(const char *str)
 {
-    return str && *str;
+    return (text_t){ str, str ? strlen(str) : 0 };
 }
 
-static void append_string(tg_buf_t *out, const char *str)
+static text_t cut_text(text_t text)
 {
-    tg_json_append_string(out, str ? str : "", str ? strlen(str) : 0);
+    if (text.len > TG_SPAN_MAX_STRING)
+        text.len = TG_SPAN_MAX_STRING;
+    return text;
+}
+
+static void measure_endpoint(text_t texts[3], const tg_endpoint_t *endpoint, size_t *room)
+{
+    texts[SERVICE] = text_of(endpoint->service_name);
+    texts[IPV4] = text_of(endpoint->ipv4);
+    texts[IPV6] = text_of(endpoint->ipv6);
+    *room += TG_JSON_STRING_MAX(texts[SERVICE].len) + TG_JSON_STRING_MAX(texts[IPV4].len)
+             + TG_JSON_STRING_MAX(texts[IPV6].len);
+}
+
+static size_t tags_room(const apr_array_header_t *tags)
+{
+    size_t room = 0;
+    int i;
+    for (i = 0; tags && i < tags->nelts; i++) {
+        const tg_tag_t *tag = &APR_ARRAY_IDX(tags, i, tg_tag_t);
+        room += TAG_TEXT_MAX + TG_JSON_STRING_MAX((tag->key ? strlen(tag->key) : 0)
+                                                  + (tag->value ? strlen(tag->value) : 0));
+    }
+    return room;
+}
+
+static size_t notes_room(const apr_array_header_t *notes)
+{
+    size_t room = 0;
+    int i;
+    for (i = 0; notes && i < notes->nelts; i++) {
+        const char *value = APR_ARRAY_IDX(notes, i, tg_annotation_t).value;
+        room += NOTE_TEXT_MAX + TG_JSON_STRING_MAX(value ? strlen(value) : 0);
+    }
+    return room;
+}
+
+static void measure(const tg_span_t *span, span_texts_t *texts)
+{
+    size_t room = SPAN_TEXT_MAX;
+    texts->name = text_of(span->name);
+    texts->method = text_of(span->method);
+    texts->path = text_of(span->path);
+    texts->method_in_name = cut_text(texts->method);
+    texts->path_in_name = cut_text(texts->path);
+    /* The name's parts, then the tags': twice each. */
+    room += TG_JSON_STRING_MAX(texts->name.len) + 2 * TG_JSON_STRING_MAX(texts->method.len)
+            + 2 * TG_JSON_STRING_MAX(texts->path.len);
+    measure_endpoint(texts->endpoint[0], &span->local, &room);
+    measure_endpoint(texts->endpoint[1], &span->remote, &room);
+    texts->room = room + tags_room(span->tags) + notes_room(span->annotations);
 }
 
 /* Zipkin keeps span and service names in lowercase (its collector lowercases
- * what it stores), so the span file says what the collector shows.  Only
- * ASCII letters change, which is why the escaped text can be lowercased in
- * place: a JSON escape means the same in either case, and the bytes of
- * non-ASCII UTF-8 are all above 0x7F. */
-static void append_lowercase_string(tg_buf_t *out, const char *str)
+ * what it stores), so the span file says what the collector shows.  A span
+ * without a name of its own is named as tg_span_name names it. */
+static char *put_name(char *p, const tg_span_t *span, const span_texts_t *texts)
 {
-    size_t start = out->len, i;
-    append_string(out, str);
-    if (out->failed)
-        return;
-    for (i = start; i < out->len; i++)
-        if (out->data[i] >= 'A' && out->data[i] <= 'Z')
-            out->data[i] = (char)(out->data[i] - 'A' + 'a');
-}
-
-/* The comma before every member or element but the first. */
-static void separate(tg_buf_t *out, int *members)
-{
-    if ((*members)++)
-        tg_buf_putc(out, ',');
-}
-
-/* A member's name as it goes out after a comma, `,"name":`, and its length:
- * `name` is a literal that needs no escaping. */
-typedef struct {
-    const char *text;
-    size_t len;
-} member_t;
-
-#define MEMBER(name) ((member_t){ ",\"" name "\":", sizeof(name) + 3 })
-
-/* Starts a member: its name, after a comma unless it is the first. */
-static void open_member(tg_buf_t *out, int *members, member_t member)
-{
-    size_t first = (*members)++ == 0;
-    tg_buf_write(out, member.text + first, member.len - first);
-}
-
-static void append_hex_member(tg_buf_t *out, int *members, member_t name, const char *hex,
-                              size_t len)
-{
-    open_member(out, members, name);
-    tg_buf_putc(out, '"');
-    tg_buf_write(out, hex, len);
-    tg_buf_putc(out, '"');
-}
-
-static void append_id_member(tg_buf_t *out, int *members, member_t name, uint64_t id)
-{
-    char hex[TG_SPAN_ID_HEX_LEN + 1];
-    tg_u64_to_hex(id, hex);
-    append_hex_member(out, members, name, hex, TG_SPAN_ID_HEX_LEN);
-}
-
-static void append_time_member(tg_buf_t *out, int *members, member_t name, apr_time_t usec)
-{
-    open_member(out, members, name);
-    tg_buf_append_i64(out, usec);
-}
-
-static void append_endpoint(tg_buf_t *out, int *members, member_t name,
-                            const tg_endpoint_t *endpoint)
-{
-    int fields = 0;
-    if (!is_set(endpoint->service_name) && !is_set(endpoint->ipv4) && !is_set(endpoint->ipv6)
-        && !endpoint->port)
-        return;
-    open_member(out, members, name);
-    tg_buf_putc(out, '{');
-    if (is_set(endpoint->service_name)) {
-        open_member(out, &fields, MEMBER("serviceName"));
-        append_lowercase_string(out, endpoint->service_name);
+    if (span->name || !span->method) {
+        if (!texts->name.len)
+            return p;
+        p = TG_PUT_LITERAL(p, ",\"name\":");
+        return tg_json_put_lowercase_string(p, texts->name.str, texts->name.len);
     }
-    if (is_set(endpoint->ipv4)) {
-        open_member(out, &fields, MEMBER("ipv4"));
-        append_string(out, endpoint->ipv4);
+    if (!texts->method_in_name.len && !span->path)
+        return p;
+    p = TG_PUT_LITERAL(p, ",\"name\":\"");
+    p = tg_json_put_lowercase_text(p, texts->method_in_name.str, texts->method_in_name.len);
+    if (span->path) {
+        *p++ = ' ';
+        p = tg_json_put_lowercase_text(p, texts->path_in_name.str, texts->path_in_name.len);
     }
-    if (is_set(endpoint->ipv6)) {
-        open_member(out, &fields, MEMBER("ipv6"));
-        append_string(out, endpoint->ipv6);
-    }
-    if (endpoint->port) {
-        open_member(out, &fields, MEMBER("port"));
-        tg_buf_append_u64(out, endpoint->port);
-    }
-    tg_buf_putc(out, '}');
+    *p++ = '"';
+    return p;
 }
 
-/* Every span has its start note at least. */
-static void append_annotations(tg_buf_t *out, int *members, const tg_span_t *span)
+static char *put_endpoint(char *p, const char *member, size_t member_len, const text_t texts[3],
+                          apr_port_t port)
 {
-    int n = tg_span_note_count(span), elements = 0, i;
-    open_member(out, members, MEMBER("annotations"));
-    tg_buf_putc(out, '[');
-    for (i = 0; i < n; i++) {
-        tg_annotation_t note = tg_span_note_at(span, i);
-        int fields = 0;
-        separate(out, &elements);
-        tg_buf_putc(out, '{');
-        append_time_member(out, &fields, MEMBER("timestamp"), note.timestamp);
-        open_member(out, &fields, MEMBER("value"));
-        append_string(out, note.value);
-        tg_buf_putc(out, '}');
+    char separator = '{';
+    if (!texts[SERVICE].len && !texts[IPV4].len && !texts[IPV6].len && !port)
+        return p;
+    memcpy(p, member, member_len);
+    p += member_len;
+    if (texts[SERVICE].len) {
+        *p++ = separator;
+        p = TG_PUT_LITERAL(p, "\"serviceName\":");
+        p = tg_json_put_lowercase_string(p, texts[SERVICE].str, texts[SERVICE].len);
+        separator = ',';
     }
-    tg_buf_putc(out, ']');
+    if (texts[IPV4].len) {
+        *p++ = separator;
+        p = TG_PUT_LITERAL(p, "\"ipv4\":");
+        p = tg_json_put_string(p, texts[IPV4].str, texts[IPV4].len);
+        separator = ',';
+    }
+    if (texts[IPV6].len) {
+        *p++ = separator;
+        p = TG_PUT_LITERAL(p, "\"ipv6\":");
+        p = tg_json_put_string(p, texts[IPV6].str, texts[IPV6].len);
+        separator = ',';
+    }
+    if (port) {
+        *p++ = separator;
+        p = TG_PUT_LITERAL(p, "\"port\":");
+        p = tg_put_u64(p, port);
+    }
+    *p++ = '}';
+    return p;
+}
+
+static char *put_optional_string(char *p, const char *str)
+{
+    return tg_json_put_string(p, str ? str : "", str ? strlen(str) : 0);
+}
+
+/* Every span has its first note, its start; the stop ends a finished one.
+ * `start` holds the digits of the span's timestamp when they were written
+ * already. */
+static char *put_annotations(char *p, const tg_span_t *span, const char *start, size_t start_len)
+{
+    const apr_array_header_t *notes = span->annotations;
+    int i;
+    p = TG_PUT_LITERAL(p, ",\"annotations\":[{\"timestamp\":");
+    if (start_len) {
+        memcpy(p, start, start_len);
+        p += start_len;
+    }
+    else {
+        p = tg_put_i64(p, span->timestamp);
+    }
+    p = TG_PUT_LITERAL(p, ",\"value\":\"" TG_NOTE_START "\"}");
+    for (i = 0; notes && i < notes->nelts; i++) {
+        const tg_annotation_t *note = &APR_ARRAY_IDX(notes, i, tg_annotation_t);
+        p = TG_PUT_LITERAL(p, ",{\"timestamp\":");
+        p = tg_put_i64(p, note->timestamp);
+        p = TG_PUT_LITERAL(p, ",\"value\":");
+        p = put_optional_string(p, note->value);
+        *p++ = '}';
+    }
+    if (span->finished) {
+        /* As tg_span_note_at places it; wrapping, not undefined, past the
+         * end of time. */
+        p = TG_PUT_LITERAL(p, ",{\"timestamp\":");
+        p = tg_put_i64(p, (apr_time_t)((uint64_t)span->timestamp + (uint64_t)span->duration));
+        p = TG_PUT_LITERAL(p, ",\"value\":\"" TG_NOTE_STOP "\"}");
+    }
+    *p++ = ']';
+    return p;
 }
 
 /* Among the tags added by hand: the HTTP fields have keys of their own. */
@@ -149,87 +225,122 @@ static int has_tag(const tg_span_t *span, const char *key)
     return 0;
 }
 
-/* Zipkin has no error flag of its own: its UI marks a span failed when it
- * carries an "error" tag, so a span flagged in error gets one unless the
- * module already said more in it.  Likewise what the span lost to its
- * bounds or its record's room shows as a tag, since Zipkin has no field
- * for it either. */
-static void append_tags(tg_buf_t *out, int *members, const tg_span_t *span)
+/* The brace before the first tag, a comma before each other. */
+static char *open_tag(char *p, int *tags)
 {
-    int n = tg_span_tag_count(span), fields = 0, i;
-    int add_error = span->error && !has_tag(span, ERROR_TAG);
-    int add_dropped = span->dropped && !has_tag(span, DROPPED_TAG);
-    if (!n && !add_error && !add_dropped)
-        return;
-    open_member(out, members, MEMBER("tags"));
-    tg_buf_putc(out, '{');
-    for (i = 0; i < n; i++) {
-        char status[TG_STATUS_DIGITS];
-        tg_tag_t tag = tg_span_tag_at(span, i, status);
-        separate(out, &fields);
-        append_string(out, tag.key);
-        tg_buf_putc(out, ':');
-        append_string(out, tag.value);
+    *p = (*tags)++ ? ',' : '{';
+    return p + 1;
+}
+
+/* The HTTP fields first, as tg_span_tag_at gives them.  Zipkin has no error
+ * flag of its own: its UI marks a span failed when it carries an "error"
+ * tag, so a span flagged in error gets one unless the module already said
+ * more in it.  Likewise what the span lost to its bounds or its record's
+ * room shows as a tag, since Zipkin has no field for it either. */
+static char *put_tags(char *p, const tg_span_t *span, const span_texts_t *texts)
+{
+    const apr_array_header_t *tags = span->tags;
+    char *tags_at = p;
+    int written = 0, i;
+    p = TG_PUT_LITERAL(p, ",\"tags\":");
+    if (span->method) {
+        p = open_tag(p, &written);
+        p = TG_PUT_LITERAL(p, "\"" TG_TAG_HTTP_METHOD "\":");
+        p = tg_json_put_string(p, texts->method.str, texts->method.len);
     }
-    if (add_error) {
-        open_member(out, &fields, MEMBER(ERROR_TAG));
-        tg_buf_puts(out, "\"true\"");
+    if (span->path) {
+        p = open_tag(p, &written);
+        p = TG_PUT_LITERAL(p, "\"" TG_TAG_HTTP_PATH "\":");
+        p = tg_json_put_string(p, texts->path.str, texts->path.len);
     }
-    if (add_dropped) {
-        open_member(out, &fields, MEMBER(DROPPED_TAG));
-        tg_buf_putc(out, '"');
-        tg_buf_append_u64(out, span->dropped);
-        tg_buf_putc(out, '"');
+    if (span->status_code) {
+        p = open_tag(p, &written);
+        p = TG_PUT_LITERAL(p, "\"" TG_TAG_HTTP_STATUS "\":\"");
+        p = tg_put_u64(p, (unsigned)span->status_code);
+        *p++ = '"';
     }
-    tg_buf_putc(out, '}');
+    for (i = 0; tags && i < tags->nelts; i++) {
+        const tg_tag_t *tag = &APR_ARRAY_IDX(tags, i, tg_tag_t);
+        p = open_tag(p, &written);
+        p = put_optional_string(p, tag->key);
+        *p++ = ':';
+        p = put_optional_string(p, tag->value);
+    }
+    if (span->error && !has_tag(span, ERROR_TAG)) {
+        p = open_tag(p, &written);
+        p = TG_PUT_LITERAL(p, "\"" ERROR_TAG "\":\"true\"");
+    }
+    if (span->dropped && !has_tag(span, DROPPED_TAG)) {
+        p = open_tag(p, &written);
+        p = TG_PUT_LITERAL(p, "\"" DROPPED_TAG "\":\"");
+        p = tg_put_u64(p, span->dropped);
+        *p++ = '"';
+    }
+    if (!written)
+        return tags_at; /* no tag: no member */
+    *p++ = '}';
+    return p;
+}
+
+static char *put_span(char *p, const tg_span_t *span, const span_texts_t *texts)
+{
+    char *timestamp = NULL;
+    size_t timestamp_len = 0;
+    p = TG_PUT_LITERAL(p, "{\"traceId\":\"");
+    p = tg_put_hex64(p, span->trace_id.hi);
+    p = tg_put_hex64(p, span->trace_id.lo);
+    if (span->parent_id) {
+        p = TG_PUT_LITERAL(p, "\",\"parentId\":\"");
+        p = tg_put_hex64(p, span->parent_id);
+    }
+    p = TG_PUT_LITERAL(p, "\",\"id\":\"");
+    p = tg_put_hex64(p, span->id);
+    *p++ = '"';
+    if ((unsigned)span->kind < sizeof(kind_members) / sizeof(kind_members[0])) {
+        memcpy(p, kind_members[span->kind].text, kind_members[span->kind].len);
+        p += kind_members[span->kind].len;
+    }
+    p = put_name(p, span, texts);
+    if (span->timestamp > 0) {
+        p = TG_PUT_LITERAL(p, ",\"timestamp\":");
+        timestamp = p;
+        p = tg_put_u64(p, (uint64_t)span->timestamp);
+        timestamp_len = (size_t)(p - timestamp);
+    }
+    /* Zipkin rounds a duration under 1 µs up, and so do we. */
+    if (span->finished || span->duration > 0) {
+        p = TG_PUT_LITERAL(p, ",\"duration\":");
+        p = tg_put_u64(p, span->duration > 1 ? (uint64_t)span->duration : 1);
+    }
+    p = put_endpoint(p, ",\"localEndpoint\":", sizeof(",\"localEndpoint\":") - 1,
+                     texts->endpoint[0], span->local.port);
+    p = put_endpoint(p, ",\"remoteEndpoint\":", sizeof(",\"remoteEndpoint\":") - 1,
+                     texts->endpoint[1], span->remote.port);
+    p = put_annotations(p, span, timestamp, timestamp_len);
+    p = put_tags(p, span, texts);
+    if (span->debug)
+        p = TG_PUT_LITERAL(p, ",\"debug\":true");
+    if (span->shared)
+        p = TG_PUT_LITERAL(p, ",\"shared\":true");
+    *p++ = '}';
+    return p;
 }
 
 void tg_zipkin_append_span(tg_buf_t *out, const tg_span_t *span)
 {
-    char trace_hex[TG_TRACE_ID_HEX_LEN + 1], name_buf[TG_SPAN_NAME_MAX + 1];
-    const char *name = tg_span_name(span, name_buf);
-    int members = 0;
-
-    tg_buf_putc(out, '{');
-    tg_trace_id_to_hex(span->trace_id, trace_hex);
-    append_hex_member(out, &members, MEMBER("traceId"), trace_hex, TG_TRACE_ID_HEX_LEN);
-    if (span->parent_id)
-        append_id_member(out, &members, MEMBER("parentId"), span->parent_id);
-    append_id_member(out, &members, MEMBER("id"), span->id);
-    if ((unsigned)span->kind < sizeof(kind_names) / sizeof(kind_names[0])) {
-        open_member(out, &members, MEMBER("kind"));
-        tg_buf_puts(out, kind_names[span->kind]);
-    }
-    if (is_set(name)) {
-        open_member(out, &members, MEMBER("name"));
-        append_lowercase_string(out, name);
-    }
-    if (span->timestamp > 0)
-        append_time_member(out, &members, MEMBER("timestamp"), span->timestamp);
-    /* Zipkin rounds a duration under 1 µs up, and so do we. */
-    if (span->finished || span->duration > 0)
-        append_time_member(out, &members, MEMBER("duration"), span->duration > 1 ? span->duration : 1);
-    append_endpoint(out, &members, MEMBER("localEndpoint"), &span->local);
-    append_endpoint(out, &members, MEMBER("remoteEndpoint"), &span->remote);
-    append_annotations(out, &members, span);
-    append_tags(out, &members, span);
-    if (span->debug) {
-        open_member(out, &members, MEMBER("debug"));
-        tg_buf_puts(out, "true");
-    }
-    if (span->shared) {
-        open_member(out, &members, MEMBER("shared"));
-        tg_buf_puts(out, "true");
-    }
-    tg_buf_putc(out, '}');
+    span_texts_t texts;
+    measure(span, &texts);
+    if (tg_buf_room_for(out, texts.room))
+        tg_buf_wrote(out, put_span(tg_buf_tail(out), span, &texts));
 }
 
 void tg_zipkin_append_list(tg_buf_t *out, const tg_span_t *const *spans, int n)
 {
-    int elements = 0, i;
+    int i;
     tg_buf_putc(out, '[');
     for (i = 0; i < n; i++) {
-        separate(out, &elements);
+        if (i)
+            tg_buf_putc(out, ',');
         tg_zipkin_append_span(out, spans[i]);
     }
     tg_buf_putc(out, ']');

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tg_buf.h"
@@ -313,6 +314,88 @@ static void test_impossible_growth_fails_and_keeps_contents(void)
     tg_buf_free(&buf);
 }
 
+/* Every number below 10^5 and a spread of eight-digit ones, each of which
+ * the writers take in one piece, and what the raw writer returns: the end
+ * of the digits, which are all it wrote as far as the text goes. */
+static void test_put_integers_write_what_printf_writes(void)
+{
+    uint64_t mixed = 0x2545f4914f6cdd1dULL;
+    char got[TG_DECIMAL_MAX + 1], want[32];
+    uint64_t value;
+    int i;
+    for (value = 0; value < 100000; value++) {
+        char *end = tg_put_u64(got, value);
+        CU_ASSERT_EQUAL_FATAL((size_t)(end - got), (size_t)snprintf(want, sizeof(want), "%" PRIu64, value));
+        CU_ASSERT_EQUAL_FATAL(memcmp(got, want, strlen(want)), 0);
+    }
+    for (i = 0; i < 100000; i++) {
+        mixed ^= mixed << 13, mixed ^= mixed >> 7, mixed ^= mixed << 17;
+        value = mixed % 100000000 * (i % 2 ? 100000000 : 1) + mixed % 7;
+        *tg_put_u64(got, value) = '\0';
+        snprintf(want, sizeof(want), "%" PRIu64, value);
+        CU_ASSERT_STRING_EQUAL_FATAL(got, want);
+        *tg_put_i64(got, -(int64_t)(mixed >> 1)) = '\0';
+        snprintf(want, sizeof(want), "%" PRId64, -(int64_t)(mixed >> 1));
+        CU_ASSERT_STRING_EQUAL_FATAL(got, want);
+    }
+}
+
+static void test_put_hex64_writes_sixteen_lowercase_digits(void)
+{
+    static const uint64_t values[] = { 0, 1, 0xf, 0x10, 0xabcdef, 0x0123456789abcdefULL,
+                                       0xfedcba9876543210ULL, UINT64_MAX, 0x8000000000000000ULL };
+    uint64_t mixed = 0x9e3779b97f4a7c15ULL;
+    char got[17], want[17];
+    size_t i;
+    for (i = 0; i < sizeof(values) / sizeof(values[0]) + 1000; i++) {
+        uint64_t value = i < sizeof(values) / sizeof(values[0]) ? values[i] : (mixed = mixed * 6364136223846793005ULL + 1);
+        CU_ASSERT_PTR_EQUAL(tg_put_hex64(got, value), got + 16);
+        got[16] = '\0';
+        snprintf(want, sizeof(want), "%016" PRIx64, value);
+        CU_ASSERT_STRING_EQUAL(got, want);
+    }
+}
+
+/* Raw writing: room made once, pieces written without tests, the buffer
+ * closed where they end. */
+static void test_raw_writes_close_where_they_end(void)
+{
+    tg_buf_t buf;
+    char *p;
+    tg_buf_init(&buf);
+    tg_buf_puts(&buf, "at:");
+    CU_ASSERT_FATAL(tg_buf_room_for(&buf, 2 * TG_DECIMAL_MAX + 16));
+    p = tg_buf_tail(&buf);
+    p = TG_PUT_LITERAL(p, "[");
+    p = tg_put_i64(p, -42);
+    p = TG_PUT_LITERAL(p, ",");
+    p = tg_put_hex64(p, 0xbeef);
+    tg_buf_wrote(&buf, p);
+    CU_ASSERT_STRING_EQUAL(buf.data, "at:[-42,000000000000beef");
+    CU_ASSERT_EQUAL(buf.len, strlen(buf.data));
+    tg_buf_free(&buf);
+}
+
+static void test_detach_hands_over_the_contents(void)
+{
+    tg_buf_t buf;
+    char *data;
+    tg_buf_init(&buf);
+    CU_ASSERT_PTR_NULL(tg_buf_detach(&buf)); /* nothing ever written */
+    tg_buf_puts(&buf, "payload");
+    data = tg_buf_detach(&buf);
+    CU_ASSERT_STRING_EQUAL(data, "payload");
+    CU_ASSERT_PTR_NULL(buf.data);
+    CU_ASSERT_EQUAL(buf.len, 0);
+    CU_ASSERT_EQUAL(buf.cap, 0);
+    /* The buffer goes on, apart from the data handed over. */
+    tg_buf_puts(&buf, "next");
+    CU_ASSERT_STRING_EQUAL(buf.data, "next");
+    CU_ASSERT_STRING_EQUAL(data, "payload");
+    free(data);
+    tg_buf_free(&buf);
+}
+
 void tg_test_add_buf(void)
 {
     CU_pSuite suite = TG_SUITE("buf");
@@ -324,6 +407,10 @@ void tg_test_add_buf(void)
     TG_TEST(suite, test_append_i64_at_the_edges);
     TG_TEST(suite, test_append_integers_write_what_printf_writes);
     TG_TEST(suite, test_append_integers_grow_the_buffer);
+    TG_TEST(suite, test_put_integers_write_what_printf_writes);
+    TG_TEST(suite, test_put_hex64_writes_sixteen_lowercase_digits);
+    TG_TEST(suite, test_raw_writes_close_where_they_end);
+    TG_TEST(suite, test_detach_hands_over_the_contents);
     TG_TEST(suite, test_append_copy_repeats_what_is_there);
     TG_TEST(suite, test_append_copy_outside_the_contents_does_nothing);
     TG_TEST(suite, test_printf_appends_formatted_text);

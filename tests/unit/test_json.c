@@ -92,9 +92,9 @@ static void test_replaces_invalid_utf8(void)
     ASSERT_WRITES("\xc3(", "\"" FFFD "(\"");                /* lead without continuation */
 }
 
-/* Plain text is passed over eight bytes at a time: every byte value at
- * every place in a long plain string comes out as it does alone (escaped,
- * replaced or as it is), between the plain bytes around it unchanged. */
+/* Every byte value at every place in a long plain string comes out as it
+ * does alone (escaped, replaced or as it is), between the plain bytes
+ * around it unchanged. */
 static void test_every_byte_anywhere_in_long_text_as_alone(void)
 {
     static const char plain[] = "abcdefghijklmnopqrstuvwxyz0123~ /";
@@ -117,6 +117,62 @@ static void test_every_byte_anywhere_in_long_text_as_alone(void)
             CU_ASSERT_EQUAL(memcmp(got + 1 + at + alone_len, plain + at + 1, len - at - 1), 0);
         }
     }
+}
+
+/* The writer takes sixteen bytes at once, then the rest in overlapping
+ * pieces: at every length up to past three of those steps, a character
+ * needing more than a copy (or a letter, for the lowercase writer) at any
+ * place comes out as it does alone, the plain bytes around it unchanged. */
+static void test_every_length_and_place_as_alone(void)
+{
+    static const char *const specials[] = { "\"", "\n", "\x7f", "\xff", "\xc3\xa9", "\xe2\x82",
+                                            "Q" };
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyz0123456789~ /.ABCDEFGHIJ";
+    char text[64], got[TG_JSON_STRING_MAX(64)], want[TG_JSON_STRING_MAX(64)];
+    size_t len, at, i;
+    for (i = 0; i < sizeof(specials) / sizeof(specials[0]); i++) {
+        size_t special_len = strlen(specials[i]);
+        const char *alone = written(specials[i], special_len);
+        size_t alone_len = strlen(alone) - 2;
+        for (len = special_len; len <= 50; len++) {
+            for (at = 0; at + special_len <= len; at++) {
+                size_t got_len;
+                memcpy(text, plain, len);
+                memcpy(text + at, specials[i], special_len);
+                got_len = (size_t)(tg_json_put_string(got, text, len) - got);
+                /* "text before" alone "text after", quoted */
+                want[0] = '"';
+                memcpy(want + 1, plain, at);
+                memcpy(want + 1 + at, alone + 1, alone_len);
+                memcpy(want + 1 + at + alone_len, plain + at + special_len, len - at - special_len);
+                want[1 + len - special_len + alone_len] = '"';
+                CU_ASSERT_EQUAL_FATAL(got_len, len - special_len + alone_len + 2);
+                CU_ASSERT_EQUAL_FATAL(memcmp(got, want, got_len), 0);
+                /* Lowercase: the same text, its ASCII letters in lowercase
+                 * (an escape's letters being lowercase already). */
+                for (got_len = 0; got_len < len - special_len + alone_len + 2; got_len++)
+                    if (want[got_len] >= 'A' && want[got_len] <= 'Z')
+                        want[got_len] = (char)(want[got_len] - 'A' + 'a');
+                CU_ASSERT_EQUAL_FATAL((size_t)(tg_json_put_lowercase_string(got, text, len) - got),
+                                      got_len);
+                CU_ASSERT_EQUAL_FATAL(memcmp(got, want, got_len), 0);
+            }
+        }
+    }
+}
+
+/* The text writers leave the quotes out, for a string of several pieces. */
+static void test_text_is_a_string_without_quotes(void)
+{
+    char got[64], *end;
+    end = tg_json_put_lowercase_text(got, "GET", 3);
+    *end++ = ' ';
+    end = tg_json_put_text(end, "/A\"b", 4);
+    CU_ASSERT_EQUAL(end - got, 9);
+    CU_ASSERT_EQUAL(memcmp(got, "get /A\\\"b", 9), 0);
+    CU_ASSERT_PTR_EQUAL(tg_json_put_text(got, "", 0), got);
+    CU_ASSERT_EQUAL(tg_json_put_string(got, "", 0) - got, 2);
+    CU_ASSERT_EQUAL(memcmp(got, "\"\"", 2), 0);
 }
 
 static void test_appends_after_existing_content(void)
@@ -337,6 +393,8 @@ void tg_test_add_json(void)
 {
     CU_pSuite suite = TG_SUITE("json");
     TG_TEST(suite, test_writes_plain_text_quoted);
+    TG_TEST(suite, test_every_length_and_place_as_alone);
+    TG_TEST(suite, test_text_is_a_string_without_quotes);
     TG_TEST(suite, test_escapes_quote_and_backslash);
     TG_TEST(suite, test_escapes_control_bytes);
     TG_TEST(suite, test_never_writes_raw_control_bytes);

@@ -506,6 +506,14 @@ static void assert_datagrams_well_formed(const datagrams_t *got, apr_size_t pack
         /* Only a single line too long for any datagram may exceed it. */
         if (memchr(line, '\n', got->len[i]))
             CU_ASSERT(got->len[i] <= packet);
+        /* As few datagrams as may be: the next one's first line did not
+         * fit in this one. */
+        if (i + 1 < got->n) {
+            const char *next_newline = memchr(got->text[i + 1], '\n', got->len[i + 1]);
+            apr_size_t next_line = next_newline ? (apr_size_t)(next_newline - got->text[i + 1])
+                                                : got->len[i + 1];
+            CU_ASSERT(got->len[i] + 1 + next_line > packet);
+        }
         while (line < end) {
             const char *newline = memchr(line, '\n', (size_t)(end - line));
             const char *stop = newline ? newline : end;

@@ -3,6 +3,7 @@
 #include "tg_statsd.h"
 
 #include <apr_strings.h>
+#include <stdint.h>
 #include <string.h>
 
 #define T0 ((apr_time_t)1556604172355737)
@@ -141,6 +142,52 @@ static void test_nothing_left_is_one_underscore(void)
     CU_ASSERT_STRING_EQUAL(name_part(":|@. \n"), "_");
 }
 
+/* The rule, one byte at a time: the runs of [A-Za-z0-9-] joined by '_',
+ * "_" when there are none. */
+static const char *reference_name_part(const char *part, int lowercase)
+{
+    char *out = apr_palloc(tg_test_pool, strlen(part) + 2), *p = out;
+    int gap = 0;
+    for (; *part; part++) {
+        char c = *part;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')) {
+            gap = 1;
+            continue;
+        }
+        if (gap && p != out)
+            *p++ = '_';
+        gap = 0;
+        *p++ = lowercase && c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    if (p == out)
+        *p++ = '_';
+    *p = '\0';
+    return out;
+}
+
+/* Parts of every length up to past three steps of the sixteen bytes taken
+ * at once, made of kept bytes and separators (alone, in runs, leading,
+ * trailing), follow the rule. */
+static void test_name_parts_of_every_shape_follow_the_rule(void)
+{
+    static const char alphabet[] = "aZ9-_./ :\xc3\xa9" "Bq";
+    uint64_t mixed = 0x853c49e6748fea9bULL;
+    char part[60];
+    int round;
+    size_t len, i;
+    for (round = 0; round < 200; round++) {
+        for (len = 0; len < sizeof(part); len++) {
+            for (i = 0; i < len; i++) {
+                mixed = mixed * 6364136223846793005ULL + 1442695040888963407ULL;
+                /* mostly kept bytes, as names are */
+                part[i] = alphabet[(mixed >> 33) % (round % 2 ? 4 : sizeof(alphabet) - 1)];
+            }
+            part[len] = '\0';
+            CU_ASSERT_STRING_EQUAL_FATAL(name_part(part), reference_name_part(part, 0));
+        }
+    }
+}
+
 static void test_name_part_appends(void)
 {
     tg_buf_t buf;
@@ -198,6 +245,30 @@ static void test_span_named_after_its_request(void)
                                                 "keystone.get_v3_auth_tokens.start:1|c\n"
                                                 "keystone.get_v3_auth_tokens.stop:1|c\n");
     CU_ASSERT_STRING_EQUAL(span_lines(unnamed), span_lines(named));
+}
+
+/* The name made of the request is sanitized as a whole: its method's runs
+ * and its path's, one separator between, none when either has none. */
+static void test_name_made_of_the_request_follows_the_rule(void)
+{
+    static const char *const methods[] = { "GET", "", ":", "M-SEARCH", "Get.Thing" };
+    static const char *const paths[] = { "/v2.1/servers/detail", "", "/", "//A//b//",
+                                         "/a-very-long-path/with/Many/Parts/index.html", NULL };
+    size_t m, p;
+    for (m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+        for (p = 0; p < sizeof(paths) / sizeof(paths[0]); p++) {
+            tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, NULL, NULL, T0);
+            char name[TG_SPAN_NAME_MAX + 1];
+            const char *expected;
+            span->local.service_name = "s";
+            span->method = methods[m];
+            span->path = paths[p];
+            expected = apr_pstrcat(tg_test_pool, "s.",
+                                   reference_name_part(tg_span_name(span, name), 1),
+                                   ".start:1|c\n", NULL);
+            CU_ASSERT_STRING_EQUAL(span_lines(span), expected);
+        }
+    }
 }
 
 static void test_milliseconds_are_exact(void)
@@ -294,12 +365,14 @@ void tg_test_add_statsd(void)
     TG_TEST(suite, test_bytes_past_ascii_are_replaced);
     TG_TEST(suite, test_runs_collapse_and_ends_are_trimmed);
     TG_TEST(suite, test_nothing_left_is_one_underscore);
+    TG_TEST(suite, test_name_parts_of_every_shape_follow_the_rule);
     TG_TEST(suite, test_name_part_appends);
     TG_TEST(suite, test_span_gives_a_timer_and_a_counter_per_note);
     TG_TEST(suite, test_note_counters_are_named_by_their_kind);
     TG_TEST(suite, test_unknown_service);
     TG_TEST(suite, test_missing_span_name);
     TG_TEST(suite, test_span_named_after_its_request);
+    TG_TEST(suite, test_name_made_of_the_request_follows_the_rule);
     TG_TEST(suite, test_milliseconds_are_exact);
     TG_TEST(suite, test_unfinished_span_has_no_timer);
     TG_TEST(suite, test_hostile_names_stay_on_their_lines);
