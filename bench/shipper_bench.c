@@ -324,9 +324,10 @@ static void steady_rate(const receivers_t *receivers, int rate, int seconds, apr
 }
 
 /* --per-span: each span pushed as a request ends, then the shipper's loop
- * as tg_shipper_run goes through it between two requests (a poll that takes
- * the span, one that finds none, a wait), on a clock a request apart; then
- * the drain.  Callgrind counts the shipper's calls, not the pushes. */
+ * as tg_shipper_run goes through it when requests come further apart than
+ * its wait (a poll that takes the span, a wait), on a clock a request
+ * apart; then the drain.  Callgrind counts the shipper's calls, not the
+ * pushes. */
 static void ship_one_at_a_time(tg_shipper_t *shipper, tg_queue_t *queue,
                                const receivers_t *receivers, long spans)
 {
@@ -335,7 +336,6 @@ static void ship_one_at_a_time(tg_shipper_t *shipper, tg_queue_t *queue,
     for (i = 0; i < spans; i++, now += PER_SPAN_GAP) {
         if (tg_queue_push(queue, receivers->record, receivers->record_len) != APR_SUCCESS)
             bench_fail("tg_queue_push", APR_ENOSPC);
-        tg_shipper_poll(shipper, now);
         tg_shipper_poll(shipper, now);
         tg_shipper_wait(shipper, 0);
     }

@@ -96,13 +96,79 @@ static inline void tg_buf_wrote(tg_buf_t *buf, char *end)
 #define TG_PUT_LITERAL(p, literal) \
     (memcpy((p), (literal), sizeof(literal) - 1), (p) + sizeof(literal) - 1)
 
-/* The room tg_put_u64 and tg_put_i64 need: 20 characters at most (the
- * digits of UINT64_MAX, or a minus sign and the 19 of INT64_MIN), and spare
- * bytes after them, as they store eight digits at a time. */
+/* Decimal, eight digits at a time, inline: an encoder writes several
+ * numbers per span, mostly short ones.  The room they need: 20 characters
+ * at most (the digits of UINT64_MAX, or a minus sign and the 19 of
+ * INT64_MIN), and spare bytes after them, as they store eight at once. */
 #define TG_DECIMAL_MAX 24
+#define TG_TEN_TO_THE_8 UINT64_C(100000000)
 
-char *tg_put_u64(char *p, uint64_t value);
-char *tg_put_i64(char *p, int64_t value);
+/* The digits of n < 10^8 as the values 0 to 9 in the bytes of a word, in
+ * memory order, without a table or a loop (Paul Khuong's method, checked
+ * for every n below 10^8): n split in two halves of four digits, each in a
+ * 32-bit lane, each lane in two of two digits (16-bit lanes), each of those
+ * in two digits (bytes), dividing by multiplying. */
+static inline uint64_t tg_digit_values(uint32_t n)
+{
+    uint64_t fours = (uint64_t)(n / 10000) | (uint64_t)(n % 10000) << 32;
+    uint64_t high_pairs = ((fours * 10486) >> 20) & 0x0000007f0000007fULL; /* / 100 */
+    uint64_t pairs = ((fours - 100 * high_pairs) << 16) + high_pairs;
+    uint64_t tens = ((pairs * 103) >> 10) & 0x000f000f000f000fULL; /* / 10 */
+    uint64_t values = tens + ((pairs - 10 * tens) << 8);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    values = __builtin_bswap64(values);
+#endif
+    return values;
+}
+
+#define TG_ASCII_ZEROS 0x3030303030303030ULL
+
+/* The eight digits of n < 10^8, leading zeros included. */
+static inline char *tg_put_eight_digits(char *p, uint32_t n)
+{
+    uint64_t word = tg_digit_values(n) + TG_ASCII_ZEROS;
+    memcpy(p, &word, 8);
+    return p + 8;
+}
+
+/* The digits of n < 10^8, the leading zeros (the zero bytes that come
+ * first in memory, of which there are at most seven) shifted out. */
+static inline char *tg_put_below_10e8(char *p, uint32_t n)
+{
+    uint64_t values = tg_digit_values(n), word;
+    unsigned zeros;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    zeros = (unsigned)__builtin_ctzll(values | (UINT64_C(1) << 56)) >> 3;
+    word = (values + TG_ASCII_ZEROS) >> (8 * zeros);
+#else
+    zeros = (unsigned)__builtin_clzll(values | 1) >> 3;
+    word = (values + TG_ASCII_ZEROS) << (8 * zeros);
+#endif
+    memcpy(p, &word, 8);
+    return p + 8 - zeros;
+}
+
+static inline char *tg_put_u64(char *p, uint64_t value)
+{
+    if (value < TG_TEN_TO_THE_8)
+        return tg_put_below_10e8(p, (uint32_t)value);
+    if (value < TG_TEN_TO_THE_8 * TG_TEN_TO_THE_8) {
+        p = tg_put_below_10e8(p, (uint32_t)(value / TG_TEN_TO_THE_8));
+        return tg_put_eight_digits(p, (uint32_t)(value % TG_TEN_TO_THE_8));
+    }
+    p = tg_put_below_10e8(p, (uint32_t)(value / (TG_TEN_TO_THE_8 * TG_TEN_TO_THE_8)));
+    p = tg_put_eight_digits(p, (uint32_t)(value / TG_TEN_TO_THE_8 % TG_TEN_TO_THE_8));
+    return tg_put_eight_digits(p, (uint32_t)(value % TG_TEN_TO_THE_8));
+}
+
+static inline char *tg_put_i64(char *p, int64_t value)
+{
+    if (value >= 0)
+        return tg_put_u64(p, (uint64_t)value);
+    /* The magnitude of INT64_MIN is no int64_t: negate in unsigned. */
+    *p = '-';
+    return tg_put_u64(p + 1, -(uint64_t)value);
+}
 
 /* 16 lowercase hex digits, leading zeros included. */
 char *tg_put_hex64(char *p, uint64_t value);

@@ -14,9 +14,12 @@
 #include "tg_statsd.h"
 #include "tg_zipkin.h"
 
-/* While the queue stays empty the loop waits this long, doubling up to the
- * most: quick to wake after a lull, cheap when there is no traffic. */
-#define IDLE_WAIT_MIN apr_time_from_msec(1)
+/* Between two looks at the queue the loop waits this long, from the least
+ * after a look that found spans, doubling up to the most while it stays
+ * empty.  Spans wait for their batch for up to a second anyway, and the
+ * queue holds thousands: looking more often than every few milliseconds
+ * would only cost a look and a wait per span instead of per handful. */
+#define IDLE_WAIT_MIN apr_time_from_msec(5)
 #define IDLE_WAIT_MAX apr_time_from_msec(20)
 
 /* The wait after a failed POST: from the least, doubled after each failure
@@ -790,11 +793,15 @@ void tg_shipper_run(tg_shipper_t *shipper, volatile sig_atomic_t *stop,
 {
     apr_interval_time_t idle_wait = 0;
     while (!*stop) {
-        if (tg_shipper_poll(shipper, apr_time_now()) > 0) {
-            idle_wait = 0;
+        int taken = tg_shipper_poll(shipper, apr_time_now());
+        /* A poll takes all that is queued, up to its limit: only when it
+         * reached that is more waiting. */
+        if ((uint32_t)taken >= shipper->poll_limit)
             continue;
-        }
-        idle_wait = idle_wait ? idle_wait * 2 : IDLE_WAIT_MIN;
+        if (taken)
+            idle_wait = IDLE_WAIT_MIN;
+        else
+            idle_wait = idle_wait ? idle_wait * 2 : IDLE_WAIT_MIN;
         if (idle_wait > IDLE_WAIT_MAX)
             idle_wait = IDLE_WAIT_MAX;
         tg_shipper_wait(shipper, idle_wait);

@@ -165,38 +165,49 @@ void tg_statsd_append_name_part(tg_buf_t *out, const char *part)
         tg_buf_wrote(out, put_name_part(tg_buf_tail(out), part, len, 0));
 }
 
-static size_t cut_length(const char *str)
+/* What a span is named from, measured once: its own name, or its method
+ * and path as tg_span_name cuts them. */
+typedef struct {
+    const char *name;
+    size_t name_len;
+    size_t method_len;
+    size_t path_len;
+} name_source_t;
+
+static size_t measure_name(const tg_span_t *span, name_source_t *source)
 {
-    return strnlen(str, TG_SPAN_MAX_STRING);
+    source->method_len = source->path_len = 0;
+    if (span->name || !span->method) {
+        source->name = span->name ? span->name : "";
+        source->name_len = strlen(source->name);
+        return source->name_len;
+    }
+    source->name = NULL;
+    source->name_len = 0;
+    source->method_len = strnlen(span->method, TG_SPAN_MAX_STRING);
+    source->path_len = span->path ? strnlen(span->path, TG_SPAN_MAX_STRING) : 0;
+    return source->method_len + 1 + source->path_len;
 }
 
 /* The span's name as a component.  One named after its request is named as
  * the module has always named it, in lowercase ("get /api" is "get_api"):
- * the runs of its method and of its path (as tg_span_name cuts them), with
- * the separator between. */
-static char *put_span_name(char *p, const tg_span_t *span)
+ * the runs of its method and of its path, with the separator between. */
+static char *put_span_name(char *p, const tg_span_t *span, const name_source_t *source)
 {
     char *start = p, *path_at;
-    if (span->name || !span->method)
-        return put_name_part(p, span->name ? span->name : "", span->name ? strlen(span->name) : 0, 0);
-    p = put_runs(p, span->method, cut_length(span->method), 1);
+    if (source->name)
+        return put_name_part(p, source->name, source->name_len, 0);
+    p = put_runs(p, span->method, source->method_len, 1);
     if (span->path) {
         path_at = p + (p != start);
         *p = '_';
-        p = put_runs(path_at, span->path, cut_length(span->path), 1);
+        p = put_runs(path_at, span->path, source->path_len, 1);
         if (p == path_at)
             p = path_at - (path_at != start); /* no runs in the path: no separator */
     }
     if (p == start)
         *p++ = '_';
     return p;
-}
-
-static size_t name_room(const tg_span_t *span)
-{
-    if (span->name || !span->method)
-        return span->name ? strlen(span->name) : 1;
-    return cut_length(span->method) + 1 + (span->path ? cut_length(span->path) : 0);
 }
 
 /* statsd takes fractional milliseconds, and a span is timed to the
@@ -256,17 +267,18 @@ void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span)
     const apr_array_header_t *notes = span->annotations;
     size_t service_len, prefix_max, prefix_len;
     int lines = tg_span_note_count(span) + 1, i;
+    name_source_t name;
     char *p, *prefix;
     if (!service || !*service)
         service = UNKNOWN_SERVICE;
     service_len = strlen(service);
-    prefix_max = service_len + 1 + name_room(span) + 16;
+    prefix_max = service_len + 1 + measure_name(span, &name) + 16;
     if (!tg_buf_room_for(out, (size_t)lines * (prefix_max + LINE_TEXT_MAX)))
         return;
     p = prefix = tg_buf_tail(out);
     p = put_name_part(p, service, service_len, 0);
     *p++ = '.';
-    p = put_span_name(p, span);
+    p = put_span_name(p, span, &name);
     prefix_len = (size_t)(p - prefix);
     /* As in Zipkin JSON: an unfinished span has no length to report, and a
      * finished one took at least 1 µs. */

@@ -138,8 +138,11 @@ static char *put_name(char *p, const tg_span_t *span, const span_texts_t *texts)
     return p;
 }
 
-static char *put_endpoint(char *p, const char *member, size_t member_len, const text_t texts[3],
-                          apr_port_t port)
+/* `member` is a literal where this is inlined. */
+static inline __attribute__((always_inline)) char *put_endpoint(char *p, const char *member,
+                                                                size_t member_len,
+                                                                const text_t texts[3],
+                                                                apr_port_t port)
 {
     char separator = '{';
     if (!texts[SERVICE].len && !texts[IPV4].len && !texts[IPV6].len && !port)
@@ -178,17 +181,60 @@ static char *put_optional_string(char *p, const char *str)
     return tg_json_put_string(p, str ? str : "", str ? strlen(str) : 0);
 }
 
+/* The span's timestamp as written: where its digits are, and where the last
+ * eight of them start (NULL when it has no more than eight) and their
+ * value, which the stop's time often shares all but the last eight with. */
+typedef struct {
+    const char *digits;
+    size_t len;
+    const char *last_eight;
+    uint32_t last_eight_value;
+} timestamp_text_t;
+
+static char *put_timestamp(char *p, uint64_t usec, timestamp_text_t *text)
+{
+    text->digits = p;
+    if (usec < TG_TEN_TO_THE_8 || usec >= TG_TEN_TO_THE_8 * TG_TEN_TO_THE_8) {
+        p = tg_put_u64(p, usec);
+        text->last_eight = NULL;
+    }
+    else {
+        p = tg_put_below_10e8(p, (uint32_t)(usec / TG_TEN_TO_THE_8));
+        text->last_eight = p;
+        text->last_eight_value = (uint32_t)(usec % TG_TEN_TO_THE_8);
+        p = tg_put_eight_digits(p, text->last_eight_value);
+    }
+    text->len = (size_t)(p - text->digits);
+    return p;
+}
+
+/* The stop's time: as the start's with its last eight digits changed when
+ * the duration carries into no other (the start's written far enough back
+ * for the copy of sixteen bytes not to overlap). */
+static char *put_stop_time(char *p, const tg_span_t *span, const timestamp_text_t *start)
+{
+    if (start->last_eight && span->duration >= 0
+        && (uint64_t)span->duration < TG_TEN_TO_THE_8 - start->last_eight_value) {
+        memcpy(p, start->digits, 16);
+        p += start->last_eight - start->digits;
+        return tg_put_eight_digits(p, start->last_eight_value + (uint32_t)span->duration);
+    }
+    /* As tg_span_note_at places it; wrapping, not undefined, past the end
+     * of time. */
+    return tg_put_i64(p, (apr_time_t)((uint64_t)span->timestamp + (uint64_t)span->duration));
+}
+
 /* Every span has its first note, its start; the stop ends a finished one.
  * `start` holds the digits of the span's timestamp when they were written
- * already. */
-static char *put_annotations(char *p, const tg_span_t *span, const char *start, size_t start_len)
+ * already (len 0 when not). */
+static char *put_annotations(char *p, const tg_span_t *span, const timestamp_text_t *start)
 {
     const apr_array_header_t *notes = span->annotations;
     int i;
     p = TG_PUT_LITERAL(p, ",\"annotations\":[{\"timestamp\":");
-    if (start_len) {
-        memcpy(p, start, start_len);
-        p += start_len;
+    if (start->len) {
+        memcpy(p, start->digits, start->len);
+        p += start->len;
     }
     else {
         p = tg_put_i64(p, span->timestamp);
@@ -203,10 +249,8 @@ static char *put_annotations(char *p, const tg_span_t *span, const char *start, 
         *p++ = '}';
     }
     if (span->finished) {
-        /* As tg_span_note_at places it; wrapping, not undefined, past the
-         * end of time. */
         p = TG_PUT_LITERAL(p, ",{\"timestamp\":");
-        p = tg_put_i64(p, (apr_time_t)((uint64_t)span->timestamp + (uint64_t)span->duration));
+        p = put_stop_time(p, span, start);
         p = TG_PUT_LITERAL(p, ",\"value\":\"" TG_NOTE_STOP "\"}");
     }
     *p++ = ']';
@@ -282,10 +326,54 @@ static char *put_tags(char *p, const tg_span_t *span, const span_texts_t *texts)
     return p;
 }
 
-static char *put_span(char *p, const tg_span_t *span, const span_texts_t *texts)
+/* The local endpoint a list's last span had, and where its text is in the
+ * output, for the next span to copy when it has the same: all of a
+ * server's spans do. */
+typedef struct {
+    int valid;
+    text_t texts[3];
+    apr_port_t port;
+    size_t at, len;
+} endpoint_memo_t;
+
+static int same_endpoint(const endpoint_memo_t *memo, const text_t texts[3], apr_port_t port)
 {
-    char *timestamp = NULL;
-    size_t timestamp_len = 0;
+    int i;
+    if (!memo->valid || memo->port != port)
+        return 0;
+    for (i = 0; i < 3; i++)
+        if (memo->texts[i].len != texts[i].len
+            || memcmp(memo->texts[i].str, texts[i].str, texts[i].len) != 0)
+            return 0;
+    return 1;
+}
+
+/* The local endpoint, copied from the memo's when the same; `base` is the
+ * start of the output, which holds the memo's text. */
+static char *put_local_endpoint(char *p, const tg_span_t *span, const span_texts_t *texts,
+                                char *base, endpoint_memo_t *memo)
+{
+    char *start = p;
+    if (memo && same_endpoint(memo, texts->endpoint[0], span->local.port)) {
+        memcpy(p, base + memo->at, memo->len);
+        return p + memo->len;
+    }
+    p = put_endpoint(p, ",\"localEndpoint\":", sizeof(",\"localEndpoint\":") - 1,
+                     texts->endpoint[0], span->local.port);
+    if (memo) {
+        memcpy(memo->texts, texts->endpoint[0], sizeof(memo->texts));
+        memo->port = span->local.port;
+        memo->at = (size_t)(start - base);
+        memo->len = (size_t)(p - start);
+        memo->valid = 1;
+    }
+    return p;
+}
+
+static char *put_span(char *p, const tg_span_t *span, const span_texts_t *texts, char *base,
+                      endpoint_memo_t *memo)
+{
+    timestamp_text_t timestamp = { NULL, 0, NULL, 0 };
     p = TG_PUT_LITERAL(p, "{\"traceId\":\"");
     p = tg_put_hex64(p, span->trace_id.hi);
     p = tg_put_hex64(p, span->trace_id.lo);
@@ -303,20 +391,17 @@ static char *put_span(char *p, const tg_span_t *span, const span_texts_t *texts)
     p = put_name(p, span, texts);
     if (span->timestamp > 0) {
         p = TG_PUT_LITERAL(p, ",\"timestamp\":");
-        timestamp = p;
-        p = tg_put_u64(p, (uint64_t)span->timestamp);
-        timestamp_len = (size_t)(p - timestamp);
+        p = put_timestamp(p, (uint64_t)span->timestamp, &timestamp);
     }
     /* Zipkin rounds a duration under 1 µs up, and so do we. */
     if (span->finished || span->duration > 0) {
         p = TG_PUT_LITERAL(p, ",\"duration\":");
         p = tg_put_u64(p, span->duration > 1 ? (uint64_t)span->duration : 1);
     }
-    p = put_endpoint(p, ",\"localEndpoint\":", sizeof(",\"localEndpoint\":") - 1,
-                     texts->endpoint[0], span->local.port);
+    p = put_local_endpoint(p, span, texts, base, memo);
     p = put_endpoint(p, ",\"remoteEndpoint\":", sizeof(",\"remoteEndpoint\":") - 1,
                      texts->endpoint[1], span->remote.port);
-    p = put_annotations(p, span, timestamp, timestamp_len);
+    p = put_annotations(p, span, &timestamp);
     p = put_tags(p, span, texts);
     if (span->debug)
         p = TG_PUT_LITERAL(p, ",\"debug\":true");
@@ -326,22 +411,28 @@ static char *put_span(char *p, const tg_span_t *span, const span_texts_t *texts)
     return p;
 }
 
-void tg_zipkin_append_span(tg_buf_t *out, const tg_span_t *span)
+static void append_span(tg_buf_t *out, const tg_span_t *span, endpoint_memo_t *memo)
 {
     span_texts_t texts;
     measure(span, &texts);
     if (tg_buf_room_for(out, texts.room))
-        tg_buf_wrote(out, put_span(tg_buf_tail(out), span, &texts));
+        tg_buf_wrote(out, put_span(tg_buf_tail(out), span, &texts, out->data, memo));
+}
+
+void tg_zipkin_append_span(tg_buf_t *out, const tg_span_t *span)
+{
+    append_span(out, span, NULL);
 }
 
 void tg_zipkin_append_list(tg_buf_t *out, const tg_span_t *const *spans, int n)
 {
+    endpoint_memo_t memo = { 0 };
     int i;
     tg_buf_putc(out, '[');
     for (i = 0; i < n; i++) {
         if (i)
             tg_buf_putc(out, ',');
-        tg_zipkin_append_span(out, spans[i]);
+        append_span(out, spans[i], &memo);
     }
     tg_buf_putc(out, ']');
 }

@@ -353,6 +353,27 @@ static void test_span_cut_down_to_its_record_says_so(void)
                                                                back->dropped)));
 }
 
+/* The stop's time, start plus duration, also where the sum carries into
+ * the start's higher digits or past them. */
+static void test_stop_time_is_start_plus_duration(void)
+{
+    static const apr_time_t starts[] = { T0, 1556604199999999, 1556604199999990, 99999999, 100000000,
+                                         9999999999999999, 10000000000000000, 1 };
+    static const apr_time_t durations[] = { 1, 9, 10, 1431, 99999999, 100000000, 100000001,
+                                            8000000000000000 };
+    size_t s, d;
+    for (s = 0; s < sizeof(starts) / sizeof(starts[0]); s++) {
+        for (d = 0; d < sizeof(durations) / sizeof(durations[0]); d++) {
+            tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, starts[s]);
+            tg_span_finish(span, starts[s] + durations[d]);
+            CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span),
+                                          apr_psprintf(tg_test_pool,
+                                                       "{\"timestamp\":%" APR_INT64_T_FMT ",\"value\":\"stop\"}",
+                                                       (apr_int64_t)(starts[s] + durations[d]))));
+        }
+    }
+}
+
 /* ---- lists ---- */
 
 static void test_list_of_none(void)
@@ -361,6 +382,37 @@ static void test_list_of_none(void)
     tg_buf_init(&buf);
     tg_zipkin_append_list(&buf, NULL, 0);
     CU_ASSERT_STRING_EQUAL(buf.data, "[]");
+    tg_buf_free(&buf);
+}
+
+/* Spans written in a list are the same as each alone, whatever the local
+ * endpoint the one before had. */
+static void test_list_writes_each_span_as_alone(void)
+{
+    const tg_span_t *spans[8];
+    const char *expected = "[";
+    tg_buf_t buf;
+    int i;
+    for (i = 0; i < 8; i++) {
+        tg_span_t *span = example_span();
+        spans[i] = span;
+        /* Each differs from the one before in one thing, or in none. */
+        if (i >= 2 && i <= 4)
+            span->local.service_name = "other";
+        if (i >= 3 && i <= 4)
+            span->local.port = 3307;
+        if (i == 4)
+            span->local.ipv4 = "192.168.99.10";
+        if (i == 5)
+            span->local = (tg_endpoint_t){ 0 };
+        if (i >= 6)
+            span->local.ipv6 = "::1";
+        expected = apr_pstrcat(tg_test_pool, expected, i ? "," : "", span_json(span), NULL);
+    }
+    expected = apr_pstrcat(tg_test_pool, expected, "]", NULL);
+    tg_buf_init(&buf);
+    tg_zipkin_append_list(&buf, spans, 8);
+    CU_ASSERT_STRING_EQUAL(buf.data, expected);
     tg_buf_free(&buf);
 }
 
@@ -404,6 +456,8 @@ void tg_test_add_zipkin(void)
     TG_TEST(suite, test_dropped_follows_the_span_tags_once);
     TG_TEST(suite, test_span_cut_down_to_its_record_says_so);
     TG_TEST(suite, test_integers_at_their_edges);
+    TG_TEST(suite, test_stop_time_is_start_plus_duration);
     TG_TEST(suite, test_list_of_none);
+    TG_TEST(suite, test_list_writes_each_span_as_alone);
     TG_TEST(suite, test_list_of_several_appends_an_array);
 }
