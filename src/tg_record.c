@@ -127,6 +127,13 @@ static uint32_t crc32c_instruction(const unsigned char *p, size_t len)
         memcpy(words, p, 8);
         crc = _mm_crc32_u64(crc, words[0]);
     }
+    if (len >= 4) {
+        uint32_t word;
+        memcpy(&word, p, sizeof(word));
+        crc = _mm_crc32_u32((uint32_t)crc, word);
+        p += 4;
+        len -= 4;
+    }
     for (; len > 0; p++, len--)
         crc = _mm_crc32_u8((uint32_t)crc, *p);
     return ~(uint32_t)crc;
@@ -167,14 +174,15 @@ enum {
 typedef struct {
     unsigned char *buf;      /* NULL to measure only */
     apr_size_t len;
-    unsigned cut;            /* strings the plan's string_limit cut short */
-    plan_t *plan;  /* measuring notes the fixed strings' lengths there */
+    unsigned cut;            /* strings string_limit cut short */
+    plan_t *plan;            /* measuring notes the fixed strings' lengths there */
     int planned;             /* writing what the plan measured: its lengths hold */
+    apr_size_t string_limit; /* the plan's; a constant where it is known to be the bound */
 } writer_t;
 
 static writer_t measuring_writer(plan_t *plan)
 {
-    return (writer_t){ NULL, 0, 0, plan, 0 };
+    return (writer_t){ NULL, 0, 0, plan, 0, plan->string_limit };
 }
 
 /* With `bytes` a constant, the copy is one store. */
@@ -221,7 +229,7 @@ INLINE apr_size_t length_within(writer_t *w, const char *str, apr_size_t limit)
 /* A cut address is no address: it goes whole or not at all. */
 INLINE apr_size_t address_length(writer_t *w, const char *address)
 {
-    apr_size_t limit = w->plan->string_limit;
+    apr_size_t limit = w->string_limit;
     if (address && limit < TG_SPAN_MAX_STRING && strnlen(address, TG_SPAN_MAX_STRING) > limit) {
         w->cut++;
         return NULL_STRING;
@@ -243,7 +251,7 @@ INLINE void put_string_of_length(writer_t *w, const char *str, apr_size_t len)
 
 INLINE void put_string(writer_t *w, const char *str)
 {
-    put_string_of_length(w, str, length_within(w, str, w->plan->string_limit));
+    put_string_of_length(w, str, length_within(w, str, w->string_limit));
 }
 
 /* A tag key is never cut: a cut key names another tag.  Only the short key
@@ -273,6 +281,8 @@ INLINE void put_fixed_strings(writer_t *w, const tg_span_t *span)
     const char *strings[FIXED_STRINGS];
     int i;
     fixed_strings_of(span, strings);
+    /* Unrolled, each string's kind is known where its code is. */
+#pragma GCC unroll 9
     for (i = 0; i < FIXED_STRINGS; i++) {
         apr_size_t len;
         if (w->planned) {
@@ -281,7 +291,7 @@ INLINE void put_fixed_strings(writer_t *w, const tg_span_t *span)
         else {
             int address = i == LOCAL_IPV4 || i == LOCAL_IPV6 || i == REMOTE_IPV4 || i == REMOTE_IPV6;
             len = address ? address_length(w, strings[i])
-                          : length_within(w, strings[i], w->plan->string_limit);
+                          : length_within(w, strings[i], w->string_limit);
             if (!w->buf)
                 w->plan->fixed_length[i] = (uint16_t)len;
         }
@@ -380,7 +390,7 @@ INLINE void write_record(writer_t *w, const tg_span_t *span)
     put_uint(w, w->buf ? tg_crc32c(w->buf, w->len) : 0, CRC_BYTES);
 }
 
-static void plan_everything(plan_t *plan, const tg_span_t *span)
+INLINE void plan_everything(plan_t *plan, const tg_span_t *span)
 {
     plan->tags = at_most(length_of(span->tags), TG_SPAN_MAX_TAGS);
     plan->notes = at_most(length_of(span->annotations), TG_SPAN_MAX_NOTES_BETWEEN);
@@ -477,8 +487,9 @@ static apr_size_t plan_within(const tg_span_t *span, apr_size_t cap, plan_t *pla
     return plan->length = measured.len;
 }
 
-/* Writes with a writer that does not measure (buf is not NULL). */
-static apr_size_t write_with(writer_t w, const tg_span_t *span)
+/* Writes with a writer that does not measure (buf is not NULL), compiled
+ * for each kind of writer. */
+INLINE apr_size_t write_with(writer_t w, const tg_span_t *span)
 {
     /* Says buf is not NULL to the compiler, which then drops the measuring. */
     if (!w.buf)
@@ -486,7 +497,6 @@ static apr_size_t write_with(writer_t w, const tg_span_t *span)
     write_record(&w, span);
     return w.len;
 }
-
 
 /* The longest record the span can make: each of its strings at the bound. */
 static apr_size_t worst_case_length(const tg_span_t *span, const plan_t *plan)
@@ -496,6 +506,7 @@ static apr_size_t worst_case_length(const tg_span_t *span, const plan_t *plan)
     apr_size_t len = FIXED_BYTES + 2 + 2 + CRC_BYTES;
     int i;
     fixed_strings_of(span, strings);
+#pragma GCC unroll 9
     for (i = 0; i < FIXED_STRINGS; i++)
         len += strings[i] ? string : 2;
     return len + (apr_size_t)plan->tags * 2 * string + (apr_size_t)plan->notes * (8 + string);
@@ -509,10 +520,10 @@ apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_
     plan_t plan;
     plan_everything(&plan, span);
     if (worst_case_length(span, &plan) <= cap)
-        return write_with((writer_t){ buf, 0, 0, &plan, 0 }, span);
+        return write_with((writer_t){ buf, 0, 0, &plan, 0, TG_SPAN_MAX_STRING }, span);
     if (!plan_within(span, cap, &plan))
         return 0;
-    return write_with((writer_t){ buf, 0, 0, &plan, 1 }, span);
+    return write_with((writer_t){ buf, 0, 0, &plan, 1, plan.string_limit }, span);
 }
 
 /* ---- reading ---- */
