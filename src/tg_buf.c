@@ -82,6 +82,17 @@ void tg_buf_append_copy(tg_buf_t *buf, size_t start, size_t len)
     buf->data[buf->len] = '\0';
 }
 
+char *tg_put_u64_from_10e8(char *p, uint64_t value)
+{
+    if (value < TG_TEN_TO_THE_8 * TG_TEN_TO_THE_8) {
+        p = tg_put_below_10e8(p, (uint32_t)(value / TG_TEN_TO_THE_8));
+        return tg_put_eight_digits(p, (uint32_t)(value % TG_TEN_TO_THE_8));
+    }
+    p = tg_put_below_10e8(p, (uint32_t)(value / (TG_TEN_TO_THE_8 * TG_TEN_TO_THE_8)));
+    p = tg_put_eight_digits(p, (uint32_t)(value / TG_TEN_TO_THE_8 % TG_TEN_TO_THE_8));
+    return tg_put_eight_digits(p, (uint32_t)(value % TG_TEN_TO_THE_8));
+}
+
 #ifdef __SSE2__
 /* Sixteen hex digits at once: the value's bytes most significant first,
  * each split into its two nibbles side by side, then '0' added to each and

@@ -148,17 +148,14 @@ static inline char *tg_put_below_10e8(char *p, uint32_t n)
     return p + 8 - zeros;
 }
 
-static inline char *tg_put_u64(char *p, uint64_t value)
+/* tg_put_u64 for 10^8 and more, out of line. */
+char *tg_put_u64_from_10e8(char *p, uint64_t value);
+
+static inline __attribute__((always_inline)) char *tg_put_u64(char *p, uint64_t value)
 {
     if (value < TG_TEN_TO_THE_8)
         return tg_put_below_10e8(p, (uint32_t)value);
-    if (value < TG_TEN_TO_THE_8 * TG_TEN_TO_THE_8) {
-        p = tg_put_below_10e8(p, (uint32_t)(value / TG_TEN_TO_THE_8));
-        return tg_put_eight_digits(p, (uint32_t)(value % TG_TEN_TO_THE_8));
-    }
-    p = tg_put_below_10e8(p, (uint32_t)(value / (TG_TEN_TO_THE_8 * TG_TEN_TO_THE_8)));
-    p = tg_put_eight_digits(p, (uint32_t)(value / TG_TEN_TO_THE_8 % TG_TEN_TO_THE_8));
-    return tg_put_eight_digits(p, (uint32_t)(value % TG_TEN_TO_THE_8));
+    return tg_put_u64_from_10e8(p, value);
 }
 
 static inline char *tg_put_i64(char *p, int64_t value)

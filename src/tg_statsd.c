@@ -144,6 +144,15 @@ static inline char *put_runs(char *p, const char *part, size_t len, int lowercas
             return written;
     }
 #endif
+    /* Up to three bytes, the first and last kept: the middle one is either. */
+    if (end - s <= 3 && s < end) {
+        size_t short_len = (size_t)(end - s);
+        p[0] = (char)kept[s[0]];
+        p[short_len - 1] = (char)kept[end[-1]];
+        if (short_len == 3)
+            p[1] = kept[s[1]] ? (char)kept[s[1]] : '_';
+        return p + short_len;
+    }
     return put_runs_one_by_one(p, s, end, kept);
 }
 
@@ -215,7 +224,27 @@ static char *put_span_name(char *p, const tg_span_t *span, const name_source_t *
  * fraction left out, "12.3"), never rounded through a double. */
 static char *put_milliseconds(char *p, uint64_t usec)
 {
-    unsigned fraction = (unsigned)(usec % 1000);
+    unsigned fraction;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (usec < TG_TEN_TO_THE_8) {
+        /* From the eight digits at once: five of milliseconds, their
+         * leading zeros but the last shifted out, then three of fraction,
+         * their trailing zeros cut. */
+        uint64_t values = tg_digit_values((uint32_t)usec), word = values + TG_ASCII_ZEROS;
+        uint32_t decimals = (uint32_t)(values >> 40);
+        unsigned zeros = (unsigned)__builtin_ctzll(values | (UINT64_C(1) << 32)) >> 3;
+        uint64_t integer = word >> (8 * zeros);
+        memcpy(p, &integer, 8);
+        p += 5 - zeros;
+        if (!decimals)
+            return p;
+        *p = '.';
+        word >>= 40;
+        memcpy(p + 1, &word, 4);
+        return p + 4 - ((unsigned)(__builtin_clz(decimals) - 8) >> 3);
+    }
+#endif
+    fraction = (unsigned)(usec % 1000);
     p = tg_put_u64(p, usec / 1000);
     if (!fraction)
         return p;

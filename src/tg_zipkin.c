@@ -24,9 +24,11 @@
 #define NOTE_TEXT_MAX (sizeof("{\"timestamp\":,\"value\":\"\"},") + TG_DECIMAL_MAX)
 #define TAG_TEXT_MAX (sizeof("\"\":\"\",") + 2)
 
-/* As JSON members, after the comma. */
+/* As JSON members, after the comma, each copied whole (KIND_TEXT_MAX
+ * bytes, the spare ones overwritten by what follows). */
+#define KIND_TEXT_MAX 24
 static const struct {
-    const char *text;
+    char text[KIND_TEXT_MAX];
     size_t len;
 } kind_members[] = {
 #define KIND(name) { ",\"kind\":\"" name "\"", sizeof(",\"kind\":\"" name "\"") - 1 }
@@ -233,7 +235,9 @@ static char *put_annotations(char *p, const tg_span_t *span, const timestamp_tex
     int i;
     p = TG_PUT_LITERAL(p, ",\"annotations\":[{\"timestamp\":");
     if (start->len) {
-        memcpy(p, start->digits, start->len);
+        /* At most TG_DECIMAL_MAX digits, copied whole: the start's were
+         * written far enough back for that not to overlap. */
+        memcpy(p, start->digits, TG_DECIMAL_MAX);
         p += start->len;
     }
     else {
@@ -343,7 +347,7 @@ static int same_endpoint(const endpoint_memo_t *memo, const text_t texts[3], apr
         return 0;
     for (i = 0; i < 3; i++)
         if (memo->texts[i].len != texts[i].len
-            || memcmp(memo->texts[i].str, texts[i].str, texts[i].len) != 0)
+            || (texts[i].len && memcmp(memo->texts[i].str, texts[i].str, texts[i].len) != 0))
             return 0;
     return 1;
 }
@@ -385,7 +389,7 @@ static char *put_span(char *p, const tg_span_t *span, const span_texts_t *texts,
     p = tg_put_hex64(p, span->id);
     *p++ = '"';
     if ((unsigned)span->kind < sizeof(kind_members) / sizeof(kind_members[0])) {
-        memcpy(p, kind_members[span->kind].text, kind_members[span->kind].len);
+        memcpy(p, kind_members[span->kind].text, KIND_TEXT_MAX);
         p += kind_members[span->kind].len;
     }
     p = put_name(p, span, texts);

@@ -3,6 +3,7 @@
 #include "tg_statsd.h"
 
 #include <apr_strings.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -290,6 +291,37 @@ static void test_milliseconds_are_exact(void)
     }
 }
 
+/* The timer line of a span lasting usec, by the rule written with printf. */
+static const char *timer_line(uint64_t usec)
+{
+    unsigned fraction = (unsigned)(usec % 1000);
+    char *line = apr_psprintf(tg_test_pool, "s.q:%" PRIu64 ".%03u", usec / 1000, fraction);
+    size_t len = strlen(line);
+    while (line[len - 1] == '0')
+        len--;
+    if (line[len - 1] == '.')
+        len--;
+    return apr_pstrcat(tg_test_pool, apr_pstrndup(tg_test_pool, line, len), "|ms\n", NULL);
+}
+
+/* Every duration to 0.1 s, and a spread beyond. */
+static void test_milliseconds_follow_the_rule(void)
+{
+    uint64_t usec, mixed = 0x9e3779b97f4a7c15ULL;
+    int i;
+    for (usec = 1; usec <= 100000; usec++) {
+        const char *want = timer_line(usec);
+        CU_ASSERT_NSTRING_EQUAL_FATAL(span_lines(timed_span((apr_time_t)usec)), want, strlen(want));
+    }
+    for (i = 0; i < 10000; i++) {
+        const char *want;
+        mixed = mixed * 6364136223846793005ULL + 1442695040888963407ULL;
+        usec = (mixed >> 20) % (i % 2 ? 100000000 : 1000000000000ULL) + 1;
+        want = timer_line(usec);
+        CU_ASSERT_NSTRING_EQUAL_FATAL(span_lines(timed_span((apr_time_t)usec)), want, strlen(want));
+    }
+}
+
 static void test_unfinished_span_has_no_timer(void)
 {
     tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "q", NULL, T0);
@@ -374,6 +406,7 @@ void tg_test_add_statsd(void)
     TG_TEST(suite, test_span_named_after_its_request);
     TG_TEST(suite, test_name_made_of_the_request_follows_the_rule);
     TG_TEST(suite, test_milliseconds_are_exact);
+    TG_TEST(suite, test_milliseconds_follow_the_rule);
     TG_TEST(suite, test_unfinished_span_has_no_timer);
     TG_TEST(suite, test_hostile_names_stay_on_their_lines);
     TG_TEST(suite, test_line_checker_can_fail);
