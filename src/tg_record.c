@@ -536,7 +536,7 @@ typedef struct {
     const char *copy; /* the pool's copy of buf, where strings point */
 } reader_t;
 
-static const unsigned char *take(reader_t *r, apr_size_t n)
+INLINE const unsigned char *take(reader_t *r, apr_size_t n)
 {
     const unsigned char *bytes;
     if (r->bad || n > r->len - r->pos) {
@@ -548,13 +548,10 @@ static const unsigned char *take(reader_t *r, apr_size_t n)
     return bytes;
 }
 
-/* Inlined like put_uint, so that the copy is one load. */
-static inline __attribute__((always_inline)) uint64_t get_uint(reader_t *r, int n)
+/* With n a constant, one load. */
+INLINE uint64_t load_uint(const unsigned char *bytes, int n)
 {
-    const unsigned char *bytes = take(r, (apr_size_t)n);
     uint64_t value = 0;
-    if (!bytes)
-        return 0;
     memcpy(&value, bytes, (size_t)n);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     value = __builtin_bswap64(value);
@@ -562,23 +559,30 @@ static inline __attribute__((always_inline)) uint64_t get_uint(reader_t *r, int 
     return value;
 }
 
-/* The string at the reader, in the copy.  Our writer ends each with a NUL
- * and never puts one inside (C would cut the string there). */
-static const char *get_string(reader_t *r)
+INLINE uint64_t get_uint(reader_t *r, int n)
+{
+    const unsigned char *bytes = take(r, (apr_size_t)n);
+    return bytes ? load_uint(bytes, n) : 0;
+}
+
+/* The string at the reader, in the copy: it ends with the NUL our writer
+ * puts after it.  A NUL inside (which our writer never puts) ends it
+ * sooner, as C reads it; the record's layout holds either way. */
+INLINE const char *get_string(reader_t *r)
 {
     apr_size_t len = (apr_size_t)get_uint(r, 2), at = r->pos;
     const unsigned char *bytes;
     if (r->bad || len == NULL_STRING)
         return NULL;
     bytes = take(r, len + 1);
-    if (!bytes || len > TG_SPAN_MAX_STRING || bytes[len] != '\0' || strlen((const char *)bytes) != len) {
+    if (!bytes || len > TG_SPAN_MAX_STRING || bytes[len] != '\0') {
         r->bad = 1;
         return NULL;
     }
     return r->copy + at;
 }
 
-static int get_count(reader_t *r, int bound)
+INLINE int get_count(reader_t *r, int bound)
 {
     int n = (int)get_uint(r, 2);
     if (n > bound)
@@ -586,7 +590,7 @@ static int get_count(reader_t *r, int bound)
     return r->bad ? 0 : n;
 }
 
-static void get_endpoint_strings(reader_t *r, tg_endpoint_t *endpoint)
+INLINE void get_endpoint_strings(reader_t *r, tg_endpoint_t *endpoint)
 {
     endpoint->service_name = get_string(r);
     endpoint->ipv4 = get_string(r);
@@ -614,13 +618,14 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
     unsigned flags;
     int tags, notes, i;
 
-    if (!check_frame(buf, len, &body))
+    if (!check_frame(buf, len, &body) || body < FIXED_BYTES)
         return APR_EINVAL;
     flags = buf[3];
     if ((flags & FLAG_KIND_MASK) > TG_SPAN_CONSUMER || (flags & FLAG_RESERVED))
         return APR_EINVAL;
-    /* One copy of the body, which the span's strings point into. */
-    r = (reader_t){ buf, body, 4, 0, apr_pmemdup(pool, buf, body) };
+    /* One copy of the body, which the span's strings point into; the fixed
+     * part, known to be there, read at its offsets. */
+    r = (reader_t){ buf, body, FIXED_BYTES, 0, apr_pmemdup(pool, buf, body) };
 
     span = apr_pcalloc(pool, sizeof(*span));
     span->pool = pool;
@@ -630,16 +635,16 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
     span->error = (flags & FLAG_ERROR) != 0;
     span->finished = (flags & FLAG_FINISHED) != 0;
     span->sampled = 1;
-    span->trace_id.hi = get_uint(&r, 8);
-    span->trace_id.lo = get_uint(&r, 8);
-    span->id = get_uint(&r, 8);
-    span->parent_id = get_uint(&r, 8);
-    span->timestamp = (apr_time_t)get_uint(&r, 8);
-    span->duration = (apr_time_t)get_uint(&r, 8);
-    span->dropped = (unsigned)get_uint(&r, 4);
-    span->status_code = (int)get_uint(&r, 2);
-    span->local.port = (apr_port_t)get_uint(&r, 2);
-    span->remote.port = (apr_port_t)get_uint(&r, 2);
+    span->trace_id.hi = load_uint(buf + 4, 8);
+    span->trace_id.lo = load_uint(buf + 12, 8);
+    span->id = load_uint(buf + 20, 8);
+    span->parent_id = load_uint(buf + 28, 8);
+    span->timestamp = (apr_time_t)load_uint(buf + 36, 8);
+    span->duration = (apr_time_t)load_uint(buf + 44, 8);
+    span->dropped = (unsigned)load_uint(buf + 52, 4);
+    span->status_code = (int)load_uint(buf + 56, 2);
+    span->local.port = (apr_port_t)load_uint(buf + 58, 2);
+    span->remote.port = (apr_port_t)load_uint(buf + 60, 2);
     span->name = get_string(&r);
     span->method = get_string(&r);
     span->path = get_string(&r);

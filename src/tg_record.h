@@ -40,7 +40,8 @@
 apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_t cap);
 
 /* Decodes a record into a new span in pool.  APR_EINVAL for anything that
- * is not exactly one intact record. */
+ * is not exactly one intact record.  A string holding a NUL (which
+ * tg_record_encode never writes) ends there, as C reads it. */
 apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool_t *pool,
                               tg_span_t **span);
 
