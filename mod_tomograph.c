@@ -456,7 +456,7 @@ static const command_rec tomograph_cmds[] = {
                   (void *)APR_OFFSETOF(tg_shipper_config_t, otlp_url), RSRC_CONF,
                   "URL of an OTLP/HTTP JSON endpoint, e.g. http://127.0.0.1:4318/v1/traces"),
     AP_INIT_TAKE2("TomographBatch", set_batch, NULL, RSRC_CONF,
-                  "Most spans in one POST, and longest a span waits for it in ms (default 100 200)"),
+                  "Most spans in one POST, and longest a span waits for it in ms (default 512 1000)"),
     AP_INIT_TAKE12("TomographTimeout", set_timeout, NULL, RSRC_CONF,
                    "Connect and request timeouts of the collectors (default 1 5; ms suffix allowed)"),
     AP_INIT_TAKE1("TomographStatsdPacket", set_statsd_packet, NULL, RSRC_CONF,
