@@ -7,14 +7,14 @@
 
 /* Span.SpanKind of trace.proto; 0 (UNSPECIFIED) and 1 (INTERNAL) are not
  * kinds we make. */
-static const int span_kinds[] = {
+static const unsigned span_kinds[] = {
     [TG_SPAN_SERVER] = 2,
     [TG_SPAN_CLIENT] = 3,
     [TG_SPAN_PRODUCER] = 4,
     [TG_SPAN_CONSUMER] = 5,
 };
 
-#define STATUS_CODE_ERROR 2
+#define STATUS_CODE_ERROR "2"
 
 /* A span named after its request goes out as the module has always named
  * it, in lowercase ("get /api"): the name the Zipkin exporter gives it too. */
@@ -46,7 +46,11 @@ static void append_text(tg_buf_t *out, const char *str)
 static void append_nanos_member(tg_buf_t *out, const char *name, apr_time_t usec)
 {
     apr_uint64_t nanos = usec > 0 ? (apr_uint64_t)usec * 1000 : 0;
-    tg_buf_printf(out, "\"%s\":\"%" APR_UINT64_T_FMT "\"", name, nanos);
+    tg_buf_putc(out, '"');
+    tg_buf_puts(out, name);
+    tg_buf_puts(out, "\":\"");
+    tg_buf_append_u64(out, nanos);
+    tg_buf_putc(out, '"');
 }
 
 /* A KeyValue of common.proto with a string AnyValue. */
@@ -90,23 +94,37 @@ static void append_events(tg_buf_t *out, const tg_span_t *span)
     tg_buf_putc(out, ']');
 }
 
+/* The span's ids in hex.  A 64-bit trace id widens with leading zeros, as
+ * in B3: OTLP wants 16 bytes. */
+static void append_ids(tg_buf_t *out, const tg_span_t *span)
+{
+    char *p;
+    if (!tg_buf_room_for(out, sizeof("{\"traceId\":\"\",\"spanId\":\"\",\"parentSpanId\":\"\"") + 64))
+        return;
+    p = TG_PUT_LITERAL(tg_buf_tail(out), "{\"traceId\":\"");
+    p = tg_put_hex64(p, span->trace_id.hi);
+    p = tg_put_hex64(p, span->trace_id.lo);
+    p = TG_PUT_LITERAL(p, "\",\"spanId\":\"");
+    p = tg_put_hex64(p, span->id);
+    *p++ = '"';
+    if (span->parent_id) {
+        p = TG_PUT_LITERAL(p, ",\"parentSpanId\":\"");
+        p = tg_put_hex64(p, span->parent_id);
+        *p++ = '"';
+    }
+    tg_buf_wrote(out, p);
+}
+
 static void append_span(tg_buf_t *out, const tg_span_t *span)
 {
-    char trace_hex[TG_TRACE_ID_HEX_LEN + 1], span_hex[TG_SPAN_ID_HEX_LEN + 1];
     char name_buf[TG_SPAN_NAME_MAX + 1];
-    /* A 64-bit trace id widens with leading zeros, as in B3: OTLP wants
-     * 16 bytes. */
-    tg_trace_id_to_hex(span->trace_id, trace_hex);
-    tg_u64_to_hex(span->id, span_hex);
-    tg_buf_printf(out, "{\"traceId\":\"%s\",\"spanId\":\"%s\"", trace_hex, span_hex);
-    if (span->parent_id) {
-        tg_u64_to_hex(span->parent_id, span_hex);
-        tg_buf_printf(out, ",\"parentSpanId\":\"%s\"", span_hex);
-    }
+    append_ids(out, span);
     tg_buf_puts(out, ",\"name\":");
     append_text(out, name_of(span, name_buf));
-    if ((unsigned)span->kind < sizeof(span_kinds) / sizeof(span_kinds[0]))
-        tg_buf_printf(out, ",\"kind\":%d", span_kinds[span->kind]);
+    if ((unsigned)span->kind < sizeof(span_kinds) / sizeof(span_kinds[0])) {
+        tg_buf_puts(out, ",\"kind\":");
+        tg_buf_append_u64(out, (uint64_t)span_kinds[span->kind]);
+    }
     tg_buf_putc(out, ',');
     append_nanos_member(out, "startTimeUnixNano", span->timestamp);
     /* A finished span lasts at least 1 µs, as in the Zipkin encoder. */
@@ -118,7 +136,7 @@ static void append_span(tg_buf_t *out, const tg_span_t *span)
     append_attributes(out, span);
     append_events(out, span);
     if (span->error)
-        tg_buf_printf(out, ",\"status\":{\"code\":%d}", STATUS_CODE_ERROR);
+        tg_buf_puts(out, ",\"status\":{\"code\":" STATUS_CODE_ERROR "}");
     tg_buf_putc(out, '}');
 }
 

@@ -523,9 +523,12 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
     shipper->batch = apr_pcalloc(pool, sizeof(*shipper->batch) * (apr_size_t)cfg->batch_spans);
     shipper->statsd_failed = apr_palloc(pool, (apr_size_t)cfg->batch_spans);
     /* Room for a batch of typical spans from the start, rather than
-     * growing to it (copying as it goes) during the first. */
-    if (cfg->zipkin_url || cfg->otlp_url || cfg->span_file)
-        tg_buf_grow(&shipper->out, (apr_size_t)cfg->batch_spans * TYPICAL_SPAN_BYTES);
+     * growing to it (copying as it goes) during the first; no more than a
+     * POST may carry. */
+    if (cfg->zipkin_url || cfg->otlp_url || cfg->span_file) {
+        apr_size_t room = (apr_size_t)cfg->batch_spans * TYPICAL_SPAN_BYTES;
+        tg_buf_grow(&shipper->out, room < cfg->batch_bytes ? room : cfg->batch_bytes);
+    }
     rv = apr_pool_create(&shipper->batch_pool, pool);
     if (rv == APR_SUCCESS && shipper->cfg.statsd_host)
         rv = open_statsd(shipper, pool);
