@@ -24,6 +24,12 @@ INSTANCE_TARGET = 1.15
 MODULE_OBJECT = "mod_tomograph.so"
 # The shipper's outer frames: each holds all of its work, and says nothing.
 SHIPPER_FRAMES = {"post_config", "start_shipper", "run_shipper", "tg_shipper_run"}
+# What httpd calls in the module for a request: all the module does for it is
+# under these (inclusive), so their sum is its cost without the difference
+# in how httpd's own threads met the client's requests in two runs (the
+# event MPM's hand-offs, a few hundred instructions a request either way).
+REQUEST_ENTRY_POINTS = {"decide_trace", "hand_on_span", "finish_server_span",
+                        "insert_error_filter", "note_error_log", "merge_dir_conf"}
 TOP = 12
 CONFIGS = {"off": "not loaded", "traced": "traced"}
 
@@ -170,6 +176,20 @@ def print_breakdown(outputs, n_diff):
                   per_request_costs(outputs, ("traced", "shipper"), n_diff, False)[0])
 
 
+def print_module_cost(outputs, n_diff, untraced):
+    """The module's own instructions per request, from its entry points in the traced
+    run alone, and what they and the shipper's make of the untraced count."""
+    inclusive, _ = per_request_costs(outputs, ("traced", "httpd"), n_diff, True)
+    module = sum(inclusive.get(f, 0) for f in REQUEST_ENTRY_POINTS)
+    print(f"the module's own instructions per request (its hooks, inclusive): {module:.0f}")
+    print(f"  (untraced + that) / untraced: {(untraced + module) / untraced:.4f}")
+    if ("traced", "shipper") in {key for key, _ in outputs}:
+        totals = [callgrind_total(outputs[("traced", "shipper"), i]) for i in (0, 1)]
+        shipper = (totals[1] - totals[0]) / n_diff
+        print(f"  the shipper per span: {shipper:.0f}; (untraced + both) / untraced: "
+              f"{(untraced + module + shipper) / untraced:.4f}")
+
+
 def main():
     args = parse_args()
     benchlib.use_build(args.build)
@@ -214,6 +234,7 @@ def main():
         print(benchlib.ratio_line("ratio, every process (shipper included)",
                                   per_request("traced", False) / per_request("off", False),
                                   INSTANCE_TARGET, True))
+        print_module_cost(outputs, n2 - n1, per_request("off", True))
         print_breakdown(outputs, n2 - n1)
     finally:
         if not args.keep:
