@@ -706,7 +706,9 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
         cls.workdir = Path(tempfile.mkdtemp(prefix="tomograph-it-work-"))
         if not KEEP_ROOTS:
             cls.addClassCleanup(shutil.rmtree, cls.workdir, ignore_errors=True)
-        cls.exporter_directives = []
+        # Batches close within 200 ms (the default waits up to 1 s), so that a span that
+        # would come twice comes within the short waits of server_span and wait_for_trace.
+        cls.exporter_directives = ["TomographBatch 512 200"]
         if cls.ZIPKIN or cls.OTLP:
             cls.receiver = ZipkinReceiver(cls.workdir)
             cls.addClassCleanup(cls.receiver.stop)

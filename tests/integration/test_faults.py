@@ -43,6 +43,9 @@ SETTLE_WAIT = 15.0
 SHIPPER_RESTART_WAIT = 3.0
 # Spans an HTTP exporter keeps while its collector is away (tg_shipper_config_defaults).
 RETRY_BUFFER_SPANS = 10000
+# The longest a span waits for its batch (TomographBatch's default, 1 s): a batch not full
+# yet leaves the counters still for that long without their being settled.
+BATCH_INTERVAL = 1.0
 RESTARTS = 20
 RESTART_SPACING = 0.5
 # From SIGUSR1 to the new generation answering: about 0.1 s here.
@@ -175,14 +178,15 @@ class FaultTestCase(unittest.TestCase):
         print(f"  {label}: {what}")
 
     def settled_counters(self, httpd, label):
-        """The counters once the queue's ring is empty and two reads 0.3 s apart agree (a
-        reader may catch the shipper mid-step, the counters then disagree for that instant)."""
+        """The counters once the queue's ring is empty and two reads a batch interval and a
+        bit apart agree: a batch not yet full waits that long, and a reader may catch the
+        shipper mid-step (the counters then disagree for that instant)."""
         last = {}
 
         def settled():
             nonlocal last
             first = httpd.status_counters()
-            time.sleep(0.3)
+            time.sleep(BATCH_INTERVAL + 0.3)
             last = httpd.status_counters()
             return last if first == last and last["QueueUsedBytes"] == 0 else None
 
