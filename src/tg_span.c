@@ -1,7 +1,6 @@
 #include "tg_span.h"
 
 #include <apr_strings.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const char *bounded_copy(apr_pool_t *pool, const char *value)
@@ -48,12 +47,14 @@ tg_span_t *tg_span_start(apr_pool_t *pool, tg_span_kind_t kind, const char *name
     return span;
 }
 
-/* The status code a tag's value says: a number from 1 to 999, else 0. */
+/* The status code a tag's value says: one to three digits, nothing else,
+ * from 1 to 999; else 0. */
 static int status_code_of(const char *value)
 {
-    char *end;
-    long code = strtol(value ? value : "", &end, 10);
-    return end != value && *end == '\0' && code >= 1 && code <= 999 ? (int)code : 0;
+    int code = 0, digits;
+    for (digits = 0; digits < 4 && value && value[digits] >= '0' && value[digits] <= '9'; digits++)
+        code = code * 10 + (value[digits] - '0');
+    return digits >= 1 && digits <= 3 && value[digits] == '\0' && code >= 1 ? code : 0;
 }
 
 /* The HTTP fields take the tags that name them, so that no span carries

@@ -206,11 +206,12 @@ static void test_http_tags_are_fields_given_first(void)
 
 static void test_status_tag_must_be_a_status_code(void)
 {
-    static const char *const refused[] = { "", "abc", "0", "1000", "-1", "20x" };
+    static const char *const refused[] = { "", "abc", "0", "1000", "-1", "20x", " 200", "+200",
+                                           "0200", "99999999999999999999" };
     static const struct {
         const char *text;
         int code;
-    } taken[] = { { "1", 1 }, { "200", 200 }, { "999", 999 }, { "0200", 200 } };
+    } taken[] = { { "1", 1 }, { "200", 200 }, { "999", 999 }, { "099", 99 } };
     tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, T0);
     size_t i;
     for (i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
