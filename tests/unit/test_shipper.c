@@ -651,6 +651,14 @@ static const char *closed_url(void)
     return url;
 }
 
+/* A collector in `mode`, set as the exporter whose URL is *url. */
+static tg_test_http_server_t *collector_for(const char **url, tg_test_http_mode_t mode)
+{
+    tg_test_http_server_t *server = collector(mode);
+    *url = tg_test_http_url(server);
+    return server;
+}
+
 /* The collector comes back where the shipper was told to find it. */
 static tg_test_http_server_t *collector_back_at(const char *url)
 {
@@ -712,10 +720,9 @@ static char *received_ids(const tg_test_http_server_t *server)
 static void test_zipkin_gets_one_post_per_batch(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_ACCEPT);
     tg_shipper_t *shipper;
     const tg_test_http_request_t *request;
-    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     shipper = shipper_for(fx);
     push_spans(fx, 3);
@@ -742,12 +749,11 @@ static void test_zipkin_gets_one_post_per_batch(void)
 static void test_otlp_gets_the_batch_as_one_request(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.otlp_url, TG_TEST_HTTP_ACCEPT);
     tg_shipper_t *shipper;
     const tg_test_http_request_t *request;
     const tg_test_json_t *tree;
     int i;
-    fx->cfg.otlp_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     shipper = shipper_for(fx);
     push_spans(fx, 3);
@@ -807,10 +813,9 @@ static void test_silent_collector_does_not_hold_the_queue(void)
 static void test_failed_post_is_retried_with_growing_backoff(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_FAIL);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_FAIL);
     tg_shipper_t *shipper;
     apr_time_t second;
-    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     fx->cfg.max_attempts = 0;
     shipper = shipper_for(fx);
@@ -858,11 +863,10 @@ static void test_failed_post_is_retried_with_growing_backoff(void)
 static void test_backoff_stops_growing_at_ten_seconds(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_FAIL);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_FAIL);
     tg_shipper_t *shipper;
     apr_time_t now = T0;
     int failures;
-    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     fx->cfg.max_attempts = 0;
     shipper = shipper_for(fx);
@@ -914,9 +918,8 @@ static void test_collector_back_after_a_while_gets_the_buffered_spans(void)
 static void test_refused_batch_is_failed_at_once_and_not_retried(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_REJECT);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_REJECT);
     tg_shipper_t *shipper;
-    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     fx->cfg.batch_spans = 1;
     shipper = shipper_for(fx);
@@ -936,9 +939,8 @@ static void test_refused_batch_is_failed_at_once_and_not_retried(void)
 static void test_redirect_is_not_followed_nor_retried(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_REDIRECT);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.otlp_url, TG_TEST_HTTP_REDIRECT);
     tg_shipper_t *shipper;
-    fx->cfg.otlp_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     shipper = shipper_for(fx);
     push_spans(fx, 2);
@@ -952,9 +954,8 @@ static void test_redirect_is_not_followed_nor_retried(void)
 static void test_throttled_batch_is_retried(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_THROTTLE);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.otlp_url, TG_TEST_HTTP_THROTTLE);
     tg_shipper_t *shipper;
-    fx->cfg.otlp_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     shipper = shipper_for(fx);
     push_spans(fx, 2);
@@ -969,9 +970,8 @@ static void test_throttled_batch_is_retried(void)
 static void test_batch_is_given_up_after_max_attempts(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_FAIL);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_FAIL);
     tg_shipper_t *shipper;
-    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     fx->cfg.max_attempts = 3;
     shipper = shipper_for(fx);
@@ -1023,9 +1023,8 @@ static void test_full_buffer_drops_the_oldest_and_counts_them(void)
 static void test_full_buffer_spares_the_post_on_the_wire(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_SILENT);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_SILENT);
     tg_shipper_t *shipper;
-    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     fx->cfg.batch_spans = 2;
     fx->cfg.buffer_spans = 2;
@@ -1062,10 +1061,9 @@ static apr_size_t list_length(const fixture_t *fx, int first, int n)
 static void test_batch_larger_than_batch_bytes_is_split(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_ACCEPT);
     tg_shipper_t *shipper;
     int i;
-    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     fx->cfg.batch_spans = 8;
     for (i = 0; i < 8; i++)
@@ -1089,9 +1087,8 @@ static void test_batch_larger_than_batch_bytes_is_split(void)
 static void test_span_larger_than_batch_bytes_goes_alone(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_ACCEPT);
     tg_shipper_t *shipper;
-    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     fx->cfg.batch_spans = 3;
     fx->cfg.batch_bytes = 10;
@@ -1107,10 +1104,9 @@ static void test_span_larger_than_batch_bytes_goes_alone(void)
 static void test_one_collector_down_does_not_stop_the_other(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *otlp = collector(TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *otlp = collector_for(&fx->cfg.otlp_url, TG_TEST_HTTP_ACCEPT);
     tg_shipper_t *shipper;
     fx->cfg.zipkin_url = closed_url();
-    fx->cfg.otlp_url = tg_test_http_url(otlp);
     fx->cfg.batch_interval = 0;
     fx->cfg.batch_spans = 2;
     shipper = shipper_for(fx);
@@ -1125,11 +1121,10 @@ static void test_one_collector_down_does_not_stop_the_other(void)
 static void test_drain_gives_up_at_the_deadline(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_SILENT);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_SILENT);
     tg_shipper_t *shipper;
     apr_time_t start;
     with_span_file(fx);
-    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.batch_interval = 0;
     fx->cfg.request_timeout_ms = 5000;
     shipper = shipper_for(fx);
@@ -1190,10 +1185,9 @@ static void test_drain_delivers_what_waited_for_the_collector(void)
 static void test_drain_retries_within_its_budget(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *server = collector(TG_TEST_HTTP_FAIL);
+    tg_test_http_server_t *server = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_FAIL);
     tg_shipper_t *shipper;
     apr_time_t start;
-    fx->cfg.zipkin_url = tg_test_http_url(server);
     fx->cfg.max_attempts = 0;
     shipper = shipper_for(fx);
     push_spans(fx, 2);
@@ -1275,16 +1269,14 @@ static void test_each_failure_kind_is_reported_once(void)
 static void test_every_exporter_gets_every_span(void)
 {
     fixture_t *fx = fixture();
-    tg_test_http_server_t *zipkin = collector(TG_TEST_HTTP_ACCEPT);
-    tg_test_http_server_t *otlp = collector(TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *zipkin = collector_for(&fx->cfg.zipkin_url, TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *otlp = collector_for(&fx->cfg.otlp_url, TG_TEST_HTTP_ACCEPT);
     apr_socket_t *receiver = statsd_receiver(fx, APR_INET, "127.0.0.1");
     tg_shipper_t *shipper;
     datagrams_t got;
     const tg_test_json_t *tree;
     CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
     with_span_file(fx);
-    fx->cfg.zipkin_url = tg_test_http_url(zipkin);
-    fx->cfg.otlp_url = tg_test_http_url(otlp);
     fx->cfg.batch_interval = apr_time_from_sec(3600);
     shipper = shipper_for(fx);
     push_spans(fx, 7);
