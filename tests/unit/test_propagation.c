@@ -1,6 +1,7 @@
 #include "unit.h"
 
 #include <apr_strings.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -790,10 +791,71 @@ static void test_apr_table_store(void)
     CU_ASSERT_PTR_NULL(apr_table_get(headers, "x-b3-sampled"));
 }
 
+/* The names tg_extract looks for in a store that has none of them. */
+typedef struct {
+    const char *names[MAX_HEADERS];
+    int count;
+} asked_t;
+
+static const char *record_name(void *opaque, const char *name)
+{
+    asked_t *asked = opaque;
+    if (asked->count < MAX_HEADERS)
+        asked->names[asked->count++] = name;
+    return NULL;
+}
+
+static const char *in_case(const char *name, int (*change)(int))
+{
+    char *copy = apr_pstrdup(tg_test_pool, name), *p;
+    for (p = copy; *p; p++)
+        *p = (char)change((unsigned char)*p);
+    return copy;
+}
+
+static int may_carry_with_only(const char *name)
+{
+    apr_table_t *headers = apr_table_make(tg_test_pool, 4);
+    apr_table_set(headers, "Host", "example.org");
+    apr_table_set(headers, name, "x");
+    return tg_header_table_may_carry_context(headers);
+}
+
+/* The request path extracts only from a table whose names pass this first
+ * look: every header a format reads must, whatever its case, and the
+ * headers of a plain request must not. */
+static void test_first_look_passes_every_trace_header(void)
+{
+    static const char *const companions[] = { "tracestate", "X-B3-TraceId", "X-B3-SpanId",
+                                              "X-B3-ParentSpanId", "X-B3-Sampled", "X-B3-Flags",
+                                              "X-Trace-HMAC" };
+    static const char *const plain[] = { "Host", "User-Agent", "Accept", "Accept-Encoding",
+                                         "Connection", "Cookie", "Authorization" };
+    asked_t asked = { { NULL }, 0 };
+    apr_table_t *headers = apr_table_make(tg_test_pool, 8);
+    tg_context_t ctx;
+    size_t i;
+    int j;
+    tg_extract(record_name, &asked, NULL, tg_test_pool, &ctx);
+    CU_ASSERT_FATAL(asked.count > 0);
+    for (j = 0; j < asked.count; j++) {
+        CU_ASSERT_TRUE(may_carry_with_only(asked.names[j]));
+        CU_ASSERT_TRUE(may_carry_with_only(in_case(asked.names[j], tolower)));
+        CU_ASSERT_TRUE(may_carry_with_only(in_case(asked.names[j], toupper)));
+    }
+    for (i = 0; i < sizeof(companions) / sizeof(companions[0]); i++)
+        CU_ASSERT_TRUE(may_carry_with_only(companions[i]));
+    CU_ASSERT_FALSE(tg_header_table_may_carry_context(headers));
+    for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+        apr_table_set(headers, plain[i], "x");
+    CU_ASSERT_FALSE(tg_header_table_may_carry_context(headers));
+}
+
 void tg_test_add_propagation(void)
 {
     CU_pSuite suite = TG_SUITE("propagation");
     TG_TEST(suite, test_apr_table_store);
+    TG_TEST(suite, test_first_look_passes_every_trace_header);
     TG_TEST(suite, test_nothing_arrived);
     TG_TEST(suite, test_traceparent_comes_first);
     TG_TEST(suite, test_single_b3_before_multi);
