@@ -598,15 +598,15 @@ INLINE void get_endpoint_strings(reader_t *r, tg_endpoint_t *endpoint)
 }
 
 /* Checks everything the CRC does not say: the record is ours, of this
- * version, and its trailer matches.  Returns the length of the body. */
+ * version, long enough for its fixed part, and its trailer matches.
+ * Returns the length of the body. */
 static int check_frame(const unsigned char *buf, apr_size_t len, apr_size_t *body)
 {
-    reader_t trailer;
-    if (len < 4 + CRC_BYTES || buf[0] != 'T' || buf[1] != 'G' || buf[2] != RECORD_VERSION)
+    if (len < FIXED_BYTES + CRC_BYTES || buf[0] != 'T' || buf[1] != 'G'
+        || buf[2] != RECORD_VERSION)
         return 0;
     *body = len - CRC_BYTES;
-    trailer = (reader_t){ buf, len, *body, 0, NULL };
-    return get_uint(&trailer, CRC_BYTES) == tg_crc32c(buf, *body);
+    return load_uint(buf + *body, CRC_BYTES) == tg_crc32c(buf, *body);
 }
 
 apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool_t *pool,
@@ -618,7 +618,7 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
     unsigned flags;
     int tags, notes, i;
 
-    if (!check_frame(buf, len, &body) || body < FIXED_BYTES)
+    if (!check_frame(buf, len, &body))
         return APR_EINVAL;
     flags = buf[3];
     if ((flags & FLAG_KIND_MASK) > TG_SPAN_CONSUMER || (flags & FLAG_RESERVED))
