@@ -149,6 +149,9 @@ void tg_span_context(const tg_span_t *span, tg_context_t *out)
     out->w3c_flags = span->w3c_flags | (span->sampled ? TG_W3C_FLAG_SAMPLED : 0);
 }
 
+/* The status tag's key, one object: tg_span_tag_value knows the tag by it. */
+static const char status_key[] = TG_TAG_HTTP_STATUS;
+
 /* Three digits at most: status_code is kept within 1..999. */
 static const char *status_digits(int code, char out[TG_STATUS_DIGITS])
 {
@@ -168,19 +171,19 @@ tg_tag_t tg_span_tag_at(const tg_span_t *span, int i, char status[TG_STATUS_DIGI
     if (span->path && i-- == 0)
         return (tg_tag_t){ TG_TAG_HTTP_PATH, span->path };
     if (span->status_code && i-- == 0)
-        return (tg_tag_t){ TG_TAG_HTTP_STATUS, status_digits(span->status_code, status) };
+        return (tg_tag_t){ status_key, status_digits(span->status_code, status) };
     return APR_ARRAY_IDX(span->tags, i, tg_tag_t);
 }
 
 const char *tg_span_tag_value(const tg_span_t *span, const char *key)
 {
     int n = tg_span_tag_count(span), i;
+    char status[TG_STATUS_DIGITS];
     for (i = 0; i < n; i++) {
-        char status[TG_STATUS_DIGITS];
         tg_tag_t tag = tg_span_tag_at(span, i, status);
+        /* The status code's digits are in status, gone on return. */
         if (same_key(tag.key, key))
-            return tag.value >= status && tag.value < status + TG_STATUS_DIGITS
-                       ? apr_pstrdup(span->pool, tag.value) : tag.value;
+            return tag.key == status_key ? apr_pstrdup(span->pool, tag.value) : tag.value;
     }
     return NULL;
 }
