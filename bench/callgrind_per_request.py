@@ -176,18 +176,15 @@ def print_breakdown(outputs, n_diff):
                   per_request_costs(outputs, ("traced", "shipper"), n_diff, False)[0])
 
 
-def print_module_cost(outputs, n_diff, untraced):
+def print_module_cost(outputs, n_diff, untraced, shipper):
     """The module's own instructions per request, from its entry points in the traced
-    run alone, and what they and the shipper's make of the untraced count."""
+    run alone, and what they and the shipper's (per span) make of the untraced count."""
     inclusive, _ = per_request_costs(outputs, ("traced", "httpd"), n_diff, True)
     module = sum(inclusive.get(f, 0) for f in REQUEST_ENTRY_POINTS)
     print(f"the module's own instructions per request (its hooks, inclusive): {module:.0f}")
     print(f"  (untraced + that) / untraced: {(untraced + module) / untraced:.4f}")
-    if ("traced", "shipper") in {key for key, _ in outputs}:
-        totals = [callgrind_total(outputs[("traced", "shipper"), i]) for i in (0, 1)]
-        shipper = (totals[1] - totals[0]) / n_diff
-        print(f"  the shipper per span: {shipper:.0f}; (untraced + both) / untraced: "
-              f"{(untraced + module + shipper) / untraced:.4f}")
+    print(f"  the shipper per span: {shipper:.0f}; (untraced + both) / untraced: "
+          f"{(untraced + module + shipper) / untraced:.4f}")
 
 
 def main():
@@ -234,7 +231,8 @@ def main():
         print(benchlib.ratio_line("ratio, every process (shipper included)",
                                   per_request("traced", False) / per_request("off", False),
                                   INSTANCE_TARGET, True))
-        print_module_cost(outputs, n2 - n1, per_request("off", True))
+        print_module_cost(outputs, n2 - n1, per_request("off", True),
+                          per_request("traced", False) - per_request("traced", True))
         print_breakdown(outputs, n2 - n1)
     finally:
         if not args.keep:
