@@ -106,103 +106,79 @@ int tg_trace_id_equal(tg_trace_id_t a, tg_trace_id_t b)
     return a.hi == b.hi && a.lo == b.lo;
 }
 
-/* xoshiro256** (Blackman and Vigna): fast, and its 256-bit state is seeded
- * from the OS.  Ids need to be unique, not secret; what must never happen is
- * two processes drawing the same sequence, so every fork bumps a generation
- * that each thread compares with the one it seeded under. */
-typedef struct {
-    uint64_t s[4];
-    unsigned generation;
-    int seeded;
-} rng_state_t;
+/* Ids are splitmix64 (Steele, Lea and Flood) drawn from one counter that
+ * every thread of a process shares: position n gives mix(key + n * GAMMA),
+ * where the key is seeded from the OS.  mix is a bijection, so no two draws
+ * of a process repeat until the counter wraps, whichever threads make them;
+ * and a draw is one atomic add and a few multiplies, with no thread-local
+ * state to look up on the request path.  Ids need to be unique, not secret;
+ * what must never happen is two processes drawing the same sequence, so a
+ * forked child takes a fresh key before it returns from fork(). */
+#define GAMMA 0x9e3779b97f4a7c15ULL
 
-static _Thread_local rng_state_t rng;
-static atomic_uint fork_generation;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static struct {
+    _Atomic uint64_t counter;
+    uint64_t key;
+    atomic_int seeded;
+} generator;
+static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
 
-static void note_fork_in_child(void)
+static uint64_t mix(uint64_t z)
 {
-    atomic_fetch_add(&fork_generation, 1);
-}
-
-static void install_atfork(void)
-{
-    pthread_atfork(NULL, NULL, note_fork_in_child);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
+static void take_fresh_key(void)
+{
+    uint64_t key;
+    if (apr_generate_random_bytes((unsigned char *)&key, sizeof(key)) != APR_SUCCESS) {
+        /* No OS entropy: still unique per process and instant. */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        key = mix(((uint64_t)now.tv_sec << 32) ^ (uint64_t)now.tv_nsec
+                  ^ ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)&now);
+    }
+    generator.key = key;
+}
+
 static void seed(void)
 {
-    uint64_t entropy[4];
-    int i;
-    if (apr_generate_random_bytes((unsigned char *)entropy, sizeof(entropy)) != APR_SUCCESS) {
-        /* No OS entropy: still unique per process and thread and instant. */
-        struct timespec now;
-        uint64_t mix;
-        clock_gettime(CLOCK_REALTIME, &now);
-        mix = ((uint64_t)now.tv_sec << 32) ^ (uint64_t)now.tv_nsec ^ ((uint64_t)getpid() << 16)
-              ^ (uint64_t)(uintptr_t)&rng;
-        for (i = 0; i < 4; i++)
-            entropy[i] = splitmix64(&mix);
-    }
-    for (i = 0; i < 4; i++)
-        rng.s[i] = entropy[i];
-    if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]))
-        rng.s[0] = 1;
-    rng.generation = atomic_load(&fork_generation);
-    rng.seeded = 1;
+    take_fresh_key();
+    /* A fork before the first draw has nothing to repeat: the handler goes
+     * in with the first key. */
+    pthread_atfork(NULL, NULL, take_fresh_key);
+    atomic_store_explicit(&generator.seeded, 1, memory_order_release);
 }
 
-/* The calling thread's generator, seeded.  The fork handler goes in with
- * the first seed: a fork before any state exists has nothing to repeat. */
-static rng_state_t *thread_rng(void)
+/* The first of n consecutive positions of the sequence, taken for the
+ * caller alone. */
+static uint64_t take_positions(unsigned n)
 {
-    rng_state_t *state = &rng;
-    if (!state->seeded || state->generation != atomic_load_explicit(&fork_generation,
-                                                                    memory_order_relaxed)) {
-        pthread_once(&atfork_once, install_atfork);
-        seed();
-    }
-    return state;
+    if (!atomic_load_explicit(&generator.seeded, memory_order_acquire))
+        pthread_once(&seed_once, seed);
+    return atomic_fetch_add_explicit(&generator.counter, n, memory_order_relaxed);
 }
 
-static uint64_t next_random(rng_state_t *state)
+static uint64_t draw_at(uint64_t position)
 {
-    uint64_t *s = state->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
+    return mix(generator.key + position * GAMMA);
 }
 
-static uint64_t next_nonzero(rng_state_t *state)
+/* mix is zero at one position only: the next one is then taken instead. */
+static uint64_t draw_nonzero(void)
 {
     uint64_t id;
     do
-        id = next_random(state);
+        id = draw_at(take_positions(1));
     while (id == 0);
     return id;
 }
 
 uint64_t tg_random_span_id(void)
 {
-    return next_nonzero(thread_rng());
+    return draw_nonzero();
 }
 
 tg_trace_id_t tg_random_trace_id(void)
@@ -214,9 +190,14 @@ tg_trace_id_t tg_random_trace_id(void)
 
 void tg_random_root_ids(tg_trace_id_t *trace_id, uint64_t *span_id)
 {
-    rng_state_t *state = thread_rng();
-    trace_id->hi = next_random(state);
-    trace_id->lo = next_nonzero(state);
-    if (span_id)
-        *span_id = next_nonzero(state);
+    uint64_t position = take_positions(3);
+    trace_id->hi = draw_at(position);
+    trace_id->lo = draw_at(position + 1);
+    if (!trace_id->lo)
+        trace_id->lo = draw_nonzero();
+    if (span_id) {
+        *span_id = draw_at(position + 2);
+        if (!*span_id)
+            *span_id = draw_nonzero();
+    }
 }

@@ -33,8 +33,9 @@ void tg_trace_id_to_hex(tg_trace_id_t id, char out[TG_TRACE_ID_HEX_LEN + 1]);
 int tg_trace_id_is_zero(tg_trace_id_t id);
 int tg_trace_id_equal(tg_trace_id_t a, tg_trace_id_t b);
 
-/* Fresh random ids, never zero.  Cheap enough for the request path: a
- * per-thread generator seeded from the OS, reseeded in a forked child. */
+/* Fresh random ids, never zero.  Cheap enough for the request path: one
+ * generator a process, shared by its threads without a lock, seeded from the
+ * OS and reseeded in a forked child; no two draws of a process repeat. */
 uint64_t tg_random_span_id(void);
 tg_trace_id_t tg_random_trace_id(void);
 

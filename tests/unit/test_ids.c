@@ -1,6 +1,7 @@
 #include "unit.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,30 @@ static void test_random_trace_ids_nonzero_and_distinct(void)
     CU_ASSERT_EQUAL(count_repeats(halves, DRAWS), 0);
 }
 
+/* An httpd child's worker threads draw at once: none may get an id another
+ * thread got. */
+#define DRAWING_THREADS 4
+
+static void *draw_span_ids(void *ids)
+{
+    size_t i;
+    for (i = 0; i < DRAWS; i++)
+        ((uint64_t *)ids)[i] = tg_random_span_id();
+    return NULL;
+}
+
+static void test_threads_drawing_at_once_get_distinct_ids(void)
+{
+    uint64_t *ids = apr_palloc(tg_test_pool, DRAWING_THREADS * DRAWS * sizeof(*ids));
+    pthread_t threads[DRAWING_THREADS];
+    int i;
+    for (i = 0; i < DRAWING_THREADS; i++)
+        CU_ASSERT_FATAL(pthread_create(&threads[i], NULL, draw_span_ids, ids + i * DRAWS) == 0);
+    for (i = 0; i < DRAWING_THREADS; i++)
+        pthread_join(threads[i], NULL);
+    CU_ASSERT_EQUAL(count_repeats(ids, DRAWING_THREADS * DRAWS), 0);
+}
+
 /* A forked child (an httpd worker) must not draw the ids its parent draws
  * next, although it starts with a copy of the parent's generator. */
 static void test_forked_child_draws_different_ids(void)
@@ -227,5 +252,6 @@ void tg_test_add_ids(void)
     TG_TEST(suite, test_zero_and_equality);
     TG_TEST(suite, test_random_span_ids_nonzero_and_distinct);
     TG_TEST(suite, test_random_trace_ids_nonzero_and_distinct);
+    TG_TEST(suite, test_threads_drawing_at_once_get_distinct_ids);
     TG_TEST(suite, test_forked_child_draws_different_ids);
 }
