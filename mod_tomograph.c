@@ -789,7 +789,8 @@ static int decide_sampled(const tg_context_t *caller, int trusted, const dir_con
 {
     tg_sampler_t sampler;
     sampler.rate = dconf->sample_rate >= 0 ? dconf->sample_rate : 1.0;
-    sampler.limit = &retained->shared->sample_limit;
+    /* No cap, nothing to count. */
+    sampler.limit = sconf->sample_limit ? &retained->shared->sample_limit : NULL;
     sampler.limit_per_second = (uint64_t)sconf->sample_limit;
     /* The coin and the clock only when the rate and the cap need them. */
     return tg_sampling_decide(&sampler, caller, trusted,
@@ -828,22 +829,18 @@ static const char *formats_named(apr_pool_t *pool, tg_format_set_t formats)
     return names;
 }
 
-/* The trace of r's client request, made the first time it is asked for,
- * once per-directory settings are known (header_parser at the latest; a
- * request refused earlier gets its span when it is logged). */
-static request_trace_t *ensure_trace(request_rec *r)
+/* Opens the trace of root, r's client request (see ensure_trace). */
+/* Kept out of line: the callers that find the trace made pay for none of it. */
+static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, request_rec *root)
 {
-    request_rec *root = original_request(r);
-    request_trace_t *trace = ap_get_module_config(root->request_config, &tomograph_module);
     const server_conf_t *sconf = server_conf(root->server);
     const dir_conf_t *dconf = dir_conf(r);
     int trusted = dconf->trust_incoming != 0;
+    request_trace_t *trace;
     tg_context_t caller;
     tg_span_t *span;
     int looked, continued;
 
-    if (trace || !retained)
-        return trace;
     /* tg_span_init fills the span, the larger part. */
     trace = apr_palloc(root->pool, sizeof(*trace));
     trace->client = NULL;
@@ -885,6 +882,19 @@ static request_trace_t *ensure_trace(request_rec *r)
     trace->first_uri = root->uri;
     ap_set_module_config(root->request_config, &tomograph_module, trace);
     return trace;
+}
+
+/* The trace of r's client request, made the first time it is asked for,
+ * once per-directory settings are known (header_parser at the latest; a
+ * request refused earlier gets its span when it is logged).  Every hook
+ * asks: the lookup stays small, the making apart. */
+static request_trace_t *ensure_trace(request_rec *r)
+{
+    request_rec *root = original_request(r);
+    request_trace_t *trace = ap_get_module_config(root->request_config, &tomograph_module);
+    if (trace || !retained)
+        return trace;
+    return start_trace(r, root);
 }
 
 static void annotate_uri(request_rec *r, const char *what)
