@@ -104,12 +104,10 @@ DefaultRuntimeDir run
 User {user}
 Group {group}
 
-LoadModule mpm_event_module {modules}/mod_mpm_event.so
-LoadModule authz_core_module {modules}/mod_authz_core.so
-LoadModule mime_module {modules}/mod_mime.so
-LoadModule dir_module {modules}/mod_dir.so
+{load_modules}
 {load_wsgi}
 {load_tomograph}
+{modules_conf}
 
 StartServers 2
 ServerLimit 2
@@ -145,8 +143,44 @@ DocumentRoot "{root}/htdocs"
 {wsgi}
 """
 
-# Common Log Format (Debian's "common" nickname is defined in its apache2.conf, not here).
-ACCESS_LOG = 'CustomLog logs/access.log "%h %l %u %t \\"%r\\" %>s %O"'
+# The access log's formats by the nicknames Debian's apache2.conf gives them: "common" is
+# the Common Log Format, "combined" (Debian's default site's) adds referer and user agent.
+ACCESS_LOG_FORMATS = {
+    "common": '%h %l %u %t \\"%r\\" %>s %O',
+    "combined": '%h %l %u %t \\"%r\\" %>s %O \\"%{Referer}i\\" \\"%{User-Agent}i\\"',
+}
+
+# The modules of the minimal server: the MPM, what static files need, nothing else.
+MINIMAL_MODULES = ("mpm_event", "authz_core", "mime", "dir")
+# Debian's stock server: the modules enabled here as Debian's apache2 package enables them
+# (a2enmod's links), each with its own .conf, loaded and included as Debian's apache2.conf
+# does (mods-enabled/*.load, then *.conf, in name order).
+DEBIAN_MODS_ENABLED = Path("/etc/apache2/mods-enabled")
+# Enabled on this machine by another package (libapache2-mod-wsgi-py3, the project's
+# setup), not by apache2; the wsgi benchmark loads it itself.
+NOT_DEBIAN_DEFAULTS = {"wsgi"}
+# The MPM's settings are the benchmark's own (CONF), the same in every configuration.
+STOCK_CONF_SKIPPED = {"mpm_event"}
+
+
+def stock_modules():
+    """The names (alias, authz_core, ...) of the modules Debian's apache2 package enables
+    by default, as /etc/apache2/mods-enabled holds them, in the order Debian loads them."""
+    names = sorted(p.name[:-len(".load")] for p in DEBIAN_MODS_ENABLED.glob("*.load"))
+    names = [n for n in names if n not in NOT_DEBIAN_DEFAULTS]
+    if "mpm_event" not in names:
+        sys.exit(f"{DEBIAN_MODS_ENABLED}: no mpm_event.load (apache2 not installed with its "
+                 "defaults?)")
+    return names
+
+
+def stock_directives():
+    """(LoadModule part, configuration part) of Debian's stock server: Include of each
+    mods-enabled/<name>.load and of its .conf (self-contained: no sites, no ports)."""
+    names = stock_modules()
+    load = "\n".join(f"Include {DEBIAN_MODS_ENABLED / n}.load" for n in names)
+    confs = [DEBIAN_MODS_ENABLED / f"{n}.conf" for n in names if n not in STOCK_CONF_SKIPPED]
+    return load, "\n".join(f"Include {c}" for c in confs if c.exists())
 
 WSGI_CONF = """WSGISocketPrefix run/wsgi
 WSGIDaemonProcess bench-app processes=1 threads=8 display-name=%{{GROUP}}
@@ -157,12 +191,20 @@ WSGIScriptAlias /app "{root}/app/app.wsgi"
 </Location>"""
 
 
+def access_log_directives(name):
+    """The LogFormat and CustomLog (logs/access.log) of the access log format `name`."""
+    return (f'LogFormat "{ACCESS_LOG_FORMATS[name]}" {name}\n'
+            f"CustomLog logs/access.log {name}")
+
+
 class BenchHttpd:
     """An httpd in a temporary ServerRoot serving STATIC_PATH (1 KiB) and, with wsgi,
-    APP_PATH from a mod_wsgi daemon. No access log unless asked: the baseline is the
-    leanest server, so the module's share is not diluted."""
+    APP_PATH from a mod_wsgi daemon. No access log unless asked (access_log: a key of
+    ACCESS_LOG_FORMATS), and the MINIMAL_MODULES unless stock: the baseline is the
+    leanest server, so the module's share is not diluted. stock: the modules Debian's
+    apache2 enables by default, with their configuration (stock_directives)."""
 
-    def __init__(self, with_module, directives=(), wsgi=False, access_log=False):
+    def __init__(self, with_module, directives=(), wsgi=False, access_log=None, stock=False):
         self.with_module = with_module
         self.root = Path(tempfile.mkdtemp(prefix="tomograph-bench-"))
         self.root.chmod(0o755)
@@ -173,14 +215,21 @@ class BenchHttpd:
         (self.root / "app" / "app.wsgi").write_text(WSGI_APP)
         self.port = harness.free_port()
         load = f'LoadModule tomograph_module "{harness.find_module()}"' if with_module else ""
+        if stock:
+            load_modules, modules_conf = stock_directives()
+        else:
+            load_modules = "\n".join(f"LoadModule {n}_module {MODULES}/mod_{n}.so"
+                                     for n in MINIMAL_MODULES)
+            modules_conf = ""
         self.conf = self.root / "httpd.conf"
         self.conf.write_text(CONF.format(
             root=self.root, port=self.port, user=harness.HTTPD_USER, group=harness.HTTPD_GROUP,
-            modules=MODULES, load_tomograph=load,
+            modules=MODULES, load_modules=load_modules, modules_conf=modules_conf,
+            load_tomograph=load,
             load_wsgi=f"LoadModule wsgi_module {MODULES}/mod_wsgi.so" if wsgi else "",
             tomograph_directives="\n".join("    " + d for d in directives),
             wsgi=WSGI_CONF.format(root=self.root) if wsgi else "",
-            access_log=ACCESS_LOG if access_log else ""))
+            access_log=access_log_directives(access_log) if access_log else ""))
         self.process = None
 
     def start(self, prefix=(), single_process=False, unprivileged=False, wait_ready=True):

@@ -8,7 +8,12 @@ keep-alive connection); start-up and shut-down cancel in the difference:
     per request = (I(N2) - I(N1)) / (N2 - N1).
 Counted for the httpd process alone, and for every process of the instance (callgrind
 follows the forked shipper: one callgrind.out.<pid> each, summed).
-Targets (issue 4): httpd <= 1.03 of untraced, every process <= 1.15."""
+Targets (issue 4): httpd <= 1.03 of untraced, every process <= 1.15.
+
+The server is the minimal one (mpm_event, authz_core, mime, dir; no access log unless
+--access-log), or with --stock Debian's: the modules its apache2 package enables by default,
+with their .conf, and its default site's access log ("combined"). The traced server adds
+the same to either: the module and benchlib.traced_directives."""
 
 import re
 import shutil
@@ -32,14 +37,21 @@ REQUEST_ENTRY_POINTS = {"decide_trace", "hand_on_span", "finish_server_span",
                         "insert_error_filter", "note_error_log", "merge_dir_conf"}
 TOP = 12
 CONFIGS = {"off": "not loaded", "traced": "traced"}
+# The issue's figure for httpd alone, "measured the same way on this kind of machine".
+ISSUE_UNTRACED = 45000
 
 
 def parse_args():
     parser = benchlib.argument_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--counts", type=int, nargs=2, default=(200, 1200),
                         metavar=("N1", "N2"), help="the two request counts (default 200 1200)")
-    parser.add_argument("--access-log", action="store_true",
-                        help="give both servers an access log (Common Log Format)")
+    server = parser.add_mutually_exclusive_group()
+    server.add_argument("--access-log", action="store_true",
+                        help="give both minimal servers an access log (Common Log Format)")
+    server.add_argument("--stock", action="store_true",
+                        help="Debian's stock server: the modules its apache2 enables by "
+                             "default (/etc/apache2/mods-enabled) with their .conf, and the "
+                             "combined access log")
     parser.add_argument("--keep", type=Path,
                         help="keep the callgrind outputs in this directory")
     args = parser.parse_args()
@@ -60,9 +72,10 @@ def callgrind_total(path):
 class Instance:
     """One configuration: with or without the module, its exporters started once."""
 
-    def __init__(self, with_module, workdir, access_log):
+    def __init__(self, with_module, workdir, server):
+        """server: BenchHttpd's keywords for the configuration (access_log, stock)."""
         self.with_module = with_module
-        self.access_log = access_log
+        self.server = server
         self.directives = []
         self.receiver = self.statsd = None
         if with_module:
@@ -80,8 +93,7 @@ class Instance:
         role ("shipper") or pid."""
         outdir.mkdir(parents=True)
         benchlib.give_to_httpd_user(outdir)
-        httpd = benchlib.BenchHttpd(self.with_module, self.directives,
-                                    access_log=self.access_log)
+        httpd = benchlib.BenchHttpd(self.with_module, self.directives, **self.server)
         prefix = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--vgdb=no",
                   f"--callgrind-out-file={outdir}/callgrind.out.%p",
                   f"--log-file={outdir}/valgrind.%p.log"]
@@ -187,15 +199,30 @@ def print_module_cost(outputs, n_diff, untraced, shipper):
           f"{(untraced + module + shipper) / untraced:.4f}")
 
 
+def server_configuration(args):
+    """(BenchHttpd's keywords, a description) of the server the arguments ask for."""
+    if args.stock:
+        return ({"stock": True, "access_log": "combined"},
+                "Debian stock: the modules " + ", ".join(benchlib.stock_modules())
+                + f" (from {benchlib.DEBIAN_MODS_ENABLED}, with their .conf); "
+                "access log \"combined\"")
+    log = "common" if args.access_log else None
+    return ({"access_log": log},
+            "minimal: the modules " + ", ".join(benchlib.MINIMAL_MODULES)
+            + f"; access log {'Common Log Format' if log else 'off'}")
+
+
 def main():
     args = parse_args()
     benchlib.use_build(args.build)
     n1, n2 = args.counts
+    server, described_server = server_configuration(args)
+    server_name = "Debian stock" if args.stock else "minimal"
     benchlib.print_header("callgrind_per_request: instructions per request, "
-                          "httpd -X, static 1 KiB file")
+                          f"httpd -X, static 1 KiB file, {server_name} server")
+    print(f"server: {described_server}")
     print(f"requests: {n1} and {n2} sequential GETs of {benchlib.STATIC_PATH} on one "
-          "keep-alive connection (plus one readiness GET each); access log "
-          f"{'on' if args.access_log else 'off'}")
+          "keep-alive connection (plus one readiness GET each)")
     workdir = Path(args.keep or tempfile.mkdtemp(prefix="tomograph-callgrind-"))
     workdir.mkdir(parents=True, exist_ok=True)
     # httpd runs as its user from the start, and writes its profiles below.
@@ -204,7 +231,7 @@ def main():
     outputs = {}   # ((config, process), i): output
     try:
         for config in CONFIGS:
-            instance = Instance(config == "traced", workdir, args.access_log)
+            instance = Instance(config == "traced", workdir, server)
             try:
                 for i, n in enumerate((n1, n2)):
                     runs[config, i] = instance.run(n, workdir / f"{config}-{n}")
@@ -220,6 +247,10 @@ def main():
                           if p == "httpd" or not only_httpd) for i in (0, 1)]
             return (totals[1] - totals[0]) / (n2 - n1)
 
+        untraced = per_request("off", True)
+        print(f"untraced httpd, {server_name} server: "
+              f"{untraced:,.0f} instructions per request (the issue's httpd alone: about "
+              f"{ISSUE_UNTRACED // 1000}k, {untraced / ISSUE_UNTRACED:.2f} of it)")
         print("instructions per request:")
         for config, name in CONFIGS.items():
             print(f"  {name:10s}  "
