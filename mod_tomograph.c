@@ -952,9 +952,12 @@ static int handler_reads_context(const request_rec *r)
     const char *handler = r->handler;
     if (r->proxyreq)
         return 1;
-    if (!handler || strcmp(handler, "default-handler") == 0)
+    if (!handler)
         return 0;
-    return !ap_strchr_c(handler, '/') || strncmp(handler, "application/x-httpd-", 20) == 0;
+    /* A content type: the common case, settled by its first letter. */
+    if (ap_strchr_c(handler, '/'))
+        return handler[0] == 'a' && strncmp(handler, "application/x-httpd-", 20) == 0;
+    return strcmp(handler, "default-handler") != 0;
 }
 
 /* Runs first among handlers, when what serves r is known for sure.  Hands
