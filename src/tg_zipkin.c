@@ -51,6 +51,10 @@ typedef struct {
     text_t path;
     text_t method_in_name; /* as tg_span_name cuts them for a name made of them */
     text_t path_in_name;
+    /* Written in the name as long as they are: with no escape and no
+     * replacement, their JSON text is their bytes (set by put_name). */
+    int method_verbatim;
+    int path_verbatim;
     text_t endpoint[2][3]; /* local, remote: service name, ipv4, ipv6 */
     size_t room;           /* the most the span can take written */
 } span_texts_t;
@@ -120,8 +124,10 @@ static void measure(const tg_span_t *span, span_texts_t *texts)
 /* Zipkin keeps span and service names in lowercase (its collector lowercases
  * what it stores), so the span file says what the collector shows.  A span
  * without a name of its own is named as tg_span_name names it. */
-static char *put_name(char *p, const tg_span_t *span, const span_texts_t *texts)
+static char *put_name(char *p, const tg_span_t *span, span_texts_t *texts)
 {
+    char *text_at;
+    texts->method_verbatim = texts->path_verbatim = 0;
     if (span->name || !span->method) {
         if (!texts->name.len)
             return p;
@@ -131,10 +137,14 @@ static char *put_name(char *p, const tg_span_t *span, const span_texts_t *texts)
     if (!texts->method_in_name.len && !span->path)
         return p;
     p = TG_PUT_LITERAL(p, ",\"name\":\"");
+    text_at = p;
     p = tg_json_put_lowercase_text(p, texts->method_in_name.str, texts->method_in_name.len);
+    texts->method_verbatim = (size_t)(p - text_at) == texts->method.len;
     if (span->path) {
         *p++ = ' ';
+        text_at = p;
         p = tg_json_put_lowercase_text(p, texts->path_in_name.str, texts->path_in_name.len);
+        texts->path_verbatim = (size_t)(p - text_at) == texts->path.len;
     }
     *p++ = '"';
     return p;
@@ -273,6 +283,18 @@ static int has_tag(const tg_span_t *span, const char *key)
     return 0;
 }
 
+/* An HTTP field's tag value: its bytes when its text in the name showed
+ * they need no escape, for less than looking at them again. */
+static char *put_field_value(char *p, text_t text, int verbatim)
+{
+    if (!verbatim)
+        return tg_json_put_string(p, text.str, text.len);
+    *p = '"';
+    memcpy(p + 1, text.str, text.len);
+    p[1 + text.len] = '"';
+    return p + 2 + text.len;
+}
+
 /* The brace before the first tag, a comma before each other. */
 static char *open_tag(char *p, int *tags)
 {
@@ -294,12 +316,12 @@ static char *put_tags(char *p, const tg_span_t *span, const span_texts_t *texts)
     if (span->method) {
         p = open_tag(p, &written);
         p = TG_PUT_LITERAL(p, "\"" TG_TAG_HTTP_METHOD "\":");
-        p = tg_json_put_string(p, texts->method.str, texts->method.len);
+        p = put_field_value(p, texts->method, texts->method_verbatim);
     }
     if (span->path) {
         p = open_tag(p, &written);
         p = TG_PUT_LITERAL(p, "\"" TG_TAG_HTTP_PATH "\":");
-        p = tg_json_put_string(p, texts->path.str, texts->path.len);
+        p = put_field_value(p, texts->path, texts->path_verbatim);
     }
     if (span->status_code) {
         p = open_tag(p, &written);
@@ -374,7 +396,7 @@ static char *put_local_endpoint(char *p, const tg_span_t *span, const span_texts
     return p;
 }
 
-static char *put_span(char *p, const tg_span_t *span, const span_texts_t *texts, char *base,
+static char *put_span(char *p, const tg_span_t *span, span_texts_t *texts, char *base,
                       endpoint_memo_t *memo)
 {
     timestamp_text_t timestamp = { NULL, 0, NULL, 0 };

@@ -1,6 +1,7 @@
 #include "unit.h"
 
 #include "json_check.h"
+#include "tg_json.h"
 #include "tg_record.h"
 #include "tg_zipkin.h"
 
@@ -241,6 +242,34 @@ static void test_names_are_lowercased_values_are_not(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"value\":\"Retry\""));
 }
 
+/* A request's method and path go into its name (lowercase) and, as they
+ * are, into its tags: each tag as the JSON string writer writes it, whatever
+ * the name needed (escapes, replacements, a cut) or did not. */
+static void test_http_fields_as_tags_whatever_the_name_needed(void)
+{
+    const char *texts[] = {
+        "", "/", "GET", "/V2.1/Servers/Detail", "/a\"b\\c", "/\x01\x7f", "/\xff", "/\xc3\x89t\xc3\xa9",
+        "/\xc3", apr_psprintf(tg_test_pool, "/%0*d", TG_SPAN_MAX_STRING, 7),
+        apr_psprintf(tg_test_pool, "/%0*d\"", TG_SPAN_MAX_STRING - 2, 7),
+    };
+    size_t i, j;
+    for (i = 0; i < sizeof(texts) / sizeof(*texts); i++)
+        for (j = 0; j < sizeof(texts) / sizeof(*texts); j++) {
+            tg_span_t *span = bare_span();
+            tg_buf_t tags;
+            span->method = texts[i];
+            span->path = texts[j];
+            tg_buf_init(&tags);
+            tg_buf_puts(&tags, ",\"tags\":{\"http.method\":");
+            tg_json_append_string(&tags, texts[i], strlen(texts[i]));
+            tg_buf_puts(&tags, ",\"http.path\":");
+            tg_json_append_string(&tags, texts[j], strlen(texts[j]));
+            tg_buf_puts(&tags, "}}");
+            CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span), tags.data));
+            tg_buf_free(&tags);
+        }
+}
+
 static void test_hostile_name_is_escaped(void)
 {
     /* quote, backslash, a control byte, CR LF, a stray byte, then a valid
@@ -447,6 +476,7 @@ void tg_test_add_zipkin(void)
     TG_TEST(suite, test_endpoint_leaves_out_unknowns);
     TG_TEST(suite, test_endpoint_with_only_a_port);
     TG_TEST(suite, test_names_are_lowercased_values_are_not);
+    TG_TEST(suite, test_http_fields_as_tags_whatever_the_name_needed);
     TG_TEST(suite, test_hostile_name_is_escaped);
     TG_TEST(suite, test_hostile_tags_and_notes_are_escaped);
     TG_TEST(suite, test_null_strings_in_a_hand_made_span);
