@@ -201,7 +201,7 @@ INLINE void put_uint(writer_t *w, uint64_t value, int bytes)
 
 /* How much of str a limit keeps: at most limit bytes, and never the start
  * of a UTF-8 character without its end, which JSON would show as U+FFFD. */
-static apr_size_t kept_length(const char *str, apr_size_t limit)
+INLINE apr_size_t kept_length(const char *str, apr_size_t limit)
 {
     apr_size_t len = strnlen(str, limit);
     int back;
@@ -237,13 +237,42 @@ INLINE apr_size_t address_length(writer_t *w, const char *address)
     return length_within(w, address, TG_SPAN_MAX_STRING);
 }
 
+/* Most strings of a record are short (a method, an address, a service's
+ * name): up to 16 bytes go by two loads and two stores that may overlap,
+ * not by a call. */
+INLINE void copy_bytes(unsigned char *dst, const char *src, apr_size_t len)
+{
+    if (len >= 8 && len <= 16) {
+        uint64_t head, tail;
+        memcpy(&head, src, 8);
+        memcpy(&tail, src + len - 8, 8);
+        memcpy(dst, &head, 8);
+        memcpy(dst + len - 8, &tail, 8);
+    }
+    else if (len >= 4 && len < 8) {
+        uint32_t head, tail;
+        memcpy(&head, src, 4);
+        memcpy(&tail, src + len - 4, 4);
+        memcpy(dst, &head, 4);
+        memcpy(dst + len - 4, &tail, 4);
+    }
+    else if (len > 0 && len < 4) {
+        dst[0] = (unsigned char)src[0];
+        dst[len / 2] = (unsigned char)src[len / 2];
+        dst[len - 1] = (unsigned char)src[len - 1];
+    }
+    else {
+        memcpy(dst, src, len);
+    }
+}
+
 INLINE void put_string_of_length(writer_t *w, const char *str, apr_size_t len)
 {
     put_uint(w, len, 2);
     if (len == NULL_STRING)
         return;
     if (w->buf) {
-        memcpy(w->buf + w->len, str, len);
+        copy_bytes(w->buf + w->len, str, len);
         w->buf[w->len + len] = '\0';
     }
     w->len += len + 1;

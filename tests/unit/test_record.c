@@ -341,6 +341,31 @@ static void test_minimal_span_round_trips_nulls(void)
     CU_ASSERT_PTR_NULL(back->annotations);
 }
 
+/* Every length a string is copied by in its own way (none, 1-3, 4-7, 8-16,
+ * longer): each byte different, so that a copy that overlaps wrongly or
+ * stops short shows. */
+static void test_strings_of_every_short_length_round_trip(void)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN0123456789";
+    unsigned char buf[BIG];
+    size_t n;
+    for (n = 0; n < sizeof(alphabet); n++) {
+        const char *text = apr_pstrndup(tg_test_pool, alphabet, n);
+        tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, text, NULL, T0);
+        tg_span_t *back = NULL;
+        size_t len;
+        span->method = apr_pstrndup(tg_test_pool, alphabet + 1, n ? n - 1 : 0);
+        span->path = text;
+        span->local.service_name = apr_pstrndup(tg_test_pool, alphabet + 2, n / 2);
+        tg_span_tag(span, text[0] ? text : "empty", text);
+        tg_span_annotate(span, T0 + 1, text);
+        len = encode_or_fail(span, buf, sizeof(buf));
+        CU_ASSERT_EQUAL_FATAL(decode_exact(buf, len, &back), APR_SUCCESS);
+        assert_same_span(back, span);
+        CU_ASSERT_STRING_EQUAL(back->path, text);
+    }
+}
+
 static void test_null_and_empty_strings_stay_apart(void)
 {
     unsigned char buf[BIG];
@@ -1061,6 +1086,7 @@ void tg_test_add_record(void)
     TG_TEST(suite, test_every_kind_round_trips);
     TG_TEST(suite, test_largest_span_round_trips);
     TG_TEST(suite, test_minimal_span_round_trips_nulls);
+    TG_TEST(suite, test_strings_of_every_short_length_round_trip);
     TG_TEST(suite, test_null_and_empty_strings_stay_apart);
     TG_TEST(suite, test_decoded_span_lives_in_the_pool_and_grows);
     TG_TEST(suite, test_overfull_hand_span_counts_what_is_left_out);
