@@ -56,8 +56,18 @@ typedef struct {
     int method_verbatim;
     int path_verbatim;
     text_t endpoint[2][3]; /* local, remote: service name, ipv4, ipv6 */
+    int local_as_before;   /* the local endpoint is the list's last: copied, not measured */
     size_t room;           /* the most the span can take written */
 } span_texts_t;
+
+/* The local endpoint a list's last span had, and where its text is in the
+ * output, for the next span to copy when it has the same: all of a
+ * server's spans do.  It is that span's own, which lives as long as the
+ * list. */
+typedef struct {
+    const tg_endpoint_t *endpoint; /* NULL: none written yet */
+    size_t at, len;
+} endpoint_memo_t;
 
 enum { SERVICE, IPV4, IPV6 };
 
@@ -105,7 +115,8 @@ static size_t notes_room(const apr_array_header_t *notes)
     return room;
 }
 
-static void measure(const tg_span_t *span, span_texts_t *texts)
+/* `memo`: the list's, when the span's local endpoint is the one it holds. */
+static void measure(const tg_span_t *span, span_texts_t *texts, const endpoint_memo_t *memo)
 {
     size_t room = SPAN_TEXT_MAX;
     texts->name = text_of(span->name);
@@ -116,7 +127,11 @@ static void measure(const tg_span_t *span, span_texts_t *texts)
     /* The name's parts, then the tags': twice each. */
     room += TG_JSON_STRING_MAX(texts->name.len) + 2 * TG_JSON_STRING_MAX(texts->method.len)
             + 2 * TG_JSON_STRING_MAX(texts->path.len);
-    measure_endpoint(texts->endpoint[0], &span->local, &room);
+    texts->local_as_before = memo != NULL;
+    if (memo)
+        room += memo->len;
+    else
+        measure_endpoint(texts->endpoint[0], &span->local, &room);
     measure_endpoint(texts->endpoint[1], &span->remote, &room);
     texts->room = room + tags_room(span->tags) + notes_room(span->annotations);
 }
@@ -352,26 +367,17 @@ static char *put_tags(char *p, const tg_span_t *span, const span_texts_t *texts)
     return p;
 }
 
-/* The local endpoint a list's last span had, and where its text is in the
- * output, for the next span to copy when it has the same: all of a
- * server's spans do. */
-typedef struct {
-    int valid;
-    text_t texts[3];
-    apr_port_t port;
-    size_t at, len;
-} endpoint_memo_t;
-
-static int same_endpoint(const endpoint_memo_t *memo, const text_t texts[3], apr_port_t port)
+static int same_string(const char *a, const char *b)
 {
-    int i;
-    if (!memo->valid || memo->port != port)
-        return 0;
-    for (i = 0; i < 3; i++)
-        if (memo->texts[i].len != texts[i].len
-            || (texts[i].len && memcmp(memo->texts[i].str, texts[i].str, texts[i].len) != 0))
-            return 0;
-    return 1;
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Compared by their strings, as they are in the span, rather than by their
+ * lengths and bytes: a hit needs them measured no more. */
+static int same_endpoint(const tg_endpoint_t *a, const tg_endpoint_t *b)
+{
+    return a->port == b->port && same_string(a->service_name, b->service_name)
+           && same_string(a->ipv4, b->ipv4) && same_string(a->ipv6, b->ipv6);
 }
 
 /* The local endpoint, copied from the memo's when the same; `base` is the
@@ -380,18 +386,16 @@ static char *put_local_endpoint(char *p, const tg_span_t *span, const span_texts
                                 char *base, endpoint_memo_t *memo)
 {
     char *start = p;
-    if (memo && same_endpoint(memo, texts->endpoint[0], span->local.port)) {
+    if (texts->local_as_before) {
         memcpy(p, base + memo->at, memo->len);
         return p + memo->len;
     }
     p = put_endpoint(p, ",\"localEndpoint\":", sizeof(",\"localEndpoint\":") - 1,
                      texts->endpoint[0], span->local.port);
     if (memo) {
-        memcpy(memo->texts, texts->endpoint[0], sizeof(memo->texts));
-        memo->port = span->local.port;
+        memo->endpoint = &span->local;
         memo->at = (size_t)(start - base);
         memo->len = (size_t)(p - start);
-        memo->valid = 1;
     }
     return p;
 }
@@ -440,7 +444,8 @@ static char *put_span(char *p, const tg_span_t *span, span_texts_t *texts, char 
 static void append_span(tg_buf_t *out, const tg_span_t *span, endpoint_memo_t *memo)
 {
     span_texts_t texts;
-    measure(span, &texts);
+    measure(span, &texts,
+            memo && memo->endpoint && same_endpoint(memo->endpoint, &span->local) ? memo : NULL);
     if (tg_buf_room_for(out, texts.room))
         tg_buf_wrote(out, put_span(tg_buf_tail(out), span, &texts, out->data, memo));
 }
@@ -452,7 +457,7 @@ void tg_zipkin_append_span(tg_buf_t *out, const tg_span_t *span)
 
 void tg_zipkin_append_list(tg_buf_t *out, const tg_span_t *const *spans, int n)
 {
-    endpoint_memo_t memo = { 0 };
+    endpoint_memo_t memo = { NULL, 0, 0 };
     int i;
     tg_buf_putc(out, '[');
     for (i = 0; i < n; i++) {

@@ -418,11 +418,11 @@ static void test_list_of_none(void)
  * endpoint the one before had. */
 static void test_list_writes_each_span_as_alone(void)
 {
-    const tg_span_t *spans[8];
+    const tg_span_t *spans[10];
     const char *expected = "[";
     tg_buf_t buf;
     int i;
-    for (i = 0; i < 8; i++) {
+    for (i = 0; i < 10; i++) {
         tg_span_t *span = example_span();
         spans[i] = span;
         /* Each differs from the one before in one thing, or in none. */
@@ -434,13 +434,19 @@ static void test_list_writes_each_span_as_alone(void)
             span->local.ipv4 = "192.168.99.10";
         if (i == 5)
             span->local = (tg_endpoint_t){ 0 };
-        if (i >= 6)
+        if (i >= 6 && i <= 7)
             span->local.ipv6 = "::1";
+        /* the same text elsewhere; then an empty string, which says what
+         * none does */
+        if (i == 7)
+            span->local.service_name = apr_pstrdup(tg_test_pool, "Backend");
+        if (i == 8)
+            span->local.ipv6 = "";
         expected = apr_pstrcat(tg_test_pool, expected, i ? "," : "", span_json(span), NULL);
     }
     expected = apr_pstrcat(tg_test_pool, expected, "]", NULL);
     tg_buf_init(&buf);
-    tg_zipkin_append_list(&buf, spans, 8);
+    tg_zipkin_append_list(&buf, spans, 10);
     CU_ASSERT_STRING_EQUAL(buf.data, expected);
     tg_buf_free(&buf);
 }
