@@ -80,12 +80,13 @@ static inline int no_adjacent(unsigned separators)
     return !(separators & (separators >> 1));
 }
 
-/* The same, sixteen bytes at a time, when the part starts and ends with
- * kept characters and no two separators are side by side: then every byte
- * is written, a separator as '_'.  The last fifteen or fewer come from a
- * load that overlaps the one before rather than reaching past the end.
- * NULL when the part is not like that. */
-static inline char *put_runs_at_once(char *p, const unsigned char *s, size_t len, int lowercase)
+/* The same, sixteen bytes at a time, when the part (of four bytes or more)
+ * starts and ends with kept characters and no two separators are side by
+ * side: then every byte is written, a separator as '_'.  The last fifteen
+ * or fewer come from a load that overlaps the one before rather than
+ * reaching past the end.  NULL when the part is not like that. */
+static inline __attribute__((always_inline)) char *put_runs_at_once(char *p, const unsigned char *s,
+                                                                    size_t len, int lowercase)
 {
     unsigned separators, carried = 0;
     size_t at;
@@ -110,8 +111,9 @@ static inline char *put_runs_at_once(char *p, const unsigned char *s, size_t len
         }
     }
     /* Eight to fifteen bytes: the first eight and the last eight side by
-     * side, a separator on either side of the seam counting as adjacent. */
-    {
+     * side, a separator on either side of the seam counting as adjacent;
+     * four to seven: the first four and the last four so. */
+    if (len >= 8) {
         uint64_t first, last;
         memcpy(&first, s, 8);
         memcpy(&last, s + len - 8, 8);
@@ -124,12 +126,28 @@ static inline char *put_runs_at_once(char *p, const unsigned char *s, size_t len
         _mm_storel_epi64((__m128i *)(void *)(p + len - 8), _mm_unpackhi_epi64(v, v));
         return p + len;
     }
+    {
+        uint32_t first, last;
+        memcpy(&first, s, 4);
+        memcpy(&last, s + len - 4, 4);
+        /* The eight bytes above them are zero, separators: not looked at. */
+        v = sanitize_bytes(_mm_cvtsi64_si128((long long)(first | (uint64_t)last << 32)),
+                           lowercase, &separators);
+        if (!no_adjacent(separators & 0xff))
+            return NULL;
+        first = (uint32_t)_mm_cvtsi128_si32(v);
+        last = (uint32_t)_mm_cvtsi128_si32(_mm_srli_epi64(v, 32));
+        memcpy(p, &first, 4);
+        memcpy(p + len - 4, &last, 4);
+        return p + len;
+    }
 }
 #endif
 
 /* The runs of part[0..len), lowercase or as they are.  The room it needs:
  * len bytes, and 16 spare after them. */
-static inline char *put_runs(char *p, const char *part, size_t len, int lowercase)
+static inline __attribute__((always_inline)) char *put_runs(char *p, const char *part, size_t len,
+                                                            int lowercase)
 {
     const unsigned char *kept = lowercase ? kept_lowercase : kept_as_is;
     const unsigned char *s = (const unsigned char *)part, *end = s + len;
@@ -138,7 +156,7 @@ static inline char *put_runs(char *p, const char *part, size_t len, int lowercas
     while (end > s && !kept[end[-1]])
         end--;
 #ifdef __SSE2__
-    if (end - s >= 8) {
+    if (end - s >= 4) {
         char *written = put_runs_at_once(p, s, (size_t)(end - s), lowercase);
         if (written)
             return written;
@@ -157,7 +175,8 @@ static inline char *put_runs(char *p, const char *part, size_t len, int lowercas
 }
 
 /* A name component: never empty, "_" at worst. */
-static char *put_name_part(char *p, const char *part, size_t len, int lowercase)
+static inline __attribute__((always_inline)) char *put_name_part(char *p, const char *part,
+                                                                 size_t len, int lowercase)
 {
     char *end = put_runs(p, part, len, lowercase);
     if (end == p)

@@ -166,24 +166,34 @@ static const char *reference_name_part(const char *part, int lowercase)
     return out;
 }
 
+/* The alphabet the shapes below are drawn from: kept bytes, separators
+ * (alone or in runs), bytes past ASCII, uppercase. */
+static const char shape_alphabet[] = "aZ9-_./ :\xc3\xa9" "Bq";
+
+/* len bytes from the alphabet, mostly kept ones, as names are (only kept
+ * ones in odd rounds), and the NUL. */
+static void random_shape(char *part, size_t len, int round, uint64_t *mixed)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        *mixed = *mixed * 6364136223846793005ULL + 1442695040888963407ULL;
+        part[i] = shape_alphabet[(*mixed >> 33) % (round % 2 ? 4 : sizeof(shape_alphabet) - 1)];
+    }
+    part[len] = '\0';
+}
+
 /* Parts of every length up to past three steps of the sixteen bytes taken
  * at once, made of kept bytes and separators (alone, in runs, leading,
  * trailing), follow the rule. */
 static void test_name_parts_of_every_shape_follow_the_rule(void)
 {
-    static const char alphabet[] = "aZ9-_./ :\xc3\xa9" "Bq";
     uint64_t mixed = 0x853c49e6748fea9bULL;
     char part[60];
     int round;
-    size_t len, i;
+    size_t len;
     for (round = 0; round < 200; round++) {
         for (len = 0; len < sizeof(part); len++) {
-            for (i = 0; i < len; i++) {
-                mixed = mixed * 6364136223846793005ULL + 1442695040888963407ULL;
-                /* mostly kept bytes, as names are */
-                part[i] = alphabet[(mixed >> 33) % (round % 2 ? 4 : sizeof(alphabet) - 1)];
-            }
-            part[len] = '\0';
+            random_shape(part, len, round, &mixed);
             CU_ASSERT_STRING_EQUAL_FATAL(name_part(part), reference_name_part(part, 0));
         }
     }
@@ -268,6 +278,30 @@ static void test_name_made_of_the_request_follows_the_rule(void)
                                    reference_name_part(tg_span_name(span, name), 1),
                                    ".start:1|c\n", NULL);
             CU_ASSERT_STRING_EQUAL(span_lines(span), expected);
+        }
+    }
+}
+
+/* The same, lowercase, for methods and paths of every shape. */
+static void test_names_made_of_requests_of_every_shape(void)
+{
+    uint64_t mixed = 0x2545f4914f6cdd1dULL;
+    char method[12], path[40];
+    int round;
+    size_t len;
+    for (round = 0; round < 100; round++) {
+        for (len = 0; len < sizeof(path); len++) {
+            tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, NULL, NULL, T0);
+            char name[TG_SPAN_NAME_MAX + 1];
+            random_shape(method, len % sizeof(method), round, &mixed);
+            random_shape(path, len, round, &mixed);
+            span->local.service_name = "s";
+            span->method = method;
+            span->path = path;
+            CU_ASSERT_STRING_EQUAL_FATAL(
+                span_lines(span), apr_pstrcat(tg_test_pool, "s.",
+                                              reference_name_part(tg_span_name(span, name), 1),
+                                              ".start:1|c\n", NULL));
         }
     }
 }
@@ -405,6 +439,7 @@ void tg_test_add_statsd(void)
     TG_TEST(suite, test_missing_span_name);
     TG_TEST(suite, test_span_named_after_its_request);
     TG_TEST(suite, test_name_made_of_the_request_follows_the_rule);
+    TG_TEST(suite, test_names_made_of_requests_of_every_shape);
     TG_TEST(suite, test_milliseconds_are_exact);
     TG_TEST(suite, test_milliseconds_follow_the_rule);
     TG_TEST(suite, test_unfinished_span_has_no_timer);
