@@ -60,14 +60,20 @@ typedef struct {
     size_t room;           /* the most the span can take written */
 } span_texts_t;
 
-/* The local endpoint a list's last span had, and where its text is in the
- * output, for the next span to copy when it has the same: all of a
- * server's spans do.  It is that span's own, which lives as long as the
- * list. */
+/* What a list's span wrote that the next is likely to write the same, for
+ * it to copy:
+ * - the local endpoint of the last span that wrote one, and where its text
+ *   is in the output: all of a server's spans have the same.  It is that
+ *   span's own, which lives as long as the list;
+ * - the digits of the last timestamp above its last eight, which stay the
+ *   same for 100 s. */
 typedef struct {
     const tg_endpoint_t *endpoint; /* NULL: none written yet */
     size_t at, len;
-} endpoint_memo_t;
+    uint32_t time_high; /* 0: none written yet */
+    char time_high_digits[8];
+    size_t time_high_len;
+} list_memo_t;
 
 enum { SERVICE, IPV4, IPV6 };
 
@@ -116,7 +122,7 @@ static size_t notes_room(const apr_array_header_t *notes)
 }
 
 /* `memo`: the list's, when the span's local endpoint is the one it holds. */
-static void measure(const tg_span_t *span, span_texts_t *texts, const endpoint_memo_t *memo)
+static void measure(const tg_span_t *span, span_texts_t *texts, const list_memo_t *memo)
 {
     size_t room = SPAN_TEXT_MAX;
     texts->name = text_of(span->name);
@@ -218,7 +224,25 @@ typedef struct {
     uint32_t last_eight_value;
 } timestamp_text_t;
 
-static char *put_timestamp(char *p, uint64_t usec, timestamp_text_t *text)
+/* The digits above the last eight of a timestamp in [10^8, 10^16): the
+ * memo's when the same, else written and kept in it (when there is one). */
+static char *put_time_high(char *p, uint32_t high, list_memo_t *memo)
+{
+    char *start = p;
+    if (memo && memo->time_high == high) {
+        memcpy(p, memo->time_high_digits, 8);
+        return p + memo->time_high_len;
+    }
+    p = tg_put_below_10e8(p, high);
+    if (memo) {
+        memo->time_high = high;
+        memcpy(memo->time_high_digits, start, 8);
+        memo->time_high_len = (size_t)(p - start);
+    }
+    return p;
+}
+
+static char *put_timestamp(char *p, uint64_t usec, timestamp_text_t *text, list_memo_t *memo)
 {
     text->digits = p;
     if (usec < TG_TEN_TO_THE_8 || usec >= TG_TEN_TO_THE_8 * TG_TEN_TO_THE_8) {
@@ -226,7 +250,7 @@ static char *put_timestamp(char *p, uint64_t usec, timestamp_text_t *text)
         text->last_eight = NULL;
     }
     else {
-        p = tg_put_below_10e8(p, (uint32_t)(usec / TG_TEN_TO_THE_8));
+        p = put_time_high(p, (uint32_t)(usec / TG_TEN_TO_THE_8), memo);
         text->last_eight = p;
         text->last_eight_value = (uint32_t)(usec % TG_TEN_TO_THE_8);
         p = tg_put_eight_digits(p, text->last_eight_value);
@@ -286,6 +310,24 @@ static char *put_annotations(char *p, const tg_span_t *span, const timestamp_tex
     return p;
 }
 
+/* The status as a JSON string: three digits, as every status from 100 on
+ * has, without the integer writer's general case; others by it. */
+static char *put_status_value(char *p, unsigned status)
+{
+    *p++ = '"';
+    if (status >= 100 && status <= 999) {
+        p[0] = (char)('0' + status / 100);
+        p[1] = (char)('0' + status / 10 % 10);
+        p[2] = (char)('0' + status % 10);
+        p += 3;
+    }
+    else {
+        p = tg_put_u64(p, status);
+    }
+    *p = '"';
+    return p + 1;
+}
+
 /* Among the tags added by hand: the HTTP fields have keys of their own. */
 static int has_tag(const tg_span_t *span, const char *key)
 {
@@ -340,9 +382,8 @@ static char *put_tags(char *p, const tg_span_t *span, const span_texts_t *texts)
     }
     if (span->status_code) {
         p = open_tag(p, &written);
-        p = TG_PUT_LITERAL(p, "\"" TG_TAG_HTTP_STATUS "\":\"");
-        p = tg_put_u64(p, (unsigned)span->status_code);
-        *p++ = '"';
+        p = TG_PUT_LITERAL(p, "\"" TG_TAG_HTTP_STATUS "\":");
+        p = put_status_value(p, (unsigned)span->status_code);
     }
     for (i = 0; tags && i < tags->nelts; i++) {
         const tg_tag_t *tag = &APR_ARRAY_IDX(tags, i, tg_tag_t);
@@ -383,7 +424,7 @@ static int same_endpoint(const tg_endpoint_t *a, const tg_endpoint_t *b)
 /* The local endpoint, copied from the memo's when the same; `base` is the
  * start of the output, which holds the memo's text. */
 static char *put_local_endpoint(char *p, const tg_span_t *span, const span_texts_t *texts,
-                                char *base, endpoint_memo_t *memo)
+                                char *base, list_memo_t *memo)
 {
     char *start = p;
     if (texts->local_as_before) {
@@ -401,7 +442,7 @@ static char *put_local_endpoint(char *p, const tg_span_t *span, const span_texts
 }
 
 static char *put_span(char *p, const tg_span_t *span, span_texts_t *texts, char *base,
-                      endpoint_memo_t *memo)
+                      list_memo_t *memo)
 {
     timestamp_text_t timestamp = { NULL, 0, NULL, 0 };
     p = TG_PUT_LITERAL(p, "{\"traceId\":\"");
@@ -421,7 +462,7 @@ static char *put_span(char *p, const tg_span_t *span, span_texts_t *texts, char 
     p = put_name(p, span, texts);
     if (span->timestamp > 0) {
         p = TG_PUT_LITERAL(p, ",\"timestamp\":");
-        p = put_timestamp(p, (uint64_t)span->timestamp, &timestamp);
+        p = put_timestamp(p, (uint64_t)span->timestamp, &timestamp, memo);
     }
     /* Zipkin rounds a duration under 1 µs up, and so do we. */
     if (span->finished || span->duration > 0) {
@@ -441,7 +482,7 @@ static char *put_span(char *p, const tg_span_t *span, span_texts_t *texts, char 
     return p;
 }
 
-static void append_span(tg_buf_t *out, const tg_span_t *span, endpoint_memo_t *memo)
+static void append_span(tg_buf_t *out, const tg_span_t *span, list_memo_t *memo)
 {
     span_texts_t texts;
     measure(span, &texts,
@@ -457,7 +498,7 @@ void tg_zipkin_append_span(tg_buf_t *out, const tg_span_t *span)
 
 void tg_zipkin_append_list(tg_buf_t *out, const tg_span_t *const *spans, int n)
 {
-    endpoint_memo_t memo = { NULL, 0, 0 };
+    list_memo_t memo = { NULL, 0, 0, 0, { 0 }, 0 };
     int i;
     tg_buf_putc(out, '[');
     for (i = 0; i < n; i++) {

@@ -6,6 +6,7 @@
 #include "tg_zipkin.h"
 
 #include <apr_strings.h>
+#include <limits.h>
 #include <string.h>
 
 #define T0 ((apr_time_t)1556604172355737)
@@ -100,6 +101,21 @@ static void test_checker_tells_json_from_not(void)
 static void test_example_span_is_exact(void)
 {
     CU_ASSERT_STRING_EQUAL(span_json(example_span()), EXAMPLE_JSON);
+}
+
+/* The status as a string of its decimal digits, whatever their number. */
+static void test_status_code_as_its_digits(void)
+{
+    static const int statuses[] = { 1, 9, 10, 99, 100, 101, 200, 204, 404, 500, 599, 909, 999,
+                                    1000, 12345, INT_MAX };
+    size_t i;
+    for (i = 0; i < sizeof(statuses) / sizeof(*statuses); i++) {
+        tg_span_t *span = bare_span();
+        span->status_code = statuses[i];
+        CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span),
+                                      apr_psprintf(tg_test_pool, ",\"tags\":{\"http.status_code\":\"%d\"}}",
+                                                   statuses[i])));
+    }
 }
 
 /* Without a name of its own a span is named after its request, and its
@@ -418,6 +434,11 @@ static void test_list_of_none(void)
  * endpoint the one before had. */
 static void test_list_writes_each_span_as_alone(void)
 {
+    /* each the one before, or not in its digits above the last eight */
+    static const apr_time_t times[10] = {
+        T0, T0, T0 + 100000000, T0 + 100000000, 99999999, T0 - 100000000, T0,
+        APR_INT64_C(10000000000000000), T0 + 99999999, T0,
+    };
     const tg_span_t *spans[10];
     const char *expected = "[";
     tg_buf_t buf;
@@ -426,6 +447,7 @@ static void test_list_writes_each_span_as_alone(void)
         tg_span_t *span = example_span();
         spans[i] = span;
         /* Each differs from the one before in one thing, or in none. */
+        span->timestamp = times[i];
         if (i >= 2 && i <= 4)
             span->local.service_name = "other";
         if (i >= 3 && i <= 4)
@@ -492,6 +514,7 @@ void tg_test_add_zipkin(void)
     TG_TEST(suite, test_dropped_follows_the_span_tags_once);
     TG_TEST(suite, test_span_cut_down_to_its_record_says_so);
     TG_TEST(suite, test_integers_at_their_edges);
+    TG_TEST(suite, test_status_code_as_its_digits);
     TG_TEST(suite, test_stop_time_is_start_plus_duration);
     TG_TEST(suite, test_list_of_none);
     TG_TEST(suite, test_list_writes_each_span_as_alone);
