@@ -2,6 +2,7 @@
 
 #include "tg_json.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* Members go out in the order Zipkin's own JSON writer uses, and only when
@@ -145,6 +146,14 @@ static void measure(const tg_span_t *span, span_texts_t *texts, const list_memo_
 /* Zipkin keeps span and service names in lowercase (its collector lowercases
  * what it stores), so the span file says what the collector shows.  A span
  * without a name of its own is named as tg_span_name names it. */
+/* Whether a field's JSON text is its bytes: its part in the name is all of
+ * it, and came out as long as it went in (an escape or a replacement makes
+ * it longer).  A cut part's escapes may make up for what was cut. */
+static int written_verbatim(text_t in_name, text_t field, ptrdiff_t written)
+{
+    return in_name.len == field.len && (size_t)written == field.len;
+}
+
 static char *put_name(char *p, const tg_span_t *span, span_texts_t *texts)
 {
     char *text_at;
@@ -160,12 +169,12 @@ static char *put_name(char *p, const tg_span_t *span, span_texts_t *texts)
     p = TG_PUT_LITERAL(p, ",\"name\":\"");
     text_at = p;
     p = tg_json_put_lowercase_text(p, texts->method_in_name.str, texts->method_in_name.len);
-    texts->method_verbatim = (size_t)(p - text_at) == texts->method.len;
+    texts->method_verbatim = written_verbatim(texts->method_in_name, texts->method, p - text_at);
     if (span->path) {
         *p++ = ' ';
         text_at = p;
         p = tg_json_put_lowercase_text(p, texts->path_in_name.str, texts->path_in_name.len);
-        texts->path_verbatim = (size_t)(p - text_at) == texts->path.len;
+        texts->path_verbatim = written_verbatim(texts->path_in_name, texts->path, p - text_at);
     }
     *p++ = '"';
     return p;

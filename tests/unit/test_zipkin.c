@@ -258,6 +258,14 @@ static void test_names_are_lowercased_values_are_not(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"value\":\"Retry\""));
 }
 
+static const char *repeated(char c, size_t n)
+{
+    char *text = apr_palloc(tg_test_pool, n + 1);
+    memset(text, c, n);
+    text[n] = '\0';
+    return text;
+}
+
 /* A request's method and path go into its name (lowercase) and, as they
  * are, into its tags: each tag as the JSON string writer writes it, whatever
  * the name needed (escapes, replacements, a cut) or did not. */
@@ -267,6 +275,9 @@ static void test_http_fields_as_tags_whatever_the_name_needed(void)
         "", "/", "GET", "/V2.1/Servers/Detail", "/a\"b\\c", "/\x01\x7f", "/\xff", "/\xc3\x89t\xc3\xa9",
         "/\xc3", apr_psprintf(tg_test_pool, "/%0*d", TG_SPAN_MAX_STRING, 7),
         apr_psprintf(tg_test_pool, "/%0*d\"", TG_SPAN_MAX_STRING - 2, 7),
+        /* cut for the name where its escapes make up for what is cut */
+        apr_pstrcat(tg_test_pool, repeated('"', 44), repeated('a', TG_SPAN_MAX_STRING - 44),
+                    repeated('b', 44), NULL),
     };
     size_t i, j;
     for (i = 0; i < sizeof(texts) / sizeof(*texts); i++)
