@@ -829,8 +829,8 @@ static const char *formats_named(apr_pool_t *pool, tg_format_set_t formats)
     return names;
 }
 
-/* Opens the trace of root, r's client request (see ensure_trace). */
-/* Kept out of line: the callers that find the trace made pay for none of it. */
+/* Opens the trace of root, r's client request (see ensure_trace); out of
+ * line, so that the hooks that find the trace made pay for none of it. */
 static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, request_rec *root)
 {
     const server_conf_t *sconf = server_conf(root->server);
