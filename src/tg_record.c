@@ -557,28 +557,14 @@ apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_
 
 /* ---- reading ---- */
 
+/* Reads the copy of the record's body, from `at` to `end`. */
 typedef struct {
-    const unsigned char *buf;
-    apr_size_t len;
-    apr_size_t pos;
-    int bad;
-    const char *copy; /* the pool's copy of buf, where strings point */
+    const char *at;
+    const char *end;
 } reader_t;
 
-INLINE const unsigned char *take(reader_t *r, apr_size_t n)
-{
-    const unsigned char *bytes;
-    if (r->bad || n > r->len - r->pos) {
-        r->bad = 1;
-        return NULL;
-    }
-    bytes = r->buf + r->pos;
-    r->pos += n;
-    return bytes;
-}
-
 /* With n a constant, one load. */
-INLINE uint64_t load_uint(const unsigned char *bytes, int n)
+INLINE uint64_t load_uint(const void *bytes, int n)
 {
     uint64_t value = 0;
     memcpy(&value, bytes, (size_t)n);
@@ -588,42 +574,77 @@ INLINE uint64_t load_uint(const unsigned char *bytes, int n)
     return value;
 }
 
-INLINE uint64_t get_uint(reader_t *r, int n)
+/* The string at the reader into *str: it ends with the NUL our writer puts
+ * after it.  A NUL inside (which our writer never puts) ends it sooner, as
+ * C reads it; the record's layout holds either way.  0 when the record is
+ * not one: the string is too long, or runs past the body, or has no NUL
+ * after it. */
+INLINE int get_string(reader_t *r, const char **str)
 {
-    const unsigned char *bytes = take(r, (apr_size_t)n);
-    return bytes ? load_uint(bytes, n) : 0;
-}
-
-/* The string at the reader, in the copy: it ends with the NUL our writer
- * puts after it.  A NUL inside (which our writer never puts) ends it
- * sooner, as C reads it; the record's layout holds either way. */
-INLINE const char *get_string(reader_t *r)
-{
-    apr_size_t len = (apr_size_t)get_uint(r, 2), at = r->pos;
-    const unsigned char *bytes;
-    if (r->bad || len == NULL_STRING)
-        return NULL;
-    bytes = take(r, len + 1);
-    if (!bytes || len > TG_SPAN_MAX_STRING || bytes[len] != '\0') {
-        r->bad = 1;
-        return NULL;
+    apr_size_t len;
+    if (r->end - r->at < 2)
+        return 0;
+    len = (apr_size_t)load_uint(r->at, 2);
+    r->at += 2;
+    /* NULL_STRING is above the bound: one test lets every string that has
+     * its bytes through, a NULL or a bad one to the slow side. */
+    if (len > TG_SPAN_MAX_STRING || len >= (apr_size_t)(r->end - r->at)) {
+        *str = NULL;
+        return len == NULL_STRING;
     }
-    return r->copy + at;
+    if (r->at[len] != '\0')
+        return 0;
+    *str = r->at;
+    r->at += len + 1;
+    return 1;
 }
 
-INLINE int get_count(reader_t *r, int bound)
+/* A count of entries up to bound, and an array with room for them in
+ * *array (NULL for none); 0 when the count is not one. */
+static int get_array(reader_t *r, apr_pool_t *pool, int bound, int entry_size,
+                     apr_array_header_t **array)
 {
-    int n = (int)get_uint(r, 2);
+    int n;
+    if (r->end - r->at < 2)
+        return 0;
+    n = (int)load_uint(r->at, 2);
+    r->at += 2;
     if (n > bound)
-        r->bad = 1;
-    return r->bad ? 0 : n;
+        return 0;
+    *array = n ? apr_array_make(pool, n, entry_size) : NULL;
+    return 1;
 }
 
-INLINE void get_endpoint_strings(reader_t *r, tg_endpoint_t *endpoint)
+INLINE int get_endpoint_strings(reader_t *r, tg_endpoint_t *endpoint)
 {
-    endpoint->service_name = get_string(r);
-    endpoint->ipv4 = get_string(r);
-    endpoint->ipv6 = get_string(r);
+    return get_string(r, &endpoint->service_name) && get_string(r, &endpoint->ipv4)
+           && get_string(r, &endpoint->ipv6);
+}
+
+/* The tags and notes, each array filled up to the room made for it. */
+static int get_tags_and_notes(reader_t *r, tg_span_t *span)
+{
+    int i;
+    if (!get_array(r, span->pool, TG_SPAN_MAX_TAGS, sizeof(tg_tag_t), &span->tags))
+        return 0;
+    for (i = 0; span->tags && i < span->tags->nalloc; i++) {
+        tg_tag_t *tag = apr_array_push(span->tags);
+        if (!get_string(r, &tag->key) || !get_string(r, &tag->value))
+            return 0;
+    }
+    if (!get_array(r, span->pool, TG_SPAN_MAX_NOTES_BETWEEN, sizeof(tg_annotation_t),
+                   &span->annotations))
+        return 0;
+    for (i = 0; span->annotations && i < span->annotations->nalloc; i++) {
+        tg_annotation_t *note = apr_array_push(span->annotations);
+        if (r->end - r->at < 8)
+            return 0;
+        note->timestamp = (apr_time_t)load_uint(r->at, 8);
+        r->at += 8;
+        if (!get_string(r, &note->value))
+            return 0;
+    }
+    return 1;
 }
 
 /* Checks everything the CRC does not say: the record is ours, of this
@@ -643,63 +664,46 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
 {
     reader_t r;
     tg_span_t *span;
+    char *copy;
     apr_size_t body;
     unsigned flags;
-    int tags, notes, i;
 
     if (!check_frame(buf, len, &body))
         return APR_EINVAL;
     flags = buf[3];
     if ((flags & FLAG_KIND_MASK) > TG_SPAN_CONSUMER || (flags & FLAG_RESERVED))
         return APR_EINVAL;
-    /* One copy of the body, which the span's strings point into; the fixed
-     * part, known to be there, read at its offsets. */
-    r = (reader_t){ buf, body, FIXED_BYTES, 0, apr_pmemdup(pool, buf, body) };
-
-    span = apr_pcalloc(pool, sizeof(*span));
+    /* One allocation: the span, then one copy of the body, which its
+     * strings point into (read by bytes and memcpy: it needs no alignment). */
+    span = apr_palloc(pool, sizeof(*span) + body);
+    copy = (char *)(span + 1);
+    memcpy(copy, buf, body);
+    /* The fixed part, known to be there, read at its offsets.  The span is
+     * not zeroed first: each member is written once, here or (the strings,
+     * tags and notes) by the reads below. */
     span->pool = pool;
-    span->kind = (tg_span_kind_t)(flags & FLAG_KIND_MASK);
-    span->shared = (flags & FLAG_SHARED) != 0;
-    span->debug = (flags & FLAG_DEBUG) != 0;
-    span->error = (flags & FLAG_ERROR) != 0;
-    span->finished = (flags & FLAG_FINISHED) != 0;
-    span->sampled = 1;
     span->trace_id.hi = load_uint(buf + 4, 8);
     span->trace_id.lo = load_uint(buf + 12, 8);
     span->id = load_uint(buf + 20, 8);
     span->parent_id = load_uint(buf + 28, 8);
-    span->timestamp = (apr_time_t)load_uint(buf + 36, 8);
-    span->duration = (apr_time_t)load_uint(buf + 44, 8);
-    span->dropped = (unsigned)load_uint(buf + 52, 4);
+    span->kind = (tg_span_kind_t)(flags & FLAG_KIND_MASK);
     span->status_code = (int)load_uint(buf + 56, 2);
     span->local.port = (apr_port_t)load_uint(buf + 58, 2);
     span->remote.port = (apr_port_t)load_uint(buf + 60, 2);
-    span->name = get_string(&r);
-    span->method = get_string(&r);
-    span->path = get_string(&r);
-    get_endpoint_strings(&r, &span->local);
-    get_endpoint_strings(&r, &span->remote);
-    if (span->status_code > 999)
-        r.bad = 1;
-
-    tags = get_count(&r, TG_SPAN_MAX_TAGS);
-    if (tags)
-        span->tags = apr_array_make(pool, tags, sizeof(tg_tag_t));
-    for (i = 0; i < tags && !r.bad; i++) {
-        tg_tag_t *tag = apr_array_push(span->tags);
-        tag->key = get_string(&r);
-        tag->value = get_string(&r);
-    }
-    notes = get_count(&r, TG_SPAN_MAX_NOTES_BETWEEN);
-    if (notes)
-        span->annotations = apr_array_make(pool, notes, sizeof(tg_annotation_t));
-    for (i = 0; i < notes && !r.bad; i++) {
-        tg_annotation_t *note = apr_array_push(span->annotations);
-        note->timestamp = (apr_time_t)get_uint(&r, 8);
-        note->value = get_string(&r);
-    }
-
-    if (r.bad || r.pos != r.len)
+    span->timestamp = (apr_time_t)load_uint(buf + 36, 8);
+    span->duration = (apr_time_t)load_uint(buf + 44, 8);
+    span->shared = (flags & FLAG_SHARED) != 0;
+    span->sampled = 1;
+    span->w3c_flags = 0;
+    span->debug = (flags & FLAG_DEBUG) != 0;
+    span->error = (flags & FLAG_ERROR) != 0;
+    span->finished = (flags & FLAG_FINISHED) != 0;
+    span->dropped = (unsigned)load_uint(buf + 52, 4);
+    r = (reader_t){ copy + FIXED_BYTES, copy + body };
+    if (span->status_code > 999 || !get_string(&r, &span->name) || !get_string(&r, &span->method)
+        || !get_string(&r, &span->path) || !get_endpoint_strings(&r, &span->local)
+        || !get_endpoint_strings(&r, &span->remote) || !get_tags_and_notes(&r, span)
+        || r.at != r.end)
         return APR_EINVAL;
     *out = span;
     return APR_SUCCESS;

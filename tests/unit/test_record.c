@@ -399,6 +399,34 @@ static void test_decoded_span_lives_in_the_pool_and_grows(void)
     CU_ASSERT_STRING_EQUAL(tg_span_tag_value(back, "http.method"), "POST");
 }
 
+/* The decoder does not zero the span it allocates: decoded into memory
+ * that held other bytes, every member is still the record's (or, for what
+ * the record does not carry, a new span's). */
+static void test_decoded_span_owes_nothing_to_old_bytes(void)
+{
+    unsigned char buf[BIG];
+    tg_span_t *minimal = apr_pcalloc(tg_test_pool, sizeof(*minimal));
+    const tg_span_t *spans[2];
+    apr_pool_t *pool;
+    int i;
+    spans[0] = typical_span();
+    spans[1] = minimal;
+    CU_ASSERT_EQUAL_FATAL(apr_pool_create(&pool, tg_test_pool), APR_SUCCESS);
+    for (i = 0; i < 2; i++) {
+        tg_span_t *back = NULL;
+        size_t len = encode_or_fail(spans[i], buf, sizeof(buf));
+        /* A cleared pool hands its memory out again from the start. */
+        memset(apr_palloc(pool, BIG), 0xA5, BIG);
+        apr_pool_clear(pool);
+        CU_ASSERT_EQUAL_FATAL(tg_record_decode(buf, len, pool, &back), APR_SUCCESS);
+        assert_same_span(back, spans[i]);
+        CU_ASSERT_PTR_EQUAL(back->pool, pool);
+        CU_ASSERT_TRUE(back->sampled);
+        CU_ASSERT_EQUAL(back->w3c_flags, 0);
+    }
+    apr_pool_destroy(pool);
+}
+
 /* ---- what a span filled by hand cannot smuggle through ---- */
 
 static void test_overfull_hand_span_counts_what_is_left_out(void)
@@ -1089,6 +1117,7 @@ void tg_test_add_record(void)
     TG_TEST(suite, test_strings_of_every_short_length_round_trip);
     TG_TEST(suite, test_null_and_empty_strings_stay_apart);
     TG_TEST(suite, test_decoded_span_lives_in_the_pool_and_grows);
+    TG_TEST(suite, test_decoded_span_owes_nothing_to_old_bytes);
     TG_TEST(suite, test_overfull_hand_span_counts_what_is_left_out);
     TG_TEST(suite, test_long_hand_string_is_cut);
     TG_TEST(suite, test_span_at_every_bound_fits_a_queue_slot);
