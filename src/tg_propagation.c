@@ -315,18 +315,44 @@ const char *tg_header_table_get(void *table, const char *name)
     return apr_table_get(table, name);
 }
 
+/* Whether name starts with prefix (lowercase letters, digits and '-'),
+ * whatever the case of its letters.  Folding sets bit 5 of every byte, so a
+ * byte that is none of those may match too: that costs a lookup, never a
+ * missed header. */
+static int starts_folded(const char *name, const char *prefix)
+{
+    for (; *prefix; name++, prefix++)
+        if ((*name | 0x20) != *prefix)
+            return 0;
+    return 1;
+}
+
+/* Whether a header of this name could be one a format reads, or its
+ * companion: traceparent, tracestate; b3; X-B3-*, X-Trace-Info,
+ * X-Trace-HMAC.  The first letter settles most names; an X- name is looked
+ * at further, since OpenStack's clients send X-Auth-Token and
+ * X-OpenStack-Request-ID with every request. */
+static int may_name_context(const char *name)
+{
+    switch (name[0]) {
+    case 't': case 'T':
+        return starts_folded(name, "trace");
+    case 'b': case 'B':
+        return starts_folded(name, "b3");
+    case 'x': case 'X':
+        return starts_folded(name, "x-b3-") || starts_folded(name, "x-trace-");
+    }
+    return 0;
+}
+
 int tg_header_table_may_carry_context(const apr_table_t *table)
 {
     const apr_array_header_t *headers = apr_table_elts(table);
     const apr_table_entry_t *entry = (const apr_table_entry_t *)headers->elts;
     int i;
-    /* traceparent, tracestate; b3; X-B3-*, X-Trace-Info, X-Trace-HMAC */
-    for (i = 0; i < headers->nelts; i++) {
-        switch (entry[i].key ? entry[i].key[0] : 0) {
-        case 't': case 'T': case 'b': case 'B': case 'x': case 'X':
+    for (i = 0; i < headers->nelts; i++)
+        if (entry[i].key && may_name_context(entry[i].key))
             return 1;
-        }
-    }
     return 0;
 }
 
