@@ -287,13 +287,25 @@ def give_to_httpd_user(path):
             shutil.chown(name, harness.HTTPD_USER, harness.HTTPD_GROUP)
 
 
-def get_many(port, path, count, expect_bytes=None):
-    """count GETs of path, one after the other on one keep-alive connection; each must
-    answer 200 (with expect_bytes bytes, when given)."""
+# The headers an OpenStack client (keystoneauth1 over python-requests) sends with every
+# request: a Fernet token, the global request id, its user agent.
+OPENSTACK_CLIENT_HEADERS = {
+    "User-Agent": "python-novaclient keystoneauth1/5.1.2 python-requests/2.28.1 "
+                  "CPython/3.11.2",
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+    "X-Auth-Token": "gAAAAABnT8x3" + "Qk9wZW5TdGFja0Zlcm5ldFRva2Vu" * 6,
+    "X-OpenStack-Request-ID": "req-6b3c0e0e-3f6e-4a52-9d1e-8f1e2c9a7b41",
+}
+
+
+def get_many(port, path, count, expect_bytes=None, headers=None):
+    """count GETs of path, one after the other on one keep-alive connection, with headers
+    (a dict) when given; each must answer 200 (with expect_bytes bytes, when given)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         for _ in range(count):
-            connection.request("GET", path)
+            connection.request("GET", path, headers=headers or {})
             response = connection.getresponse()
             body = response.read()
             if response.status != 200 or (expect_bytes is not None

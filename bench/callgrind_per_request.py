@@ -52,6 +52,9 @@ def parse_args():
                         help="Debian's stock server: the modules its apache2 enables by "
                              "default (/etc/apache2/mods-enabled) with their .conf, and the "
                              "combined access log")
+    parser.add_argument("--openstack-client", action="store_true",
+                        help="every request carries what an OpenStack client sends (an "
+                             "X-Auth-Token, X-OpenStack-Request-ID, its User-Agent, Accept)")
     parser.add_argument("--keep", type=Path,
                         help="keep the callgrind outputs in this directory")
     args = parser.parse_args()
@@ -72,10 +75,12 @@ def callgrind_total(path):
 class Instance:
     """One configuration: with or without the module, its exporters started once."""
 
-    def __init__(self, with_module, workdir, server):
-        """server: BenchHttpd's keywords for the configuration (access_log, stock)."""
+    def __init__(self, with_module, workdir, server, headers):
+        """server: BenchHttpd's keywords for the configuration (access_log, stock);
+        headers: what each request carries beside Host (None: nothing)."""
         self.with_module = with_module
         self.server = server
+        self.headers = headers
         self.directives = []
         self.receiver = self.statsd = None
         if with_module:
@@ -100,7 +105,8 @@ class Instance:
         spans_before = self.count_static_spans() if self.receiver else 0
         try:
             httpd.start(prefix, single_process=True, unprivileged=True)
-            benchlib.get_many(httpd.port, benchlib.STATIC_PATH, requests, benchlib.STATIC_BYTES)
+            benchlib.get_many(httpd.port, benchlib.STATIC_PATH, requests, benchlib.STATIC_BYTES,
+                              self.headers)
             if self.receiver:
                 expected = spans_before + requests + 1
                 harness.wait_for(lambda: self.count_static_spans() >= expected,
@@ -221,8 +227,11 @@ def main():
     benchlib.print_header("callgrind_per_request: instructions per request, "
                           f"httpd -X, static 1 KiB file, {server_name} server")
     print(f"server: {described_server}")
+    headers = benchlib.OPENSTACK_CLIENT_HEADERS if args.openstack_client else None
     print(f"requests: {n1} and {n2} sequential GETs of {benchlib.STATIC_PATH} on one "
-          "keep-alive connection (plus one readiness GET each)")
+          "keep-alive connection (plus one readiness GET each), "
+          + ("with an OpenStack client's headers: " + ", ".join(headers) if headers
+             else "with no header but Host and Accept-Encoding"))
     workdir = Path(args.keep or tempfile.mkdtemp(prefix="tomograph-callgrind-"))
     workdir.mkdir(parents=True, exist_ok=True)
     # httpd runs as its user from the start, and writes its profiles below.
@@ -231,7 +240,7 @@ def main():
     outputs = {}   # ((config, process), i): output
     try:
         for config in CONFIGS:
-            instance = Instance(config == "traced", workdir, server)
+            instance = Instance(config == "traced", workdir, server, headers)
             try:
                 for i, n in enumerate((n1, n2)):
                     runs[config, i] = instance.run(n, workdir / f"{config}-{n}")
