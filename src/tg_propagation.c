@@ -319,7 +319,7 @@ const char *tg_header_table_get(void *table, const char *name)
  * whatever the case of its letters.  Folding sets bit 5 of every byte, so a
  * byte that is none of those may match too: that costs a lookup, never a
  * missed header. */
-static int starts_folded(const char *name, const char *prefix)
+static inline int starts_folded(const char *name, const char *prefix)
 {
     for (; *prefix; name++, prefix++)
         if ((*name | 0x20) != *prefix)
@@ -329,18 +329,25 @@ static int starts_folded(const char *name, const char *prefix)
 
 /* Whether a header of this name could be one a format reads, or its
  * companion: traceparent, tracestate; b3; X-B3-*, X-Trace-Info,
- * X-Trace-HMAC.  The first letter settles most names; an X- name is looked
- * at further, since OpenStack's clients send X-Auth-Token and
- * X-OpenStack-Request-ID with every request. */
+ * X-Trace-HMAC.  Its first letter settles most names, the third the X- ones
+ * (OpenStack's clients send X-Auth-Token and X-OpenStack-Request-ID with
+ * every request); a name that passes is then looked at as a whole. */
 static int may_name_context(const char *name)
 {
-    switch (name[0]) {
-    case 't': case 'T':
-        return starts_folded(name, "trace");
-    case 'b': case 'B':
-        return starts_folded(name, "b3");
-    case 'x': case 'X':
-        return starts_folded(name, "x-b3-") || starts_folded(name, "x-trace-");
+    switch (name[0] | 0x20) {
+    case 't':
+        return starts_folded(name + 1, "race");
+    case 'b':
+        return name[1] == '3';
+    case 'x':
+        if (name[1] != '-')
+            return 0;
+        switch (name[2] | 0x20) {
+        case 'b':
+            return name[3] == '3' && name[4] == '-';
+        case 't':
+            return starts_folded(name + 3, "race-");
+        }
     }
     return 0;
 }
