@@ -617,12 +617,13 @@ static void ship_statsd(tg_shipper_t *shipper)
 {
     tg_export_counters_t *counters = &shipper->counters->statsd;
     tg_buf_t *lines = &shipper->out;
+    tg_statsd_memo_t memo = { NULL, 0, { 0 } };
     int first_span = 0, i, failed = 0;
     memset(shipper->statsd_failed, 0, (size_t)shipper->batch_len);
     tg_buf_reset(lines);
     for (i = 0; i < shipper->batch_len; i++) {
         apr_size_t span_start = lines->len;
-        tg_statsd_append_span(lines, shipper->batch[i]);
+        tg_statsd_append_span(lines, shipper->batch[i], &memo);
         if (lines->failed) {
             /* Out of memory: what was pending is lost with this span. */
             memset(shipper->statsd_failed + first_span, 1, (size_t)(i + 1 - first_span));

@@ -309,22 +309,46 @@ static char *put_counter_line(char *p, const char *prefix, size_t prefix_len, co
  * spare bytes the writers store beyond what they write. */
 #define LINE_TEXT_MAX (NOTE_NAME_MAX + TG_DECIMAL_MAX + 32)
 
-void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span)
+/* The service's name as a component: the memo's when it holds this name
+ * (`len` is then the memo's), else written, and kept in the memo when it
+ * is short enough.  The room it needs: len bytes, and TG_STATSD_MEMO_TEXT
+ * spare. */
+static char *put_service(char *p, const char *service, size_t len, int in_memo,
+                         tg_statsd_memo_t *memo)
+{
+    char *start = p;
+    if (in_memo) {
+        memcpy(p, memo->text, TG_STATSD_MEMO_TEXT);
+        return p + len;
+    }
+    p = put_name_part(p, service, len, 0);
+    if ((size_t)(p - start) <= TG_STATSD_MEMO_TEXT) {
+        memo->service = service;
+        memo->len = (size_t)(p - start);
+        memcpy(memo->text, start, memo->len);
+    }
+    return p;
+}
+
+void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span, tg_statsd_memo_t *memo)
 {
     const char *service = span->local.service_name;
     const apr_array_header_t *notes = span->annotations;
     size_t service_len, prefix_max, prefix_len;
-    int lines = tg_span_note_count(span) + 1, i;
+    int lines = tg_span_note_count(span) + 1, in_memo, i;
     name_source_t name;
     char *p, *prefix;
     if (!service || !*service)
         service = UNKNOWN_SERVICE;
-    service_len = strlen(service);
+    /* Written, a name is never longer than it was (nor measured again when
+     * the memo holds it). */
+    in_memo = memo->service && strcmp(service, memo->service) == 0;
+    service_len = in_memo ? memo->len : strlen(service);
     prefix_max = service_len + 1 + measure_name(span, &name) + 16;
     if (!tg_buf_room_for(out, (size_t)lines * (prefix_max + LINE_TEXT_MAX)))
         return;
     p = prefix = tg_buf_tail(out);
-    p = put_name_part(p, service, service_len, 0);
+    p = put_service(p, service, service_len, in_memo, memo);
     *p++ = '.';
     p = put_span_name(p, span, &name);
     prefix_len = (size_t)(p - prefix);

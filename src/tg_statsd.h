@@ -11,10 +11,24 @@
  * become '_', and runs of them collapse.  Never empty: "_" at worst. */
 void tg_statsd_append_name_part(tg_buf_t *out, const char *part);
 
+/* The most bytes of a service's name, as written, that a memo holds. */
+#define TG_STATSD_MEMO_TEXT 32
+
+/* What the spans of a batch written one after the other share, kept from
+ * one to the next: the local service's name as written (the spans of a
+ * server all have the same).  Zeroed before the first span; it points to
+ * the name in the span it was written from, which must outlive it. */
+typedef struct {
+    const char *service; /* NULL: none yet */
+    size_t len;
+    char text[TG_STATSD_MEMO_TEXT];
+} tg_statsd_memo_t;
+
 /* Appends the span's lines, each ending in '\n':
  *   <service>.<span name>:<duration ms>|ms
  *   <service>.<span name>.<note>:1|c      (one per note: its text up to the
- *                                          first ':' or '/', 64 bytes at most) */
-void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span);
+ *                                          first ':' or '/', 64 bytes at most)
+ * The same lines, whatever the memo holds. */
+void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span, tg_statsd_memo_t *memo);
 
 #endif

@@ -467,11 +467,12 @@ static void receive(apr_socket_t *sock, datagrams_t *got)
 static char *expected_statsd_lines(const fixture_t *fx)
 {
     tg_buf_t lines;
+    tg_statsd_memo_t memo = { NULL, 0, { 0 } };
     char *copy;
     int i;
     tg_buf_init(&lines);
     for (i = 0; i < fx->n_spans; i++)
-        tg_statsd_append_span(&lines, fx->spans[i]);
+        tg_statsd_append_span(&lines, fx->spans[i], &memo);
     copy = apr_pstrdup(tg_test_pool, lines.data ? lines.data : "");
     tg_buf_free(&lines);
     return copy;

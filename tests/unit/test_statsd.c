@@ -24,9 +24,10 @@ static const char *name_part(const char *part)
 static const char *span_lines(const tg_span_t *span)
 {
     tg_buf_t buf;
+    tg_statsd_memo_t memo = { NULL, 0, { 0 } };
     const char *result;
     tg_buf_init(&buf);
-    tg_statsd_append_span(&buf, span);
+    tg_statsd_append_span(&buf, span, &memo);
     CU_ASSERT_FATAL(!buf.failed);
     result = apr_pstrdup(tg_test_pool, buf.data ? buf.data : "");
     tg_buf_free(&buf);
@@ -239,6 +240,36 @@ static void test_missing_span_name(void)
     CU_ASSERT_STRING_EQUAL(span_lines(span), "s._:2|ms\ns._.start:1|c\ns._.stop:1|c\n");
 }
 
+/* Spans written one after the other with one memo give the lines each
+ * gives alone: services the same as the last (at another address), others,
+ * one the memo cannot hold (longer than TG_STATSD_MEMO_TEXT written), one
+ * sanitized, none. */
+static void test_memo_changes_no_line(void)
+{
+    static const char *const services[] = {
+        "bench", "bench", "bench2", "bench", "My Service!", "My Service!", "my_service",
+        "a-service-name-of-more-than-32-bytes", "a-service-name-of-more-than-32-bytes",
+        "a-service-name-of-exactly-32-byt", "a-service-name-of-exactly-32-byt", "a-service-name",
+        NULL, "", "unknown", "bench",
+    };
+    const int n = (int)(sizeof(services) / sizeof(services[0]));
+    tg_statsd_memo_t memo = { NULL, 0, { 0 } };
+    tg_buf_t together, alone;
+    int i;
+    tg_buf_init(&together);
+    tg_buf_init(&alone);
+    for (i = 0; i < n; i++) {
+        tg_span_t *span = timed_span(2000 + i);
+        span->local.service_name = services[i] ? apr_pstrdup(tg_test_pool, services[i]) : NULL;
+        tg_statsd_append_span(&together, span, &memo);
+        tg_buf_puts(&alone, span_lines(span));
+    }
+    CU_ASSERT_FATAL(!together.failed && !alone.failed);
+    CU_ASSERT_STRING_EQUAL(together.data, alone.data);
+    tg_buf_free(&together);
+    tg_buf_free(&alone);
+}
+
 /* Without a name of its own a span is named after its request, in
  * lowercase: the same lines as when the module named it so itself. */
 static void test_span_named_after_its_request(void)
@@ -436,6 +467,7 @@ void tg_test_add_statsd(void)
     TG_TEST(suite, test_span_gives_a_timer_and_a_counter_per_note);
     TG_TEST(suite, test_note_counters_are_named_by_their_kind);
     TG_TEST(suite, test_unknown_service);
+    TG_TEST(suite, test_memo_changes_no_line);
     TG_TEST(suite, test_missing_span_name);
     TG_TEST(suite, test_span_named_after_its_request);
     TG_TEST(suite, test_name_made_of_the_request_follows_the_rule);
