@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Members go out in the order Zipkin's own JSON writer uses, and only when
  * they say something: the spec asks to leave out what is unknown rather than
@@ -224,14 +227,47 @@ static char *put_optional_string(char *p, const char *str)
 }
 
 /* The span's timestamp as written: where its digits are, and where the last
- * eight of them start (NULL when it has no more than eight) and their
- * value, which the stop's time often shares all but the last eight with. */
+ * eight of them start (NULL when it has no more than eight).  The stop's
+ * time often shares all but its last eight digits with it: then those are
+ * written with the start's, and kept here. */
 typedef struct {
     const char *digits;
     size_t len;
     const char *last_eight;
-    uint32_t last_eight_value;
+    int stop_shares_high;
+    char stop_last_eight[8];
 } timestamp_text_t;
+
+/* The eight digits of a < 10^8 at `a` and those of b < 10^8 at `b`, leading
+ * zeros included: tg_digit_values's steps, with SSE2 for both at once. */
+static void put_eight_digits_twice(char *a, uint32_t a_value, char *b, uint32_t b_value)
+{
+#ifdef __SSE2__
+    __m128i n = _mm_set_epi64x(b_value, a_value);
+    /* n / 10^4 (exact below 2^32), and n % 10^4 beside it: each 32-bit lane
+     * a value below 10^4, the first four digits in the lower lane. */
+    __m128i high = _mm_srli_epi64(_mm_mul_epu32(n, _mm_set1_epi64x(0xD1B71759)), 45);
+    __m128i low = _mm_sub_epi64(n, _mm_mul_epu32(high, _mm_set1_epi64x(10000)));
+    __m128i fours = _mm_or_si128(high, _mm_slli_epi64(low, 32));
+    /* Each in two of two digits (x / 100 as x * 5243 >> 19, exact below
+     * 43,699), the first pair in the lower 16-bit lane ... */
+    __m128i high_pairs = _mm_srli_epi16(_mm_mulhi_epu16(fours, _mm_set1_epi32(5243)), 3);
+    __m128i pairs = _mm_or_si128(
+        _mm_slli_epi32(_mm_sub_epi16(fours, _mm_mullo_epi16(high_pairs, _mm_set1_epi32(100))), 16),
+        high_pairs);
+    /* ... and each of those in two digits (y / 10 as y * 6554 >> 16, exact
+     * below 16,389), the first in the lower byte. */
+    __m128i tens = _mm_mulhi_epu16(pairs, _mm_set1_epi16(6554));
+    __m128i digits = _mm_or_si128(
+        tens, _mm_slli_epi16(_mm_sub_epi16(pairs, _mm_mullo_epi16(tens, _mm_set1_epi16(10))), 8));
+    digits = _mm_add_epi8(digits, _mm_set1_epi8('0'));
+    _mm_storel_epi64((__m128i *)(void *)a, digits);
+    _mm_storel_epi64((__m128i *)(void *)b, _mm_unpackhi_epi64(digits, digits));
+#else
+    tg_put_eight_digits(a, a_value);
+    tg_put_eight_digits(b, b_value);
+#endif
+}
 
 /* The digits above the last eight of a timestamp in [10^8, 10^16): the
  * memo's when the same, else written and kept in it (when there is one). */
@@ -251,33 +287,42 @@ static char *put_time_high(char *p, uint32_t high, list_memo_t *memo)
     return p;
 }
 
-static char *put_timestamp(char *p, uint64_t usec, timestamp_text_t *text, list_memo_t *memo)
+static char *put_timestamp(char *p, const tg_span_t *span, timestamp_text_t *text,
+                           list_memo_t *memo)
 {
+    uint64_t usec = (uint64_t)span->timestamp;
+    uint32_t last_eight;
     text->digits = p;
     if (usec < TG_TEN_TO_THE_8 || usec >= TG_TEN_TO_THE_8 * TG_TEN_TO_THE_8) {
         p = tg_put_u64(p, usec);
         text->last_eight = NULL;
+        text->stop_shares_high = 0;
     }
     else {
         p = put_time_high(p, (uint32_t)(usec / TG_TEN_TO_THE_8), memo);
         text->last_eight = p;
-        text->last_eight_value = (uint32_t)(usec % TG_TEN_TO_THE_8);
-        p = tg_put_eight_digits(p, text->last_eight_value);
+        last_eight = (uint32_t)(usec % TG_TEN_TO_THE_8);
+        /* When the duration carries into no other digit. */
+        text->stop_shares_high = span->duration >= 0
+                                 && (uint64_t)span->duration < TG_TEN_TO_THE_8 - last_eight;
+        put_eight_digits_twice(p, last_eight, text->stop_last_eight,
+                               text->stop_shares_high ? last_eight + (uint32_t)span->duration : 0);
+        p += 8;
     }
     text->len = (size_t)(p - text->digits);
     return p;
 }
 
-/* The stop's time: as the start's with its last eight digits changed when
- * the duration carries into no other (the start's written far enough back
- * for the copy of sixteen bytes not to overlap). */
+/* The stop's time: the start's with its last eight digits changed when it
+ * shares the others (the start's written far enough back for the copy of
+ * sixteen bytes not to overlap). */
 static char *put_stop_time(char *p, const tg_span_t *span, const timestamp_text_t *start)
 {
-    if (start->last_eight && span->duration >= 0
-        && (uint64_t)span->duration < TG_TEN_TO_THE_8 - start->last_eight_value) {
+    if (start->stop_shares_high) {
         memcpy(p, start->digits, 16);
         p += start->last_eight - start->digits;
-        return tg_put_eight_digits(p, start->last_eight_value + (uint32_t)span->duration);
+        memcpy(p, start->stop_last_eight, 8);
+        return p + 8;
     }
     /* As tg_span_note_at places it; wrapping, not undefined, past the end
      * of time. */
@@ -453,7 +498,7 @@ static char *put_local_endpoint(char *p, const tg_span_t *span, const span_texts
 static char *put_span(char *p, const tg_span_t *span, span_texts_t *texts, char *base,
                       list_memo_t *memo)
 {
-    timestamp_text_t timestamp = { NULL, 0, NULL, 0 };
+    timestamp_text_t timestamp = { NULL, 0, NULL, 0, { 0 } };
     p = TG_PUT_LITERAL(p, "{\"traceId\":\"");
     p = tg_put_hex64(p, span->trace_id.hi);
     p = tg_put_hex64(p, span->trace_id.lo);
@@ -471,7 +516,7 @@ static char *put_span(char *p, const tg_span_t *span, span_texts_t *texts, char 
     p = put_name(p, span, texts);
     if (span->timestamp > 0) {
         p = TG_PUT_LITERAL(p, ",\"timestamp\":");
-        p = put_timestamp(p, (uint64_t)span->timestamp, &timestamp, memo);
+        p = put_timestamp(p, span, &timestamp, memo);
     }
     /* Zipkin rounds a duration under 1 µs up, and so do we. */
     if (span->finished || span->duration > 0) {

@@ -430,6 +430,37 @@ static void test_stop_time_is_start_plus_duration(void)
     }
 }
 
+/* The last eight digits of the start and of the stop, written together:
+ * each digit in each place, in either time, as printf writes it. */
+static void test_start_and_stop_digits_in_every_place(void)
+{
+    const apr_time_t base = 1556604100000000;
+    apr_time_t place = 1;
+    int i, digit;
+    for (i = 0; i < 8; i++, place *= 10) {
+        for (digit = 0; digit <= 9; digit++) {
+            /* the start's digit in place i, the stop's 9 - digit in place 7 - i */
+            apr_time_t start = base + digit * place;
+            apr_time_t duration = (9 - digit) * (10000000 / place) + 1;
+            tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, start);
+            const char *json;
+            tg_span_finish(span, start + duration);
+            json = span_json(span);
+            CU_ASSERT_PTR_NOT_NULL(strstr(json, apr_psprintf(tg_test_pool,
+                                                             "\"timestamp\":%" APR_INT64_T_FMT ",",
+                                                             (apr_int64_t)start)));
+            CU_ASSERT_PTR_NOT_NULL(
+                strstr(json, apr_psprintf(tg_test_pool,
+                                          "{\"timestamp\":%" APR_INT64_T_FMT ",\"value\":\"start\"}",
+                                          (apr_int64_t)start)));
+            CU_ASSERT_PTR_NOT_NULL(
+                strstr(json, apr_psprintf(tg_test_pool,
+                                          "{\"timestamp\":%" APR_INT64_T_FMT ",\"value\":\"stop\"}",
+                                          (apr_int64_t)(start + duration))));
+        }
+    }
+}
+
 /* ---- lists ---- */
 
 static void test_list_of_none(void)
@@ -527,6 +558,7 @@ void tg_test_add_zipkin(void)
     TG_TEST(suite, test_integers_at_their_edges);
     TG_TEST(suite, test_status_code_as_its_digits);
     TG_TEST(suite, test_stop_time_is_start_plus_duration);
+    TG_TEST(suite, test_start_and_stop_digits_in_every_place);
     TG_TEST(suite, test_list_of_none);
     TG_TEST(suite, test_list_writes_each_span_as_alone);
     TG_TEST(suite, test_list_of_several_appends_an_array);
