@@ -557,8 +557,7 @@ apr_size_t tg_record_encode(const tg_span_t *span, unsigned char *buf, apr_size_
 
 /* ---- reading ---- */
 
-/* Reads the copy of the record's body, from `at` to `end`, where its CRC
- * starts. */
+/* Reads the copy of the record's body, from `at` to `end`. */
 typedef struct {
     const char *at;
     const char *end;
@@ -579,19 +578,19 @@ INLINE uint64_t load_uint(const void *bytes, int n)
  * after it.  A NUL inside (which our writer never puts) ends it sooner, as
  * C reads it; the record's layout holds either way.  0 when the record is
  * not one: the string is too long, or runs past the body, or has no NUL
- * after it.  Its length is read before it is known to be in the body: the
- * copy has room after the body for that (the CRC), and every string read
- * leaves the reader within the body. */
+ * after it. */
 INLINE int get_string(reader_t *r, const char **str)
 {
-    apr_size_t len = (apr_size_t)load_uint(r->at, 2);
+    apr_size_t len;
+    if (r->end - r->at < 2)
+        return 0;
+    len = (apr_size_t)load_uint(r->at, 2);
     r->at += 2;
     /* NULL_STRING is above the bound: one test lets every string that has
-     * its bytes through, a NULL or a bad one to the slow side.  The room
-     * left is negative when the length was not in the body. */
-    if (len > TG_SPAN_MAX_STRING || (ptrdiff_t)len >= r->end - r->at) {
+     * its bytes through, a NULL or a bad one to the slow side. */
+    if (len > TG_SPAN_MAX_STRING || len >= (apr_size_t)(r->end - r->at)) {
         *str = NULL;
-        return len == NULL_STRING && r->at <= r->end;
+        return len == NULL_STRING;
     }
     if (r->at[len] != '\0')
         return 0;
@@ -674,11 +673,11 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
     flags = buf[3];
     if ((flags & FLAG_KIND_MASK) > TG_SPAN_CONSUMER || (flags & FLAG_RESERVED))
         return APR_EINVAL;
-    /* One allocation: the span, then one copy of the record, whose body its
+    /* One allocation: the span, then one copy of the body, which its
      * strings point into (read by bytes and memcpy: it needs no alignment). */
-    span = apr_palloc(pool, sizeof(*span) + len);
+    span = apr_palloc(pool, sizeof(*span) + body);
     copy = (char *)(span + 1);
-    memcpy(copy, buf, len);
+    memcpy(copy, buf, body);
     /* The fixed part, known to be there, read at its offsets.  The span is
      * not zeroed first: each member is written once, here or (the strings,
      * tags and notes) by the reads below. */
