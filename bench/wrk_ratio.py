@@ -7,10 +7,17 @@ so that drift in the machine hits both alike, and the ratio of the medians is re
 
 The collectors are bench/receiver (a Zipkin receiver that answers 202 at once and a
 statsd port nobody reads): a collector runs on another machine in production, and one
-in node.js here would take CPU from the servers being compared."""
+in node.js here would take CPU from the servers being compared.
 
+With --pin, the servers (and every process they start) run on the upper half of the CPUs,
+wrk and the collectors on the lower half: the load generator no longer competes with the
+server it measures for the same cores, which on a 2-core machine is otherwise what the
+scheduler decides run by run."""
+
+import os
 import re
 import subprocess
+import sys
 
 import benchlib
 from benchlib import harness
@@ -30,7 +37,25 @@ def parse_args():
     parser.add_argument("--seconds", type=int, default=5, help="length of a run (5)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument("--pin", action="store_true",
+                        help="servers on the upper half of the CPUs, wrk and the collectors on "
+                             "the lower half")
     return parser.parse_args()
+
+
+def cpu_halves():
+    """(load generator's CPU list, servers' CPU list) for taskset: the lower and upper halves
+    of the CPUs this process may use."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        sys.exit("--pin needs at least 2 CPUs")
+    half = len(cpus) // 2
+    return (",".join(map(str, cpus[:half])), ",".join(map(str, cpus[half:])))
+
+
+def pinned_to(cpus):
+    """The command prefix that runs a program on `cpus` (None: anywhere)."""
+    return ["taskset", "-c", cpus] if cpus else []
 
 
 def build_receiver(build):
@@ -42,8 +67,8 @@ def build_receiver(build):
 class Receiver:
     """bench/receiver: its Zipkin URL and statsd port; it stops when its stdin closes."""
 
-    def __init__(self, program):
-        self.process = subprocess.Popen([str(program)], stdin=subprocess.PIPE,
+    def __init__(self, program, prefix=()):
+        self.process = subprocess.Popen([*prefix, str(program)], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)
         self.zipkin_url = self.process.stdout.readline().split()[1]
         self.statsd_port = int(self.process.stdout.readline().split()[1])
@@ -56,7 +81,7 @@ class Receiver:
 def wrk(url, args, seconds):
     """(requests per second, requests) of one wrk run; fails on any error or non-2xx
     answer."""
-    done = benchlib.run(["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s",
+    done = benchlib.run([*pinned_to(args.client_cpus), "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s",
                          url], timeout=seconds + 60)
     for problem in ("Non-2xx or 3xx responses", "Socket errors"):
         if problem in done.stdout:
@@ -96,18 +121,22 @@ def measured_run(server, receiver, path, args, cpu_used):
 
 def main():
     args = parse_args()
+    args.client_cpus, server_cpus = cpu_halves() if args.pin else (None, None)
     benchlib.use_build(args.build)
-    receiver = Receiver(build_receiver(args.build))
+    receiver = Receiver(build_receiver(args.build), pinned_to(args.client_cpus))
     benchlib.print_header("wrk_ratio: requests/s, mod_tomograph loaded vs not loaded")
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s on loopback, "
           f"{args.runs} runs of each configuration, alternated")
+    if args.pin:
+        print(f"pinned: servers on CPUs {server_cpus}, wrk and the collectors on CPUs "
+              f"{args.client_cpus}")
     servers = {}
     try:
         servers["off"] = benchlib.BenchHttpd(False, wsgi=True)
         servers["on"] = benchlib.BenchHttpd(
             True, benchlib.traced_directives(receiver.zipkin_url, receiver.statsd_port), wsgi=True)
         for server in servers.values():
-            server.start()
+            server.start(prefix=pinned_to(server_cpus))
         summary = []
         for name, path in TARGETS:
             for config in CONFIGS:
