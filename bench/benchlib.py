@@ -6,6 +6,7 @@ Processes, ports, the Zipkin receiver and statsd come from the integration tests
 harness (tests/integration/harness.py), imported, not copied."""
 
 import argparse
+import gzip
 import http.client
 import os
 import shlex
@@ -301,13 +302,16 @@ OPENSTACK_CLIENT_HEADERS = {
 
 def get_many(port, path, count, expect_bytes=None, headers=None):
     """count GETs of path, one after the other on one keep-alive connection, with headers
-    (a dict) when given; each must answer 200 (with expect_bytes bytes, when given)."""
+    (a dict) when given; each must answer 200 (with expect_bytes bytes once decoded, when
+    given)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         for _ in range(count):
             connection.request("GET", path, headers=headers or {})
             response = connection.getresponse()
             body = response.read()
+            if response.getheader("Content-Encoding") == "gzip":  # mod_deflate, when asked
+                body = gzip.decompress(body)
             if response.status != 200 or (expect_bytes is not None
                                           and len(body) != expect_bytes):
                 raise AssertionError(f"GET {path}: {response.status}, {len(body)} bytes")
