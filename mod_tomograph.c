@@ -1183,7 +1183,7 @@ static int status_hook(request_rec *r, int flags)
     static const char *const names[] = {"Zipkin", "OTLP", "Statsd", "File"};
     const tg_export_counters_t *exporters[4];
     tg_queue_stats_t queue;
-    uint64_t created, lost;
+    uint64_t created, lost, undecodable;
     int i;
 
     if (!retained || !retained->shared)
@@ -1194,14 +1194,16 @@ static int status_hook(request_rec *r, int flags)
     exporters[3] = &retained->shared->shipper.file;
     tg_queue_stats(retained->queue, &queue);
     created = atomic_load(&retained->shared->spans_created);
+    undecodable = atomic_load(&retained->shared->shipper.undecodable);
     lost = queue.dropped_full + queue.dropped_oversize + queue.abandoned + queue.skipped_stale;
     if (flags & AP_STATUS_SHORT) {
         ap_rprintf(r, "TomographSpansCreated: %" APR_UINT64_T_FMT "\n"
                       "TomographSpansQueued: %" APR_UINT64_T_FMT "\n"
                       "TomographSpansDropped: %" APR_UINT64_T_FMT "\n"
                       "TomographQueueDepth: %" APR_UINT64_T_FMT "\n"
-                      "TomographQueueUsedBytes: %" APR_UINT64_T_FMT "\n",
-                   created, queue.pushed, lost, queue.depth, queue.used_bytes);
+                      "TomographQueueUsedBytes: %" APR_UINT64_T_FMT "\n"
+                      "TomographSpansUndecodable: %" APR_UINT64_T_FMT "\n",
+                   created, queue.pushed, lost, queue.depth, queue.used_bytes, undecodable);
         for (i = 0; i < 4; i++)
             ap_rprintf(r, "Tomograph%sTaken: %" APR_UINT64_T_FMT "\n"
                           "Tomograph%sSent: %" APR_UINT64_T_FMT "\n"
@@ -1217,10 +1219,11 @@ static int status_hook(request_rec *r, int flags)
     }
     ap_rprintf(r, "<hr>\n<h2>Tomograph</h2>\n<p>spans created %" APR_UINT64_T_FMT
                   ", queued %" APR_UINT64_T_FMT ", dropped by the queue %" APR_UINT64_T_FMT
-                  ", in the queue %" APR_UINT64_T_FMT " (%" APR_UINT64_T_FMT " bytes)</p>\n"
+                  ", in the queue %" APR_UINT64_T_FMT " (%" APR_UINT64_T_FMT " bytes)"
+                  ", undecodable %" APR_UINT64_T_FMT "</p>\n"
                   "<table><tr><th>exporter</th><th>taken</th><th>sent</th><th>failed</th>"
                   "<th>dropped</th><th>in flight</th></tr>\n",
-               created, queue.pushed, lost, queue.depth, queue.used_bytes);
+               created, queue.pushed, lost, queue.depth, queue.used_bytes, undecodable);
     for (i = 0; i < 4; i++)
         ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT
                       "</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT "</td><td>%"

@@ -311,12 +311,16 @@ apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len)
                                                          memory_order_relaxed))
                 continue;
         }
+        /* Counted the moment it is ours, before its cells go back: a reader
+         * killed between the two leaves them taken, which the next writer
+         * mends (free_if_taken), not a record gone uncounted. */
+        if (*len)
+            count(&queue->popped);
         release(queue, pos, end);
         if (*len == 0) {
             pos = end;
             continue; /* padding, or abandoned by its writer (counted) */
         }
-        count(&queue->popped);
         return APR_SUCCESS;
     }
 }

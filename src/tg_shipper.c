@@ -106,6 +106,9 @@ struct tg_shipper_t {
     warn_limit_t statsd_warn;
     warn_limit_t file_warn;
     apr_time_t queue_checked; /* when the queue's losses were last looked at */
+    /* The counters of the exporters configured: each takes every record. */
+    tg_export_counters_t *takers[HTTP_EXPORTERS + 2];
+    int taker_count;
 };
 
 void tg_shipper_config_defaults(tg_shipper_config_t *cfg)
@@ -497,6 +500,20 @@ static const char *copy_or_null(apr_pool_t *pool, const char *str)
     return str ? apr_pstrdup(pool, str) : NULL;
 }
 
+/* Which exporters are there, known once they are open. */
+static void note_takers(tg_shipper_t *shipper)
+{
+    tg_shipper_counters_t *counters = shipper->counters;
+    if (shipper->http[EXPORTER_ZIPKIN].http)
+        shipper->takers[shipper->taker_count++] = &counters->zipkin;
+    if (shipper->http[EXPORTER_OTLP].http)
+        shipper->takers[shipper->taker_count++] = &counters->otlp;
+    if (shipper->statsd)
+        shipper->takers[shipper->taker_count++] = &counters->statsd;
+    if (shipper->cfg.span_file)
+        shipper->takers[shipper->taker_count++] = &counters->file;
+}
+
 apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
                                const tg_shipper_config_t *cfg,
                                tg_shipper_counters_t *counters, apr_pool_t *pool)
@@ -540,6 +557,7 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
                        tg_otlp_append_request, &counters->otlp, pool);
     if (rv != APR_SUCCESS)
         return rv;
+    note_takers(shipper);
     *shipper_out = shipper;
     return APR_SUCCESS;
 }
@@ -670,27 +688,26 @@ static void count_taken(tg_export_counters_t *counters)
  * 0 when the queue had nothing ready. */
 static int take_one(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
 {
-    tg_shipper_counters_t *counters = shipper->counters;
     apr_size_t len;
     tg_span_t *span;
+    int i;
     if (tg_queue_pop(shipper->queue, shipper->record, &len) != APR_SUCCESS)
         return 0;
+    /* Taken as soon as it is off the queue, before it is decoded: a shipper
+     * killed from here on leaves it in flight, which is written off
+     * (tg_shipper_counters_write_off), not lost uncounted. */
+    for (i = 0; i < shipper->taker_count; i++)
+        count_taken(shipper->takers[i]);
     if (tg_record_decode(shipper->record, len, shipper->batch_pool, &span) != APR_SUCCESS) {
-        count(&counters->undecodable, 1);
+        count(&shipper->counters->undecodable, 1);
+        for (i = 0; i < shipper->taker_count; i++)
+            settle(shipper->takers[i], &shipper->takers[i]->failed, 1);
         /* Whatever the decoder left behind goes now, not with a batch that
          * may never come. */
         if (shipper->batch_len == 0)
             apr_pool_clear(shipper->batch_pool);
         return 1;
     }
-    if (shipper->http[EXPORTER_ZIPKIN].http)
-        count_taken(&counters->zipkin);
-    if (shipper->http[EXPORTER_OTLP].http)
-        count_taken(&counters->otlp);
-    if (shipper->statsd)
-        count_taken(&counters->statsd);
-    if (shipper->cfg.span_file)
-        count_taken(&counters->file);
     if (shipper->batch_len == 0)
         shipper->batch_started = now;
     shipper->batch[shipper->batch_len++] = span;

@@ -33,9 +33,9 @@ typedef struct {
     _Atomic uint64_t taken;     /* handed to the exporter, decoded from the queue */
     _Atomic uint64_t sent;      /* delivered: a 2xx answer, a datagram sent, a line written */
     _Atomic uint64_t failed;    /* given up: refused by the collector (3xx, 4xx but 429), retried
-                                 * max_attempts times, unencodable, not delivered by drain's
-                                 * deadline, a failed datagram or write, or written off
-                                 * with a shipper that died */
+                                 * max_attempts times, undecodable or unencodable, not
+                                 * delivered by drain's deadline, a failed datagram or
+                                 * write, or written off with a shipper that died */
     _Atomic uint64_t dropped;   /* pushed out of a full retry buffer, oldest first */
     _Atomic uint64_t in_flight; /* now: batched or buffered, not yet settled (a gauge) */
     _Atomic uint64_t retried;   /* kept for another try after a failed POST (outside the
@@ -47,7 +47,8 @@ typedef struct {
     tg_export_counters_t otlp;
     tg_export_counters_t statsd;
     tg_export_counters_t file;
-    _Atomic uint64_t undecodable; /* records that failed tg_record_decode, given to no exporter */
+    _Atomic uint64_t undecodable; /* records that failed tg_record_decode: each exporter took
+                                   * them and failed them */
     /* The last report of spans the queue lost, kept here so that a new
      * shipper (after a restart) goes on from it instead of starting over. */
     _Atomic uint64_t queue_lost_reported;

@@ -202,6 +202,8 @@ class FaultTestCase(unittest.TestCase):
                          counters["SpansQueued"] + counters["SpansDropped"], counters)
         self.assertEqual(counters["QueueDepth"], 0,
                          f"the ring is empty, yet records are said to wait: {counters}")
+        self.assertEqual(counters["SpansUndecodable"], 0,
+                         f"a record torn or misread on its way: {counters}")
         for name in EXPORTERS:
             taken = counters[f"{name}Taken"]
             outcomes = {o: counters[f"{name}{o}"] for o in OUTCOMES}
