@@ -936,9 +936,9 @@ static void hand_on_context(request_rec *r, const request_trace_t *trace, const 
     tg_context_t ctx;
     tg_span_context(span, &ctx);
     ctx.tracestate = trace->tracestate;
-    tg_inject_formats(tg_header_table_set, r->headers_in, &ctx,
-                      dconf->propagate ? dconf->propagate : TG_FORMATS_PROPAGATE_DEFAULT,
-                      signing_key(r), r->pool);
+    tg_inject_into_table(r->headers_in, &ctx,
+                         dconf->propagate ? dconf->propagate : TG_FORMATS_PROPAGATE_DEFAULT,
+                         signing_key(r), r->pool);
 }
 
 /* Whether what serves r reads the trace from its request headers: an app

@@ -370,3 +370,18 @@ void tg_header_table_set(void *table, const char *name, const char *value)
     else
         apr_table_unset(table, name);
 }
+
+/* tg_header_table_set for a table known to hold no header of the name. */
+static void add_absent(void *table, const char *name, const char *value)
+{
+    if (value)
+        apr_table_add(table, name, value);
+}
+
+void tg_inject_into_table(apr_table_t *headers, const tg_context_t *ctx, tg_format_set_t formats,
+                          const char *hmac_key, apr_pool_t *pool)
+{
+    tg_inject_formats(tg_header_table_may_carry_context(headers) ? tg_header_table_set
+                                                                 : add_absent,
+                      headers, ctx, formats, hmac_key, pool);
+}

@@ -91,4 +91,11 @@ void tg_inject_formats(tg_header_set_fn *set, void *store, const tg_context_t *c
 void tg_inject(tg_header_set_fn *set, void *store, const tg_context_t *ctx,
                const char *hmac_key, apr_pool_t *pool);
 
+/* tg_inject_formats into an apr_table_t with tg_header_table_set; or, when
+ * the table holds no header of any format (the usual request), by adding
+ * the headers sent, which is the same and need not look for any to
+ * replace or remove. */
+void tg_inject_into_table(apr_table_t *headers, const tg_context_t *ctx, tg_format_set_t formats,
+                          const char *hmac_key, apr_pool_t *pool);
+
 #endif

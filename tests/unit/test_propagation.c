@@ -791,6 +791,47 @@ static void test_apr_table_store(void)
     CU_ASSERT_PTR_NULL(apr_table_get(headers, "x-b3-sampled"));
 }
 
+/* Every header of a table, "name: value" lines in order. */
+static int append_header(void *lines, const char *name, const char *value)
+{
+    *(const char **)lines = apr_pstrcat(tg_test_pool, *(const char **)lines, name, ": ", value,
+                                        "\n", NULL);
+    return 1;
+}
+
+static const char *table_lines(const apr_table_t *headers)
+{
+    const char *lines = "";
+    apr_table_do(append_header, &lines, headers, NULL);
+    return lines;
+}
+
+/* Into a request's headers, injecting adds to a table without trace headers
+ * and replaces in one with them: either way, the headers are those of
+ * tg_header_table_set, whatever the formats and sampling. */
+static void test_inject_into_table_is_setting(void)
+{
+    static const char *const incoming[] = { NULL, "traceparent", "X-B3-Sampled", "b3",
+                                            "X-Trace-Info" };
+    tg_format_set_t formats;
+    size_t i;
+    int sampled;
+    for (i = 0; i < sizeof(incoming) / sizeof(*incoming); i++)
+        for (formats = 0; formats <= TG_FORMATS_ALL; formats++)
+            for (sampled = 0; sampled <= 1; sampled++) {
+                apr_table_t *injected = apr_table_make(tg_test_pool, 4), *set;
+                tg_context_t ctx = our_context();
+                ctx.sampling = sampled ? TG_SAMPLING_ACCEPT : TG_SAMPLING_DENY;
+                apr_table_set(injected, "Host", "example.org");
+                if (incoming[i])
+                    apr_table_set(injected, incoming[i], "1");
+                set = apr_table_copy(tg_test_pool, injected);
+                tg_inject_into_table(injected, &ctx, formats, KEY, tg_test_pool);
+                tg_inject_formats(tg_header_table_set, set, &ctx, formats, KEY, tg_test_pool);
+                CU_ASSERT_STRING_EQUAL(table_lines(injected), table_lines(set));
+            }
+}
+
 /* The names tg_extract looks for in a store that has none of them. */
 typedef struct {
     const char *names[MAX_HEADERS];
@@ -860,6 +901,7 @@ void tg_test_add_propagation(void)
 {
     CU_pSuite suite = TG_SUITE("propagation");
     TG_TEST(suite, test_apr_table_store);
+    TG_TEST(suite, test_inject_into_table_is_setting);
     TG_TEST(suite, test_first_look_passes_every_trace_header);
     TG_TEST(suite, test_nothing_arrived);
     TG_TEST(suite, test_traceparent_comes_first);
