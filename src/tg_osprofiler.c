@@ -58,7 +58,7 @@ static void format_uuid(uint64_t hi, uint64_t lo, char out[UUID_LEN])
 static const char base64url_digits[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static void encode_base64url_group(const unsigned char in[3], char out[4])
+static inline void encode_base64url_group(const unsigned char in[3], char out[4])
 {
     uint32_t bits = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
     out[0] = base64url_digits[bits >> 18];
