@@ -55,6 +55,9 @@ def parse_args():
     parser.add_argument("--openstack-client", action="store_true",
                         help="every request carries what an OpenStack client sends (an "
                              "X-Auth-Token, X-OpenStack-Request-ID, its User-Agent, Accept)")
+    parser.add_argument("--app", action="store_true",
+                        help=f"GET {benchlib.APP_PATH}, a mod_wsgi daemon's app (its daemon "
+                             "process counted with the others), instead of the static file")
     parser.add_argument("--keep", type=Path,
                         help="keep the callgrind outputs in this directory")
     args = parser.parse_args()
@@ -75,12 +78,14 @@ def callgrind_total(path):
 class Instance:
     """One configuration: with or without the module, its exporters started once."""
 
-    def __init__(self, with_module, workdir, server, headers):
-        """server: BenchHttpd's keywords for the configuration (access_log, stock);
-        headers: what each request carries beside Host (None: nothing)."""
+    def __init__(self, with_module, workdir, server, headers, target):
+        """server: BenchHttpd's keywords for the configuration (access_log, stock, wsgi);
+        headers: what each request carries beside Host (None: nothing); target: (path,
+        the bytes its answer has or None)."""
         self.with_module = with_module
         self.server = server
         self.headers = headers
+        self.target = target
         self.directives = []
         self.receiver = self.statsd = None
         if with_module:
@@ -88,28 +93,29 @@ class Instance:
             self.statsd = harness.StatsdDaemon(workdir)
             self.directives = benchlib.traced_directives(self.receiver.url, self.statsd.port)
 
-    def count_static_spans(self):
+    def count_spans(self, path):
         return sum(1 for r in self.receiver.records()
-                   if (r["span"].get("tags") or {}).get("http.path") == benchlib.STATIC_PATH)
+                   if (r["span"].get("tags") or {}).get("http.path") == path)
 
     def run(self, requests, outdir):
         """Serves `requests` (plus the one readiness request) under callgrind; returns
         {process: (callgrind output, Ir)}, the processes being "httpd" and the rest by
-        role ("shipper") or pid."""
+        role ("shipper", or "child 1"... for mod_wsgi's daemons)."""
         outdir.mkdir(parents=True)
         benchlib.give_to_httpd_user(outdir)
         httpd = benchlib.BenchHttpd(self.with_module, self.directives, **self.server)
         prefix = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--vgdb=no",
                   f"--callgrind-out-file={outdir}/callgrind.out.%p",
                   f"--log-file={outdir}/valgrind.%p.log"]
-        spans_before = self.count_static_spans() if self.receiver else 0
+        path, expect_bytes = self.target
+        spans_before = self.count_spans(path) if self.receiver else 0
         try:
             httpd.start(prefix, single_process=True, unprivileged=True)
-            benchlib.get_many(httpd.port, benchlib.STATIC_PATH, requests, benchlib.STATIC_BYTES,
-                              self.headers)
+            benchlib.get_many(httpd.port, path, requests, expect_bytes, self.headers)
             if self.receiver:
-                expected = spans_before + requests + 1
-                harness.wait_for(lambda: self.count_static_spans() >= expected,
+                # and the readiness GET's, of the static file
+                expected = spans_before + requests + (path == benchlib.STATIC_PATH)
+                harness.wait_for(lambda: self.count_spans(path) >= expected,
                                  f"{expected - spans_before} spans at the receiver", 60,
                                  interval=0.2, context=httpd.describe)
                 # statsd gets the same batch right after Zipkin.
@@ -124,8 +130,10 @@ class Instance:
             path = outdir / f"callgrind.out.{pid}"
             if pid == httpd_pid:
                 role = "httpd"
-            else:
-                role = "shipper" if self.with_module and len(others) == 1 else f"pid {pid}"
+            elif "tg_shipper_run" in path.read_text(errors="replace"):
+                role = "shipper"
+            else:  # a mod_wsgi daemon: the same ones, in the same order, in every run
+                role = f"child {sum(1 for r in processes if r.startswith('child')) + 1}"
             processes[role] = (path, callgrind_total(path))
         return processes
 
@@ -194,15 +202,16 @@ def print_breakdown(outputs, n_diff):
                   per_request_costs(outputs, ("traced", "shipper"), n_diff, False)[0])
 
 
-def print_module_cost(outputs, n_diff, untraced, shipper):
+def print_module_cost(outputs, n_diff, untraced, untraced_instance, shipper):
     """The module's own instructions per request, from its entry points in the traced
-    run alone, and what they and the shipper's (per span) make of the untraced count."""
+    run alone, and what they make of the untraced httpd's count, and they and the shipper's
+    (per span) of the untraced instance's (httpd and, for the app, its mod_wsgi daemon)."""
     inclusive, _ = per_request_costs(outputs, ("traced", "httpd"), n_diff, True)
     module = sum(inclusive.get(f, 0) for f in REQUEST_ENTRY_POINTS)
     print(f"the module's own instructions per request (its hooks, inclusive): {module:.0f}")
     print(f"  (untraced + that) / untraced: {(untraced + module) / untraced:.4f}")
-    print(f"  the shipper per span: {shipper:.0f}; (untraced + both) / untraced: "
-          f"{(untraced + module + shipper) / untraced:.4f}")
+    print(f"  the shipper per span: {shipper:.0f}; (untraced instance + both) / untraced "
+          f"instance: {(untraced_instance + module + shipper) / untraced_instance:.4f}")
 
 
 def server_configuration(args):
@@ -225,10 +234,15 @@ def main():
     server, described_server = server_configuration(args)
     server_name = "Debian stock" if args.stock else "minimal"
     benchlib.print_header("callgrind_per_request: instructions per request, "
-                          f"httpd -X, static 1 KiB file, {server_name} server")
+                          f"httpd -X, {'a mod_wsgi app' if args.app else 'static 1 KiB file'}, "
+                          f"{server_name} server")
     print(f"server: {described_server}")
     headers = benchlib.OPENSTACK_CLIENT_HEADERS if args.openstack_client else None
-    print(f"requests: {n1} and {n2} sequential GETs of {benchlib.STATIC_PATH} on one "
+    target = (benchlib.APP_PATH, None) if args.app else (benchlib.STATIC_PATH,
+                                                        benchlib.STATIC_BYTES)
+    if args.app:
+        server["wsgi"] = True
+    print(f"requests: {n1} and {n2} sequential GETs of {target[0]} on one "
           "keep-alive connection (plus one readiness GET each), "
           + ("with an OpenStack client's headers: " + ", ".join(headers) if headers
              else "with no header but Host and Accept-Encoding"))
@@ -240,7 +254,7 @@ def main():
     outputs = {}   # ((config, process), i): output
     try:
         for config in CONFIGS:
-            instance = Instance(config == "traced", workdir, server, headers)
+            instance = Instance(config == "traced", workdir, server, headers, target)
             try:
                 for i, n in enumerate((n1, n2)):
                     runs[config, i] = instance.run(n, workdir / f"{config}-{n}")
@@ -251,9 +265,11 @@ def main():
             finally:
                 instance.stop()
 
-        def per_request(config, only_httpd):
+        def per_request(config, only_httpd, roles=None):
+            """Of httpd alone, of every process, or of the processes in roles."""
+            roles = roles or ({"httpd"} if only_httpd else None)
             totals = [sum(ir for p, (_, ir) in runs[config, i].items()
-                          if p == "httpd" or not only_httpd) for i in (0, 1)]
+                          if roles is None or p in roles) for i in (0, 1)]
             return (totals[1] - totals[0]) / (n2 - n1)
 
         untraced = per_request("off", True)
@@ -271,8 +287,8 @@ def main():
         print(benchlib.ratio_line("ratio, every process (shipper included)",
                                   per_request("traced", False) / per_request("off", False),
                                   INSTANCE_TARGET, True))
-        print_module_cost(outputs, n2 - n1, per_request("off", True),
-                          per_request("traced", False) - per_request("traced", True))
+        print_module_cost(outputs, n2 - n1, per_request("off", True), per_request("off", False),
+                          per_request("traced", False, {"shipper"}))
         print_breakdown(outputs, n2 - n1)
     finally:
         if not args.keep:
