@@ -85,6 +85,8 @@ typedef struct {
 } http_exporter_t;
 
 enum { EXPORTER_ZIPKIN, EXPORTER_OTLP, HTTP_EXPORTERS };
+/* The HTTP ones, statsd and the span file. */
+#define EXPORTERS (HTTP_EXPORTERS + 2)
 
 struct tg_shipper_t {
     tg_queue_t *queue;
@@ -107,7 +109,7 @@ struct tg_shipper_t {
     warn_limit_t file_warn;
     apr_time_t queue_checked; /* when the queue's losses were last looked at */
     /* The counters of the exporters configured: each takes every record. */
-    tg_export_counters_t *takers[HTTP_EXPORTERS + 2];
+    tg_export_counters_t *takers[EXPORTERS];
     int taker_count;
 };
 
