@@ -92,6 +92,23 @@ class PropagationTest(TracingTestCase):
         self.assertContinues(span, trace_id, caller)
         self.assertEqual(self.wait_for_trace(trace_id, 1), [span])
 
+    # --- beside what OpenStack's clients send ----------------------------------------
+
+    def test_openstack_client_headers_beside_a_context(self):
+        """An OpenStack client sends X-Auth-Token and X-OpenStack-Request-ID with every
+        request: with a traceparent the request continues it, without one it starts a trace,
+        and the app sees one value of each trace header, ours."""
+        client = {"X-Auth-Token": "gAAAAAB" + random_hex(180),
+                  "X-OpenStack-Request-ID": f"req-{uuid.uuid4()}"}
+        trace_id, caller = random_hex(32), random_hex(16)
+        response, span = self.traced("/app/openstack-continued",
+                                     {**client, **traceparent(trace_id, caller)})
+        self.assertContinues(span, trace_id, caller)
+        self.assertAppSeesSpan(response.json(), span)
+        response, span = self.traced("/app/openstack-new", client)
+        self.assertNotIn("parentId", span)
+        self.assertAppSeesSpan(response.json(), span)
+
     # --- tracestate ----------------------------------------------------------------
 
     def test_tracestate_goes_on_with_a_valid_traceparent(self):
