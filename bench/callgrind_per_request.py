@@ -37,6 +37,7 @@ REQUEST_ENTRY_POINTS = {"decide_trace", "hand_on_span", "finish_server_span",
                         "insert_error_filter", "note_error_log", "merge_dir_conf"}
 TOP = 12
 CONFIGS = {"off": "not loaded", "traced": "traced"}
+HTTPD = {"httpd"}
 # The issue's figure for httpd alone, "measured the same way on this kind of machine".
 ISSUE_UNTRACED = 45000
 
@@ -265,30 +266,29 @@ def main():
             finally:
                 instance.stop()
 
-        def per_request(config, only_httpd, roles=None):
-            """Of httpd alone, of every process, or of the processes in roles."""
-            roles = roles or ({"httpd"} if only_httpd else None)
+        def per_request(config, roles=None):
+            """Of the processes in roles ({"httpd"}, {"shipper"}), or of every process."""
             totals = [sum(ir for p, (_, ir) in runs[config, i].items()
                           if roles is None or p in roles) for i in (0, 1)]
             return (totals[1] - totals[0]) / (n2 - n1)
 
-        untraced = per_request("off", True)
+        untraced = per_request("off", HTTPD)
         print(f"untraced httpd, {server_name} server: "
               f"{untraced:,.0f} instructions per request (the issue's httpd alone: about "
               f"{ISSUE_UNTRACED // 1000}k, {untraced / ISSUE_UNTRACED:.2f} of it)")
         print("instructions per request:")
         for config, name in CONFIGS.items():
             print(f"  {name:10s}  "
-                  f"httpd {per_request(config, True):8.0f}   "
-                  f"every process {per_request(config, False):8.0f}")
+                  f"httpd {per_request(config, HTTPD):8.0f}   "
+                  f"every process {per_request(config):8.0f}")
         print(benchlib.ratio_line("ratio, httpd process",
-                                  per_request("traced", True) / per_request("off", True),
+                                  per_request("traced", HTTPD) / per_request("off", HTTPD),
                                   HTTPD_TARGET, True))
         print(benchlib.ratio_line("ratio, every process (shipper included)",
-                                  per_request("traced", False) / per_request("off", False),
+                                  per_request("traced") / per_request("off"),
                                   INSTANCE_TARGET, True))
-        print_module_cost(outputs, n2 - n1, per_request("off", True), per_request("off", False),
-                          per_request("traced", False, {"shipper"}))
+        print_module_cost(outputs, n2 - n1, per_request("off", HTTPD), per_request("off"),
+                          per_request("traced", {"shipper"}))
         print_breakdown(outputs, n2 - n1)
     finally:
         if not args.keep:
