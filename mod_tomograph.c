@@ -61,6 +61,12 @@ module AP_MODULE_DECLARE_DATA tomograph_module;
 #define RETAINED_KEY "mod_tomograph_retained"
 #define ENV_TRACE_ID "TOMOGRAPH_TRACE_ID"
 #define ENV_SPAN_ID "TOMOGRAPH_SPAN_ID"
+
+/* Whether the configuration reads the ids from the environment (a log
+ * format, a header...): then every request gets them, else only those whose
+ * handler reads the environment (decide_trace, hand_on_span).  Two entries
+ * and their hex cost a static file's request an eighth of its span. */
+static int environment_named;
 /* The daemon exits with this when it cannot start at all (bad span file,
  * cannot drop privileges): restarting it would only loop, as in mod_cgid. */
 #define SHIPPER_STARTUP_ERROR 254
@@ -678,6 +684,22 @@ static apr_status_t start_shipper(shipper_daemon_t *daemon)
 /* ------------------------------------------------------------------------ */
 /* Start-up */
 
+/* Whether a directive names one of our environment variables (LogFormat,
+ * ErrorLogFormat, Header, RewriteCond, <If>...).  Case does not matter to
+ * the environment's table, so it does not here. */
+static int names_our_environment(const ap_directive_t *directive)
+{
+    for (; directive; directive = directive->next) {
+        if (directive->args
+            && (ap_strcasestr(directive->args, ENV_TRACE_ID)
+                || ap_strcasestr(directive->args, ENV_SPAN_ID)))
+            return 1;
+        if (names_our_environment(directive->first_child))
+            return 1;
+    }
+    return 0;
+}
+
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     server_conf_t *conf = server_conf(s);
@@ -685,6 +707,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     server_rec *vhost;
 
     tg_log_set_sink(log_to_error_log);
+    environment_named = names_our_environment(ap_conftree);
     for (vhost = s; vhost; vhost = vhost->next) {
         server_conf_t *vconf = server_conf(vhost);
         vconf->default_service = apr_pstrdup(pconf, vhost->server_hostname ? vhost->server_hostname
@@ -904,10 +927,19 @@ static void annotate_uri(request_rec *r, const char *what)
         tg_span_annotate(&trace->server, apr_time_now(), apr_pstrcat(r->pool, what, " ", r->uri, NULL));
 }
 
+/* The trace's ids in r's environment, with `put` apr_table_addn where r's
+ * environment cannot have them yet. */
+static void give_ids_to_environment(request_rec *r, request_trace_t *trace,
+                                    void (*put)(apr_table_t *, const char *, const char *))
+{
+    put(r->subprocess_env, ENV_TRACE_ID, with_hex(trace)->trace_hex);
+    put(r->subprocess_env, ENV_SPAN_ID, trace->span_hex);
+}
+
 /* Runs for the client's request and for each internal redirect (httpd
  * runs header_parser for no subrequest), once per-directory settings are
- * known.  Gives the trace's ids to the logs (%{TOMOGRAPH_TRACE_ID}e) and to
- * the app's environment, and the client its response header. */
+ * known.  Gives the trace's ids to the logs (%{TOMOGRAPH_TRACE_ID}e) when
+ * the configuration reads them, and the client its response header. */
 static int decide_trace(request_rec *r)
 {
     request_trace_t *trace;
@@ -918,8 +950,8 @@ static int decide_trace(request_rec *r)
         return DECLINED;
     /* Set again after each internal redirect, which renames them REDIRECT_*:
      * this request's environment never has them yet. */
-    apr_table_addn(r->subprocess_env, ENV_TRACE_ID, with_hex(trace)->trace_hex);
-    apr_table_addn(r->subprocess_env, ENV_SPAN_ID, trace->span_hex);
+    if (environment_named)
+        give_ids_to_environment(r, trace, apr_table_addn);
     set_response_header(r, trace);
     return DECLINED;
 }
@@ -954,8 +986,9 @@ static int handler_reads_context(const request_rec *r)
         return 1;
     if (!handler)
         return 0;
-    /* A content type: the common case, settled by its first letter. */
-    if (ap_strchr_c(handler, '/'))
+    /* A content type: the common case, settled by its first letter.  With no
+     * parameters, ap_invoke_handler hands on r's content type itself. */
+    if (handler == r->content_type || ap_strchr_c(handler, '/'))
         return handler[0] == 'a' && strncmp(handler, "application/x-httpd-", 20) == 0;
     return strcmp(handler, "default-handler") != 0;
 }
@@ -974,8 +1007,12 @@ static int hand_on_span(request_rec *r)
         annotate_uri(r, "subrequest");
     else if (!r->prev && r->uri != trace->first_uri && strcmp(r->uri, trace->first_uri) != 0)
         annotate_uri(r, "internal redirect to");
-    if (handler_reads_context(r))
+    if (handler_reads_context(r)) {
         hand_on_context(r, trace, &trace->server);
+        /* A subrequest copies its parent's environment, which may hold them. */
+        if (!environment_named)
+            give_ids_to_environment(r, trace, apr_table_setn);
+    }
     return DECLINED;
 }
 

@@ -257,12 +257,14 @@ class Httpd:
     tomograph_directives go where the template says; site_config lines (which may name
     @SERVER_ROOT@ and @PORT@) become conf.d/site.conf, read after the template; files maps
     paths under htdocs/ to their text; mpm: event, worker or prefork (the template's
-    TOMOGRAPH_MPM, defined on the command line)."""
+    TOMOGRAPH_MPM, defined on the command line); log_ids False: the access log format
+    names no variable of the module's, so that nothing in the configuration does."""
 
     STATIC_TEXT = "a static file\n"
+    ACCESS_LOG_IDS = " trace=%{TOMOGRAPH_TRACE_ID}e span=%{TOMOGRAPH_SPAN_ID}e"
 
     def __init__(self, tomograph_directives=(), with_module=True, site_config=(), files=None,
-                 mpm="event"):
+                 mpm="event", log_ids=True):
         load = (f'LoadModule tomograph_module "{find_module()}"' if with_module else "")
         self.root = Path(tempfile.mkdtemp(prefix="tomograph-it-"))
         # httpd starts as root and its children run as www-data: they must reach the app.
@@ -280,13 +282,18 @@ class Httpd:
         self.port = free_port()
         places = {"SERVER_ROOT": str(self.root), "PORT": str(self.port)}
         self.conf = self.root / "httpd.conf"
-        self.conf.write_text(render_template(DEMO_CONF_DIR / "httpd.conf.in", dict(
+        conf = render_template(DEMO_CONF_DIR / "httpd.conf.in", dict(
             places,
             USER=HTTPD_USER,
             GROUP=HTTPD_GROUP,
             LOAD_TOMOGRAPH=load,
             TOMOGRAPH_DIRECTIVES="\n".join("    " + d for d in tomograph_directives),
-        )))
+        ))
+        if not log_ids:
+            if self.ACCESS_LOG_IDS not in conf:
+                raise AssertionError(f"{self.ACCESS_LOG_IDS!r} not in the demo configuration")
+            conf = conf.replace(self.ACCESS_LOG_IDS, "")
+        self.conf.write_text(conf)
         if site_config:
             (self.root / "conf.d" / "site.conf").write_text(
                 fill_placeholders("\n".join(site_config) + "\n", places, "site_config"))
@@ -688,7 +695,8 @@ class AppViewAssertions:
 class TracingTestCase(AppViewAssertions, unittest.TestCase):
     """One httpd with mod_tomograph per test class, its exporters on loopback, all stopped
     after the class whatever happens. Subclasses choose ZIPKIN, STATSD, DIRECTIVES,
-    SITE_CONFIG, FILES and MPM (see Httpd), and may start more servers in start_backends().
+    SITE_CONFIG, FILES, MPM and LOG_IDS (see Httpd), and may start more servers in
+    start_backends().
     OTLP: TomographOTLP to the same receiver as Zipkin (its records(format="otlp"))."""
 
     ZIPKIN = False
@@ -698,6 +706,7 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
     SITE_CONFIG = ()
     FILES = None
     MPM = "event"
+    LOG_IDS = True
     receiver = None
     statsd = None
 
@@ -735,7 +744,7 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
     def start_httpd(cls, directives=(), site_config=(), files=None):
         """An httpd shipping to the class's exporters, stopped after the class."""
         httpd = Httpd(list(directives) + cls.exporter_directives, site_config=site_config,
-                      files=files, mpm=cls.MPM)
+                      files=files, mpm=cls.MPM, log_ids=cls.LOG_IDS)
         cls.addClassCleanup(httpd.stop)
         httpd.start()
         return httpd
