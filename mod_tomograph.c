@@ -927,8 +927,8 @@ static void annotate_uri(request_rec *r, const char *what)
         tg_span_annotate(&trace->server, apr_time_now(), apr_pstrcat(r->pool, what, " ", r->uri, NULL));
 }
 
-/* The trace's ids in r's environment, with `put` apr_table_addn where r's
- * environment cannot have them yet. */
+/* The trace's ids in r's environment, by `put`: apr_table_addn where r's
+ * environment cannot have them yet, which spares a search. */
 static void give_ids_to_environment(request_rec *r, request_trace_t *trace,
                                     void (*put)(apr_table_t *, const char *, const char *))
 {
@@ -1009,9 +1009,10 @@ static int hand_on_span(request_rec *r)
         annotate_uri(r, "internal redirect to");
     if (handler_reads_context(r)) {
         hand_on_context(r, trace, &trace->server);
-        /* A subrequest copies its parent's environment, which may hold them. */
+        /* Only a subrequest's environment may hold them already: it is a copy
+         * of its parent's.  An internal redirect's renames them REDIRECT_*. */
         if (!environment_named)
-            give_ids_to_environment(r, trace, apr_table_setn);
+            give_ids_to_environment(r, trace, r->main ? apr_table_setn : apr_table_addn);
     }
     return DECLINED;
 }

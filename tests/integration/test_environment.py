@@ -2,6 +2,7 @@
 app always gets them; logs and other directives get them on every request when the
 configuration names them, whatever the case, and only then (no static file pays for them)."""
 
+import json
 import re
 import unittest
 
@@ -17,15 +18,28 @@ LOAD_HEADERS = ("<IfModule !headers_module>",
 
 
 class AppWithoutNamingTest(TracingTestCase):
-    """Nothing in the configuration names the variables: the app still gets them."""
+    """Nothing in the configuration names the variables: the app still gets them, also in a
+    subrequest of a page that the static file handler serves."""
     ZIPKIN = True
     LOG_IDS = False
+    SITE_CONFIG = ('<Directory "@SERVER_ROOT@/htdocs/ssi">',
+                   "    Options +Includes",
+                   "    AddType text/html .shtml",
+                   "    AddOutputFilter INCLUDES .shtml",
+                   "</Directory>")
+    FILES = {"ssi/page.shtml": '<!--#include virtual="/app/included" -->'}
 
     def test_the_app_gets_the_ids_of_its_span(self):
         response, span = self.traced("/app/unnamed")
         env = response.json()
         self.assertEqual((env.get("TOMOGRAPH_TRACE_ID"), env.get("TOMOGRAPH_SPAN_ID")),
                          (span["traceId"], span["id"]), env)
+
+    def test_an_app_included_by_a_static_page_gets_the_ids_of_the_page(self):
+        response, page = self.traced("/ssi/page.shtml")
+        env = json.loads(response.body)
+        self.assertEqual((env.get("TOMOGRAPH_TRACE_ID"), env.get("TOMOGRAPH_SPAN_ID")),
+                         (page["traceId"], page["id"]), env)
 
     def test_a_static_file_is_traced_all_the_same(self):
         response, span = self.traced("/static.txt")
