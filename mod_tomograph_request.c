@@ -1,0 +1,504 @@
+/* mod_tomograph's request hooks: a SERVER span for each client request,
+ * handed on to the app or backend that serves it, a CLIENT span for each call
+ * mod_proxy makes, error-log lines as notes; finished spans go onto the
+ * queue. */
+
+#include "mod_tomograph.h"
+
+/* Its log lines are the module's (LogLevel tomograph:...), as in mod_tomograph.c. */
+APLOG_USE_MODULE(tomograph);
+
+#include <apr_strings.h>
+#include <apr_uri.h>
+
+#include "http_protocol.h"
+#include "http_request.h"
+#include "mod_proxy.h"
+
+#include "tg_ids.h"
+#include "tg_record.h"
+#include "tg_redact.h"
+#include "tg_span.h"
+
+#define ENV_TRACE_ID "TOMOGRAPH_TRACE_ID"
+#define ENV_SPAN_ID "TOMOGRAPH_SPAN_ID"
+
+/* Whether the configuration reads the ids from the environment (a log
+ * format, a header...): then every request gets them, else only those whose
+ * handler reads the environment (decide_trace, hand_on_span).  Two entries
+ * and their hex cost a static file's request an eighth of its span. */
+static int environment_named;
+
+/* Whether a directive names one of our environment variables (LogFormat,
+ * ErrorLogFormat, Header, RewriteCond, <If>...).  Case does not matter to
+ * the environment's table, so it does not here. */
+static int names_our_environment(const ap_directive_t *directive)
+{
+    for (; directive; directive = directive->next) {
+        if (directive->args
+            && (ap_strcasestr(directive->args, ENV_TRACE_ID)
+                || ap_strcasestr(directive->args, ENV_SPAN_ID)))
+            return 1;
+        if (names_our_environment(directive->first_child))
+            return 1;
+    }
+    return 0;
+}
+
+void tomograph_read_environment_readers(const ap_directive_t *conftree)
+{
+    environment_named = names_our_environment(conftree);
+}
+
+/* What the module keeps for a client's request, on the original
+ * request_rec; internal redirects and subrequests reach it from theirs. */
+typedef struct {
+    tg_span_t server;
+    tg_span_t *client;             /* the call mod_proxy is making, if any */
+    const char *tracestate;        /* the trusted caller's, handed on unchanged */
+    const char *first_uri;         /* r->uri when the trace began */
+    int have_hex;                  /* the ids below are written (when first asked for) */
+    char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
+    char span_hex[TG_SPAN_ID_HEX_LEN + 1];
+} request_trace_t;
+
+static request_rec *original_request(const request_rec *r)
+{
+    for (;;) {
+        if (r->main)
+            r = r->main;
+        else if (r->prev)
+            r = r->prev;
+        else
+            return (request_rec *)r;
+    }
+}
+
+static request_trace_t *find_trace(const request_rec *r)
+{
+    return ap_get_module_config(original_request(r)->request_config, &tomograph_module);
+}
+
+static int tracing_enabled(const request_rec *r)
+{
+    return dir_conf(r)->enable != 0;
+}
+
+static void set_endpoint(tg_endpoint_t *endpoint, const char *ip, int ipv6, apr_port_t port)
+{
+    if (ipv6)
+        endpoint->ipv6 = ip;
+    else
+        endpoint->ipv4 = ip;
+    endpoint->port = port;
+}
+
+/* ip is the text form of addr (which may be NULL): its family says which
+ * an address is without reading the text. */
+static void set_endpoint_of(tg_endpoint_t *endpoint, const char *ip, const apr_sockaddr_t *addr)
+{
+    set_endpoint(endpoint, ip, addr && addr->family == APR_INET6, addr ? addr->port : 0);
+}
+
+static int decide_sampled(const tg_context_t *caller, int trusted, const dir_conf_t *dconf,
+                          const server_conf_t *sconf)
+{
+    tg_sampler_t sampler;
+    sampler.rate = dconf->sample_rate >= 0 ? dconf->sample_rate : 1.0;
+    /* No cap, nothing to count. */
+    sampler.limit = sconf->sample_limit ? &tomograph_retained->shared->sample_limit : NULL;
+    sampler.limit_per_second = (uint64_t)sconf->sample_limit;
+    /* The coin and the clock only when the rate and the cap need them. */
+    return tg_sampling_decide(&sampler, caller, trusted,
+                              sampler.rate < 1.0 ? tg_random_span_id() : 0,
+                              sampler.limit_per_second ? apr_time_now() : 0);
+}
+
+/* The ids in hex, written the first time something shows them: most
+ * requests (a static file) never do. */
+static const request_trace_t *with_hex(request_trace_t *trace)
+{
+    if (!trace->have_hex) {
+        tg_trace_id_to_hex(trace->server.trace_id, trace->trace_hex);
+        tg_u64_to_hex(trace->server.id, trace->span_hex);
+        trace->have_hex = 1;
+    }
+    return trace;
+}
+
+static void set_response_header(request_rec *r, request_trace_t *trace)
+{
+    const char *name = dir_conf(r)->response_header;
+    if (name && *name)
+        apr_table_setn(r->err_headers_out, name, with_hex(trace)->trace_hex);
+}
+
+/* "tracecontext b3" for a set of formats. */
+static const char *formats_named(apr_pool_t *pool, tg_format_set_t formats)
+{
+    const char *names = NULL;
+    tg_format_t format;
+    for (format = TG_FORMAT_TRACECONTEXT; format <= TG_FORMAT_X_TRACE_INFO; format++)
+        if (formats & TG_FORMAT_BIT(format))
+            names = names ? apr_pstrcat(pool, names, " ", tg_format_name(format), NULL)
+                          : tg_format_name(format);
+    return names;
+}
+
+/* Opens the trace of root, r's client request (see ensure_trace); out of
+ * line, so that the hooks that find the trace made pay for none of it. */
+static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, request_rec *root)
+{
+    const server_conf_t *sconf = server_conf(root->server);
+    const dir_conf_t *dconf = dir_conf(r);
+    int trusted = dconf->trust_incoming != 0;
+    request_trace_t *trace;
+    tg_context_t caller;
+    tg_span_t *span;
+    int looked, continued;
+
+    /* tg_span_init fills the span, the larger part. */
+    trace = apr_palloc(root->pool, sizeof(*trace));
+    trace->client = NULL;
+    trace->tracestate = NULL;
+    trace->have_hex = 0;
+    span = &trace->server;
+    /* Most requests carry no trace header: one look at the names first. */
+    looked = tg_header_table_may_carry_context(root->headers_in);
+    continued = looked
+                && tg_extract_in_order(tg_header_table_get, root->headers_in, sconf->extract_order,
+                                       sconf->hmac_keys, root->pool, &caller)
+                       == APR_SUCCESS;
+    /* Named after its request; r's strings live as long as the span. */
+    tg_span_init(span, root->pool, TG_SPAN_SERVER, NULL, continued && trusted ? &caller : NULL,
+                 root->request_time);
+    span->method = root->method;
+    span->path = root->parsed_uri.path ? root->parsed_uri.path : root->uri;
+    if (continued && trusted) {
+        if (dconf->b3_join == 1
+            && (caller.format == TG_FORMAT_B3 || caller.format == TG_FORMAT_B3_MULTI)) {
+            span->id = caller.span_id;
+            span->parent_id = caller.parent_id;
+            span->shared = 1;
+        }
+        trace->tracestate = caller.tracestate;
+        if (caller.agreeing & (caller.agreeing - 1))
+            tg_span_tag(span, "tomograph.formats", formats_named(root->pool, caller.agreeing));
+    }
+    else if (continued) {
+        char hex[TG_TRACE_ID_HEX_LEN + 1];
+        tg_trace_id_to_hex(caller.trace_id, hex);
+        tg_span_tag(span, "tomograph.untrusted.trace_id", hex);
+        tg_u64_to_hex(caller.span_id, hex);
+        tg_span_tag(span, "tomograph.untrusted.span_id", hex);
+    }
+    span->sampled = decide_sampled(looked ? &caller : NULL, trusted, dconf, sconf);
+    set_endpoint_of(&span->local, root->connection->local_ip, root->connection->local_addr);
+    set_endpoint_of(&span->remote, root->useragent_ip, root->useragent_addr);
+    trace->first_uri = root->uri;
+    ap_set_module_config(root->request_config, &tomograph_module, trace);
+    return trace;
+}
+
+/* The trace of r's client request, made the first time it is asked for,
+ * once per-directory settings are known (header_parser at the latest; a
+ * request refused earlier gets its span when it is logged).  Every hook
+ * asks: the lookup stays small, the making apart. */
+static request_trace_t *ensure_trace(request_rec *r)
+{
+    request_rec *root = original_request(r);
+    request_trace_t *trace = ap_get_module_config(root->request_config, &tomograph_module);
+    if (trace || !tomograph_retained)
+        return trace;
+    return start_trace(r, root);
+}
+
+static void annotate_uri(request_rec *r, const char *what)
+{
+    request_trace_t *trace = ensure_trace(r);
+    if (trace)
+        tg_span_annotate(&trace->server, apr_time_now(), apr_pstrcat(r->pool, what, " ", r->uri, NULL));
+}
+
+/* The trace's ids in r's environment, by `put`: apr_table_addn where r's
+ * environment cannot have them yet, which spares a search. */
+static void give_ids_to_environment(request_rec *r, request_trace_t *trace,
+                                    void (*put)(apr_table_t *, const char *, const char *))
+{
+    put(r->subprocess_env, ENV_TRACE_ID, with_hex(trace)->trace_hex);
+    put(r->subprocess_env, ENV_SPAN_ID, trace->span_hex);
+}
+
+/* Runs for the client's request and for each internal redirect (httpd
+ * runs header_parser for no subrequest), once per-directory settings are
+ * known.  Gives the trace's ids to the logs (%{TOMOGRAPH_TRACE_ID}e) when
+ * the configuration reads them, and the client its response header. */
+int decide_trace(request_rec *r)
+{
+    request_trace_t *trace;
+    if (r->prev)
+        annotate_uri(r, "internal redirect to");
+    trace = ensure_trace(r);
+    if (!trace || !tracing_enabled(r))
+        return DECLINED;
+    /* Set again after each internal redirect, which renames them REDIRECT_*:
+     * this request's environment never has them yet. */
+    if (environment_named)
+        give_ids_to_environment(r, trace, apr_table_addn);
+    set_response_header(r, trace);
+    return DECLINED;
+}
+
+static const char *signing_key(const request_rec *r)
+{
+    const apr_array_header_t *keys = server_conf(r->server)->hmac_keys;
+    return keys ? APR_ARRAY_IDX(keys, 0, const char *) : NULL;
+}
+
+static void hand_on_context(request_rec *r, const request_trace_t *trace, const tg_span_t *span)
+{
+    const dir_conf_t *dconf = dir_conf(r);
+    tg_context_t ctx;
+    tg_span_context(span, &ctx);
+    ctx.tracestate = trace->tracestate;
+    tg_inject_into_table(r->headers_in, &ctx,
+                         dconf->propagate ? dconf->propagate : TG_FORMATS_PROPAGATE_DEFAULT,
+                         signing_key(r), r->pool);
+}
+
+/* Whether what serves r reads the trace from its request headers: an app
+ * (mod_wsgi, CGI...) or a backend does, the static file handler does not, and
+ * writing the headers costs more than all the rest of a span.  With no
+ * handler configured, ap_invoke_handler names r's content type (text/html):
+ * the file is sent as it is; content types named application/x-httpd-* are
+ * the old way to configure one (PHP). */
+static int handler_reads_context(const request_rec *r)
+{
+    const char *handler = r->handler;
+    if (r->proxyreq)
+        return 1;
+    if (!handler)
+        return 0;
+    /* A content type: the common case, settled by its first letter.  With no
+     * parameters, ap_invoke_handler hands on r's content type itself. */
+    if (handler == r->content_type || ap_strchr_c(handler, '/'))
+        return handler[0] == 'a' && strncmp(handler, "application/x-httpd-", 20) == 0;
+    return strcmp(handler, "default-handler") != 0;
+}
+
+/* Runs first among handlers, when what serves r is known for sure.  Hands
+ * the server span on in the headers to whatever reads them, and notes what
+ * serves r when it is not what was asked for: a subrequest that is run (not a
+ * mere lookup: mod_wsgi looks one up for PATH_TRANSLATED on every request),
+ * or the file DirectoryIndex put in place without a redirect request. */
+int hand_on_span(request_rec *r)
+{
+    request_trace_t *trace = ensure_trace(r);
+    if (!trace || !tracing_enabled(r))
+        return DECLINED;
+    if (r->main)
+        annotate_uri(r, "subrequest");
+    else if (!r->prev && r->uri != trace->first_uri && strcmp(r->uri, trace->first_uri) != 0)
+        annotate_uri(r, "internal redirect to");
+    if (handler_reads_context(r)) {
+        hand_on_context(r, trace, &trace->server);
+        /* Only a subrequest's environment may hold them already: it is a copy
+         * of its parent's.  An internal redirect's renames them REDIRECT_*. */
+        if (!environment_named)
+            give_ids_to_environment(r, trace, r->main ? apr_table_setn : apr_table_addn);
+    }
+    return DECLINED;
+}
+
+void insert_error_filter(request_rec *r)
+{
+    request_trace_t *trace = ensure_trace(r);
+    if (trace)
+        set_response_header(r, trace);
+}
+
+static const char *service_name(const request_rec *r)
+{
+    const char *service = dir_conf(r)->service;
+    return service ? service : server_conf(r->server)->default_service;
+}
+
+static void enqueue(const tg_span_t *span)
+{
+    unsigned char record[TG_QUEUE_SLOT_BYTES];
+    atomic_fetch_add_explicit(&tomograph_retained->shared->spans_created, 1, memory_order_relaxed);
+    /* A full queue drops the span; the queue counts it. */
+    tg_queue_push(tomograph_retained->queue, record, tg_record_encode(span, record, sizeof(record)));
+}
+
+static void mark_error(tg_span_t *span, const char *reason)
+{
+    span->error = 1;
+    tg_span_tag(span, "error", reason);
+}
+
+static void finish_span(tg_span_t *span, const request_rec *r)
+{
+    span->local.service_name = service_name(r);
+    tg_span_finish(span, apr_time_now());
+    if (span->sampled && tracing_enabled(r))
+        enqueue(span);
+}
+
+static const char *redact(request_rec *r, const char *text);
+
+/* ---- mod_proxy: a CLIENT span for each call to a backend ---- */
+
+/* r->headers_in is here the copy that mod_proxy is about to send. */
+int start_client_span(request_rec *r)
+{
+    request_trace_t *trace = ensure_trace(r);
+    const char *url;
+    apr_uri_t uri;
+    tg_context_t parent;
+    tg_span_t *client;
+
+    if (!trace || !tracing_enabled(r))
+        return OK;
+    if (trace->client && !trace->client->finished) {
+        /* A balancer fails over: the last try ended without an answer. */
+        mark_error(trace->client, "retried on another backend");
+        finish_span(trace->client, r);
+    }
+    url = r->filename && strncmp(r->filename, "proxy:", 6) == 0 ? r->filename + 6 : r->uri;
+    if (apr_uri_parse(r->pool, url, &uri) != APR_SUCCESS)
+        memset(&uri, 0, sizeof(uri));
+    tg_span_context(&trace->server, &parent);
+    /* In the client request's pool, its strings copied there: r may be a
+     * subrequest, gone before the end. */
+    client = tg_span_start(original_request(r)->pool, TG_SPAN_CLIENT, NULL, &parent, apr_time_now());
+    client->sampled = trace->server.sampled;
+    client->local = trace->server.local;
+    tg_span_tag(client, TG_TAG_HTTP_METHOD, r->method);
+    tg_span_tag(client, TG_TAG_HTTP_PATH, uri.path ? uri.path : "/");
+    if (uri.hostname) {
+        tg_span_tag(client, "http.url",
+                    apr_psprintf(r->pool, "%s://%s:%u%s", uri.scheme ? uri.scheme : "http",
+                                 uri.hostname, (unsigned)(uri.port ? uri.port
+                                                          : apr_uri_port_of_scheme(uri.scheme)),
+                                 uri.path ? uri.path : "/"));
+        if (apr_isdigit(*uri.hostname) || ap_strchr_c(uri.hostname, ':'))
+            set_endpoint(&client->remote, uri.hostname, ap_strchr_c(uri.hostname, ':') != NULL,
+                         uri.port);
+        else
+            tg_span_tag(client, "peer.hostname", uri.hostname);
+    }
+    hand_on_context(r, trace, client);
+    trace->client = client;
+    return OK;
+}
+
+int finish_client_span(int *status, request_rec *r)
+{
+    request_trace_t *trace = find_trace(r);
+    tg_span_t *client = trace ? trace->client : NULL;
+    const char *backend_status;
+
+    if (!client || client->finished)
+        return DECLINED;
+    backend_status = apr_table_get(r->notes, "proxy-status");
+    if (backend_status)
+        tg_span_tag(client, TG_TAG_HTTP_STATUS, backend_status);
+    if (*status != OK && *status != DONE) {
+        /* mod_proxy leaves error-notes for some failures only; a refused or
+         * timed-out connection gets none, and no backend status either. */
+        const char *reason = apr_table_get(r->notes, "error-notes");
+        const char *status_line = ap_get_status_line(*status);
+        mark_error(client, reason ? redact(r, reason)
+                           : backend_status ? status_line
+                           : apr_pstrcat(r->pool, "no answer from the backend: ", status_line,
+                                         NULL));
+    }
+    else if (backend_status && atoi(backend_status) >= 500) {
+        mark_error(client, backend_status);
+    }
+    finish_span(client, r);
+    return DECLINED;
+}
+
+/* ---- the end of the request ---- */
+
+int finish_server_span(request_rec *r)
+{
+    const request_rec *last;
+    request_trace_t *trace;
+    tg_span_t *span;
+
+    r = original_request(r);
+    for (last = r; last->next; last = last->next)
+        ;
+    /* A request refused before header_parser gets its span here. */
+    trace = ensure_trace((request_rec *)last);
+    if (!trace || trace->server.finished)
+        return DECLINED;
+    span = &trace->server;
+    if (trace->client && !trace->client->finished) {
+        mark_error(trace->client, "no answer from the backend");
+        finish_span(trace->client, last);
+    }
+    span->status_code = last->status;
+    if (last->status >= 500)
+        mark_error(span, apr_itoa(r->pool, last->status));
+    finish_span(span, last);
+    return DECLINED;
+}
+
+/* ---- error-log lines as notes ---- */
+
+typedef struct {
+    apr_array_header_t *secrets;
+    apr_pool_t *pool;
+} secret_sink_t;
+
+static int collect_secret(void *data, const char *name, const char *value)
+{
+    secret_sink_t *sink = data;
+    tg_redact_add_header_secret(sink->secrets, sink->pool, value);
+    return 1;
+}
+
+/* text without the credentials the request carries or its response sets,
+ * nor the values of the query parameters TomographRedact names.  Looked up
+ * at each call, so that a cookie set late is known too (a span takes few
+ * notes). */
+static const char *redact(request_rec *r, const char *text)
+{
+    secret_sink_t sink;
+    sink.pool = r->pool;
+    sink.secrets = apr_array_make(r->pool, 4, sizeof(const char *));
+    apr_table_do(collect_secret, &sink, r->headers_in, "Authorization", "Cookie",
+                 "X-Auth-Token", "X-Subject-Token", NULL);
+    apr_table_do(collect_secret, &sink, r->headers_out, "Set-Cookie", NULL);
+    apr_table_do(collect_secret, &sink, r->err_headers_out, "Set-Cookie", NULL);
+    return tg_redact(r->pool, text, server_conf(r->server)->redact, sink.secrets);
+}
+
+/* The seed's "handler for ERROR-level logging": a line the request writes
+ * at level error or worse becomes a note on its span. */
+void note_error_log(const ap_errorlog_info *info, const char *message)
+{
+    static _Thread_local int noting;
+    request_trace_t *trace;
+    request_rec *r;
+
+    if (noting || !info->r || info->level < 0 || info->level > APLOG_ERR || !tomograph_retained)
+        return;
+    r = (request_rec *)info->r;
+    trace = find_trace(r);
+    if (!trace || trace->server.finished || !trace->server.sampled
+        || (trace->server.annotations
+            && trace->server.annotations->nelts >= TG_SPAN_MAX_NOTES_BETWEEN)) {
+        if (trace)
+            trace->server.dropped++;
+        return;
+    }
+    noting = 1; /* anything logged from here on must not come back in */
+    tg_span_annotate(&trace->server, apr_time_now(),
+                     redact(r, apr_pstrcat(r->pool, "error: ", message, NULL)));
+    noting = 0;
+}
