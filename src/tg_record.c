@@ -303,41 +303,44 @@ INLINE void put_key(writer_t *w, const char *key)
     put_string_of_length(w, key, length_within(w, key, TG_SPAN_MAX_STRING));
 }
 
-/* Measuring notes each fixed string's length in the plan and writing
- * reuses it: a record costs one pass over its strings. */
-INLINE void fixed_strings_of(const tg_span_t *span, const char *strings[FIXED_STRINGS])
+/* The fixed part's string i (an enum above), read where it is used: read
+ * all at once, they would be kept in registers across each strnlen call,
+ * and saved and restored around it. */
+INLINE const char *fixed_string(const tg_span_t *span, int i)
 {
-    strings[NAME] = span->name;
-    strings[METHOD] = span->method;
-    strings[PATH] = span->path;
-    strings[LOCAL_SERVICE] = span->local.service_name;
-    strings[LOCAL_IPV4] = span->local.ipv4;
-    strings[LOCAL_IPV6] = span->local.ipv6;
-    strings[REMOTE_SERVICE] = span->remote.service_name;
-    strings[REMOTE_IPV4] = span->remote.ipv4;
-    strings[REMOTE_IPV6] = span->remote.ipv6;
+    switch (i) {
+    case NAME: return span->name;
+    case METHOD: return span->method;
+    case PATH: return span->path;
+    case LOCAL_SERVICE: return span->local.service_name;
+    case LOCAL_IPV4: return span->local.ipv4;
+    case LOCAL_IPV6: return span->local.ipv6;
+    case REMOTE_SERVICE: return span->remote.service_name;
+    case REMOTE_IPV4: return span->remote.ipv4;
+    default: return span->remote.ipv6;
+    }
 }
 
+/* Measuring notes each fixed string's length in the plan and writing
+ * reuses it: a record costs one pass over its strings. */
 INLINE void put_fixed_strings(writer_t *w, const tg_span_t *span)
 {
-    const char *strings[FIXED_STRINGS];
     int i;
-    fixed_strings_of(span, strings);
     /* Unrolled, each string's kind is known where its code is. */
 #pragma GCC unroll 9
     for (i = 0; i < FIXED_STRINGS; i++) {
+        const char *str = fixed_string(span, i);
         apr_size_t len;
         if (w->planned) {
             len = w->plan->fixed_length[i];
         }
         else {
             int address = i == LOCAL_IPV4 || i == LOCAL_IPV6 || i == REMOTE_IPV4 || i == REMOTE_IPV6;
-            len = address ? address_length(w, strings[i])
-                          : length_within(w, strings[i], w->string_limit);
+            len = address ? address_length(w, str) : length_within(w, str, w->string_limit);
             if (!w->buf)
                 w->plan->fixed_length[i] = (uint16_t)len;
         }
-        put_string_of_length(w, strings[i], len);
+        put_string_of_length(w, str, len);
     }
 }
 
@@ -544,13 +547,11 @@ INLINE apr_size_t write_with(writer_t w, const tg_span_t *span)
 static apr_size_t worst_case_length(const tg_span_t *span, const plan_t *plan)
 {
     const apr_size_t string = 2 + TG_SPAN_MAX_STRING + 1;
-    const char *strings[FIXED_STRINGS];
     apr_size_t len = FIXED_BYTES + 2 + 2 + CRC_BYTES;
     int i;
-    fixed_strings_of(span, strings);
 #pragma GCC unroll 9
     for (i = 0; i < FIXED_STRINGS; i++)
-        len += strings[i] ? string : 2;
+        len += fixed_string(span, i) ? string : 2;
     return len + (apr_size_t)plan->tags * 2 * string + (apr_size_t)plan->notes * (8 + string);
 }
 
