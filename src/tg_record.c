@@ -547,12 +547,14 @@ INLINE apr_size_t write_with(writer_t w, const tg_span_t *span)
 static apr_size_t worst_case_length(const tg_span_t *span, const plan_t *plan)
 {
     const apr_size_t string = 2 + TG_SPAN_MAX_STRING + 1;
-    apr_size_t len = FIXED_BYTES + 2 + 2 + CRC_BYTES;
+    apr_size_t present = 0;
     int i;
+    /* A NULL string is its 2-byte length alone. */
 #pragma GCC unroll 9
     for (i = 0; i < FIXED_STRINGS; i++)
-        len += fixed_string(span, i) ? string : 2;
-    return len + (apr_size_t)plan->tags * 2 * string + (apr_size_t)plan->notes * (8 + string);
+        present += fixed_string(span, i) != NULL;
+    return FIXED_BYTES + 2 + 2 + CRC_BYTES + FIXED_STRINGS * 2 + present * (string - 2)
+           + (apr_size_t)plan->tags * 2 * string + (apr_size_t)plan->notes * (8 + string);
 }
 
 /* A span whose largest record fits is written at once, its strings
