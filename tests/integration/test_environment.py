@@ -8,6 +8,7 @@ import unittest
 
 from harness import TracingTestCase, wait_for
 
+
 def header_values(response, name):
     return [value for key, value in response.headers if key.lower() == name.lower()]
 
