@@ -240,17 +240,24 @@ apr_status_t tg_extract(tg_header_get_fn *get, void *store, const apr_array_head
 /* ---- Inject ------------------------------------------------------------ */
 
 /* Each writer below sets its format's headers for ctx, or removes them all
- * when ctx is NULL.  The store may keep the pointer it is given, so it gets
- * a pool copy; NULL or "" means the header goes. */
+ * when ctx is NULL.  The store may keep the pointers it is given: a name is
+ * a literal, a value is in the pool; NULL or "" means the header goes. */
 typedef struct {
     tg_header_set_fn *set;
     void *store;
     apr_pool_t *pool;
 } sink_t;
 
+/* A value already in the pool. */
+static void put_kept(const sink_t *to, const char *name, const char *value)
+{
+    to->set(to->store, name, value && value[0] ? value : NULL);
+}
+
+/* A value anywhere else (formatted on the stack), copied into the pool. */
 static void put(const sink_t *to, const char *name, const char *value)
 {
-    to->set(to->store, name, value && value[0] ? apr_pstrdup(to->pool, value) : NULL);
+    put_kept(to, name, value && value[0] ? apr_pstrdup(to->pool, value) : NULL);
 }
 
 static void write_tracecontext(const sink_t *to, const tg_context_t *ctx)
@@ -288,8 +295,8 @@ static void write_trace_info(const sink_t *to, const tg_context_t *ctx, const ch
     const char *info = NULL, *hmac = NULL;
     if (ctx && (ctx->sampling == TG_SAMPLING_ACCEPT || ctx->debug))
         info = tg_osprofiler_format(ctx, hmac_key, to->pool, &hmac);
-    put(to, H_TRACE_INFO, info);
-    put(to, H_TRACE_HMAC, hmac);
+    put_kept(to, H_TRACE_INFO, info);
+    put_kept(to, H_TRACE_HMAC, hmac);
 }
 
 void tg_inject_formats(tg_header_set_fn *set, void *store, const tg_context_t *ctx,
@@ -366,7 +373,7 @@ int tg_header_table_may_carry_context(const apr_table_t *table)
 void tg_header_table_set(void *table, const char *name, const char *value)
 {
     if (value)
-        apr_table_set(table, name, value);
+        apr_table_setn(table, name, value);
     else
         apr_table_unset(table, name);
 }
@@ -375,7 +382,7 @@ void tg_header_table_set(void *table, const char *name, const char *value)
 static void add_absent(void *table, const char *name, const char *value)
 {
     if (value)
-        apr_table_add(table, name, value);
+        apr_table_addn(table, name, value);
 }
 
 void tg_inject_into_table(apr_table_t *headers, const tg_context_t *ctx, tg_format_set_t formats,

@@ -19,11 +19,15 @@
 #include "tg_context.h"
 
 typedef const char *tg_header_get_fn(void *store, const char *name);
-/* value NULL removes the header. */
+/* value NULL removes the header.  The store may keep name and value as
+ * given: tg_inject_formats passes names that are literals and values in its
+ * pool. */
 typedef void tg_header_set_fn(void *store, const char *name, const char *value);
 
 /* The two callbacks for a store that is an apr_table_t, as httpd's
- * headers_in is (names matched without regard to case). */
+ * headers_in is (names matched without regard to case).  The table keeps
+ * name and value as given, not copies (apr_table_setn): from
+ * tg_inject_formats, a table that does not outlive its pool. */
 const char *tg_header_table_get(void *table, const char *name);
 void tg_header_table_set(void *table, const char *name, const char *value);
 
