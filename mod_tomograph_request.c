@@ -283,7 +283,7 @@ static int handler_reads_context(const request_rec *r)
      * parameters, ap_invoke_handler hands on r's content type itself. */
     if (handler == r->content_type || ap_strchr_c(handler, '/'))
         return handler[0] == 'a' && strncmp(handler, "application/x-httpd-", 20) == 0;
-    return strcmp(handler, "default-handler") != 0;
+    return handler[0] != 'd' || strcmp(handler, "default-handler") != 0;
 }
 
 /* Runs first among handlers, when what serves r is known for sure.  Hands

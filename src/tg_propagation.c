@@ -260,21 +260,26 @@ static void put(const sink_t *to, const char *name, const char *value)
     put_kept(to, name, value && value[0] ? apr_pstrdup(to->pool, value) : NULL);
 }
 
+/* The single-header formats are written straight into the pool. */
 static void write_tracecontext(const sink_t *to, const tg_context_t *ctx)
 {
-    char traceparent[TG_TRACEPARENT_LEN + 1] = "";
-    if (ctx)
+    char *traceparent = NULL;
+    if (ctx) {
+        traceparent = apr_palloc(to->pool, TG_TRACEPARENT_LEN + 1);
         tg_w3c_format_traceparent(ctx, traceparent);
-    put(to, H_TRACEPARENT, traceparent);
+    }
+    put_kept(to, H_TRACEPARENT, traceparent);
     put(to, H_TRACESTATE, ctx ? ctx->tracestate : NULL);
 }
 
 static void write_b3(const sink_t *to, const tg_context_t *ctx)
 {
-    char b3[TG_B3_SINGLE_MAX + 1] = "";
-    if (ctx)
+    char *b3 = NULL;
+    if (ctx) {
+        b3 = apr_palloc(to->pool, TG_B3_SINGLE_MAX + 1);
         tg_b3_format_single(ctx, b3);
-    put(to, H_B3, b3);
+    }
+    put_kept(to, H_B3, b3);
 }
 
 static void write_b3_multi(const sink_t *to, const tg_context_t *ctx)
