@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -300,13 +301,15 @@ OPENSTACK_CLIENT_HEADERS = {
 }
 
 
-def get_many(port, path, count, expect_bytes=None, headers=None):
+def get_many(port, path, count, expect_bytes=None, headers=None, pause=0.0):
     """count GETs of path, one after the other on one keep-alive connection, with headers
-    (a dict) when given; each must answer 200 (with expect_bytes bytes once decoded, when
-    given)."""
+    (a dict) when given, pause seconds apart; each must answer 200 (with expect_bytes bytes
+    once decoded, when given)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
-        for _ in range(count):
+        for i in range(count):
+            if pause and i:
+                time.sleep(pause)
             connection.request("GET", path, headers=headers or {})
             response = connection.getresponse()
             body = response.read()

@@ -4,8 +4,13 @@ file: mod_tomograph not loaded, then loaded with every request traced and both Z
 (the integration tests' receiver) and statsd (the real statsd) on.
 
 Each configuration runs twice, with two request counts N1 < N2 (sequential GETs on one
-keep-alive connection); start-up and shut-down cancel in the difference:
+keep-alive connection, --pause ms apart); start-up and shut-down cancel in the difference:
     per request = (I(N2) - I(N1)) / (N2 - N1).
+The pause lets httpd's worker finish each request (its logging, the module's span) before
+the next one comes, so that every request takes the same keep-alive path, the connection
+handed back to the event MPM's listener; sent back to back, a request was found already
+there a varying share of the time, which moved a run's count by a few hundred instructions
+a request.
 Counted for the httpd process alone, and for every process of the instance (callgrind
 follows the forked shipper: one callgrind.out.<pid> each, summed).
 Targets (issue 4): httpd <= 1.03 of untraced, every process <= 1.15.
@@ -28,11 +33,13 @@ HTTPD_TARGET = 1.03
 INSTANCE_TARGET = 1.15
 MODULE_OBJECT = "mod_tomograph.so"
 # The shipper's outer frames: each holds all of its work, and says nothing.
-SHIPPER_FRAMES = {"post_config", "start_shipper", "run_shipper", "tg_shipper_run"}
+SHIPPER_FRAMES = {"post_config", "tomograph_start", "start_shipper", "run_shipper",
+                  "tg_shipper_run"}
 # What httpd calls in the module for a request: all the module does for it is
 # under these (inclusive), so their sum is its cost without the difference
 # in how httpd's own threads met the client's requests in two runs (the
-# event MPM's hand-offs, a few hundred instructions a request either way).
+# event MPM's hand-offs, a few hundred instructions a request either way
+# with no --pause).
 REQUEST_ENTRY_POINTS = {"decide_trace", "hand_on_span", "finish_server_span",
                         "insert_error_filter", "note_error_log", "merge_dir_conf"}
 TOP = 12
@@ -59,6 +66,8 @@ def parse_args():
     parser.add_argument("--app", action="store_true",
                         help=f"GET {benchlib.APP_PATH}, a mod_wsgi daemon's app (its daemon "
                              "process counted with the others), instead of the static file")
+    parser.add_argument("--pause", type=float, default=1, metavar="MS",
+                        help="milliseconds between two requests (default 1; 0: back to back)")
     parser.add_argument("--keep", type=Path,
                         help="keep the callgrind outputs in this directory")
     args = parser.parse_args()
@@ -79,14 +88,15 @@ def callgrind_total(path):
 class Instance:
     """One configuration: with or without the module, its exporters started once."""
 
-    def __init__(self, with_module, workdir, server, headers, target):
+    def __init__(self, with_module, workdir, server, headers, target, pause):
         """server: BenchHttpd's keywords for the configuration (access_log, stock, wsgi);
         headers: what each request carries beside Host (None: nothing); target: (path,
-        the bytes its answer has or None)."""
+        the bytes its answer has or None); pause: seconds between two requests."""
         self.with_module = with_module
         self.server = server
         self.headers = headers
         self.target = target
+        self.pause = pause
         self.directives = []
         self.receiver = self.statsd = None
         if with_module:
@@ -112,7 +122,8 @@ class Instance:
         spans_before = self.count_spans(path) if self.receiver else 0
         try:
             httpd.start(prefix, single_process=True, unprivileged=True)
-            benchlib.get_many(httpd.port, path, requests, expect_bytes, self.headers)
+            benchlib.get_many(httpd.port, path, requests, expect_bytes, self.headers,
+                              self.pause)
             if self.receiver:
                 # and the readiness GET's, of the static file
                 expected = spans_before + requests + (path == benchlib.STATIC_PATH)
@@ -244,7 +255,7 @@ def main():
     if args.app:
         server["wsgi"] = True
     print(f"requests: {n1} and {n2} sequential GETs of {target[0]} on one "
-          "keep-alive connection (plus one readiness GET each), "
+          f"keep-alive connection, {args.pause:g} ms apart (plus one readiness GET each), "
           + ("with an OpenStack client's headers: " + ", ".join(headers) if headers
              else "with no header but Host and Accept-Encoding"))
     workdir = Path(args.keep or tempfile.mkdtemp(prefix="tomograph-callgrind-"))
@@ -255,7 +266,8 @@ def main():
     outputs = {}   # ((config, process), i): output
     try:
         for config in CONFIGS:
-            instance = Instance(config == "traced", workdir, server, headers, target)
+            instance = Instance(config == "traced", workdir, server, headers, target,
+                                args.pause / 1000)
             try:
                 for i, n in enumerate((n1, n2)):
                     runs[config, i] = instance.run(n, workdir / f"{config}-{n}")
