@@ -81,8 +81,8 @@ class Receiver:
 def wrk(url, args, seconds):
     """(requests per second, requests) of one wrk run; fails on any error or non-2xx
     answer."""
-    done = benchlib.run([*pinned_to(args.client_cpus), "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s",
-                         url], timeout=seconds + 60)
+    done = benchlib.run([*pinned_to(args.client_cpus), "wrk", f"-t{args.threads}",
+                         f"-c{args.connections}", f"-d{seconds}s", url], timeout=seconds + 60)
     for problem in ("Non-2xx or 3xx responses", "Socket errors"):
         if problem in done.stdout:
             raise AssertionError(f"wrk {url}: {problem}\n{done.stdout}")
