@@ -12,12 +12,22 @@ in node.js here would take CPU from the servers being compared.
 With --pin, the servers (and every process they start) run on the upper half of the CPUs,
 wrk and the collectors on the lower half: the load generator no longer competes with the
 server it measures for the same cores, which on a 2-core machine is otherwise what the
-scheduler decides run by run."""
+scheduler decides run by run.
+
+With --perf, `perf record -a` samples the whole machine during every run (both servers',
+so that its own cost falls on both alike), and the loaded server's samples say where the traced server's CPU time went: in the module's code within httpd,
+and in the shipper (its own code, libcurl's and the kernel's work for it).  Their share is
+what tracing takes from the server in time, cache misses and contended atomics included
+(which callgrind does not see), and 1 minus it is the ratio that wrk would show on a
+CPU-bound server, without the noise of two servers' throughputs on a shared machine."""
 
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 
 import benchlib
 from benchlib import harness
@@ -29,6 +39,7 @@ CONFIGS = ("off", "on")
 # The shipper is the one child of httpd that is not a worker (ThreadsPerChild 25).
 SHIPPER_MAX_THREADS = 10
 ROLES = ("httpd", "wsgi daemon", "shipper", "collectors")
+PERF_HZ = 999
 
 
 def parse_args():
@@ -40,6 +51,9 @@ def parse_args():
     parser.add_argument("--pin", action="store_true",
                         help="servers on the upper half of the CPUs, wrk and the collectors on "
                              "the lower half")
+    parser.add_argument("--perf", action="store_true",
+                        help="sample the loaded server's runs with perf record -a and report the "
+                             "share of its CPU time that tracing takes")
     return parser.parse_args()
 
 
@@ -90,9 +104,9 @@ def wrk(url, args, seconds):
             int(re.search(r"(\d+) requests in", done.stdout).group(1)))
 
 
-def cpu_by_role(server, receiver):
-    """CPU seconds used so far by each part of a server, and by the collectors."""
-    roles = {}
+def roles(server, receiver):
+    """{pid: (role, CPU seconds so far)} of a server's processes and the collectors'."""
+    found = {}
     httpd_pid = server.process.popen.pid
     for pid, (ppid, group, threads, cpu, cmdline) in benchlib.processes().items():
         if pid == receiver.process.pid:
@@ -105,18 +119,69 @@ def cpu_by_role(server, receiver):
             role = "shipper"
         else:
             role = "httpd"
-        roles[role] = roles.get(role, 0) + cpu
-    return roles
+        found[pid] = (role, cpu)
+    return found
 
 
-def measured_run(server, receiver, path, args, cpu_used):
-    """One wrk run against server; adds the CPU each role used to cpu_used and returns
-    (requests per second, requests)."""
+def cpu_by_role(server, receiver):
+    """CPU seconds used so far by each part of a server, and by the collectors."""
+    totals = {}
+    for role, cpu in roles(server, receiver).values():
+        totals[role] = totals.get(role, 0) + cpu
+    return totals
+
+
+class Sampler:
+    """perf record -a around a run: counts the samples of each role, and of those the
+    httpd processes spent in the module's code ("module")."""
+
+    def __init__(self, workdir):
+        self.data = os.path.join(workdir, "perf.data")
+        self.samples = {}
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(["perf", "record", "-a", "-F", str(PERF_HZ), "-o",
+                                         self.data], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+
+    def stop(self, pid_roles):
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(harness.STOP_WAIT)
+        samples = benchlib.run(["perf", "script", "-i", self.data, "-F", "pid,ip,dso"],
+                               timeout=300).stdout
+        for line in samples.splitlines():
+            fields = line.split()
+            role = pid_roles.get(int(fields[0]), ("other",))[0] if fields else "other"
+            if role == "httpd" and fields[-1].endswith("/mod_tomograph.so)"):
+                role = "module"
+            self.samples[role] = self.samples.get(role, 0) + 1
+
+
+def measured_run(server, receiver, path, args, cpu_used, sampler=None):
+    """One wrk run against server; adds the CPU each role used to cpu_used (and, with a
+    sampler, its samples) and returns (requests per second, requests)."""
     before = cpu_by_role(server, receiver)
+    if sampler:
+        sampler.start()
     rate, requests = wrk(server.url(path), args, args.seconds)
+    if sampler:
+        sampler.stop(roles(server, receiver))
     for role, cpu in cpu_by_role(server, receiver).items():
         cpu_used[role] = cpu_used.get(role, 0) + cpu - before.get(role, 0)
     return rate, requests
+
+
+def print_time_shares(samples):
+    """The traced server's CPU samples: the share of the module and of the shipper."""
+    server = sum(samples.get(role, 0) for role in ("httpd", "module", "wsgi daemon", "shipper"))
+    if not server:
+        print("  perf: no sample of the traced server")
+        return
+    module, shipper = samples.get("module", 0) / server, samples.get("shipper", 0) / server
+    print(f"  perf, the traced server's CPU time ({server} samples at {PERF_HZ} Hz): "
+          f"the module's code in httpd {100 * module:.2f}%, the shipper {100 * shipper:.2f}%; "
+          f"what tracing leaves a CPU-bound server: {1 - module - shipper:.4f}")
 
 
 def main():
@@ -131,6 +196,7 @@ def main():
         print(f"pinned: servers on CPUs {server_cpus}, wrk and the collectors on CPUs "
               f"{args.client_cpus}")
     servers = {}
+    workdir = tempfile.mkdtemp(prefix="tomograph-wrk-")
     try:
         servers["off"] = benchlib.BenchHttpd(False, wsgi=True)
         servers["on"] = benchlib.BenchHttpd(
@@ -144,10 +210,12 @@ def main():
             rates = {config: [] for config in CONFIGS}
             requests = {config: 0 for config in CONFIGS}
             cpu_used = {config: {} for config in CONFIGS}
+            # Both configurations sampled alike: perf's own cost falls on both.
+            samplers = {config: Sampler(workdir) if args.perf else None for config in CONFIGS}
             for _ in range(args.runs):
                 for config in CONFIGS:
                     rate, count = measured_run(servers[config], receiver, path, args,
-                                               cpu_used[config])
+                                               cpu_used[config], samplers[config])
                     rates[config].append(rate)
                     requests[config] += count
             medians = {config: benchlib.median(rates[config]) for config in CONFIGS}
@@ -166,6 +234,8 @@ def main():
                                       if role != "collectors") for config in CONFIGS}
             print(f"  server CPU per request, on / off (collectors left out): "
                   f"{server_cpu['on'] / server_cpu['off']:.3f}")
+            if args.perf:
+                print_time_shares(samplers["on"].samples)
             summary.append(benchlib.ratio_line(f"ratio of medians, {name}",
                                                medians["on"] / medians["off"], TARGET, False))
             print("  " + summary[-1], flush=True)
@@ -175,6 +245,7 @@ def main():
         for server in servers.values():
             server.stop()
         receiver.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
