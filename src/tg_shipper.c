@@ -1,9 +1,12 @@
 #include "tg_shipper.h"
 
+#include <apr_portable.h>
 #include <apr_strings.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "tg_buf.h"
 #include "tg_http.h"
@@ -589,54 +592,115 @@ static void ship_file(tg_shipper_t *shipper)
                shipper->batch_len, note);
 }
 
-/* The batch's statsd lines, packed into datagrams of at most statsd_packet
- * bytes: each span's lines are written straight after those pending, and
- * whenever they overflow, the longest run of whole lines that fits goes
- * (a line longer than a datagram goes alone rather than split, which statsd
- * could not read) and the rest moves up.  A span whose lines straddle
- * datagrams counts as failed when any of them fails. */
-static void send_datagram(tg_shipper_t *shipper, apr_size_t len, int first_span, int last_span)
-{
-    apr_status_t rv = apr_socket_sendto(shipper->statsd, shipper->statsd_addr, 0,
-                                        shipper->out.data, &len);
-    char note[80];
-    if (rv == APR_SUCCESS)
-        return;
-    memset(shipper->statsd_failed + first_span, 1, (size_t)(last_span + 1 - first_span));
-    if (may_warn(&shipper->statsd_warn, note, sizeof(note)))
-        tg_log(TG_LOG_WARNING, rv, TGLOGNO(03006) "cannot send a datagram to statsd at %s:%u%s",
-               shipper->cfg.statsd_host, (unsigned)shipper->cfg.statsd_port, note);
-}
+/* One datagram of the batch's statsd lines: where it lies in shipper->out,
+ * and the spans whose lines it holds. */
+typedef struct {
+    apr_size_t start;
+    apr_size_t len;
+    int first_span;
+    int last_span;
+} datagram_t;
 
-/* The pending lines end with span `span`'s, from `span_start` on; sends
- * datagrams until what is left fits in one.  Returns the first span with
- * lines still pending (span + 1 when none are). */
-static int send_full_datagrams(tg_shipper_t *shipper, int first_span, int span,
-                               apr_size_t span_start)
+/* Sends datagrams in order and returns how many went before the first that
+ * could not (n when all did), that one's error in *rv.  On Linux, up to
+ * SENDMMSG_CHUNK a system call: a batch's hundred datagrams cost two calls,
+ * not a hundred. */
+#define SENDMMSG_CHUNK 64
+
+#ifdef __linux__
+static int send_datagrams(tg_shipper_t *shipper, const datagram_t *datagrams, int n,
+                          apr_status_t *rv)
 {
-    tg_buf_t *lines = &shipper->out;
-    apr_size_t packet = shipper->cfg.statsd_packet;
-    /* Each line ends in '\n', which the last of a datagram leaves out. */
-    while (lines->len > packet + 1) {
-        const char *newline = memrchr(lines->data, '\n', packet + 1);
-        apr_size_t cut;
-        if (!newline)
-            newline = memchr(lines->data, '\n', lines->len);
-        cut = (apr_size_t)(newline - lines->data);
-        send_datagram(shipper, cut, first_span, cut >= span_start ? span : span - 1);
-        /* What is left is this span's lines. */
-        span_start = cut >= span_start ? 0 : span_start - (cut + 1);
-        memmove(lines->data, newline + 1, lines->len - (cut + 1));
-        tg_buf_truncate(lines, lines->len - (cut + 1));
-        first_span = span;
+    struct mmsghdr messages[SENDMMSG_CHUNK];
+    struct iovec bytes[SENDMMSG_CHUNK];
+    apr_os_sock_t fd;
+    int sent = 0, i, count, done;
+
+    *rv = apr_os_sock_get(&fd, shipper->statsd);
+    if (*rv != APR_SUCCESS)
+        return 0;
+    while (sent < n) {
+        count = n - sent < SENDMMSG_CHUNK ? n - sent : SENDMMSG_CHUNK;
+        memset(messages, 0, sizeof(messages[0]) * (size_t)count);
+        for (i = 0; i < count; i++) {
+            bytes[i].iov_base = shipper->out.data + datagrams[sent + i].start;
+            bytes[i].iov_len = datagrams[sent + i].len;
+            messages[i].msg_hdr.msg_name = &shipper->statsd_addr->sa;
+            messages[i].msg_hdr.msg_namelen = (socklen_t)shipper->statsd_addr->salen;
+            messages[i].msg_hdr.msg_iov = &bytes[i];
+            messages[i].msg_hdr.msg_iovlen = 1;
+        }
+        do
+            done = sendmmsg(fd, messages, (unsigned)count, 0);
+        while (done < 0 && errno == EINTR);
+        if (done < 0) {
+            *rv = APR_FROM_OS_ERROR(errno);
+            return sent;
+        }
+        /* Fewer than asked: the next one's error comes with the next call. */
+        sent += done;
     }
-    return lines->len ? first_span : span + 1;
+    return sent;
+}
+#else
+static int send_datagrams(tg_shipper_t *shipper, const datagram_t *datagrams, int n,
+                          apr_status_t *rv)
+{
+    int sent;
+    for (sent = 0; sent < n; sent++) {
+        apr_size_t len = datagrams[sent].len;
+        *rv = apr_socket_sendto(shipper->statsd, shipper->statsd_addr, 0,
+                                shipper->out.data + datagrams[sent].start, &len);
+        if (*rv != APR_SUCCESS)
+            break;
+    }
+    return sent;
+}
+#endif
+
+/* Sends them all: a span whose lines are in a datagram that fails counts
+ * as failed. */
+static void send_all_datagrams(tg_shipper_t *shipper, const apr_array_header_t *datagrams)
+{
+    const datagram_t *all = (const datagram_t *)datagrams->elts;
+    int at = 0;
+    apr_status_t rv;
+    char note[80];
+    while (at < datagrams->nelts) {
+        at += send_datagrams(shipper, all + at, datagrams->nelts - at, &rv);
+        if (at == datagrams->nelts)
+            break;
+        memset(shipper->statsd_failed + all[at].first_span, 1,
+               (size_t)(all[at].last_span + 1 - all[at].first_span));
+        at++;
+        if (may_warn(&shipper->statsd_warn, note, sizeof(note)))
+            tg_log(TG_LOG_WARNING, rv, TGLOGNO(03006) "cannot send a datagram to statsd at %s:%u%s",
+                   shipper->cfg.statsd_host, (unsigned)shipper->cfg.statsd_port, note);
+    }
 }
 
+static void add_datagram(apr_array_header_t *datagrams, apr_size_t start, apr_size_t len,
+                         int first_span, int last_span)
+{
+    datagram_t *datagram = apr_array_push(datagrams);
+    datagram->start = start;
+    datagram->len = len;
+    datagram->first_span = first_span;
+    datagram->last_span = last_span;
+}
+
+/* The batch's statsd lines, packed into datagrams of at most statsd_packet
+ * bytes, all written first and then sent: each span's lines are written
+ * straight after those pending, and whenever they overflow, the longest run
+ * of whole lines that fits makes a datagram (a line longer than a datagram
+ * goes alone rather than split, which statsd could not read).  A span whose
+ * lines straddle datagrams counts as failed when any of them fails. */
 static void ship_statsd(tg_shipper_t *shipper)
 {
     tg_export_counters_t *counters = &shipper->counters->statsd;
     tg_buf_t *lines = &shipper->out;
+    apr_size_t packet = shipper->cfg.statsd_packet, pending = 0;
+    apr_array_header_t *datagrams = apr_array_make(shipper->batch_pool, 16, sizeof(datagram_t));
     tg_statsd_memo_t memo = { NULL, 0, { 0 } };
     int first_span = 0, i, failed = 0;
     memset(shipper->statsd_failed, 0, (size_t)shipper->batch_len);
@@ -647,14 +711,32 @@ static void ship_statsd(tg_shipper_t *shipper)
         if (lines->failed) {
             /* Out of memory: what was pending is lost with this span. */
             memset(shipper->statsd_failed + first_span, 1, (size_t)(i + 1 - first_span));
-            tg_buf_reset(lines);
+            tg_buf_truncate(lines, pending);
+            lines->failed = 0;
             first_span = i + 1;
             continue;
         }
-        first_span = send_full_datagrams(shipper, first_span, i, span_start);
+        /* Each line ends in '\n', which the last of a datagram leaves out. */
+        while (lines->len - pending > packet + 1) {
+            const char *from = lines->data + pending;
+            const char *newline = memrchr(from, '\n', packet + 1);
+            apr_size_t cut;
+            if (!newline)
+                newline = memchr(from, '\n', lines->len - pending);
+            cut = (apr_size_t)(newline - lines->data);
+            add_datagram(datagrams, pending, cut - pending, first_span,
+                         cut >= span_start ? i : i - 1);
+            /* What is left is this span's lines. */
+            pending = cut + 1;
+            first_span = i;
+        }
+        if (pending == lines->len)
+            first_span = i + 1;
     }
-    if (lines->len)
-        send_datagram(shipper, lines->len - 1, first_span, shipper->batch_len - 1);
+    if (lines->len > pending)
+        add_datagram(datagrams, pending, lines->len - 1 - pending, first_span,
+                     shipper->batch_len - 1);
+    send_all_datagrams(shipper, datagrams);
     for (i = 0; i < shipper->batch_len; i++)
         failed += shipper->statsd_failed[i];
     settle(counters, &counters->sent, shipper->batch_len - failed);

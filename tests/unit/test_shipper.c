@@ -575,6 +575,63 @@ static void test_statsd_datagrams_stay_within_packet_size(void)
     CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.sent), 6);
 }
 
+/* Where each span's lines start in expected_statsd_lines(fx). */
+static void statsd_line_offsets(const fixture_t *fx, apr_size_t *offsets)
+{
+    tg_buf_t lines;
+    tg_statsd_memo_t memo = { NULL, 0, { 0 } };
+    int i;
+    tg_buf_init(&lines);
+    for (i = 0; i < fx->n_spans; i++) {
+        offsets[i] = lines.len;
+        tg_statsd_append_span(&lines, fx->spans[i], &memo);
+    }
+    tg_buf_free(&lines);
+}
+
+/* A datagram the kernel refuses (here one over UDP's 65,507 bytes, which
+ * TomographStatsdPacket never allows) fails its own spans and no other: the
+ * datagram after it still goes, and each span counts once, sent or failed. */
+static void test_statsd_refused_datagram_fails_its_spans_alone(void)
+{
+    fixture_t *fx = fixture();
+    apr_socket_t *receiver = statsd_receiver(fx, APR_INET, "127.0.0.1");
+    char name[TG_SPAN_MAX_STRING + 1];
+    apr_size_t offsets[MAX_SPANS], arrived_from;
+    const char *expected, *text;
+    tg_shipper_t *shipper;
+    datagrams_t got;
+    int i, arrived_whole = 0;
+    enum { SPANS = 36 }; /* ~2.2 KB of lines each: two datagrams */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
+    memset(name, 'x', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    fx->cfg.batch_interval = 0;
+    fx->cfg.statsd_packet = 70000;
+    shipper = shipper_for(fx);
+    for (i = 0; i < SPANS; i++)
+        push_span(fx, name, 5);
+    CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), SPANS);
+    receive(receiver, &got);
+    CU_ASSERT_EQUAL_FATAL(got.n, 1);
+    /* What arrived is the batch's last lines, whole. */
+    expected = expected_statsd_lines(fx);
+    text = joined(&got);
+    CU_ASSERT_FATAL(strlen(text) < strlen(expected));
+    arrived_from = strlen(expected) - strlen(text);
+    CU_ASSERT_STRING_EQUAL(expected + arrived_from, text);
+    CU_ASSERT_EQUAL(expected[arrived_from - 1], '\n');
+    /* Sent: the spans whose lines all arrived; failed: the others. */
+    statsd_line_offsets(fx, offsets);
+    for (i = 0; i < fx->n_spans; i++)
+        arrived_whole += offsets[i] >= arrived_from;
+    CU_ASSERT(arrived_whole > 0 && arrived_whole < SPANS);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.sent), (uint64_t)arrived_whole);
+    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.failed), (uint64_t)(SPANS - arrived_whole));
+    CU_ASSERT_EQUAL(warnings, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "cannot send a datagram to statsd"));
+}
+
 static void test_statsd_line_longer_than_packet_goes_alone(void)
 {
     fixture_t *fx = fixture();
@@ -1317,6 +1374,7 @@ void tg_test_add_shipper(void)
     TG_TEST(suite, test_statsd_gets_timer_and_counter_lines);
     TG_TEST(suite, test_statsd_datagrams_stay_within_packet_size);
     TG_TEST(suite, test_statsd_line_longer_than_packet_goes_alone);
+    TG_TEST(suite, test_statsd_refused_datagram_fails_its_spans_alone);
     TG_TEST(suite, test_statsd_over_ipv6);
     TG_TEST(suite, test_zipkin_gets_one_post_per_batch);
     TG_TEST(suite, test_otlp_gets_the_batch_as_one_request);
