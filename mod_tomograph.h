@@ -50,11 +50,15 @@ typedef struct {
 
 /* The shared segment: counters first, then the queue.  It is made once per
  * httpd instance and kept across restarts (the scoreboard's model), so spans
- * that old children finish after a graceful restart reach the new shipper. */
+ * that old children finish after a graceful restart reach the new shipper.
+ * A change to its layout, or to the queue's (tg_queue.c), changes
+ * SHARED_LAYOUT in mod_tomograph_daemon.c. */
 typedef struct {
+    /* Written by every child at every request: on a line of its own, which
+     * the shipper's counters would otherwise pull to its core. */
     _Atomic uint64_t spans_created;
     tg_rate_limit_t sample_limit;    /* TomographSampleLimit */
-    tg_shipper_counters_t shipper;
+    alignas(64) tg_shipper_counters_t shipper;
     alignas(64) unsigned char queue[];
 } shared_t;
 

@@ -24,7 +24,11 @@ APLOG_USE_MODULE(tomograph);
 
 #include "tg_log.h"
 
-#define RETAINED_KEY "mod_tomograph_retained"
+/* Names the layout of the shared segment (shared_t, the queue's cells), which
+ * outlives a graceful restart: a module built with another layout, loaded by
+ * one, makes a segment of its own rather than misread the one it finds. */
+#define SHARED_LAYOUT "2"
+#define RETAINED_KEY "mod_tomograph_retained/" SHARED_LAYOUT
 #define DEFAULT_SPAN_FILE "logs/tomograph-spans.json"
 /* The daemon exits with this when it cannot start at all (bad span file,
  * cannot drop privileges): restarting it would only loop, as in mod_cgid. */

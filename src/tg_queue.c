@@ -32,17 +32,18 @@ typedef struct {
 struct tg_queue_t {
     uint64_t cells;
     uint64_t mask;
-    /* Writers and the reader touch different lines. */
+    /* Writers and the reader touch different lines, counters included: a
+     * line that both wrote would move between their cores at every record. */
     alignas(CACHE_LINE) _Atomic uint64_t tail;
     alignas(CACHE_LINE) _Atomic uint64_t head;
     _Atomic uint64_t stuck_position; /* +1, so that 0 means none */
     _Atomic int64_t stuck_since;
+    _Atomic uint64_t popped;
+    _Atomic uint64_t skipped_stale;
     alignas(CACHE_LINE) _Atomic uint64_t pushed;
     _Atomic uint64_t dropped_full;
     _Atomic uint64_t dropped_oversize;
     _Atomic uint64_t abandoned;
-    _Atomic uint64_t popped;
-    _Atomic uint64_t skipped_stale;
     alignas(CACHE_LINE) cell_t cell[];
 };
 
@@ -106,10 +107,6 @@ static int64_t lap_of(tg_queue_t *queue, uint64_t position)
                      - position);
 }
 
-/* Claims [pos, pos + cells) if the tail is still pos and the run is free.
- * Returns 1 when claimed, 0 when the tail moved (*pos reloaded), -1 full.
- * Every cell is looked at: while an old shipper and a new one overlap, two
- * readers may release runs out of order. */
 /* The cell at `at` still holds last lap's record.  When the reader has
  * already moved past that record (it copies a record before it moves on),
  * only its release is missing: a reader killed in between would otherwise
