@@ -552,6 +552,23 @@ static void test_statsd_gets_timer_and_counter_lines(void)
     CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.failed), 0);
 }
 
+/* A shipper that sends each poll's spans to statsd in datagrams of at most
+ * `packet` bytes. */
+static tg_shipper_t *statsd_shipper_for(fixture_t *fx, apr_size_t packet)
+{
+    fx->cfg.batch_interval = 0;
+    fx->cfg.statsd_packet = packet;
+    return shipper_for(fx);
+}
+
+/* A span name of size - 1 'x's. */
+static const char *long_name(char *name, size_t size)
+{
+    memset(name, 'x', size - 1);
+    name[size - 1] = '\0';
+    return name;
+}
+
 static void test_statsd_datagrams_stay_within_packet_size(void)
 {
     fixture_t *fx = fixture();
@@ -560,9 +577,7 @@ static void test_statsd_datagrams_stay_within_packet_size(void)
     datagrams_t got;
     int i;
     CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
-    fx->cfg.batch_interval = 0;
-    fx->cfg.statsd_packet = 200;
-    shipper = shipper_for(fx);
+    shipper = statsd_shipper_for(fx, 200);
     for (i = 0; i < 6; i++)
         push_span(fx, "GET /v2.1/servers/detail", 5);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 6);
@@ -604,13 +619,9 @@ static void test_statsd_refused_datagram_fails_its_spans_alone(void)
     int i, arrived_whole = 0;
     enum { SPANS = 36 }; /* ~2.2 KB of lines each: two datagrams */
     CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
-    memset(name, 'x', sizeof(name) - 1);
-    name[sizeof(name) - 1] = '\0';
-    fx->cfg.batch_interval = 0;
-    fx->cfg.statsd_packet = 70000;
-    shipper = shipper_for(fx);
+    shipper = statsd_shipper_for(fx, 70000);
     for (i = 0; i < SPANS; i++)
-        push_span(fx, name, 5);
+        push_span(fx, long_name(name, sizeof(name)), 5);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), SPANS);
     receive(receiver, &got);
     CU_ASSERT_EQUAL_FATAL(got.n, 1);
@@ -641,12 +652,9 @@ static void test_statsd_line_longer_than_packet_goes_alone(void)
     datagrams_t got;
     int i;
     CU_ASSERT_PTR_NOT_NULL_FATAL(receiver);
-    memset(name, 'x', sizeof(name) - 1);
-    name[sizeof(name) - 1] = '\0';
-    fx->cfg.batch_interval = 0;
-    fx->cfg.statsd_packet = 100;
-    shipper = shipper_for(fx);
-    push_span(fx, name, 1); /* timer + start, note, stop counters: 4 lines over 100 bytes */
+    shipper = statsd_shipper_for(fx, 100);
+    /* A timer and the start, note and stop counters: 4 lines over 100 bytes. */
+    push_span(fx, long_name(name, sizeof(name)), 1);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 1);
     receive(receiver, &got);
     CU_ASSERT_EQUAL(got.n, 4);
