@@ -95,6 +95,9 @@ static struct curl_slist *json_headers(void)
     return list;
 }
 
+/* libcurl's largest (CURL_MAX_READ_SIZE). */
+#define UPLOAD_BUFFER_BYTES (512L * 1024)
+
 static int configure(tg_http_t *http, const char *url, long connect_timeout_ms)
 {
     CURL *c = http->curl;
@@ -117,6 +120,9 @@ static int configure(tg_http_t *http, const char *url, long connect_timeout_ms)
         && curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK
         /* httpd's environment is not meant for us: never pick up http_proxy. */
         && curl_easy_setopt(c, CURLOPT_NOPROXY, "*") == CURLE_OK
+        /* A batch's body is a few hundred KB: sent from libcurl's upload
+         * buffer in as few writes (and waits to write) as it allows. */
+        && curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_BYTES) == CURLE_OK
         && curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK;
 }
 
