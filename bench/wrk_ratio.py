@@ -236,6 +236,12 @@ def main():
                   f"{server_cpu['on'] / server_cpu['off']:.3f}")
             if args.perf:
                 print_time_shares(samplers["on"].samples)
+            # The machine's speed moves in phases of seconds to minutes, which
+            # the two medians may cut differently; a run and the one just
+            # before it share a phase.
+            paired = benchlib.median([on / off for off, on in zip(rates["off"], rates["on"])])
+            print(f"  median of the paired ratios (each loaded run over the unloaded one just "
+                  f"before it): {paired:.4f}")
             summary.append(benchlib.ratio_line(f"ratio of medians, {name}",
                                                medians["on"] / medians["off"], TARGET, False))
             print("  " + summary[-1], flush=True)
