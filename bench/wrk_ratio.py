@@ -15,11 +15,12 @@ server it measures for the same cores, which on a 2-core machine is otherwise wh
 scheduler decides run by run.
 
 With --perf, `perf record -a` samples the whole machine during every run (both servers',
-so that its own cost falls on both alike), and the loaded server's samples say where the traced server's CPU time went: in the module's code within httpd,
-and in the shipper (its own code, libcurl's and the kernel's work for it).  Their share is
-what tracing takes from the server in time, cache misses and contended atomics included
-(which callgrind does not see), and 1 minus it is the ratio that wrk would show on a
-CPU-bound server, without the noise of two servers' throughputs on a shared machine."""
+so that its own cost falls on both alike), and the loaded server's samples say where its CPU
+time went: in the module's code within httpd, and in the shipper (its own code, libcurl's
+and the kernel's work for it).  Their share is what tracing takes from the server in time,
+cache misses and contended atomics included (which callgrind does not see), and 1 minus it
+is the ratio that wrk would show on a CPU-bound server, without the noise of two servers'
+throughputs on a shared machine."""
 
 import os
 import re
@@ -52,8 +53,8 @@ def parse_args():
                         help="servers on the upper half of the CPUs, wrk and the collectors on "
                              "the lower half")
     parser.add_argument("--perf", action="store_true",
-                        help="sample the loaded server's runs with perf record -a and report the "
-                             "share of its CPU time that tracing takes")
+                        help="sample every run with perf record -a and report the share of the "
+                             "loaded server's CPU time that tracing takes")
     return parser.parse_args()
 
 
