@@ -164,7 +164,7 @@ class ZipkinReceiver:
             text = self.jsonl.read_text()
         except FileNotFoundError:
             return []
-        records = (json.loads(line) for line in text.splitlines() if line.strip())
+        records = (json.loads(line) for line in complete_lines(text))
         return [record for record in records if record.get("format") == format]
 
     def post(self, body, content_type="application/json", path="/api/v2/spans"):
@@ -568,12 +568,18 @@ def run_wrk(url, seconds, threads=2, connections=8):
         wrk.kill()
 
 
+def complete_lines(text):
+    """The non-empty lines of a file that another process appends to: a read may catch an
+    append half done, and only the lines it has ended are whole."""
+    return [line for line in text[:text.rfind("\n") + 1].splitlines() if line.strip()]
+
+
 def span_file_lines(path):
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
         return []
-    return [line for line in text.splitlines() if line.strip()]
+    return complete_lines(text)
 
 
 def validate_span_file(path):
