@@ -15,9 +15,6 @@ APLOG_USE_MODULE(tomograph);
 #endif
 #include <stdlib.h>
 #include <unistd.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include <apr_shm.h>
 #include <apr_signal.h>
@@ -40,12 +37,6 @@ APLOG_USE_MODULE(tomograph);
  * longer httpd waits for it to exit when it stops before killing it. */
 #define SHIPPER_DRAIN_BUDGET (2 * APR_USEC_PER_SEC)
 #define SHIPPER_EXIT_GRACE (APR_USEC_PER_SEC / 2)
-/* Memory the shipper keeps once freed, rather than give it back to the
- * kernel: each POST frees a payload of a few hundred KB, and libcurl its
- * upload buffer, which the next one takes again.  Given back (glibc trims
- * the heap past 1 MB free), the next POST faulted every page of it in again:
- * at 10k spans/s, 1,000 page faults a second, half the shipper's time. */
-#define SHIPPER_HEAP_KEPT (8 * 1024 * 1024)
 
 typedef struct {
     apr_pool_t *pool; /* pconf of the generation that started it */
@@ -127,10 +118,7 @@ static void run_shipper(shipper_daemon_t *daemon)
     apr_signal(SIGCHLD, SIG_DFL);
     ap_close_listeners();
     apr_pool_create(&pool, s->process->pool);
-#ifdef __GLIBC__
-    mallopt(M_MMAP_THRESHOLD, SHIPPER_HEAP_KEPT);
-    mallopt(M_TRIM_THRESHOLD, SHIPPER_HEAP_KEPT);
-#endif
+    tg_shipper_keep_freed_memory();
 
     cfg = conf->export;
     /* Opened before dropping privileges, so the file may stay owned by root

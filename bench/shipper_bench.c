@@ -458,6 +458,8 @@ int main(int argc, char **argv)
 
     apr_initialize();
     apr_pool_create(&pool, NULL);
+    /* This process ships, as httpd's shipper daemon does. */
+    tg_shipper_keep_freed_memory();
     if (ship_mode)
         return ship_counted(argv, pool);
     sigemptyset(&on_child.sa_mask);

@@ -103,6 +103,12 @@ void tg_shipper_wait(tg_shipper_t *shipper, apr_interval_time_t timeout);
  * queued then stay there for the next shipper. */
 void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline);
 
+/* For a process that runs the daemon's loop: what it frees stays in its heap
+ * for the next batch instead of going back to the kernel (glibc's
+ * thresholds; nothing elsewhere).  Process-wide: call it in that process
+ * alone, before the loop. */
+void tg_shipper_keep_freed_memory(void);
+
 /* The daemon's loop: polls, waiting briefly while the queue is idle, until
  * *stop is set; then drains for at most drain_budget. */
 void tg_shipper_run(tg_shipper_t *shipper, volatile sig_atomic_t *stop,
