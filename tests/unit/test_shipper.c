@@ -464,19 +464,28 @@ static void receive(apr_socket_t *sock, datagrams_t *got)
     }
 }
 
-/* What statsd must receive: every span's lines, in order. */
-static char *expected_statsd_lines(const fixture_t *fx)
+/* What statsd must receive: every span's lines, in order; with offsets,
+ * where each span's lines start in it. */
+static char *expected_statsd_lines_at(const fixture_t *fx, apr_size_t *offsets)
 {
     tg_buf_t lines;
     tg_statsd_memo_t memo = { NULL, 0, { 0 } };
     char *copy;
     int i;
     tg_buf_init(&lines);
-    for (i = 0; i < fx->n_spans; i++)
+    for (i = 0; i < fx->n_spans; i++) {
+        if (offsets)
+            offsets[i] = lines.len;
         tg_statsd_append_span(&lines, fx->spans[i], &memo);
+    }
     copy = apr_pstrdup(tg_test_pool, lines.data ? lines.data : "");
     tg_buf_free(&lines);
     return copy;
+}
+
+static char *expected_statsd_lines(const fixture_t *fx)
+{
+    return expected_statsd_lines_at(fx, NULL);
 }
 
 /* The datagrams, each followed by a newline: compared with the expected
@@ -590,20 +599,6 @@ static void test_statsd_datagrams_stay_within_packet_size(void)
     CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.sent), 6);
 }
 
-/* Where each span's lines start in expected_statsd_lines(fx). */
-static void statsd_line_offsets(const fixture_t *fx, apr_size_t *offsets)
-{
-    tg_buf_t lines;
-    tg_statsd_memo_t memo = { NULL, 0, { 0 } };
-    int i;
-    tg_buf_init(&lines);
-    for (i = 0; i < fx->n_spans; i++) {
-        offsets[i] = lines.len;
-        tg_statsd_append_span(&lines, fx->spans[i], &memo);
-    }
-    tg_buf_free(&lines);
-}
-
 /* A datagram the kernel refuses (here one over UDP's 65,507 bytes, which
  * TomographStatsdPacket never allows) fails its own spans and no other: the
  * datagram after it still goes, and each span counts once, sent or failed. */
@@ -626,14 +621,13 @@ static void test_statsd_refused_datagram_fails_its_spans_alone(void)
     receive(receiver, &got);
     CU_ASSERT_EQUAL_FATAL(got.n, 1);
     /* What arrived is the batch's last lines, whole. */
-    expected = expected_statsd_lines(fx);
+    expected = expected_statsd_lines_at(fx, offsets);
     text = joined(&got);
     CU_ASSERT_FATAL(strlen(text) < strlen(expected));
     arrived_from = strlen(expected) - strlen(text);
     CU_ASSERT_STRING_EQUAL(expected + arrived_from, text);
     CU_ASSERT_EQUAL(expected[arrived_from - 1], '\n');
     /* Sent: the spans whose lines all arrived; failed: the others. */
-    statsd_line_offsets(fx, offsets);
     for (i = 0; i < fx->n_spans; i++)
         arrived_whole += offsets[i] >= arrived_from;
     CU_ASSERT(arrived_whole > 0 && arrived_whole < SPANS);
