@@ -423,6 +423,17 @@ int finish_client_span(int *status, request_rec *r)
 
 /* ---- the end of the request ---- */
 
+/* Whether r is an HTTP/1.1 request that switched its connection to a
+ * protocol that answers r again in a request of its own: an Upgrade to h2c
+ * is served as the first stream of the HTTP/2 connection, which gets its
+ * span like any stream, while r ends (101) only when that connection does.
+ * A WebSocket's 101 leaves the connection on HTTP/1.1: r is the request. */
+static int answered_anew_by_new_protocol(const request_rec *r)
+{
+    return r->status == HTTP_SWITCHING_PROTOCOLS
+           && strcmp(ap_get_protocol(r->connection), AP_PROTOCOL_HTTP1) != 0;
+}
+
 int finish_server_span(request_rec *r)
 {
     const request_rec *last;
@@ -437,6 +448,10 @@ int finish_server_span(request_rec *r)
     if (!trace || trace->server.finished)
         return DECLINED;
     span = &trace->server;
+    if (answered_anew_by_new_protocol(last)) {
+        span->finished = 1;
+        return DECLINED;
+    }
     if (trace->client && !trace->client->finished) {
         mark_error(trace->client, "no answer from the backend");
         finish_span(trace->client, last);
