@@ -12,14 +12,14 @@ from harness import TracingTestCase, random_hex
 
 CURL_TIMEOUT = 20
 STREAMS = 6
+HTTP2_MODULE = ("<IfModule !http2_module>",
+                "    LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so",
+                "</IfModule>")
 
 
 class Http2Test(TracingTestCase):
     ZIPKIN = True
-    SITE_CONFIG = ("<IfModule !http2_module>",
-                   "    LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so",
-                   "</IfModule>",
-                   "Protocols h2c http/1.1")
+    SITE_CONFIG = HTTP2_MODULE + ("Protocols h2c http/1.1",)
 
     def curl_h2(self, paths, headers, workdir):
         """Fetches every path over h2c, the streams in parallel on one connection; returns
@@ -80,3 +80,34 @@ class Http2Test(TracingTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ProxyToHttp2BackendTest(TracingTestCase):
+    """mod_proxy_http2 (h2c:// and h2:// backends) runs none of mod_proxy's hooks before its
+    call, so its calls get no CLIENT span; the server span's context is still handed on
+    (in the request's headers, as to any handler that proxies), and the trace holds: B's
+    SERVER span is the child of A's."""
+    ZIPKIN = True
+    DIRECTIVES = ("TomographService service-a",)
+
+    @classmethod
+    def start_backends(cls):
+        cls.backend = cls.start_httpd(["TomographService service-b"],
+                                      HTTP2_MODULE + ("Protocols h2c http/1.1",))
+
+    @classmethod
+    def site_config(cls):
+        return HTTP2_MODULE + (
+            "LoadModule proxy_http2_module /usr/lib/apache2/modules/mod_proxy_http2.so",
+            f"ProxyPass /to-b/ h2c://127.0.0.1:{cls.backend.port}/app/")
+
+    def test_the_backend_continues_the_server_span(self):
+        trace_id, caller = random_hex(32), random_hex(16)
+        response = self.request("/to-b/chain", {"traceparent": f"00-{trace_id}-{caller}-01"})
+        spans = {span["localEndpoint"]["serviceName"]: span
+                 for span in self.wait_for_trace(trace_id, 2)}
+        a_server, b_server = spans["service-a"], spans["service-b"]
+        self.assertEqual((a_server["kind"], b_server["kind"]), ("SERVER", "SERVER"), spans)
+        self.assertContinues(a_server, trace_id, caller)
+        self.assertEqual(b_server.get("parentId"), a_server["id"], spans)
+        self.assertAppSeesSpan(response.json(), b_server)
