@@ -410,7 +410,12 @@ class HangupBackend:
             except OSError:
                 return
             with connection:
-                self.heads.append(self._read_head(connection))
+                head = self._read_head(connection)
+                self.heads.append(head)
+                self._answer(connection, head)
+
+    def _answer(self, connection, head):
+        """Nothing: this backend hangs up."""
 
     @staticmethod
     def _read_head(connection):
@@ -436,6 +441,28 @@ class HangupBackend:
         self._stopping.set()
         self._thread.join(STOP_WAIT)
         self._listener.close()
+
+
+class WebSocketBackend(HangupBackend):
+    """A WebSocket server (RFC 6455): it accepts the upgrade of each request with 101, then
+    echoes what comes until the client closes."""
+
+    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def _answer(self, connection, head):
+        key = self.headers().get("sec-websocket-key", "")
+        accept = base64.b64encode(hashlib.sha1((key + self.GUID).encode()).digest()).decode()
+        try:
+            connection.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
+                               .encode())
+            while True:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                connection.sendall(chunk)
+        except OSError:
+            pass
 
 
 class SilentServer:

@@ -2,11 +2,14 @@
 
 Two httpd services with mod_tomograph, A (service-a) proxying to B (service-b), make one
 trace: A's SERVER span, A's CLIENT span, B's SERVER span, each the parent of the next.
-Backends that are down or hang up mark the CLIENT span as an error."""
+Backends that are down or hang up mark the CLIENT span as an error. A WebSocket proxied
+makes its spans too, which end when it closes."""
 
+import socket
 import unittest
 
-from harness import DownBackend, HangupBackend, TracingTestCase, as_environ, random_hex
+from harness import (REQUEST_TIMEOUT, DownBackend, HangupBackend, TracingTestCase,
+                     WebSocketBackend, as_environ, random_hex)
 
 HMAC_KEY = "proxy-key"
 
@@ -149,6 +152,64 @@ class ProxyChainTest(TracingTestCase):
         self.assertAppSeesContext(env, trace_id, env["TOMOGRAPH_SPAN_ID"], "02", a_client)
         self.assertNoSpanOf("/unsampled-to-b/quiet")
         self.assertEqual(self.spans_in_trace(trace_id), [])
+
+
+
+class WebSocketProxyTest(TracingTestCase):
+    """A WebSocket through mod_proxy (upgrade=websocket): its request is answered 101 and
+    stays on HTTP/1.1, tunnelled until it closes. It is one call like any other: a SERVER
+    span and a CLIENT span, both 101, lasting as long as the tunnel, and the backend's
+    upgrade request carries the CLIENT span's context."""
+    ZIPKIN = True
+
+    @classmethod
+    def start_backends(cls):
+        cls.websocket = WebSocketBackend()
+        cls.addClassCleanup(cls.websocket.stop)
+
+    @classmethod
+    def site_config(cls):
+        return (f"ProxyPass /ws/ http://127.0.0.1:{cls.websocket.port}/ upgrade=websocket",)
+
+    def open_and_echo(self, path, headers):
+        """Upgrades path to a WebSocket, has the backend echo a few bytes, and closes; the
+        head of httpd's answer."""
+        request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\n"
+                   + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+                   + "\r\n")
+        with socket.create_connection(("127.0.0.1", self.httpd.port),
+                                      timeout=REQUEST_TIMEOUT) as sock:
+            sock.sendall(request.encode())
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, f"httpd closed before answering: {received!r}")
+                received += chunk
+            head, _, echoed = received.partition(b"\r\n\r\n")
+            sock.sendall(b"frames")
+            while len(echoed) < len(b"frames"):
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, f"the tunnel closed before the echo: {echoed!r}")
+                echoed += chunk
+            self.assertEqual(echoed, b"frames")
+        return head.decode("latin-1")
+
+    def test_a_websocket_makes_a_server_and_a_client_span(self):
+        trace_id, caller = random_hex(32), random_hex(16)
+        head = self.open_and_echo("/ws/chat", {"traceparent": f"00-{trace_id}-{caller}-01"})
+        self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+        spans = {span["kind"]: span for span in self.wait_for_trace(trace_id, 2)}
+        server, client = spans["SERVER"], spans["CLIENT"]
+        self.assertContinues(server, trace_id, caller)
+        self.assertEqual(server["name"], "get /ws/chat")
+        self.assertEqual(client.get("parentId"), server["id"], spans)
+        for span in spans.values():
+            self.assertEqual(span["tags"]["http.status_code"], "101", span)
+            self.assertNotIn("error", span["tags"], span)
+        self.assertEqual(self.websocket.headers()["traceparent"],
+                         f"00-{trace_id}-{client['id']}-01")
 
 
 if __name__ == "__main__":
