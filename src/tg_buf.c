@@ -30,7 +30,12 @@ char *tg_buf_detach(tg_buf_t *buf)
 
 void tg_buf_reset(tg_buf_t *buf)
 {
-    tg_buf_truncate(buf, 0);
+    tg_buf_rewind(buf, 0);
+}
+
+void tg_buf_rewind(tg_buf_t *buf, size_t len)
+{
+    tg_buf_truncate(buf, len);
     buf->failed = 0;
 }
 

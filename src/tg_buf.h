@@ -28,6 +28,11 @@ void tg_buf_free(tg_buf_t *buf);
 void tg_buf_reset(tg_buf_t *buf);
 void tg_buf_truncate(tg_buf_t *buf, size_t len);
 
+/* Back to the first len bytes and out of failure: what was there before
+ * stays, what the failed appends after it were to write is given up.
+ * tg_buf_reset is tg_buf_rewind(buf, 0). */
+void tg_buf_rewind(tg_buf_t *buf, size_t len);
+
 /* Hands the contents over: returns the data (malloc'd and NUL-terminated,
  * or NULL when nothing was ever written), which the caller frees, and
  * leaves the buffer empty, without memory. */

@@ -715,8 +715,7 @@ static void ship_statsd(tg_shipper_t *shipper)
         if (lines->failed) {
             /* Out of memory: what was pending is lost with this span. */
             memset(shipper->statsd_failed + first_span, 1, (size_t)(i + 1 - first_span));
-            tg_buf_truncate(lines, pending);
-            lines->failed = 0;
+            tg_buf_rewind(lines, pending);
             first_span = i + 1;
             continue;
         }

@@ -306,6 +306,14 @@ static void test_impossible_growth_fails_and_keeps_contents(void)
     tg_buf_append_i64(&buf, -7);
     CU_ASSERT_STRING_EQUAL(buf.data, "kept");
     CU_ASSERT_TRUE(buf.failed);
+    /* A rewind keeps what came before the failure and takes appends again. */
+    tg_buf_rewind(&buf, 2);
+    CU_ASSERT_FALSE(buf.failed);
+    tg_buf_puts(&buf, "ep");
+    CU_ASSERT_STRING_EQUAL(buf.data, "keep");
+    CU_ASSERT_EQUAL(buf.len, 4);
+    tg_buf_append(&buf, "x", SIZE_MAX / 2);
+    CU_ASSERT_TRUE(buf.failed);
     /* A reset starts a clean batch. */
     tg_buf_reset(&buf);
     CU_ASSERT_FALSE(buf.failed);
