@@ -55,6 +55,7 @@ void tomograph_read_environment_readers(const ap_directive_t *conftree)
 typedef struct {
     tg_span_t server;
     tg_span_t *client;             /* the call mod_proxy is making, if any */
+    int client_awaits_fixups;      /* opened by the handler, before mod_proxy_http's fixups */
     const char *tracestate;        /* the trusted caller's, handed on unchanged */
     const char *first_uri;         /* r->uri when the trace began */
     int have_hex;                  /* the ids below are written (when first asked for) */
@@ -160,6 +161,7 @@ static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, re
     /* tg_span_init fills the span, the larger part. */
     trace = apr_palloc(root->pool, sizeof(*trace));
     trace->client = NULL;
+    trace->client_awaits_fixups = 0;
     trace->tracestate = NULL;
     trace->have_hex = 0;
     span = &trace->server;
@@ -286,11 +288,14 @@ static int handler_reads_context(const request_rec *r)
     return handler[0] != 'd' || strcmp(handler, "default-handler") != 0;
 }
 
+static void open_client_span(request_rec *r, request_trace_t *trace);
+
 /* Runs first among handlers, when what serves r is known for sure.  Hands
- * the server span on in the headers to whatever reads them, and notes what
- * serves r when it is not what was asked for: a subrequest that is run (not a
- * mere lookup: mod_wsgi looks one up for PATH_TRANSLATED on every request),
- * or the file DirectoryIndex put in place without a redirect request. */
+ * the server span on in the headers to whatever reads them (a call to a
+ * backend, its CLIENT span), and notes what serves r when it is not what was
+ * asked for: a subrequest that is run (not a mere lookup: mod_wsgi looks one
+ * up for PATH_TRANSLATED on every request), or the file DirectoryIndex put in
+ * place without a redirect request. */
 int hand_on_span(request_rec *r)
 {
     request_trace_t *trace = ensure_trace(r);
@@ -301,7 +306,12 @@ int hand_on_span(request_rec *r)
     else if (!r->prev && r->uri != trace->first_uri && strcmp(r->uri, trace->first_uri) != 0)
         annotate_uri(r, "internal redirect to");
     if (handler_reads_context(r)) {
-        hand_on_context(r, trace, &trace->server);
+        if (r->proxyreq) {
+            open_client_span(r, trace);
+            trace->client_awaits_fixups = 1;
+        }
+        else
+            hand_on_context(r, trace, &trace->server);
         /* Only a subrequest's environment may hold them already: it is a copy
          * of its parent's.  An internal redirect's renames them REDIRECT_*. */
         if (!environment_named)
@@ -349,24 +359,33 @@ static const char *redact(request_rec *r, const char *text);
 
 /* ---- mod_proxy: a CLIENT span for each call to a backend ---- */
 
-/* r->headers_in is here the copy that mod_proxy is about to send. */
-int start_client_span(request_rec *r)
+/* The URL of the backend r is proxied to, without the Unix socket that
+ * mod_proxy may reach it by ("unix:/run/app.sock|uwsgi://app/"). */
+static const char *backend_url(const request_rec *r)
 {
-    request_trace_t *trace = ensure_trace(r);
-    const char *url;
+    const char *url = r->filename && strncmp(r->filename, "proxy:", 6) == 0 ? r->filename + 6
+                                                                             : r->uri;
+    const char *bar = ap_strchr_c(url, '|');
+    return strncasecmp(url, "unix:", 5) == 0 && bar ? bar + 1 : url;
+}
+
+/* A CLIENT span for r's call to its backend, its context in r's headers,
+ * opened by the handler hook: mod_proxy_uwsgi, _fcgi, _scgi, _ajp and
+ * _http2 build their call from r and run no mod_proxy hook before it.  A
+ * call still open is one that a balancer gave up on. */
+static void open_client_span(request_rec *r, request_trace_t *trace)
+{
     apr_uri_t uri;
     tg_context_t parent;
     tg_span_t *client;
+    apr_port_t port;
 
-    if (!trace || !tracing_enabled(r))
-        return OK;
     if (trace->client && !trace->client->finished) {
         /* A balancer fails over: the last try ended without an answer. */
         mark_error(trace->client, "retried on another backend");
         finish_span(trace->client, r);
     }
-    url = r->filename && strncmp(r->filename, "proxy:", 6) == 0 ? r->filename + 6 : r->uri;
-    if (apr_uri_parse(r->pool, url, &uri) != APR_SUCCESS)
+    if (apr_uri_parse(r->pool, backend_url(r), &uri) != APR_SUCCESS)
         memset(&uri, 0, sizeof(uri));
     tg_span_context(&trace->server, &parent);
     /* In the client request's pool, its strings copied there: r may be a
@@ -377,11 +396,12 @@ int start_client_span(request_rec *r)
     tg_span_tag(client, TG_TAG_HTTP_METHOD, r->method);
     tg_span_tag(client, TG_TAG_HTTP_PATH, uri.path ? uri.path : "/");
     if (uri.hostname) {
+        /* No port where the scheme has none by default (a uwsgi socket's name). */
+        port = uri.port ? uri.port : apr_uri_port_of_scheme(uri.scheme);
         tg_span_tag(client, "http.url",
-                    apr_psprintf(r->pool, "%s://%s:%u%s", uri.scheme ? uri.scheme : "http",
-                                 uri.hostname, (unsigned)(uri.port ? uri.port
-                                                          : apr_uri_port_of_scheme(uri.scheme)),
-                                 uri.path ? uri.path : "/"));
+                    apr_pstrcat(r->pool, uri.scheme ? uri.scheme : "http", "://", uri.hostname,
+                                port ? apr_psprintf(r->pool, ":%u", (unsigned)port) : "",
+                                uri.path ? uri.path : "/", NULL));
         if (apr_isdigit(*uri.hostname) || ap_strchr_c(uri.hostname, ':'))
             set_endpoint(&client->remote, uri.hostname, ap_strchr_c(uri.hostname, ':') != NULL,
                          uri.port);
@@ -390,6 +410,22 @@ int start_client_span(request_rec *r)
     }
     hand_on_context(r, trace, client);
     trace->client = client;
+}
+
+/* mod_proxy_http and mod_proxy_wstunnel run this once per attempt at a
+ * call, r->headers_in being the copy they are about to send: the first
+ * attempt is the call whose CLIENT span the handler opened, and whose
+ * context the copy already holds; each further one (a balancer failing
+ * over) gets its own span. */
+int start_client_span(request_rec *r)
+{
+    request_trace_t *trace = ensure_trace(r);
+    if (!trace || !tracing_enabled(r))
+        return OK;
+    if (trace->client_awaits_fixups && trace->client && !trace->client->finished)
+        trace->client_awaits_fixups = 0;
+    else
+        open_client_span(r, trace);
     return OK;
 }
 
@@ -401,7 +437,10 @@ int finish_client_span(int *status, request_rec *r)
 
     if (!client || client->finished)
         return DECLINED;
+    /* mod_proxy_http notes the backend's status; the others pass it on as r's. */
     backend_status = apr_table_get(r->notes, "proxy-status");
+    if (!backend_status && *status == OK)
+        backend_status = apr_itoa(r->pool, r->status);
     if (backend_status)
         tg_span_tag(client, TG_TAG_HTTP_STATUS, backend_status);
     if (*status != OK && *status != DONE) {

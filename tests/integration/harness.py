@@ -33,6 +33,7 @@ if os.environ.get("TOMOGRAPH_HTTPD_PRELOAD"):
     HTTPD_ENV["LD_PRELOAD"] = os.environ["TOMOGRAPH_HTTPD_PRELOAD"]
 NODE = os.environ.get("NODE", shutil.which("node") or "/usr/bin/node")
 WRK = os.environ.get("WRK", shutil.which("wrk") or "/usr/bin/wrk")
+UWSGI = os.environ.get("UWSGI", "/usr/bin/uwsgi-core")
 HTTPD_USER = os.environ.get("TOMOGRAPH_TEST_USER", "www-data")
 HTTPD_GROUP = os.environ.get("TOMOGRAPH_TEST_GROUP", "www-data")
 
@@ -179,6 +180,30 @@ class ZipkinReceiver:
 
     def describe(self):
         return tail(self.jsonl) + "\n" + tail(self.process.log_path)
+
+    def stop(self):
+        self.process.stop()
+
+
+class UwsgiServer:
+    """Debian's uWSGI serving the demo app (conf/demo/app.wsgi) on a loopback socket of its
+    protocol: "uwsgi" (how DevStack serves OpenStack's APIs, behind httpd's mod_proxy_uwsgi)
+    or "fastcgi" (for mod_proxy_fcgi)."""
+
+    def __init__(self, workdir, protocol="uwsgi"):
+        self.port = free_port()
+        socket_option = {"uwsgi": "--socket", "fastcgi": "--fastcgi-socket"}[protocol]
+        self.process = ChildProcess(
+            "uwsgi",
+            [UWSGI, "--plugin", "python3", socket_option, f"127.0.0.1:{self.port}",
+             "--wsgi-file", str(DEMO_CONF_DIR / "app.wsgi"), "--processes", "1",
+             "--die-on-term", "--disable-logging"],
+            Path(workdir) / f"uwsgi-{protocol}.log")
+        try:
+            self.process.wait_for_output(r"WSGI app 0 .* ready")
+        except BaseException:
+            self.process.stop()
+            raise
 
     def stop(self):
         self.process.stop()

@@ -83,10 +83,9 @@ if __name__ == "__main__":
 
 
 class ProxyToHttp2BackendTest(TracingTestCase):
-    """mod_proxy_http2 (h2c:// and h2:// backends) runs none of mod_proxy's hooks before its
-    call, so its calls get no CLIENT span; the server span's context is still handed on
-    (in the request's headers, as to any handler that proxies), and the trace holds: B's
-    SERVER span is the child of A's."""
+    """A call through mod_proxy_http2 (h2c:// and h2:// backends), which runs none of
+    mod_proxy's hooks before it, gets its CLIENT span all the same: A's SERVER span, A's
+    CLIENT span and B's SERVER span make one trace, each the parent of the next."""
     ZIPKIN = True
     DIRECTIVES = ("TomographService service-a",)
 
@@ -101,13 +100,17 @@ class ProxyToHttp2BackendTest(TracingTestCase):
             "LoadModule proxy_http2_module /usr/lib/apache2/modules/mod_proxy_http2.so",
             f"ProxyPass /to-b/ h2c://127.0.0.1:{cls.backend.port}/app/")
 
-    def test_the_backend_continues_the_server_span(self):
+    def test_an_http2_backend_continues_the_client_span(self):
         trace_id, caller = random_hex(32), random_hex(16)
         response = self.request("/to-b/chain", {"traceparent": f"00-{trace_id}-{caller}-01"})
-        spans = {span["localEndpoint"]["serviceName"]: span
-                 for span in self.wait_for_trace(trace_id, 2)}
-        a_server, b_server = spans["service-a"], spans["service-b"]
-        self.assertEqual((a_server["kind"], b_server["kind"]), ("SERVER", "SERVER"), spans)
+        spans = {(span["localEndpoint"]["serviceName"], span["kind"]): span
+                 for span in self.wait_for_trace(trace_id, 3)}
+        a_server, a_client = spans["service-a", "SERVER"], spans["service-a", "CLIENT"]
+        b_server = spans["service-b", "SERVER"]
         self.assertContinues(a_server, trace_id, caller)
-        self.assertEqual(b_server.get("parentId"), a_server["id"], spans)
+        self.assertEqual(a_client.get("parentId"), a_server["id"], spans)
+        self.assertEqual(b_server.get("parentId"), a_client["id"], spans)
+        self.assertEqual(a_client["tags"].get("http.url"),
+                         f"h2c://127.0.0.1:{self.backend.port}/app/chain")
+        self.assertEqual(a_client["tags"].get("http.status_code"), "200", a_client)
         self.assertAppSeesSpan(response.json(), b_server)

@@ -3,12 +3,13 @@
 Two httpd services with mod_tomograph, A (service-a) proxying to B (service-b), make one
 trace: A's SERVER span, A's CLIENT span, B's SERVER span, each the parent of the next.
 Backends that are down or hang up mark the CLIENT span as an error. A WebSocket proxied
-makes its spans too, which end when it closes."""
+makes its spans too, which end when it closes, and so does a call through mod_proxy_uwsgi
+to an app in uWSGI (as DevStack serves OpenStack's APIs)."""
 
 import socket
 import unittest
 
-from harness import (REQUEST_TIMEOUT, DownBackend, HangupBackend, TracingTestCase,
+from harness import (REQUEST_TIMEOUT, DownBackend, HangupBackend, TracingTestCase, UwsgiServer,
                      WebSocketBackend, as_environ, random_hex)
 
 HMAC_KEY = "proxy-key"
@@ -210,6 +211,79 @@ class WebSocketProxyTest(TracingTestCase):
             self.assertNotIn("error", span["tags"], span)
         self.assertEqual(self.websocket.headers()["traceparent"],
                          f"00-{trace_id}-{client['id']}-01")
+
+
+
+class UwsgiProxyTest(TracingTestCase):
+    """httpd in front of uWSGI through mod_proxy_uwsgi, as DevStack serves OpenStack's APIs:
+    the call gets its CLIENT span although mod_proxy_uwsgi runs none of mod_proxy's hooks
+    before it, and the app sees that span as its parent in the headers, the request's own
+    (the SERVER span) in TOMOGRAPH_*."""
+    ZIPKIN = True
+    DIRECTIVES = ("TomographService service-a",)
+    SCHEME, MODULE, PROTOCOL = "uwsgi", "proxy_uwsgi", "uwsgi"
+
+    @classmethod
+    def start_backends(cls):
+        cls.uwsgi = UwsgiServer(cls.workdir, cls.PROTOCOL)
+        cls.addClassCleanup(cls.uwsgi.stop)
+        cls.down = DownBackend()
+        cls.addClassCleanup(cls.down.stop)
+
+    @classmethod
+    def site_config(cls):
+        return (f"LoadModule {cls.MODULE}_module /usr/lib/apache2/modules/mod_{cls.MODULE}.so",
+                f"ProxyPass /api/ {cls.SCHEME}://127.0.0.1:{cls.uwsgi.port}/",
+                f"ProxyPass /api-down/ {cls.SCHEME}://127.0.0.1:{cls.down.port}/ retry=0")
+
+    def call(self, path, expect_status=200):
+        """GET path with a caller's traceparent: (app's answer, SERVER span, CLIENT span)."""
+        trace_id, caller = random_hex(32), random_hex(16)
+        response = self.request(path, {"traceparent": f"00-{trace_id}-{caller}-01"},
+                                expect_status=expect_status)
+        spans = {span["kind"]: span for span in self.wait_for_trace(trace_id, 2)}
+        server, client = spans["SERVER"], spans["CLIENT"]
+        self.assertContinues(server, trace_id, caller)
+        self.assertEqual(client.get("parentId"), server["id"], spans)
+        return response, server, client
+
+    def test_the_app_is_the_client_spans_child(self):
+        response, server, client = self.call("/api/v2/servers")
+        port = self.uwsgi.port
+        self.assertEqual(client["name"], "get /v2/servers")
+        self.assertEqual(client["localEndpoint"]["serviceName"], "service-a")
+        self.assertEqual(client.get("remoteEndpoint"), {"ipv4": "127.0.0.1", "port": port})
+        self.assertEqual(client["tags"].get("http.url"),
+                         f"{self.SCHEME}://127.0.0.1:{port}/v2/servers")
+        self.assertEqual(client["tags"].get("http.status_code"), "200", client)
+        self.assertNotIn("error", client["tags"], client)
+        env = response.json()
+        self.assertCarries(env, server["traceId"], client["id"], "01", server["id"])
+        self.assertEqual((env.get("TOMOGRAPH_TRACE_ID"), env.get("TOMOGRAPH_SPAN_ID")),
+                         (server["traceId"], server["id"]), env)
+
+    def test_an_app_error_marks_the_client_span(self):
+        _, server, client = self.call("/api/v2/status/503", expect_status=503)
+        self.assertEqual(client["tags"].get("http.status_code"), "503", client)
+        for span in (server, client):
+            self.assertIn("error", span["tags"], span)
+
+    def test_backend_down_marks_the_client_span_with_the_reason(self):
+        _, server, client = self.call("/api-down/v2/servers", expect_status=503)
+        reason = client["tags"].get("error", "")
+        self.assertTrue(reason and not reason.isdigit(), f"a reason, not a status: {client}")
+        self.assertNotIn("http.status_code", client["tags"], "no backend answered")
+        self.assertIn("error", server["tags"], server)
+
+
+class FastCgiProxyTest(UwsgiProxyTest):
+    """The same through mod_proxy_fcgi, to the app in uWSGI speaking FastCGI."""
+    SCHEME, MODULE, PROTOCOL = "fcgi", "proxy_fcgi", "fastcgi"
+
+    @classmethod
+    def site_config(cls):
+        # mod_proxy_fcgi gives the app no PATH_INFO of its own, which the app reads.
+        return super().site_config() + ('ProxyFCGISetEnvIf true PATH_INFO "%{REQUEST_URI}"',)
 
 
 if __name__ == "__main__":
