@@ -190,12 +190,15 @@ class UwsgiServer:
     protocol: "uwsgi" (how DevStack serves OpenStack's APIs, behind httpd's mod_proxy_uwsgi)
     or "fastcgi" (for mod_proxy_fcgi)."""
 
-    def __init__(self, workdir, protocol="uwsgi"):
-        self.port = free_port()
+    def __init__(self, workdir, protocol="uwsgi", unix_socket=None):
+        """unix_socket: a path to listen on (which httpd's user may reach) instead of a
+        loopback port."""
+        self.port = None if unix_socket else free_port()
         socket_option = {"uwsgi": "--socket", "fastcgi": "--fastcgi-socket"}[protocol]
         self.process = ChildProcess(
             "uwsgi",
-            [UWSGI, "--plugin", "python3", socket_option, f"127.0.0.1:{self.port}",
+            [UWSGI, "--plugin", "python3", socket_option,
+             str(unix_socket) if unix_socket else f"127.0.0.1:{self.port}", "--chmod-socket=666",
              "--wsgi-file", str(DEMO_CONF_DIR / "app.wsgi"), "--processes", "1",
              "--die-on-term", "--disable-logging"],
             Path(workdir) / f"uwsgi-{protocol}.log")

@@ -276,6 +276,85 @@ class UwsgiProxyTest(TracingTestCase):
         self.assertIn("error", server["tags"], server)
 
 
+class UwsgiUnixSocketTest(TracingTestCase):
+    """DevStack's own form: uWSGI on a Unix socket, which mod_proxy reaches by a name of
+    its choosing ("unix:/path|uwsgi://uwsgi-uds-keystone-wsgi-public/"). The CLIENT span
+    names the backend by that name: no address or port to give."""
+    ZIPKIN = True
+    NAME = "uwsgi-uds-keystone-wsgi-public"
+
+    @classmethod
+    def start_backends(cls):
+        run = cls.workdir / "uwsgi-run"
+        run.mkdir(mode=0o755)
+        cls.workdir.chmod(0o755)
+        cls.socket = run / "keystone-wsgi-public.socket"
+        cls.uwsgi = UwsgiServer(cls.workdir, unix_socket=cls.socket)
+        cls.addClassCleanup(cls.uwsgi.stop)
+
+    @classmethod
+    def site_config(cls):
+        return ("LoadModule proxy_uwsgi_module /usr/lib/apache2/modules/mod_proxy_uwsgi.so",
+                f'ProxyPass "/identity" "unix:{cls.socket}|uwsgi://{cls.NAME}" retry=0')
+
+    def test_the_client_span_names_the_socket_by_its_name(self):
+        trace_id, caller = random_hex(32), random_hex(16)
+        response = self.request("/identity/v3/auth/tokens",
+                                {"traceparent": f"00-{trace_id}-{caller}-01"})
+        spans = {span["kind"]: span for span in self.wait_for_trace(trace_id, 2)}
+        server, client = spans["SERVER"], spans["CLIENT"]
+        self.assertEqual(client.get("parentId"), server["id"], spans)
+        self.assertEqual(client["tags"].get("http.url"), f"uwsgi://{self.NAME}/v3/auth/tokens")
+        self.assertEqual(client["tags"].get("peer.hostname"), self.NAME, client)
+        self.assertNotIn("remoteEndpoint", client, client)
+        self.assertEqual(client["tags"].get("http.status_code"), "200", client)
+        self.assertCarries(response.json(), trace_id, client["id"], "01", server["id"])
+
+
+class BalancerFailoverTest(TracingTestCase):
+    """A balancer whose first member is down fails over to the next within the request:
+    each attempt is a call of its own, a CLIENT span each, the one given up on marked."""
+    ZIPKIN = True
+
+    @classmethod
+    def start_backends(cls):
+        cls.backend = cls.start_httpd(["TomographService service-b"])
+        cls.down = DownBackend()
+        cls.addClassCleanup(cls.down.stop)
+
+    @classmethod
+    def site_config(cls):
+        modules = "/usr/lib/apache2/modules"
+        return (f"LoadModule slotmem_shm_module {modules}/mod_slotmem_shm.so",
+                f"LoadModule proxy_balancer_module {modules}/mod_proxy_balancer.so",
+                f"LoadModule lbmethod_byrequests_module {modules}/mod_lbmethod_byrequests.so",
+                "<Proxy balancer://cluster>",
+                # Weighted so that the down member is tried first; once failed, it stays
+                # out of the rotation for the rest of the test.
+                f"    BalancerMember http://127.0.0.1:{cls.down.port} loadfactor=100 retry=60",
+                f"    BalancerMember http://127.0.0.1:{cls.backend.port} loadfactor=1",
+                "</Proxy>",
+                "ProxyPass /cluster/ balancer://cluster/app/")
+
+    def test_each_attempt_is_a_client_span(self):
+        trace_id, caller = random_hex(32), random_hex(16)
+        response = self.request("/cluster/x", {"traceparent": f"00-{trace_id}-{caller}-01"})
+        spans = self.wait_for_trace(trace_id, 4)
+        by_kind = {}
+        for span in spans:
+            by_kind.setdefault((span["localEndpoint"]["serviceName"], span["kind"]), []).append(span)
+        (server,) = by_kind["demo", "SERVER"]
+        (b_server,) = by_kind["service-b", "SERVER"]
+        given_up, answered = sorted(by_kind["demo", "CLIENT"], key=lambda s: s["timestamp"])
+        for client in (given_up, answered):
+            self.assertEqual(client.get("parentId"), server["id"], spans)
+        self.assertEqual(given_up["tags"].get("error"), "retried on another backend", given_up)
+        self.assertNotIn("error", answered["tags"], answered)
+        self.assertEqual(answered["tags"].get("http.status_code"), "200", answered)
+        self.assertEqual(b_server.get("parentId"), answered["id"], spans)
+        self.assertAppSeesSpan(response.json(), b_server)
+
+
 class FastCgiProxyTest(UwsgiProxyTest):
     """The same through mod_proxy_fcgi, to the app in uWSGI speaking FastCGI."""
     SCHEME, MODULE, PROTOCOL = "fcgi", "proxy_fcgi", "fastcgi"
