@@ -780,15 +780,13 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
         # would come twice comes within the short waits of server_span and wait_for_trace.
         cls.exporter_directives = ["TomographBatch 512 200"]
         if cls.ZIPKIN or cls.OTLP:
-            cls.receiver = ZipkinReceiver(cls.workdir)
-            cls.addClassCleanup(cls.receiver.stop)
+            cls.receiver = cls.stopped_after_class(ZipkinReceiver(cls.workdir))
         if cls.ZIPKIN:
             cls.exporter_directives.append(f"TomographZipkin {cls.receiver.url}")
         if cls.OTLP:
             cls.exporter_directives.append(f"TomographOTLP {cls.receiver.otlp_url}")
         if cls.STATSD:
-            cls.statsd = StatsdDaemon(cls.workdir)
-            cls.addClassCleanup(cls.statsd.stop)
+            cls.statsd = cls.stopped_after_class(StatsdDaemon(cls.workdir))
             cls.exporter_directives.append(f"TomographStatsd 127.0.0.1:{cls.statsd.port}")
         cls.start_backends()
         cls.httpd = cls.start_httpd(cls.DIRECTIVES, cls.site_config(), cls.FILES)
@@ -796,6 +794,12 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
     @classmethod
     def start_backends(cls):
         """Starts what the main httpd's configuration needs first (nothing here)."""
+
+    @classmethod
+    def stopped_after_class(cls, server):
+        """server (anything with a stop()), stopped after the class whatever happens."""
+        cls.addClassCleanup(server.stop)
+        return server
 
     @classmethod
     def site_config(cls):

@@ -382,8 +382,7 @@ class PropagatedHeaders:
 
     @classmethod
     def start_backends(cls):
-        cls.backend = HangupBackend()
-        cls.addClassCleanup(cls.backend.stop)
+        cls.backend = cls.stopped_after_class(HangupBackend())
 
     @classmethod
     def site_config(cls):

@@ -22,10 +22,8 @@ class ProxyChainTest(TracingTestCase):
     @classmethod
     def start_backends(cls):
         cls.backend = cls.start_httpd(["TomographService service-b"])
-        cls.hangup = HangupBackend()
-        cls.addClassCleanup(cls.hangup.stop)
-        cls.down = DownBackend()
-        cls.addClassCleanup(cls.down.stop)
+        cls.hangup = cls.stopped_after_class(HangupBackend())
+        cls.down = cls.stopped_after_class(DownBackend())
 
     @classmethod
     def site_config(cls):
@@ -165,8 +163,7 @@ class WebSocketProxyTest(TracingTestCase):
 
     @classmethod
     def start_backends(cls):
-        cls.websocket = WebSocketBackend()
-        cls.addClassCleanup(cls.websocket.stop)
+        cls.websocket = cls.stopped_after_class(WebSocketBackend())
 
     @classmethod
     def site_config(cls):
@@ -225,10 +222,8 @@ class UwsgiProxyTest(TracingTestCase):
 
     @classmethod
     def start_backends(cls):
-        cls.uwsgi = UwsgiServer(cls.workdir, cls.PROTOCOL)
-        cls.addClassCleanup(cls.uwsgi.stop)
-        cls.down = DownBackend()
-        cls.addClassCleanup(cls.down.stop)
+        cls.uwsgi = cls.stopped_after_class(UwsgiServer(cls.workdir, cls.PROTOCOL))
+        cls.down = cls.stopped_after_class(DownBackend())
 
     @classmethod
     def site_config(cls):
@@ -289,8 +284,7 @@ class UwsgiUnixSocketTest(TracingTestCase):
         run.mkdir(mode=0o755)
         cls.workdir.chmod(0o755)
         cls.socket = run / "keystone-wsgi-public.socket"
-        cls.uwsgi = UwsgiServer(cls.workdir, unix_socket=cls.socket)
-        cls.addClassCleanup(cls.uwsgi.stop)
+        cls.uwsgi = cls.stopped_after_class(UwsgiServer(cls.workdir, unix_socket=cls.socket))
 
     @classmethod
     def site_config(cls):
@@ -319,8 +313,7 @@ class BalancerFailoverTest(TracingTestCase):
     @classmethod
     def start_backends(cls):
         cls.backend = cls.start_httpd(["TomographService service-b"])
-        cls.down = DownBackend()
-        cls.addClassCleanup(cls.down.stop)
+        cls.down = cls.stopped_after_class(DownBackend())
 
     @classmethod
     def site_config(cls):

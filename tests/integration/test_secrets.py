@@ -89,10 +89,8 @@ class SecretsTest(SecretChecks, TracingTestCase):
 
     @classmethod
     def start_backends(cls):
-        cls.down = DownBackend()
-        cls.addClassCleanup(cls.down.stop)
-        cls.hangup = HangupBackend()
-        cls.addClassCleanup(cls.hangup.stop)
+        cls.down = cls.stopped_after_class(DownBackend())
+        cls.hangup = cls.stopped_after_class(HangupBackend())
 
     @classmethod
     def site_config(cls):
