@@ -215,6 +215,33 @@ class ZipkinStatsdTest(TracingTestCase):
         self.assertIn(f"span={span['id']}", lines[0])
 
 
+class BehindLoadBalancerTest(TracingTestCase):
+    """httpd behind a load balancer (haproxy in front of OpenStack's APIs) with mod_remoteip:
+    the span's remote endpoint is the client the balancer names in X-Forwarded-For, not the
+    balancer; a header that names no address leaves the balancer's."""
+    ZIPKIN = True
+    SITE_CONFIG = ("LoadModule remoteip_module /usr/lib/apache2/modules/mod_remoteip.so",
+                   "RemoteIPHeader X-Forwarded-For",
+                   "RemoteIPInternalProxy 127.0.0.1")
+
+    def remote_endpoint(self, forwarded_for):
+        path = f"/app/balanced-{uuid.uuid4().hex[:12]}"
+        _, span = self.traced(path, {"X-Forwarded-For": forwarded_for})
+        return span.get("remoteEndpoint")
+
+    def test_the_remote_endpoint_is_the_client(self):
+        # The client's port is not forwarded: none is given.
+        self.assertEqual(self.remote_endpoint("203.0.113.7"), {"ipv4": "203.0.113.7"})
+        self.assertEqual(self.remote_endpoint("2001:db8::1"), {"ipv6": "2001:db8::1"})
+        # The last address that is not a trusted proxy's.
+        self.assertEqual(self.remote_endpoint("198.51.100.2, 203.0.113.9"), {"ipv4": "203.0.113.9"})
+
+    def test_no_address_leaves_the_balancer(self):
+        endpoint = self.remote_endpoint("not-an-address")
+        self.assertEqual(endpoint.get("ipv4"), "127.0.0.1", endpoint)
+        self.assertIn("port", endpoint)
+
+
 class SpanFileTest(TracingTestCase):
     """Neither Zipkin nor statsd: spans go to <ServerRoot>/logs/tomograph-spans.json."""
 
