@@ -8,6 +8,11 @@
 #define UNKNOWN_SERVICE "unknown"
 #define NOTE_NAME_MAX 64
 
+/* What an id in a span's name is written as, and what makes a run one. */
+#define ID_TEXT "id"
+#define ID_HEX_DIGITS 16
+#define ID_DECIMAL_DIGITS 4
+
 /* What a Graphite path component may hold as it is: ASCII letters, digits
  * and '-', whatever the locale says.  '_' is kept out so that it is only
  * ever written as the one separator of a collapsed run.  Each table gives
@@ -217,10 +222,60 @@ static size_t measure_name(const tg_span_t *span, name_source_t *source)
     return source->method_len + 1 + source->path_len;
 }
 
-/* The span's name as a component.  One named after its request is named as
- * the module has always named it, in lowercase ("get /api" is "get_api"):
- * the runs of its method and of its path, with the separator between. */
-static char *put_span_name(char *p, const tg_span_t *span, const name_source_t *source)
+/* Whether a run of a written name is an id: every value it takes would be
+ * a metric of its own, a file of its own in Graphite.  Four decimal digits
+ * or more (a version's "2" or "1" stays), or sixteen hex digits or more
+ * with nothing but '-' between them (a UUID, a project's 32-digit id, with
+ * a prefix such as "req-" or not). */
+static int is_id(const char *run, const char *end)
+{
+    size_t digits = 0, hex = 0;
+    int only_digits = 1;
+    for (; run < end; run++) {
+        char c = *run;
+        int decimal = c >= '0' && c <= '9';
+        only_digits &= decimal;
+        digits += (size_t)decimal;
+        if (decimal || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+            hex++;
+        else if (c != '-')
+            hex = 0;
+        if (hex >= ID_HEX_DIGITS)
+            return 1;
+    }
+    return only_digits && digits >= ID_DECIMAL_DIGITS;
+}
+
+/* The written name [start, end) with each run that is an id (is_id)
+ * replaced by ID_TEXT, which is never longer; returns its new end. */
+static char *collapse_ids(char *start, char *end)
+{
+    char *read = start, *write = start;
+    while (read < end) {
+        char *run_end = memchr(read, '_', (size_t)(end - read));
+        size_t len;
+        run_end = run_end ? run_end : end;
+        len = (size_t)(run_end - read);
+        if (is_id(read, run_end)) {
+            memcpy(write, ID_TEXT, sizeof(ID_TEXT) - 1);
+            write += sizeof(ID_TEXT) - 1;
+        }
+        else {
+            memmove(write, read, len);
+            write += len;
+        }
+        if (run_end < end)
+            *write++ = '_';
+        read = run_end + 1;
+    }
+    return write;
+}
+
+/* The span's name as a component, before its ids are collapsed.  One named
+ * after its request is named as the module has always named it, in
+ * lowercase ("get /api" is "get_api"): the runs of its method and of its
+ * path, with the separator between. */
+static char *put_span_name_runs(char *p, const tg_span_t *span, const name_source_t *source)
 {
     char *start = p, *path_at;
     if (source->name)
@@ -236,6 +291,13 @@ static char *put_span_name(char *p, const tg_span_t *span, const name_source_t *
     if (p == start)
         *p++ = '_';
     return p;
+}
+
+/* The span's name as a component, its ids collapsed (is_id): a request
+ * for /v2/images/<uuid> is timed as get_v2_images_id. */
+static char *put_span_name(char *p, const tg_span_t *span, const name_source_t *source)
+{
+    return collapse_ids(p, put_span_name_runs(p, span, source));
 }
 
 /* statsd takes fractional milliseconds, and a span is timed to the

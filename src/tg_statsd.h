@@ -25,7 +25,7 @@ typedef struct {
 } tg_statsd_memo_t;
 
 /* Appends the span's lines, each ending in '\n':
- *   <service>.<span name>:<duration ms>|ms
+ *   <service>.<span name>:<duration ms>|ms  (the name's ids written "id")
  *   <service>.<span name>.<note>:1|c      (one per note: its text up to the
  *                                          first ':' or '/', 64 bytes at most)
  * The same lines, whatever the memo holds. */

@@ -191,14 +191,26 @@ class ZipkinStatsdTest(TracingTestCase):
 
     # --- other outputs ---------------------------------------------------------------
 
-    def test_statsd_gets_a_timer_and_a_counter_per_note(self):
-        self.request("/app/hello")
-        expected = {"demo.get_app_hello.start:1|c", "demo.get_app_hello.stop:1|c"}
-        timer = re.compile(r"^demo\.get_app_hello:[0-9]+(\.[0-9]+)?\|ms$")
+    def assertStatsdTimes(self, metric):
+        """statsd gets the metric's timer and its start and stop counters."""
+        expected = {f"{metric}.start:1|c", f"{metric}.stop:1|c"}
+        timer = re.compile(rf"^{re.escape(metric)}:[0-9]+(\.[0-9]+)?\|ms$")
         wait_for(lambda: expected <= set(self.statsd.lines())
                  and any(timer.match(line) for line in self.statsd.lines()),
                  f"statsd lines {sorted(expected)} and a timer",
                  context=lambda: "\n".join(self.statsd.lines()))
+
+    def test_statsd_gets_a_timer_and_a_counter_per_note(self):
+        self.request("/app/hello")
+        self.assertStatsdTimes("demo.get_app_hello")
+
+    def test_statsd_names_no_id(self):
+        """Each image would otherwise be a metric of its own: ids in the path are "id"."""
+        for _ in range(2):
+            self.request(f"/app/v2/images/{uuid.uuid4()}/file")
+        self.assertStatsdTimes("demo.get_app_v2_images_id_file")
+        self.assertFalse([line for line in self.statsd.lines() if "images" in line
+                          and "images_id_file" not in line], self.statsd.lines())
 
     def test_enable_off_makes_no_span(self):
         self.request("/app/untraced/ping")

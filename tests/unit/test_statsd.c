@@ -167,6 +167,52 @@ static const char *reference_name_part(const char *part, int lowercase)
     return out;
 }
 
+/* Whether a run is an id, by the rule read another way: four or more
+ * decimal digits and nothing else, or somewhere sixteen hex digits, each
+ * but the first coming after dashes or nothing. */
+static int reference_is_id(const char *run, size_t len)
+{
+    size_t start, at;
+    int hex;
+    if (len >= 4 && strspn(run, "0123456789") >= len)
+        return 1;
+    for (start = 0; start < len; start++) {
+        for (at = start, hex = 0; at < len && hex < 16; at++) {
+            if (strchr("0123456789abcdefABCDEF", run[at]))
+                hex++;
+            else if (run[at] != '-' || hex == 0)
+                break;
+        }
+        if (hex == 16)
+            return 1;
+    }
+    return 0;
+}
+
+/* A sanitized span name with the runs that are ids replaced by "id". */
+static const char *reference_collapsed(const char *name)
+{
+    char *out = apr_palloc(tg_test_pool, strlen(name) + 1), *p = out;
+    const char *run = name;
+    for (;;) {
+        size_t len = strcspn(run, "_");
+        char *copy = apr_pstrndup(tg_test_pool, run, len);
+        p = stpcpy(p, reference_is_id(copy, len) ? "id" : copy);
+        if (!run[len])
+            break;
+        *p++ = '_';
+        run += len + 1;
+    }
+    *p = '\0';
+    return out;
+}
+
+/* What a span name goes out as in statsd. */
+static const char *reference_span_name(const char *name, int lowercase)
+{
+    return reference_collapsed(reference_name_part(name, lowercase));
+}
+
 /* The alphabet the shapes below are drawn from: kept bytes, separators
  * (alone or in runs), bytes past ASCII, uppercase. */
 static const char shape_alphabet[] = "aZ9-_./ :\xc3\xa9" "Bq";
@@ -306,11 +352,56 @@ static void test_name_made_of_the_request_follows_the_rule(void)
             span->method = methods[m];
             span->path = paths[p];
             expected = apr_pstrcat(tg_test_pool, "s.",
-                                   reference_name_part(tg_span_name(span, name), 1),
+                                   reference_span_name(tg_span_name(span, name), 1),
                                    ".start:1|c\n", NULL);
             CU_ASSERT_STRING_EQUAL(span_lines(span), expected);
         }
     }
+}
+
+/* The timer of a request's span, named after method and path. */
+static const char *timer_of_request(const char *method, const char *path)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, NULL, NULL, T0);
+    const char *lines;
+    span->local.service_name = "nova";
+    span->method = method;
+    span->path = path;
+    tg_span_finish(span, T0 + 1000);
+    lines = span_lines(span);
+    return apr_pstrndup(tg_test_pool, lines, strcspn(lines, ":"));
+}
+
+/* Each value of an id would be a metric of its own (a file of its own in
+ * Graphite): ids in a span's name go out as "id", whatever else is kept. */
+static void test_ids_in_names_are_collapsed(void)
+{
+    static const struct {
+        const char *path, *timer;
+    } cases[] = {
+        { "/v2/images/6f1c8c1e-0b4e-4b0a-9d8e-2f6b3c1a9e7d", "nova.get_v2_images_id" },
+        { "/v2/images/6F1C8C1E-0B4E-4B0A-9D8E-2F6B3C1A9E7D/file", "nova.get_v2_images_id_file" },
+        { "/v3/projects/0123456789abcdef0123456789abcdef/users", "nova.get_v3_projects_id_users" },
+        { "/v1/AUTH_0123456789abcdef0123456789abcdef/photos", "nova.get_v1_auth_id_photos" },
+        { "/v2.1/os-instance-actions/req-6f1c8c1e-0b4e-4b0a-9d8e-2f6b3c1a9e7d",
+          "nova.get_v2_1_os-instance-actions_id" },
+        { "/v2.1/flavors/1234/os-extra_specs", "nova.get_v2_1_flavors_id_os-extra_specs" },
+        /* Not ids: a version, a small number, short hex, words. */
+        { "/v2.1/flavors/42", "nova.get_v2_1_flavors_42" },
+        { "/v2.1/servers/detail", "nova.get_v2_1_servers_detail" },
+        { "/cache/deadbeefcafe", "nova.get_cache_deadbeefcafe" },
+        { "/v2/images/6f1c8c1e-0b4e", "nova.get_v2_images_6f1c8c1e-0b4e" },
+        { "/a/0123456789abcde", "nova.get_a_0123456789abcde" },
+        { "/id/123", "nova.get_id_123" },
+    };
+    tg_span_t *named = tg_span_start(tg_test_pool, TG_SPAN_SERVER,
+                                     "Delete image 6f1c8c1e-0b4e-4b0a-9d8e-2f6b3c1a9e7d now", NULL, T0);
+    size_t i;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CU_ASSERT_STRING_EQUAL(timer_of_request("GET", cases[i].path), cases[i].timer);
+    /* A span named by its maker too, its case kept. */
+    named->local.service_name = "glance";
+    CU_ASSERT_STRING_EQUAL(span_lines(named), "glance.Delete_image_id_now.start:1|c\n");
 }
 
 /* The same, lowercase, for methods and paths of every shape. */
@@ -331,7 +422,7 @@ static void test_names_made_of_requests_of_every_shape(void)
             span->path = path;
             CU_ASSERT_STRING_EQUAL_FATAL(
                 span_lines(span), apr_pstrcat(tg_test_pool, "s.",
-                                              reference_name_part(tg_span_name(span, name), 1),
+                                              reference_span_name(tg_span_name(span, name), 1),
                                               ".start:1|c\n", NULL));
         }
     }
@@ -472,6 +563,7 @@ void tg_test_add_statsd(void)
     TG_TEST(suite, test_span_named_after_its_request);
     TG_TEST(suite, test_name_made_of_the_request_follows_the_rule);
     TG_TEST(suite, test_names_made_of_requests_of_every_shape);
+    TG_TEST(suite, test_ids_in_names_are_collapsed);
     TG_TEST(suite, test_milliseconds_are_exact);
     TG_TEST(suite, test_milliseconds_follow_the_rule);
     TG_TEST(suite, test_unfinished_span_has_no_timer);
