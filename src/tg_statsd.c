@@ -246,11 +246,54 @@ static int is_id(const char *run, const char *end)
     return only_digits && digits >= ID_DECIMAL_DIGITS;
 }
 
+/* Whether the written name [p, end) may hold an id: four decimal digits or
+ * sixteen hex digits in all.  Most names hold neither, and this tells at
+ * sixteen bytes a step (the bytes of the last step past end, which the
+ * writer's room holds, masked out); without SSE2, any name may. */
+static int may_hold_id(const char *p, const char *end)
+{
+#ifdef __SSE2__
+    /* From the 16 - n'th byte on, n bytes of ones then zeros: the mask of
+     * the n bytes of a step that lie in the name. */
+    static const unsigned char in_name_bytes[32] = {
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    };
+    const __m128i one = _mm_set1_epi8(1), zero = _mm_setzero_si128();
+    __m128i decimal = zero, hex = zero;
+    for (; p < end; p += 16) {
+        size_t n = end - p < 16 ? (size_t)(end - p) : 16;
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        __m128i in_name = _mm_loadu_si128((const __m128i *)(const void *)(in_name_bytes + 16 - n));
+        __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                      _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(folded, _mm_set1_epi8('a' - 1)),
+                                       _mm_cmplt_epi8(folded, _mm_set1_epi8('f' + 1)));
+        /* Each byte 1 or 0, summed by eight into each half. */
+        digit = _mm_and_si128(_mm_and_si128(digit, in_name), one);
+        decimal = _mm_add_epi64(decimal, _mm_sad_epu8(digit, zero));
+        hex = _mm_add_epi64(hex, _mm_sad_epu8(
+                                     _mm_or_si128(digit, _mm_and_si128(_mm_and_si128(letter, in_name), one)),
+                                     zero));
+    }
+    decimal = _mm_add_epi64(decimal, _mm_unpackhi_epi64(decimal, decimal));
+    hex = _mm_add_epi64(hex, _mm_unpackhi_epi64(hex, hex));
+    return _mm_cvtsi128_si32(decimal) >= ID_DECIMAL_DIGITS || _mm_cvtsi128_si32(hex) >= ID_HEX_DIGITS;
+#else
+    (void)p;
+    (void)end;
+    return 1;
+#endif
+}
+
 /* The written name [start, end) with each run that is an id (is_id)
- * replaced by ID_TEXT, which is never longer; returns its new end. */
+ * replaced by ID_TEXT, which is never longer; returns its new end.  The
+ * room it is written in has 16 spare bytes after it (put_runs). */
 static char *collapse_ids(char *start, char *end)
 {
     char *read = start, *write = start;
+    if (!may_hold_id(start, end))
+        return end;
     while (read < end) {
         char *run_end = memchr(read, '_', (size_t)(end - read));
         size_t len;
