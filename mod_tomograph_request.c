@@ -396,15 +396,17 @@ static void open_client_span(request_rec *r, request_trace_t *trace)
     tg_span_tag(client, TG_TAG_HTTP_METHOD, r->method);
     tg_span_tag(client, TG_TAG_HTTP_PATH, uri.path ? uri.path : "/");
     if (uri.hostname) {
-        /* No port where the scheme has none by default (a uwsgi socket's name). */
+        int ipv6 = ap_strchr_c(uri.hostname, ':') != NULL;
+        /* No port where the scheme has none by default (a uwsgi socket's name);
+         * an IPv6 address in brackets, as in the URL. */
         port = uri.port ? uri.port : apr_uri_port_of_scheme(uri.scheme);
         tg_span_tag(client, "http.url",
-                    apr_pstrcat(r->pool, uri.scheme ? uri.scheme : "http", "://", uri.hostname,
+                    apr_pstrcat(r->pool, uri.scheme ? uri.scheme : "http", "://",
+                                ipv6 ? "[" : "", uri.hostname, ipv6 ? "]" : "",
                                 port ? apr_psprintf(r->pool, ":%u", (unsigned)port) : "",
                                 uri.path ? uri.path : "/", NULL));
-        if (apr_isdigit(*uri.hostname) || ap_strchr_c(uri.hostname, ':'))
-            set_endpoint(&client->remote, uri.hostname, ap_strchr_c(uri.hostname, ':') != NULL,
-                         uri.port);
+        if (apr_isdigit(*uri.hostname) || ipv6)
+            set_endpoint(&client->remote, uri.hostname, ipv6, uri.port);
         else
             tg_span_tag(client, "peer.hostname", uri.hostname);
     }

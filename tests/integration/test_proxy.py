@@ -348,6 +348,43 @@ class BalancerFailoverTest(TracingTestCase):
         self.assertAppSeesSpan(response.json(), b_server)
 
 
+def free_ipv6_port():
+    """A free port on ::1, or None where the machine has no IPv6 loopback."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+            return probe.getsockname()[1]
+    except OSError:
+        return None
+
+
+IPV6_PORT = free_ipv6_port()
+
+
+@unittest.skipIf(IPV6_PORT is None, "no IPv6 loopback on this machine")
+class Ipv6Test(TracingTestCase):
+    """httpd listening on ::1 too, and proxying to itself there: the spans give IPv6
+    endpoints, and the CLIENT span's URL has the address in brackets, as URLs have it."""
+    ZIPKIN = True
+    SITE_CONFIG = (f"Listen [::1]:{IPV6_PORT}",
+                   f"ProxyPass /to-v6/ http://[::1]:{IPV6_PORT}/app/")
+
+    def test_spans_of_a_call_over_ipv6(self):
+        trace_id, caller = random_hex(32), random_hex(16)
+        self.request("/to-v6/six", {"traceparent": f"00-{trace_id}-{caller}-01"})
+        spans = {(span["kind"], span["name"]): span for span in self.wait_for_trace(trace_id, 3)}
+        front, client = spans["SERVER", "get /to-v6/six"], spans["CLIENT", "get /app/six"]
+        back = spans["SERVER", "get /app/six"]
+        self.assertEqual(client["tags"].get("http.url"), f"http://[::1]:{IPV6_PORT}/app/six")
+        self.assertEqual(client.get("remoteEndpoint"), {"ipv6": "::1", "port": IPV6_PORT})
+        self.assertEqual(back["localEndpoint"].get("ipv6"), "::1", back)
+        self.assertEqual(back["localEndpoint"].get("port"), IPV6_PORT, back)
+        self.assertEqual(back["remoteEndpoint"].get("ipv6"), "::1", back)
+        self.assertNotIn("ipv4", back["localEndpoint"], back)
+        self.assertEqual(back.get("parentId"), client["id"], spans)
+        self.assertEqual(client.get("parentId"), front["id"], spans)
+
+
 class FastCgiProxyTest(UwsgiProxyTest):
     """The same through mod_proxy_fcgi, to the app in uWSGI speaking FastCGI."""
     SCHEME, MODULE, PROTOCOL = "fcgi", "proxy_fcgi", "fastcgi"
