@@ -2,9 +2,10 @@
 message that names the directive and the value."""
 
 import re
+import subprocess
 import unittest
 
-from harness import Httpd
+from harness import APACHE2, HTTPD_ENV, REPO_ROOT, Httpd
 
 GOOD_DIRECTIVES = (
     "TomographService Demo-Service",
@@ -53,6 +54,11 @@ BAD_VALUES = (
 )
 
 
+SAMPLE_CONF = REPO_ROOT / "conf" / "tomograph.conf"
+# A line of the sample that a user uncomments: a directive of ours, or the section around one.
+COMMENTED_OUT = re.compile(r"^(\s*)#(?=(Tomograph\w+|<Location|</Location)\b)", re.MULTILINE)
+
+
 def config_test(directives):
     httpd = Httpd(directives)
     try:
@@ -76,6 +82,30 @@ class ConfigTest(unittest.TestCase):
                 # The value as a word of its own, not a digit of a line number.
                 self.assertRegex(output, rf"(?<![\w.:/-]){re.escape(value)}(?![\w.:/-])")
                 self.assertNotIn("Syntax OK", output)
+
+    def test_sample_configuration_names_every_directive_and_is_valid_uncommented(self):
+        """conf/tomograph.conf, which Debian users copy, shows every directive the module
+        has (as `apache2 -L` lists them), and with all of them uncommented, each at the
+        default or example it shows, the configuration passes `apache2 -t`."""
+        sample = SAMPLE_CONF.read_text()
+        httpd = Httpd()
+        try:
+            listed = subprocess.run([APACHE2, "-L"] + httpd.arguments, env=HTTPD_ENV,
+                                    capture_output=True, text=True, timeout=30).stdout
+            directives = set(re.findall(r"^(Tomograph\w+) ", listed, re.MULTILINE))
+            self.assertGreaterEqual(len(directives), 19, listed)
+            shown = set(re.findall(r"^\s*#?(Tomograph\w+) ", sample, re.MULTILINE))
+            self.assertEqual(directives - shown, set(), "directives the sample does not show")
+            self.assertEqual(shown - directives, set(), "the sample shows unknown directives")
+            uncommented = httpd.root / "conf.d" / "tomograph-sample.conf"
+            uncommented.write_text(COMMENTED_OUT.sub(r"\1", sample))
+            self.assertNotIn("#Tomograph", uncommented.read_text())
+            with open(httpd.conf, "a") as conf:
+                conf.write(f"Include {uncommented}\n")
+            status, output = httpd.config_test()
+            self.assertEqual(status, 0, output)
+        finally:
+            httpd.stop()
 
     def test_rejects_server_only_directives_in_a_directory(self):
         for directive in ("TomographZipkin http://127.0.0.1:9411/api/v2/spans",
