@@ -24,6 +24,10 @@ GOOD_DIRECTIVES = (
     "TomographRedact token api_sig",
     "TomographExtract tracecontext b3 b3multi x-trace-info",
     "TomographPropagate b3multi x-trace-info",
+    "TomographOTLP http://127.0.0.1:4318/v1/traces",
+    "TomographBatch 100 250",
+    "TomographTimeout 500ms 3",
+    "TomographStatsdPacket 8192",
 )
 
 BAD_VALUES = (
@@ -51,6 +55,19 @@ BAD_VALUES = (
     ("TomographRedact", "token=x"),
     ("TomographExtract", "jaeger"),
     ("TomographPropagate", "zipkin"),
+    ("TomographOTLP", "udp://127.0.0.1:4318"),
+    ("TomographStatsdPacket", "63"),
+    ("TomographStatsdPacket", "65508"),
+    ("TomographTimeout", "0"),
+    ("TomographTimeout", "301"),
+)
+
+# Directives of two arguments: (directive, arguments, the one the message must name).
+BAD_ARGUMENTS = (
+    ("TomographBatch", "0 100", "0"),
+    ("TomographBatch", "512 forever", "forever"),
+    ("TomographBatch", "512 60001", "60001"),
+    ("TomographTimeout", "1 never", "never"),
 )
 
 
@@ -74,9 +91,10 @@ class ConfigTest(unittest.TestCase):
         self.assertIn("Syntax OK", output)
 
     def test_rejects_bad_values_naming_directive_and_value(self):
-        for directive, value in BAD_VALUES:
-            with self.subTest(directive=directive, value=value):
-                status, output = config_test([f"{directive} {value}"])
+        cases = [(d, value, value) for d, value in BAD_VALUES] + list(BAD_ARGUMENTS)
+        for directive, arguments, value in cases:
+            with self.subTest(directive=directive, arguments=arguments):
+                status, output = config_test([f"{directive} {arguments}"])
                 self.assertNotEqual(status, 0, output)
                 self.assertIn(directive, output)
                 # The value as a word of its own, not a digit of a line number.
