@@ -366,7 +366,7 @@ static const char *backend_url(const request_rec *r)
     const char *url = r->filename && strncmp(r->filename, "proxy:", 6) == 0 ? r->filename + 6
                                                                              : r->uri;
     const char *bar = ap_strchr_c(url, '|');
-    return strncasecmp(url, "unix:", 5) == 0 && bar ? bar + 1 : url;
+    return ap_cstr_casecmpn(url, "unix:", 5) == 0 && bar ? bar + 1 : url;
 }
 
 /* A CLIENT span for r's call to its backend, its context in r's headers,
@@ -378,7 +378,6 @@ static void open_client_span(request_rec *r, request_trace_t *trace)
     apr_uri_t uri;
     tg_context_t parent;
     tg_span_t *client;
-    apr_port_t port;
 
     if (trace->client && !trace->client->finished) {
         /* A balancer fails over: the last try ended without an answer. */
@@ -399,7 +398,7 @@ static void open_client_span(request_rec *r, request_trace_t *trace)
         int ipv6 = ap_strchr_c(uri.hostname, ':') != NULL;
         /* No port where the scheme has none by default (a uwsgi socket's name);
          * an IPv6 address in brackets, as in the URL. */
-        port = uri.port ? uri.port : apr_uri_port_of_scheme(uri.scheme);
+        apr_port_t port = uri.port ? uri.port : apr_uri_port_of_scheme(uri.scheme);
         tg_span_tag(client, "http.url",
                     apr_pstrcat(r->pool, uri.scheme ? uri.scheme : "http", "://",
                                 ipv6 ? "[" : "", uri.hostname, ipv6 ? "]" : "",
