@@ -55,7 +55,7 @@ void tomograph_read_environment_readers(const ap_directive_t *conftree)
 typedef struct {
     tg_span_t server;
     tg_span_t *client;             /* the call mod_proxy is making, if any */
-    int client_awaits_fixups;      /* opened by the handler, before mod_proxy_http's fixups */
+    int client_before_call;        /* opened by the handler; no mod_proxy hook saw the call yet */
     const char *tracestate;        /* the trusted caller's, handed on unchanged */
     const char *first_uri;         /* r->uri when the trace began */
     int have_hex;                  /* the ids below are written (when first asked for) */
@@ -161,7 +161,7 @@ static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, re
     /* tg_span_init fills the span, the larger part. */
     trace = apr_palloc(root->pool, sizeof(*trace));
     trace->client = NULL;
-    trace->client_awaits_fixups = 0;
+    trace->client_before_call = 0;
     trace->tracestate = NULL;
     trace->have_hex = 0;
     span = &trace->server;
@@ -308,7 +308,7 @@ int hand_on_span(request_rec *r)
     if (handler_reads_context(r)) {
         if (r->proxyreq) {
             open_client_span(r, trace);
-            trace->client_awaits_fixups = 1;
+            trace->client_before_call = 1;
         }
         else
             hand_on_context(r, trace, &trace->server);
@@ -423,8 +423,8 @@ int start_client_span(request_rec *r)
     request_trace_t *trace = ensure_trace(r);
     if (!trace || !tracing_enabled(r))
         return OK;
-    if (trace->client_awaits_fixups && trace->client && !trace->client->finished)
-        trace->client_awaits_fixups = 0;
+    if (trace->client_before_call && trace->client && !trace->client->finished)
+        trace->client_before_call = 0;
     else
         open_client_span(r, trace);
     return OK;
@@ -438,6 +438,7 @@ int finish_client_span(int *status, request_rec *r)
 
     if (!client || client->finished)
         return DECLINED;
+    trace->client_before_call = 0;
     /* mod_proxy_http notes the backend's status; the others pass it on as r's. */
     backend_status = apr_table_get(r->notes, "proxy-status");
     if (!backend_status && *status == OK)
@@ -493,8 +494,15 @@ int finish_server_span(request_rec *r)
         return DECLINED;
     }
     if (trace->client && !trace->client->finished) {
-        mark_error(trace->client, "no answer from the backend");
-        finish_span(trace->client, last);
+        /* No mod_proxy hook saw it: mod_proxy answered itself (Max-Forwards:
+         * 0, a blocked host) or never ran (a cached answer). No call, no
+         * span. */
+        if (trace->client_before_call)
+            trace->client->finished = 1;
+        else {
+            mark_error(trace->client, "no answer from the backend");
+            finish_span(trace->client, last);
+        }
     }
     span->status_code = last->status;
     if (last->status >= 500)

@@ -140,6 +140,16 @@ class ProxyChainTest(TracingTestCase):
         self.assertCarries(sent, trace_id, client["id"], "01", server["id"], (HMAC_KEY,))
         self.assertEqual(sent.get("HTTP_TRACESTATE"), "caller=1", "tracestate goes on as it came")
 
+    def test_mod_proxy_answering_itself_makes_no_client_span(self):
+        """OPTIONS with Max-Forwards: 0 is answered by mod_proxy, which calls no backend."""
+        trace_id, caller = random_hex(32), random_hex(16)
+        self.request("/to-b/nowhere", {"traceparent": f"00-{trace_id}-{caller}-01",
+                                       "Max-Forwards": "0"}, method="OPTIONS")
+        (server,) = self.wait_for_trace(trace_id, 1)
+        self.assertEqual((server["kind"], server["name"]), ("SERVER", "options /to-b/nowhere"))
+        self.assertEqual(server["tags"].get("http.status_code"), "200", server)
+        self.assertNotIn("error", server["tags"], server)
+
     def test_unsampled_root_stays_unsampled_downstream(self):
         response = self.request("/unsampled-to-b/quiet")
         env = response.json()
