@@ -256,7 +256,8 @@ static int may_hold_id(const char *p, const char *end)
     /* From the 16 - n'th byte on, n bytes of ones then zeros: the mask of
      * the n bytes of a step that lie in the name. */
     static const unsigned char in_name_bytes[32] = {
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
     };
     const __m128i one = _mm_set1_epi8(1), zero = _mm_setzero_si128();
     __m128i decimal = zero, hex = zero;
@@ -271,14 +272,14 @@ static int may_hold_id(const char *p, const char *end)
                                        _mm_cmplt_epi8(folded, _mm_set1_epi8('f' + 1)));
         /* Each byte 1 or 0, summed by eight into each half. */
         digit = _mm_and_si128(_mm_and_si128(digit, in_name), one);
+        letter = _mm_and_si128(_mm_and_si128(letter, in_name), one);
         decimal = _mm_add_epi64(decimal, _mm_sad_epu8(digit, zero));
-        hex = _mm_add_epi64(hex, _mm_sad_epu8(
-                                     _mm_or_si128(digit, _mm_and_si128(_mm_and_si128(letter, in_name), one)),
-                                     zero));
+        hex = _mm_add_epi64(hex, _mm_sad_epu8(_mm_or_si128(digit, letter), zero));
     }
     decimal = _mm_add_epi64(decimal, _mm_unpackhi_epi64(decimal, decimal));
     hex = _mm_add_epi64(hex, _mm_unpackhi_epi64(hex, hex));
-    return _mm_cvtsi128_si32(decimal) >= ID_DECIMAL_DIGITS || _mm_cvtsi128_si32(hex) >= ID_HEX_DIGITS;
+    return _mm_cvtsi128_si32(decimal) >= ID_DECIMAL_DIGITS
+           || _mm_cvtsi128_si32(hex) >= ID_HEX_DIGITS;
 #else
     (void)p;
     (void)end;
