@@ -1,8 +1,9 @@
 """Requests over HTTP/2 (mod_http2, cleartext h2c, Debian's stock module): each stream of a
 connection is a request of its own to httpd, run on a secondary connection, and must get a
 span of its own, continuing its caller's trace, with the app behind it seeing that span as
-its parent.  curl upgrades to h2c from HTTP/1.1 (its --http2-prior-knowledge cannot reuse
-a connection with this httpd, with or without the module)."""
+its parent; a backend reached over HTTP/2 (mod_proxy_http2) is a call with its CLIENT span.
+curl upgrades to h2c from HTTP/1.1 (its --http2-prior-knowledge cannot reuse a connection
+with this httpd, with or without the module)."""
 
 import json
 import subprocess
@@ -21,7 +22,7 @@ class Http2Test(TracingTestCase):
     ZIPKIN = True
     SITE_CONFIG = HTTP2_MODULE + ("Protocols h2c http/1.1",)
 
-    def curl_h2(self, paths, headers, workdir):
+    def curl_h2(self, paths, headers):
         """Fetches every path over h2c, the streams in parallel on one connection; returns
         {path: (HTTP version, status, body)}."""
         argv = ["curl", "--silent", "--show-error", "--http2", "--parallel",
@@ -32,7 +33,7 @@ class Http2Test(TracingTestCase):
         origin = f"http://127.0.0.1:{self.httpd.port}"
         outputs = {}
         for i, path in enumerate(paths):
-            outputs[path] = workdir / f"h2-body-{i}"
+            outputs[path] = self.workdir / f"h2-body-{i}"
             argv += ["--output", str(outputs[path]), f"{origin}{path}"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=CURL_TIMEOUT + 5)
         self.assertEqual(done.returncode, 0, done.stderr)
@@ -48,7 +49,7 @@ class Http2Test(TracingTestCase):
         trace_id, caller = random_hex(32), random_hex(16)
         apps = [f"/app/h2-stream-{i}" for i in range(STREAMS)]
         results = self.curl_h2(apps + ["/static.txt"],
-                               {"traceparent": f"00-{trace_id}-{caller}-01"}, self.workdir)
+                               {"traceparent": f"00-{trace_id}-{caller}-01"})
         for path, (version, status, _) in results.items():
             self.assertEqual((version, status), ("2", 200), path)
         spans = {span["name"]: span for span in self.wait_for_trace(trace_id, STREAMS + 1)}
@@ -71,15 +72,11 @@ class Http2Test(TracingTestCase):
 
     def test_streams_without_a_caller_start_a_trace_each(self):
         paths = [f"/app/h2-root-{i}" for i in range(3)]
-        self.curl_h2(paths, {}, self.workdir)
+        self.curl_h2(paths, {})
         spans = [self.server_span(path) for path in paths]
         for span in spans:
             self.assertNewTrace(span)
         self.assertEqual(len({span["traceId"] for span in spans}), len(paths), spans)
-
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class ProxyToHttp2BackendTest(TracingTestCase):
@@ -114,3 +111,7 @@ class ProxyToHttp2BackendTest(TracingTestCase):
                          f"h2c://127.0.0.1:{self.backend.port}/app/chain")
         self.assertEqual(a_client["tags"].get("http.status_code"), "200", a_client)
         self.assertAppSeesSpan(response.json(), b_server)
+
+
+if __name__ == "__main__":
+    unittest.main()
