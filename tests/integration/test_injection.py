@@ -18,7 +18,7 @@ import socket
 import unittest
 import uuid
 
-from harness import REQUEST_TIMEOUT, TracingTestCase, random_hex, span_file_lines
+from harness import REQUEST_TIMEOUT, TracingTestCase, random_hex
 
 SPAN_FILE = "logs/injection-spans.jsonl"
 TRACE_ID_HEADER = "X-Trace-Id"

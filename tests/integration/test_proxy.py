@@ -163,7 +163,6 @@ class ProxyChainTest(TracingTestCase):
         self.assertEqual(self.spans_in_trace(trace_id), [])
 
 
-
 class WebSocketProxyTest(TracingTestCase):
     """A WebSocket through mod_proxy (upgrade=websocket): its request is answered 101 and
     stays on HTTP/1.1, tunnelled until it closes. It is one call like any other: a SERVER
@@ -218,7 +217,6 @@ class WebSocketProxyTest(TracingTestCase):
             self.assertNotIn("error", span["tags"], span)
         self.assertEqual(self.websocket.headers()["traceparent"],
                          f"00-{trace_id}-{client['id']}-01")
-
 
 
 class UwsgiProxyTest(TracingTestCase):
@@ -345,7 +343,8 @@ class BalancerFailoverTest(TracingTestCase):
         spans = self.wait_for_trace(trace_id, 4)
         by_kind = {}
         for span in spans:
-            by_kind.setdefault((span["localEndpoint"]["serviceName"], span["kind"]), []).append(span)
+            role = (span["localEndpoint"]["serviceName"], span["kind"])
+            by_kind.setdefault(role, []).append(span)
         (server,) = by_kind["demo", "SERVER"]
         (b_server,) = by_kind["service-b", "SERVER"]
         given_up, answered = sorted(by_kind["demo", "CLIENT"], key=lambda s: s["timestamp"])
