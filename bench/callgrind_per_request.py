@@ -66,6 +66,9 @@ def parse_args():
     parser.add_argument("--app", action="store_true",
                         help=f"GET {benchlib.APP_PATH}, a mod_wsgi daemon's app (its daemon "
                              "process counted with the others), instead of the static file")
+    parser.add_argument("--directive", action="append", default=[], metavar="LINE",
+                        help="a line added to the traced server's configuration (repeatable), "
+                             "e.g. 'TomographPropagate tracecontext'")
     parser.add_argument("--pause", type=float, default=1, metavar="MS",
                         help="milliseconds between two requests (default 1; 0: back to back)")
     parser.add_argument("--keep", type=Path,
@@ -88,10 +91,11 @@ def callgrind_total(path):
 class Instance:
     """One configuration: with or without the module, its exporters started once."""
 
-    def __init__(self, with_module, workdir, server, headers, target, pause):
+    def __init__(self, with_module, workdir, server, headers, target, pause, extra=()):
         """server: BenchHttpd's keywords for the configuration (access_log, stock, wsgi);
         headers: what each request carries beside Host (None: nothing); target: (path,
-        the bytes its answer has or None); pause: seconds between two requests."""
+        the bytes its answer has or None); pause: seconds between two requests; extra:
+        the module's directives beside benchlib.traced_directives."""
         self.with_module = with_module
         self.server = server
         self.headers = headers
@@ -102,7 +106,8 @@ class Instance:
         if with_module:
             self.receiver = harness.ZipkinReceiver(workdir)
             self.statsd = harness.StatsdDaemon(workdir)
-            self.directives = benchlib.traced_directives(self.receiver.url, self.statsd.port)
+            self.directives = (benchlib.traced_directives(self.receiver.url, self.statsd.port)
+                               + list(extra))
 
     def count_spans(self, path):
         return sum(1 for r in self.receiver.records()
@@ -249,6 +254,8 @@ def main():
                           f"httpd -X, {'a mod_wsgi app' if args.app else 'static 1 KiB file'}, "
                           f"{server_name} server")
     print(f"server: {described_server}")
+    if args.directive:
+        print("traced server's extra directives: " + "; ".join(args.directive))
     headers = benchlib.OPENSTACK_CLIENT_HEADERS if args.openstack_client else None
     target = (benchlib.APP_PATH, None) if args.app else (benchlib.STATIC_PATH,
                                                         benchlib.STATIC_BYTES)
@@ -267,7 +274,7 @@ def main():
     try:
         for config in CONFIGS:
             instance = Instance(config == "traced", workdir, server, headers, target,
-                                args.pause / 1000)
+                                args.pause / 1000, args.directive)
             try:
                 for i, n in enumerate((n1, n2)):
                     runs[config, i] = instance.run(n, workdir / f"{config}-{n}")
