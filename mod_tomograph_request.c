@@ -50,12 +50,17 @@ void tomograph_read_environment_readers(const ap_directive_t *conftree)
     environment_named = names_our_environment(conftree);
 }
 
+/* A call to a backend that mod_proxy makes for a request. */
+typedef struct {
+    tg_span_t *client;             /* its CLIENT span; NULL before the first */
+    int before_call;               /* opened by the handler; no mod_proxy hook saw the call yet */
+} backend_call_t;
+
 /* What the module keeps for a client's request, on the original
  * request_rec; internal redirects and subrequests reach it from theirs. */
 typedef struct {
     tg_span_t server;
-    tg_span_t *client;             /* the call mod_proxy is making, if any */
-    int client_before_call;        /* opened by the handler; no mod_proxy hook saw the call yet */
+    backend_call_t call;           /* the client request's and its internal redirects' */
     const char *tracestate;        /* the trusted caller's, handed on unchanged */
     const char *first_uri;         /* r->uri when the trace began */
     int have_hex;                  /* the ids below are written (when first asked for) */
@@ -160,8 +165,8 @@ static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, re
 
     /* tg_span_init fills the span, the larger part. */
     trace = apr_palloc(root->pool, sizeof(*trace));
-    trace->client = NULL;
-    trace->client_before_call = 0;
+    trace->call.client = NULL;
+    trace->call.before_call = 0;
     trace->tracestate = NULL;
     trace->have_hex = 0;
     span = &trace->server;
@@ -288,7 +293,8 @@ static int handler_reads_context(const request_rec *r)
     return handler[0] != 'd' || strcmp(handler, "default-handler") != 0;
 }
 
-static void open_client_span(request_rec *r, request_trace_t *trace);
+static backend_call_t *call_of(request_rec *r, request_trace_t *trace);
+static void open_client_span(request_rec *r, request_trace_t *trace, backend_call_t *call);
 
 /* Runs first among handlers, when what serves r is known for sure.  Hands
  * the server span on in the headers to whatever reads them (a call to a
@@ -307,8 +313,9 @@ int hand_on_span(request_rec *r)
         annotate_uri(r, "internal redirect to");
     if (handler_reads_context(r)) {
         if (r->proxyreq) {
-            open_client_span(r, trace);
-            trace->client_before_call = 1;
+            backend_call_t *call = call_of(r, trace);
+            open_client_span(r, trace, call);
+            call->before_call = 1;
         }
         else
             hand_on_context(r, trace, &trace->server);
@@ -369,20 +376,37 @@ static const char *backend_url(const request_rec *r)
     return ap_cstr_casecmpn(url, "unix:", 5) == 0 && bar ? bar + 1 : url;
 }
 
+/* Where r's call to a backend is kept: a subrequest's on the subrequest
+ * (mod_include may run one from the answer of its parent's call, still
+ * streaming), the others' in the trace.  A subrequest has no trace of its
+ * own: the module's slot in its request_config is free. */
+static backend_call_t *call_of(request_rec *r, request_trace_t *trace)
+{
+    backend_call_t *call;
+    if (!r->main)
+        return &trace->call;
+    call = ap_get_module_config(r->request_config, &tomograph_module);
+    if (!call) {
+        call = apr_pcalloc(r->pool, sizeof(*call));
+        ap_set_module_config(r->request_config, &tomograph_module, call);
+    }
+    return call;
+}
+
 /* A CLIENT span for r's call to its backend, its context in r's headers,
  * opened by the handler hook: mod_proxy_uwsgi, _fcgi, _scgi, _ajp and
  * _http2 build their call from r and run no mod_proxy hook before it.  A
  * call still open is one that a balancer gave up on. */
-static void open_client_span(request_rec *r, request_trace_t *trace)
+static void open_client_span(request_rec *r, request_trace_t *trace, backend_call_t *call)
 {
     apr_uri_t uri;
     tg_context_t parent;
     tg_span_t *client;
 
-    if (trace->client && !trace->client->finished) {
+    if (call->client && !call->client->finished) {
         /* A balancer fails over: the last try ended without an answer. */
-        mark_error(trace->client, "retried on another backend");
-        finish_span(trace->client, r);
+        mark_error(call->client, "retried on another backend");
+        finish_span(call->client, r);
     }
     if (apr_uri_parse(r->pool, backend_url(r), &uri) != APR_SUCCESS)
         memset(&uri, 0, sizeof(uri));
@@ -410,7 +434,7 @@ static void open_client_span(request_rec *r, request_trace_t *trace)
             tg_span_tag(client, "peer.hostname", uri.hostname);
     }
     hand_on_context(r, trace, client);
-    trace->client = client;
+    call->client = client;
 }
 
 /* mod_proxy_http and mod_proxy_wstunnel run this once per attempt at a
@@ -421,24 +445,27 @@ static void open_client_span(request_rec *r, request_trace_t *trace)
 int start_client_span(request_rec *r)
 {
     request_trace_t *trace = ensure_trace(r);
+    backend_call_t *call;
     if (!trace || !tracing_enabled(r))
         return OK;
-    if (trace->client_before_call && trace->client && !trace->client->finished)
-        trace->client_before_call = 0;
+    call = call_of(r, trace);
+    if (call->before_call && call->client && !call->client->finished)
+        call->before_call = 0;
     else
-        open_client_span(r, trace);
+        open_client_span(r, trace, call);
     return OK;
 }
 
 int finish_client_span(int *status, request_rec *r)
 {
     request_trace_t *trace = find_trace(r);
-    tg_span_t *client = trace ? trace->client : NULL;
+    backend_call_t *call = trace ? call_of(r, trace) : NULL;
+    tg_span_t *client = call ? call->client : NULL;
     const char *backend_status;
 
     if (!client || client->finished)
         return DECLINED;
-    trace->client_before_call = 0;
+    call->before_call = 0;
     /* mod_proxy_http notes the backend's status; the others pass it on as r's. */
     backend_status = apr_table_get(r->notes, "proxy-status");
     if (!backend_status && *status == OK)
@@ -493,15 +520,16 @@ int finish_server_span(request_rec *r)
         span->finished = 1;
         return DECLINED;
     }
-    if (trace->client && !trace->client->finished) {
+    if (trace->call.client && !trace->call.client->finished) {
         /* No mod_proxy hook saw it: mod_proxy answered itself (Max-Forwards:
          * 0, a blocked host) or never ran (a cached answer). No call, no
-         * span. */
-        if (trace->client_before_call)
-            trace->client->finished = 1;
+         * span.  (A subrequest's call ends with the subrequest: mod_proxy
+         * runs request_status after every call it makes.) */
+        if (trace->call.before_call)
+            trace->call.client->finished = 1;
         else {
-            mark_error(trace->client, "no answer from the backend");
-            finish_span(trace->client, last);
+            mark_error(trace->call.client, "no answer from the backend");
+            finish_span(trace->call.client, last);
         }
     }
     span->status_code = last->status;

@@ -219,6 +219,48 @@ class WebSocketProxyTest(TracingTestCase):
                          f"00-{trace_id}-{client['id']}-01")
 
 
+class IncludeInProxiedPageTest(TracingTestCase):
+    """A proxied page whose HTML this server runs through mod_include, and which includes
+    another proxied URL: the inner call is made while the outer one still streams its
+    answer. Each call keeps its own CLIENT span, the outer one lasting past the inner."""
+    ZIPKIN = True
+
+    @classmethod
+    def start_backends(cls):
+        cls.backend = cls.start_httpd(["TomographService service-b"],
+                                      files={"page.shtml": '<!--#include virtual="/inner/x" -->'})
+
+    @classmethod
+    def site_config(cls):
+        b = cls.backend.port
+        return (f"ProxyPass /outer/ http://127.0.0.1:{b}/",
+                f"ProxyPass /inner/ http://127.0.0.1:{b}/app/",
+                "<Location /outer/>",
+                "    Options +Includes",
+                "    SetOutputFilter INCLUDES",
+                "</Location>")
+
+    def test_each_call_has_its_own_client_span(self):
+        trace_id, caller = random_hex(32), random_hex(16)
+        response = self.request("/outer/page.shtml", {"traceparent": f"00-{trace_id}-{caller}-01"})
+        spans = {(span["localEndpoint"]["serviceName"], span["kind"], span["name"]): span
+                 for span in self.wait_for_trace(trace_id, 5)}
+        server = spans["demo", "SERVER", "get /outer/page.shtml"]
+        outer = spans["demo", "CLIENT", "get /page.shtml"]
+        inner = spans["demo", "CLIENT", "get /app/x"]
+        for client in (outer, inner):
+            self.assertEqual(client.get("parentId"), server["id"], spans)
+            self.assertEqual(client["tags"].get("http.status_code"), "200", client)
+            self.assertNotIn("error", client["tags"], client)
+        self.assertEqual(spans["service-b", "SERVER", "get /page.shtml"].get("parentId"),
+                         outer["id"], spans)
+        self.assertEqual(spans["service-b", "SERVER", "get /app/x"].get("parentId"),
+                         inner["id"], spans)
+        # The inner call happened within the outer one.
+        self.assertLessEqual(inner["timestamp"] + inner["duration"],
+                             outer["timestamp"] + outer["duration"], spans)
+
+
 class UwsgiProxyTest(TracingTestCase):
     """httpd in front of uWSGI through mod_proxy_uwsgi, as DevStack serves OpenStack's APIs:
     the call gets its CLIENT span although mod_proxy_uwsgi runs none of mod_proxy's hooks
