@@ -256,9 +256,12 @@ class IncludeInProxiedPageTest(TracingTestCase):
                          outer["id"], spans)
         self.assertEqual(spans["service-b", "SERVER", "get /app/x"].get("parentId"),
                          inner["id"], spans)
-        # The inner call happened within the outer one.
+        # The inner call happened within the outer one, and the app behind it, whose answer
+        # the page includes, saw its server's span.
         self.assertLessEqual(inner["timestamp"] + inner["duration"],
                              outer["timestamp"] + outer["duration"], spans)
+        inner_server = spans["service-b", "SERVER", "get /app/x"]
+        self.assertIn(f'"TOMOGRAPH_SPAN_ID": "{inner_server["id"]}"', response.body)
 
 
 class UwsgiProxyTest(TracingTestCase):
@@ -409,16 +412,20 @@ def free_ipv6_port():
         return None
 
 
-IPV6_PORT = free_ipv6_port()
-
-
-@unittest.skipIf(IPV6_PORT is None, "no IPv6 loopback on this machine")
+@unittest.skipIf(free_ipv6_port() is None, "no IPv6 loopback on this machine")
 class Ipv6Test(TracingTestCase):
     """httpd listening on ::1 too, and proxying to itself there: the spans give IPv6
     endpoints, and the CLIENT span's URL has the address in brackets, as URLs have it."""
     ZIPKIN = True
-    SITE_CONFIG = (f"Listen [::1]:{IPV6_PORT}",
-                   f"ProxyPass /to-v6/ http://[::1]:{IPV6_PORT}/app/")
+
+    @classmethod
+    def start_backends(cls):
+        cls.ipv6_port = free_ipv6_port()
+
+    @classmethod
+    def site_config(cls):
+        return (f"Listen [::1]:{cls.ipv6_port}",
+                f"ProxyPass /to-v6/ http://[::1]:{cls.ipv6_port}/app/")
 
     def test_spans_of_a_call_over_ipv6(self):
         trace_id, caller = random_hex(32), random_hex(16)
@@ -426,10 +433,11 @@ class Ipv6Test(TracingTestCase):
         spans = {(span["kind"], span["name"]): span for span in self.wait_for_trace(trace_id, 3)}
         front, client = spans["SERVER", "get /to-v6/six"], spans["CLIENT", "get /app/six"]
         back = spans["SERVER", "get /app/six"]
-        self.assertEqual(client["tags"].get("http.url"), f"http://[::1]:{IPV6_PORT}/app/six")
-        self.assertEqual(client.get("remoteEndpoint"), {"ipv6": "::1", "port": IPV6_PORT})
+        port = self.ipv6_port
+        self.assertEqual(client["tags"].get("http.url"), f"http://[::1]:{port}/app/six")
+        self.assertEqual(client.get("remoteEndpoint"), {"ipv6": "::1", "port": port})
         self.assertEqual(back["localEndpoint"].get("ipv6"), "::1", back)
-        self.assertEqual(back["localEndpoint"].get("port"), IPV6_PORT, back)
+        self.assertEqual(back["localEndpoint"].get("port"), port, back)
         self.assertEqual(back["remoteEndpoint"].get("ipv6"), "::1", back)
         self.assertNotIn("ipv4", back["localEndpoint"], back)
         self.assertEqual(back.get("parentId"), client["id"], spans)

@@ -9,7 +9,6 @@ import unittest
 from harness import TracingTestCase, free_port, random_hex
 
 CURL_TIMEOUT = 20
-TLS_PORT = free_port()
 
 
 class TlsTest(TracingTestCase):
@@ -17,6 +16,7 @@ class TlsTest(TracingTestCase):
 
     @classmethod
     def start_backends(cls):
+        cls.tls_port = free_port()
         cls.key = cls.workdir / "tls-key.pem"
         cls.cert = cls.workdir / "tls-cert.pem"
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -36,8 +36,8 @@ class TlsTest(TracingTestCase):
                 "<IfModule !http2_module>",
                 f"    LoadModule http2_module {modules}/mod_http2.so",
                 "</IfModule>",
-                f"Listen 127.0.0.1:{TLS_PORT}",
-                f"<VirtualHost 127.0.0.1:{TLS_PORT}>",
+                f"Listen 127.0.0.1:{cls.tls_port}",
+                f"<VirtualHost 127.0.0.1:{cls.tls_port}>",
                 "    TomographService demo-tls",
                 "    SSLEngine on",
                 f"    SSLCertificateFile {cls.cert}",
@@ -49,7 +49,7 @@ class TlsTest(TracingTestCase):
                 "SSLProxyEngine on",
                 "SSLProxyVerify none",
                 "SSLProxyCheckPeerName off",
-                f"ProxyPass /to-tls/ https://127.0.0.1:{TLS_PORT}/app/")
+                f"ProxyPass /to-tls/ https://127.0.0.1:{cls.tls_port}/app/")
 
     def test_streams_over_tls_get_their_spans(self):
         trace_id, caller = random_hex(32), random_hex(16)
@@ -59,7 +59,7 @@ class TlsTest(TracingTestCase):
                 f"traceparent: 00-{trace_id}-{caller}-01",
                 "--write-out", "%{http_version} %{response_code}\\n"]
         for path in paths:
-            argv += ["--output", "/dev/null", f"https://127.0.0.1:{TLS_PORT}{path}"]
+            argv += ["--output", "/dev/null", f"https://127.0.0.1:{self.tls_port}{path}"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=CURL_TIMEOUT + 5)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(done.stdout.split("\n")[:-1], ["2 200"] * len(paths), done.stdout)
@@ -68,7 +68,8 @@ class TlsTest(TracingTestCase):
         for span in spans.values():
             self.assertContinues(span, trace_id, caller)
             self.assertEqual(span["localEndpoint"],
-                             {"serviceName": "demo-tls", "ipv4": "127.0.0.1", "port": TLS_PORT},
+                             {"serviceName": "demo-tls", "ipv4": "127.0.0.1",
+                              "port": self.tls_port},
                              span)
 
     def test_a_call_to_an_https_backend_is_a_client_span(self):
@@ -79,7 +80,7 @@ class TlsTest(TracingTestCase):
         client = spans["CLIENT", "get /app/called"]
         back = spans["SERVER", "get /app/called"]
         self.assertEqual(client["tags"].get("http.url"),
-                         f"https://127.0.0.1:{TLS_PORT}/app/called")
+                         f"https://127.0.0.1:{self.tls_port}/app/called")
         self.assertEqual(client.get("parentId"), front["id"], spans)
         self.assertEqual(back.get("parentId"), client["id"], spans)
         self.assertEqual(back["localEndpoint"]["serviceName"], "demo-tls", back)
