@@ -187,14 +187,15 @@ class ZipkinReceiver:
 
 class UwsgiServer:
     """Debian's uWSGI serving the demo app (conf/demo/app.wsgi) on a loopback socket of its
-    protocol: "uwsgi" (how DevStack serves OpenStack's APIs, behind httpd's mod_proxy_uwsgi)
-    or "fastcgi" (for mod_proxy_fcgi)."""
+    protocol: "uwsgi" (how DevStack serves OpenStack's APIs, behind httpd's mod_proxy_uwsgi),
+    "fastcgi" (for mod_proxy_fcgi) or "scgi" (for mod_proxy_scgi)."""
 
     def __init__(self, workdir, protocol="uwsgi", unix_socket=None):
         """unix_socket: a path to listen on (which httpd's user may reach) instead of a
         loopback port."""
         self.port = None if unix_socket else free_port()
-        socket_option = {"uwsgi": "--socket", "fastcgi": "--fastcgi-socket"}[protocol]
+        socket_option = {"uwsgi": "--socket", "fastcgi": "--fastcgi-socket",
+                         "scgi": "--scgi-socket"}[protocol]
         self.process = ChildProcess(
             "uwsgi",
             [UWSGI, "--plugin", "python3", socket_option,

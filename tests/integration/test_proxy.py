@@ -454,5 +454,20 @@ class FastCgiProxyTest(UwsgiProxyTest):
         return super().site_config() + ('ProxyFCGISetEnvIf true PATH_INFO "%{REQUEST_URI}"',)
 
 
+
+class ScgiProxyTest(UwsgiProxyTest):
+    """The same through mod_proxy_scgi, to the app in uWSGI speaking SCGI."""
+    SCHEME, MODULE, PROTOCOL = "scgi", "proxy_scgi", "scgi"
+
+    @classmethod
+    def site_config(cls):
+        # mod_proxy_scgi gives the app no PATH_INFO of its own, which the app reads.
+        return super().site_config() + (
+            "<IfModule !setenvif_module>",
+            "    LoadModule setenvif_module /usr/lib/apache2/modules/mod_setenvif.so",
+            "</IfModule>",
+            "SetEnvIf Request_URI (.*) PATH_INFO=$1")
+
+
 if __name__ == "__main__":
     unittest.main()
