@@ -449,7 +449,7 @@ int start_client_span(request_rec *r)
     if (!trace || !tracing_enabled(r))
         return OK;
     call = call_of(r, trace);
-    if (call->before_call && call->client && !call->client->finished)
+    if (call->before_call)
         call->before_call = 0;
     else
         open_client_span(r, trace, call);
