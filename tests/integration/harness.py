@@ -23,6 +23,7 @@ from pathlib import Path
 INTEGRATION_DIR = Path(__file__).resolve().parent
 REPO_ROOT = INTEGRATION_DIR.parent.parent
 DEMO_CONF_DIR = REPO_ROOT / "conf" / "demo"
+HTTPD_MODULES = Path("/usr/lib/apache2/modules")
 RECEIVER_JS = INTEGRATION_DIR / "zipkin_receiver.js"
 STATSD_JS = REPO_ROOT / "node_modules" / "statsd" / "stats.js"
 APACHE2 = os.environ.get("APACHE2", "/usr/sbin/apache2")
@@ -63,6 +64,15 @@ def find_module():
     raise FileNotFoundError(
         "mod_tomograph.so not found in " + ", ".join(str(c) for c in candidates)
         + ": build it (make) or set TOMOGRAPH_MODULE")
+
+
+def load_modules(*names):
+    """Configuration lines loading Debian's httpd modules of these names ("ssl" for
+    mod_ssl), each unless the configuration already has it."""
+    return tuple(line for name in names
+                 for line in (f"<IfModule !{name}_module>",
+                              f"    LoadModule {name}_module {HTTPD_MODULES}/mod_{name}.so",
+                              "</IfModule>"))
 
 
 def free_port(kind=socket.SOCK_STREAM):

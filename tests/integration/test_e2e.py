@@ -8,8 +8,8 @@ import unittest
 import uuid
 from pathlib import Path
 
-from harness import (TracingTestCase, now_us, osprofiler_headers, random_hex, sign,
-                     span_file_lines, span_matches, validate_span_file, wait_for)
+from harness import (TracingTestCase, load_modules, now_us, osprofiler_headers, random_hex,
+                     sign, span_file_lines, span_matches, validate_span_file, wait_for)
 
 HMAC_KEYS = ("first-key", "second-key")
 # Clocks of httpd and of this process agree; the slack covers scheduling only.
@@ -232,9 +232,8 @@ class BehindLoadBalancerTest(TracingTestCase):
     the span's remote endpoint is the client the balancer names in X-Forwarded-For, not the
     balancer; a header that names no address leaves the balancer's."""
     ZIPKIN = True
-    SITE_CONFIG = ("LoadModule remoteip_module /usr/lib/apache2/modules/mod_remoteip.so",
-                   "RemoteIPHeader X-Forwarded-For",
-                   "RemoteIPInternalProxy 127.0.0.1")
+    SITE_CONFIG = load_modules("remoteip") + ("RemoteIPHeader X-Forwarded-For",
+                                              "RemoteIPInternalProxy 127.0.0.1")
 
     def remote_endpoint(self, forwarded_for):
         path = f"/app/balanced-{uuid.uuid4().hex[:12]}"

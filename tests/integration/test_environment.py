@@ -6,16 +6,14 @@ import json
 import re
 import unittest
 
-from harness import TracingTestCase, wait_for
+from harness import TracingTestCase, load_modules, wait_for
 
 
 def header_values(response, name):
     return [value for key, value in response.headers if key.lower() == name.lower()]
 
 
-LOAD_HEADERS = ("<IfModule !headers_module>",
-                "    LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so",
-                "</IfModule>")
+LOAD_HEADERS = load_modules("headers")
 
 
 class AppWithoutNamingTest(TracingTestCase):

@@ -20,14 +20,14 @@ import unittest
 from pathlib import Path
 
 from harness import (DownBackend, Httpd, SilentServer, StatsdDaemon, Wrk, ZipkinReceiver,
-                     free_port, run_wrk, span_file_lines, wait_for)
+                     free_port, load_modules, run_wrk, span_file_lines, wait_for)
 
 EXPORTERS = ("Zipkin", "OTLP", "Statsd", "File")
 OUTCOMES = ("Sent", "Failed", "Dropped", "InFlight")
 SPAN_FILE = "logs/spans.jsonl"
 # mod_status, its own requests untraced so that reading the counters does not move them.
 STATUS_SITE_CONFIG = (
-    "LoadModule status_module /usr/lib/apache2/modules/mod_status.so",
+    *load_modules("status"),
     "<Location /server-status>",
     "    SetHandler server-status",
     "    TomographEnable Off",

@@ -9,18 +9,15 @@ import json
 import subprocess
 import unittest
 
-from harness import TracingTestCase, random_hex
+from harness import TracingTestCase, load_modules, random_hex
 
 CURL_TIMEOUT = 20
 STREAMS = 6
-HTTP2_MODULE = ("<IfModule !http2_module>",
-                "    LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so",
-                "</IfModule>")
 
 
 class Http2Test(TracingTestCase):
     ZIPKIN = True
-    SITE_CONFIG = HTTP2_MODULE + ("Protocols h2c http/1.1",)
+    SITE_CONFIG = load_modules("http2") + ("Protocols h2c http/1.1",)
 
     def curl_h2(self, paths, headers):
         """Fetches every path over h2c, the streams in parallel on one connection; returns
@@ -89,13 +86,12 @@ class ProxyToHttp2BackendTest(TracingTestCase):
     @classmethod
     def start_backends(cls):
         cls.backend = cls.start_httpd(["TomographService service-b"],
-                                      HTTP2_MODULE + ("Protocols h2c http/1.1",))
+                                      load_modules("http2") + ("Protocols h2c http/1.1",))
 
     @classmethod
     def site_config(cls):
-        return HTTP2_MODULE + (
-            "LoadModule proxy_http2_module /usr/lib/apache2/modules/mod_proxy_http2.so",
-            f"ProxyPass /to-b/ h2c://127.0.0.1:{cls.backend.port}/app/")
+        return load_modules("http2", "proxy_http2") + (
+            f"ProxyPass /to-b/ h2c://127.0.0.1:{cls.backend.port}/app/",)
 
     def test_an_http2_backend_continues_the_client_span(self):
         trace_id, caller = random_hex(32), random_hex(16)

@@ -10,7 +10,7 @@ import socket
 import unittest
 
 from harness import (REQUEST_TIMEOUT, DownBackend, HangupBackend, TracingTestCase, UwsgiServer,
-                     WebSocketBackend, as_environ, random_hex)
+                     WebSocketBackend, as_environ, load_modules, random_hex)
 
 HMAC_KEY = "proxy-key"
 
@@ -280,9 +280,9 @@ class UwsgiProxyTest(TracingTestCase):
 
     @classmethod
     def site_config(cls):
-        return (f"LoadModule {cls.MODULE}_module /usr/lib/apache2/modules/mod_{cls.MODULE}.so",
-                f"ProxyPass /api/ {cls.SCHEME}://127.0.0.1:{cls.uwsgi.port}/",
-                f"ProxyPass /api-down/ {cls.SCHEME}://127.0.0.1:{cls.down.port}/ retry=0")
+        return load_modules(cls.MODULE) + (
+            f"ProxyPass /api/ {cls.SCHEME}://127.0.0.1:{cls.uwsgi.port}/",
+            f"ProxyPass /api-down/ {cls.SCHEME}://127.0.0.1:{cls.down.port}/ retry=0")
 
     def call(self, path, expect_status=200):
         """GET path with a caller's traceparent: (app's answer, SERVER span, CLIENT span)."""
@@ -341,8 +341,8 @@ class UwsgiUnixSocketTest(TracingTestCase):
 
     @classmethod
     def site_config(cls):
-        return ("LoadModule proxy_uwsgi_module /usr/lib/apache2/modules/mod_proxy_uwsgi.so",
-                f'ProxyPass "/identity" "unix:{cls.socket}|uwsgi://{cls.NAME}" retry=0')
+        return load_modules("proxy_uwsgi") + (
+            f'ProxyPass "/identity" "unix:{cls.socket}|uwsgi://{cls.NAME}" retry=0',)
 
     def test_the_client_span_names_the_socket_by_its_name(self):
         trace_id, caller = random_hex(32), random_hex(16)
@@ -370,17 +370,14 @@ class BalancerFailoverTest(TracingTestCase):
 
     @classmethod
     def site_config(cls):
-        modules = "/usr/lib/apache2/modules"
-        return (f"LoadModule slotmem_shm_module {modules}/mod_slotmem_shm.so",
-                f"LoadModule proxy_balancer_module {modules}/mod_proxy_balancer.so",
-                f"LoadModule lbmethod_byrequests_module {modules}/mod_lbmethod_byrequests.so",
-                "<Proxy balancer://cluster>",
-                # Weighted so that the down member is tried first; once failed, it stays
-                # out of the rotation for the rest of the test.
-                f"    BalancerMember http://127.0.0.1:{cls.down.port} loadfactor=100 retry=60",
-                f"    BalancerMember http://127.0.0.1:{cls.backend.port} loadfactor=1",
-                "</Proxy>",
-                "ProxyPass /cluster/ balancer://cluster/app/")
+        return load_modules("slotmem_shm", "proxy_balancer", "lbmethod_byrequests") + (
+            "<Proxy balancer://cluster>",
+            # Weighted so that the down member is tried first; once failed, it stays
+            # out of the rotation for the rest of the test.
+            f"    BalancerMember http://127.0.0.1:{cls.down.port} loadfactor=100 retry=60",
+            f"    BalancerMember http://127.0.0.1:{cls.backend.port} loadfactor=1",
+            "</Proxy>",
+            "ProxyPass /cluster/ balancer://cluster/app/")
 
     def test_each_attempt_is_a_client_span(self):
         trace_id, caller = random_hex(32), random_hex(16)
@@ -462,11 +459,8 @@ class ScgiProxyTest(UwsgiProxyTest):
     @classmethod
     def site_config(cls):
         # mod_proxy_scgi gives the app no PATH_INFO of its own, which the app reads.
-        return super().site_config() + (
-            "<IfModule !setenvif_module>",
-            "    LoadModule setenvif_module /usr/lib/apache2/modules/mod_setenvif.so",
-            "</IfModule>",
-            "SetEnvIf Request_URI (.*) PATH_INFO=$1")
+        return super().site_config() + load_modules("setenvif") + (
+            "SetEnvIf Request_URI (.*) PATH_INFO=$1",)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ naming it."""
 import subprocess
 import unittest
 
-from harness import TracingTestCase, free_port, random_hex
+from harness import TracingTestCase, free_port, load_modules, random_hex
 
 CURL_TIMEOUT = 20
 
@@ -26,30 +26,21 @@ class TlsTest(TracingTestCase):
 
     @classmethod
     def site_config(cls):
-        modules = "/usr/lib/apache2/modules"
-        return ("<IfModule !ssl_module>",
-                f"    LoadModule ssl_module {modules}/mod_ssl.so",
-                "</IfModule>",
-                "<IfModule !socache_shmcb_module>",
-                f"    LoadModule socache_shmcb_module {modules}/mod_socache_shmcb.so",
-                "</IfModule>",
-                "<IfModule !http2_module>",
-                f"    LoadModule http2_module {modules}/mod_http2.so",
-                "</IfModule>",
-                f"Listen 127.0.0.1:{cls.tls_port}",
-                f"<VirtualHost 127.0.0.1:{cls.tls_port}>",
-                "    TomographService demo-tls",
-                "    SSLEngine on",
-                f"    SSLCertificateFile {cls.cert}",
-                f"    SSLCertificateKeyFile {cls.key}",
-                "    Protocols h2 http/1.1",
-                '    WSGIScriptAlias /app "@SERVER_ROOT@/app/app.wsgi"',
-                "    WSGIProcessGroup tomograph-app",
-                "</VirtualHost>",
-                "SSLProxyEngine on",
-                "SSLProxyVerify none",
-                "SSLProxyCheckPeerName off",
-                f"ProxyPass /to-tls/ https://127.0.0.1:{cls.tls_port}/app/")
+        return load_modules("ssl", "socache_shmcb", "http2") + (
+            f"Listen 127.0.0.1:{cls.tls_port}",
+            f"<VirtualHost 127.0.0.1:{cls.tls_port}>",
+            "    TomographService demo-tls",
+            "    SSLEngine on",
+            f"    SSLCertificateFile {cls.cert}",
+            f"    SSLCertificateKeyFile {cls.key}",
+            "    Protocols h2 http/1.1",
+            '    WSGIScriptAlias /app "@SERVER_ROOT@/app/app.wsgi"',
+            "    WSGIProcessGroup tomograph-app",
+            "</VirtualHost>",
+            "SSLProxyEngine on",
+            "SSLProxyVerify none",
+            "SSLProxyCheckPeerName off",
+            f"ProxyPass /to-tls/ https://127.0.0.1:{cls.tls_port}/app/")
 
     def test_streams_over_tls_get_their_spans(self):
         trace_id, caller = random_hex(32), random_hex(16)
