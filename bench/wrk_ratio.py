@@ -1,9 +1,13 @@
 #!/usr/bin/python3
 """Requests per second under wrk on loopback, mod_tomograph not loaded vs loaded (every
 request traced, Zipkin and statsd on), for a static 1 KiB file and a mod_wsgi app in
-daemon mode. Both servers run side by side; the runs alternate (off, on, off, on, ...)
-so that drift in the machine hits both alike, and the ratio of the medians is reported
-(target >= 0.97).
+daemon mode. Both servers run side by side; the runs alternate (off, on, on, off, off, on,
+...) so that drift in the machine hits both alike and neither always runs second, and the
+ratio of the medians is reported (target >= 0.97).
+
+With --control, the loaded server is replaced by a second unloaded one, a twin of the
+first: the ratio then says how far two identical servers differ on this machine, the
+noise that a ratio of the loaded server is to be read against.
 
 The collectors are bench/receiver (a Zipkin receiver that answers 202 at once and a
 statsd port nobody reads): a collector runs on another machine in production, and one
@@ -52,6 +56,8 @@ def parse_args():
     parser.add_argument("--pin", action="store_true",
                         help="servers on the upper half of the CPUs, wrk and the collectors on "
                              "the lower half")
+    parser.add_argument("--control", action="store_true",
+                        help="an unloaded twin in place of the loaded server: the noise floor")
     parser.add_argument("--perf", action="store_true",
                         help="sample every run with perf record -a and report the share of the "
                              "loaded server's CPU time that tracing takes")
@@ -173,6 +179,21 @@ def measured_run(server, receiver, path, args, cpu_used, sampler=None):
     return rate, requests
 
 
+def start_servers(servers, args, receiver, server_cpus, path):
+    """New servers of both configurations, each warmed up on path (its workers, its wsgi
+    daemon)."""
+    for server in servers.values():
+        server.stop()
+    servers["off"] = benchlib.BenchHttpd(False, wsgi=True)
+    servers["on"] = (benchlib.BenchHttpd(False, wsgi=True) if args.control else
+                     benchlib.BenchHttpd(True, benchlib.traced_directives(
+                         receiver.zipkin_url, receiver.statsd_port), wsgi=True))
+    for server in servers.values():
+        server.start(prefix=pinned_to(server_cpus))
+    for server in servers.values():
+        wrk(server.url(path), args, 1)
+
+
 def print_time_shares(samples):
     """The traced server's CPU samples: the share of the module and of the shipper."""
     server = sum(samples.get(role, 0) for role in ("httpd", "module", "wsgi daemon", "shipper"))
@@ -193,28 +214,26 @@ def main():
     benchlib.print_header("wrk_ratio: requests/s, mod_tomograph loaded vs not loaded")
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s on loopback, "
           f"{args.runs} runs of each configuration, alternated")
+    if args.control:
+        print("control: \"on\" is an unloaded twin of \"off\", the module loaded in neither")
     if args.pin:
         print(f"pinned: servers on CPUs {server_cpus}, wrk and the collectors on CPUs "
               f"{args.client_cpus}")
     servers = {}
     workdir = tempfile.mkdtemp(prefix="tomograph-wrk-")
     try:
-        servers["off"] = benchlib.BenchHttpd(False, wsgi=True)
-        servers["on"] = benchlib.BenchHttpd(
-            True, benchlib.traced_directives(receiver.zipkin_url, receiver.statsd_port), wsgi=True)
-        for server in servers.values():
-            server.start(prefix=pinned_to(server_cpus))
         summary = []
         for name, path in TARGETS:
-            for config in CONFIGS:
-                wrk(servers[config].url(path), args, 1)  # warm-up: workers, wsgi daemon
+            start_servers(servers, args, receiver, server_cpus, path)
             rates = {config: [] for config in CONFIGS}
             requests = {config: 0 for config in CONFIGS}
             cpu_used = {config: {} for config in CONFIGS}
             # Both configurations sampled alike: perf's own cost falls on both.
             samplers = {config: Sampler(workdir) if args.perf else None for config in CONFIGS}
-            for _ in range(args.runs):
-                for config in CONFIGS:
+            for run in range(args.runs):
+                # Each configuration goes second every other time: whatever either place
+                # gives (a warmer cache, a machine speeding up) falls on both alike.
+                for config in CONFIGS if run % 2 == 0 else reversed(CONFIGS):
                     rate, count = measured_run(servers[config], receiver, path, args,
                                                cpu_used[config], samplers[config])
                     rates[config].append(rate)
@@ -241,8 +260,8 @@ def main():
             # the two medians may cut differently; a run and the one just
             # before it share a phase.
             paired = benchlib.median([on / off for off, on in zip(rates["off"], rates["on"])])
-            print(f"  median of the paired ratios (each loaded run over the unloaded one just "
-                  f"before it): {paired:.4f}")
+            print(f"  median of the paired ratios (each loaded run over the unloaded one next "
+                  f"to it): {paired:.4f}")
             summary.append(benchlib.ratio_line(f"ratio of medians, {name}",
                                                medians["on"] / medians["off"], TARGET, False))
             print("  " + summary[-1], flush=True)
