@@ -6,9 +6,13 @@ as an ErrorDocument, the app answers with the status of the error it stands for.
 GET <mount>/.../log-error/<n> also writes n lines to the error log (wsgi.errors) once its
 response headers are out, each quoting, as a careless app would, the query string, the
 credential headers and the cookie it sets (the value of the request's X-Set-Cookie).
+GET <mount>/.../stream/<n> sends its answer in n + 1 parts, each after STREAM_PAUSE.
+A request with a body gets the length and SHA-256 of the body the app read.
 """
+import hashlib
 import http
 import json
+import time
 
 TRACE_KEYS = (
     "TOMOGRAPH_TRACE_ID",
@@ -33,6 +37,9 @@ CARELESS_KEYS = (
     "HTTP_X_AUTH_TOKEN",
     "HTTP_X_SUBJECT_TOKEN",
 )
+
+STREAM_PAUSE = 0.1
+READ_SIZE = 65536
 
 
 def numbered(path_info, action):
@@ -65,17 +72,45 @@ def logging_carelessly(environ, lines, body):
     yield body[1:]
 
 
+def streamed(parts, body):
+    for _ in range(parts):
+        yield b" "
+        time.sleep(STREAM_PAUSE)
+    yield body
+
+
+def body_received(environ):
+    """{"body_bytes": ..., "body_sha256": ...} of the request body as read."""
+    left = int(environ.get("CONTENT_LENGTH") or 0)
+    digest, read = hashlib.sha256(), 0
+    while left > read:
+        chunk = environ["wsgi.input"].read(min(READ_SIZE, left - read))
+        if not chunk:
+            break
+        digest.update(chunk)
+        read += len(chunk)
+    return {"body_bytes": read, "body_sha256": digest.hexdigest()}
+
+
 def application(environ, start_response):
     answer = {key: environ[key] for key in TRACE_KEYS if key in environ}
     # '' in embedded mode, the daemon's name in daemon mode.
     answer["mod_wsgi.process_group"] = environ.get("mod_wsgi.process_group")
+    if int(environ.get("CONTENT_LENGTH") or 0):
+        answer.update(body_received(environ))
     body = (json.dumps(answer, indent=2, sort_keys=True) + "\n").encode()
     status = requested_status(environ)
-    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    path_info = environ.get("PATH_INFO", "")
+    parts = numbered(path_info, "stream")
+    headers = [("Content-Type", "application/json")]
+    if not parts:
+        headers.append(("Content-Length", str(len(body))))
     if "HTTP_X_SET_COOKIE" in environ:
         headers.append(("Set-Cookie", environ["HTTP_X_SET_COOKIE"]))
     start_response(f"{status.value} {status.phrase}", headers)
-    error_lines = numbered(environ.get("PATH_INFO", ""), "log-error")
+    error_lines = numbered(path_info, "log-error")
     if error_lines:
         return logging_carelessly(environ, error_lines, body)
+    if parts:
+        return streamed(parts, body)
     return [body]

@@ -833,8 +833,8 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
     def describe_exports(self):
         return self.receiver.describe() + "\n" + self.httpd.describe()
 
-    def request(self, path, headers=None, method="GET", expect_status=200):
-        response = self.httpd.request(method, path, headers=headers)
+    def request(self, path, headers=None, method="GET", expect_status=200, body=None):
+        response = self.httpd.request(method, path, headers=headers, body=body)
         self.assertEqual(response.status, expect_status,
                          f"{method} {path} with {headers}: {response.body}")
         return response

@@ -6,6 +6,8 @@ Backends that are down or hang up mark the CLIENT span as an error. A WebSocket 
 makes its spans too, which end when it closes, and so does a call through mod_proxy_uwsgi
 to an app in uWSGI (as DevStack serves OpenStack's APIs)."""
 
+import hashlib
+import os
 import socket
 import unittest
 
@@ -13,6 +15,22 @@ from harness import (REQUEST_TIMEOUT, DownBackend, HangupBackend, TracingTestCas
                      WebSocketBackend, as_environ, load_modules, random_hex)
 
 HMAC_KEY = "proxy-key"
+BODY_BYTES = 4 * 1024 * 1024
+# The demo app's /stream/<n> answers in parts, STREAM_PAUSE_US apart.
+STREAM_PARTS = 4
+STREAM_PAUSE_US = 100_000
+
+
+def assert_received_whole(test, response, body):
+    """The demo app's answer says it read all of body, unchanged."""
+    received = response.json()
+    test.assertEqual((received.get("body_bytes"), received.get("body_sha256")),
+                     (len(body), hashlib.sha256(body).hexdigest()))
+
+
+def assert_lasts_the_stream(test, span, role):
+    """span covers the demo app's answer to /stream/STREAM_PARTS, sent in parts."""
+    test.assertGreaterEqual(span["duration"], STREAM_PARTS * STREAM_PAUSE_US, f"{role}: {span}")
 
 
 class ProxyChainTest(TracingTestCase):
@@ -100,6 +118,27 @@ class ProxyChainTest(TracingTestCase):
         _, client = self.proxied("/to-b/posted", method="POST")
         self.assertEqual(client["name"], "post /app/posted")
         self.assertEqual(client["tags"].get("http.method"), "POST")
+
+    def test_a_request_body_reaches_the_app_whole_through_both_hops(self):
+        body = os.urandom(BODY_BYTES)
+        trace_id, caller = random_hex(32), random_hex(16)
+        response = self.request("/to-b/upload", {"traceparent": f"00-{trace_id}-{caller}-01"},
+                                method="PUT", body=body)
+        assert_received_whole(self, response, body)
+        for role, span in self.chain(trace_id, 3).items():
+            self.assertEqual(span["tags"].get("http.method"), "PUT", f"{role}: {span}")
+            self.assertEqual(span["tags"].get("http.status_code"), "200", f"{role}: {span}")
+
+    def test_a_streamed_answer_is_in_every_span(self):
+        trace_id, caller = random_hex(32), random_hex(16)
+        self.request(f"/to-b/stream/{STREAM_PARTS}", {"traceparent": f"00-{trace_id}-{caller}-01"})
+        spans = self.chain(trace_id, 3)
+        for role, span in spans.items():
+            assert_lasts_the_stream(self, span, role)
+        b_server = spans["b-server"]
+        for role in ("a-client", "a-server"):
+            self.assertGreaterEqual(spans[role]["timestamp"] + spans[role]["duration"],
+                                    b_server["timestamp"] + b_server["duration"], spans)
 
     def test_backend_server_error_marks_every_span(self):
         trace_id, caller = random_hex(32), random_hex(16)
@@ -284,11 +323,11 @@ class UwsgiProxyTest(TracingTestCase):
             f"ProxyPass /api/ {cls.SCHEME}://127.0.0.1:{cls.uwsgi.port}/",
             f"ProxyPass /api-down/ {cls.SCHEME}://127.0.0.1:{cls.down.port}/ retry=0")
 
-    def call(self, path, expect_status=200):
-        """GET path with a caller's traceparent: (app's answer, SERVER span, CLIENT span)."""
+    def call(self, path, expect_status=200, method="GET", body=None):
+        """path with a caller's traceparent: (app's answer, SERVER span, CLIENT span)."""
         trace_id, caller = random_hex(32), random_hex(16)
         response = self.request(path, {"traceparent": f"00-{trace_id}-{caller}-01"},
-                                expect_status=expect_status)
+                                method, expect_status, body)
         spans = {span["kind"]: span for span in self.wait_for_trace(trace_id, 2)}
         server, client = spans["SERVER"], spans["CLIENT"]
         self.assertContinues(server, trace_id, caller)
@@ -309,6 +348,19 @@ class UwsgiProxyTest(TracingTestCase):
         self.assertCarries(env, server["traceId"], client["id"], "01", server["id"])
         self.assertEqual((env.get("TOMOGRAPH_TRACE_ID"), env.get("TOMOGRAPH_SPAN_ID")),
                          (server["traceId"], server["id"]), env)
+
+    def test_a_request_body_reaches_the_app_whole(self):
+        # An image uploaded to Glance, say.
+        body = os.urandom(BODY_BYTES)
+        response, server, client = self.call("/api/v2/images/file", method="PUT", body=body)
+        assert_received_whole(self, response, body)
+        for span in (server, client):
+            self.assertEqual(span["tags"].get("http.method"), "PUT", span)
+
+    def test_a_streamed_answer_is_in_both_spans(self):
+        _, server, client = self.call(f"/api/v2/stream/{STREAM_PARTS}")
+        assert_lasts_the_stream(self, server, "SERVER")
+        assert_lasts_the_stream(self, client, "CLIENT")
 
     def test_an_app_error_marks_the_client_span(self):
         _, server, client = self.call("/api/v2/status/503", expect_status=503)
