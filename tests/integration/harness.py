@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -502,6 +503,106 @@ class WebSocketBackend(HangupBackend):
                 connection.sendall(chunk)
         except OSError:
             pass
+
+
+class AjpBackend(HangupBackend):
+    """A servlet container as mod_proxy_ajp sees one (AJP/1.3, as Tomcat speaks it): it
+    answers each forward request with the status its URI ends in (".../status/<code>", else
+    200) and, as JSON, the request headers it received, then ends the response without
+    keeping the connection."""
+
+    FORWARD_REQUEST = 2
+    SEND_BODY_CHUNK, SEND_HEADERS, END_RESPONSE = 3, 4, 5
+    NO_STRING = 0xFFFF
+    # The request header names that AJP sends as a code (0xA001 ...), in code order.
+    CODED_HEADERS = ("accept", "accept-charset", "accept-encoding", "accept-language",
+                     "authorization", "connection", "content-type", "content-length",
+                     "cookie", "cookie2", "host", "pragma", "referer", "user-agent")
+
+    @classmethod
+    def _read_head(cls, connection):
+        """{"uri": ..., "headers": {lowercased name: value}} of the forward request; {} when
+        what came is not one."""
+        connection.settimeout(REQUEST_TIMEOUT)
+        try:
+            magic, length = struct.unpack(">HH", cls._receive(connection, 4))
+            packet = cls._receive(connection, length)
+        except (OSError, struct.error, EOFError):
+            return {}
+        if magic != 0x1234 or not packet or packet[0] != cls.FORWARD_REQUEST:
+            return {}
+        at = 2  # the prefix code and the method
+        fields = []
+        for _ in range(5):  # protocol, URI, remote address, remote host, server name
+            value, at = cls._string(packet, at)
+            fields.append(value)
+        at += 3  # the server's port and is_ssl
+        (count,), at = struct.unpack_from(">H", packet, at), at + 2
+        headers = {}
+        for _ in range(count):
+            (code,) = struct.unpack_from(">H", packet, at)
+            if code >= 0xA001:
+                name, at = cls.CODED_HEADERS[code - 0xA001], at + 2
+            else:
+                name, at = cls._string(packet, at)
+            headers[name.lower()], at = cls._string(packet, at)
+        return {"uri": fields[1], "headers": headers}
+
+    @staticmethod
+    def _receive(connection, length):
+        data = b""
+        while len(data) < length:
+            chunk = connection.recv(length - len(data))
+            if not chunk:
+                raise EOFError("the connection closed within a packet")
+            data += chunk
+        return data
+
+    @classmethod
+    def _string(cls, packet, at):
+        (length,) = struct.unpack_from(">H", packet, at)
+        if length == cls.NO_STRING:
+            return None, at + 2
+        # the bytes, then a NUL
+        return packet[at + 2:at + 2 + length].decode("latin-1"), at + 2 + length + 1
+
+    @staticmethod
+    def _packet(payload):
+        return b"AB" + struct.pack(">H", len(payload)) + payload
+
+    @staticmethod
+    def _put_string(text):
+        data = text.encode("latin-1")
+        return struct.pack(">H", len(data)) + data + b"\0"
+
+    def _answer(self, connection, head):
+        if not head:
+            return
+        tail = head["uri"].rstrip("/").split("/")
+        status = int(tail[-1]) if len(tail) >= 2 and tail[-2] == "status" else 200
+        body = json.dumps(head["headers"]).encode()
+        response_headers = (("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body))))
+        try:
+            connection.sendall(
+                self._packet(bytes([self.SEND_HEADERS]) + struct.pack(">H", status)
+                             + self._put_string(http.HTTPStatus(status).phrase)
+                             + struct.pack(">H", len(response_headers))
+                             + b"".join(self._put_string(name) + self._put_string(value)
+                                        for name, value in response_headers))
+                + self._packet(bytes([self.SEND_BODY_CHUNK]) + struct.pack(">H", len(body))
+                               + body + b"\0")
+                + self._packet(bytes([self.END_RESPONSE, 0])))
+            # Read what else comes (a body) until httpd closes: closing with it unread
+            # would reset the connection, and could lose the answer.
+            connection.shutdown(socket.SHUT_WR)
+            while connection.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def headers(self, index=-1):
+        return self.heads[index].get("headers", {})
 
 
 class SilentServer:

@@ -4,15 +4,16 @@ Two httpd services with mod_tomograph, A (service-a) proxying to B (service-b), 
 trace: A's SERVER span, A's CLIENT span, B's SERVER span, each the parent of the next.
 Backends that are down or hang up mark the CLIENT span as an error. A WebSocket proxied
 makes its spans too, which end when it closes, and so does a call through mod_proxy_uwsgi
-to an app in uWSGI (as DevStack serves OpenStack's APIs)."""
+to an app in uWSGI (as DevStack serves OpenStack's APIs), through mod_proxy_fcgi, _scgi
+and _ajp."""
 
 import hashlib
 import os
 import socket
 import unittest
 
-from harness import (REQUEST_TIMEOUT, DownBackend, HangupBackend, TracingTestCase, UwsgiServer,
-                     WebSocketBackend, as_environ, load_modules, random_hex)
+from harness import (REQUEST_TIMEOUT, AjpBackend, DownBackend, HangupBackend, TracingTestCase,
+                     UwsgiServer, WebSocketBackend, as_environ, load_modules, random_hex)
 
 HMAC_KEY = "proxy-key"
 BODY_BYTES = 4 * 1024 * 1024
@@ -303,28 +304,18 @@ class IncludeInProxiedPageTest(TracingTestCase):
         self.assertIn(f'"TOMOGRAPH_SPAN_ID": "{inner_server["id"]}"', response.body)
 
 
-class UwsgiProxyTest(TracingTestCase):
-    """httpd in front of uWSGI through mod_proxy_uwsgi, as DevStack serves OpenStack's APIs:
-    the call gets its CLIENT span although mod_proxy_uwsgi runs none of mod_proxy's hooks
-    before it, and the app sees that span as its parent in the headers, the request's own
-    (the SERVER span) in TOMOGRAPH_*."""
+class OneCallTestCase(TracingTestCase):
+    """A request that makes one call to a backend: SERVICE's SERVER span and its CLIENT
+    span, down and up (where nothing listens) the backends a subclass starts."""
     ZIPKIN = True
     DIRECTIVES = ("TomographService service-a",)
-    SCHEME, MODULE, PROTOCOL = "uwsgi", "proxy_uwsgi", "uwsgi"
 
     @classmethod
     def start_backends(cls):
-        cls.uwsgi = cls.stopped_after_class(UwsgiServer(cls.workdir, cls.PROTOCOL))
         cls.down = cls.stopped_after_class(DownBackend())
 
-    @classmethod
-    def site_config(cls):
-        return load_modules(cls.MODULE) + (
-            f"ProxyPass /api/ {cls.SCHEME}://127.0.0.1:{cls.uwsgi.port}/",
-            f"ProxyPass /api-down/ {cls.SCHEME}://127.0.0.1:{cls.down.port}/ retry=0")
-
     def call(self, path, expect_status=200, method="GET", body=None):
-        """path with a caller's traceparent: (app's answer, SERVER span, CLIENT span)."""
+        """path with a caller's traceparent: (backend's answer, SERVER span, CLIENT span)."""
         trace_id, caller = random_hex(32), random_hex(16)
         response = self.request(path, {"traceparent": f"00-{trace_id}-{caller}-01"},
                                 method, expect_status, body)
@@ -333,6 +324,38 @@ class UwsgiProxyTest(TracingTestCase):
         self.assertContinues(server, trace_id, caller)
         self.assertEqual(client.get("parentId"), server["id"], spans)
         return response, server, client
+
+    def assertDownBackendMarksTheCall(self, path):
+        _, server, client = self.call(path, expect_status=503)
+        reason = client["tags"].get("error", "")
+        self.assertTrue(reason and not reason.isdigit(), f"a reason, not a status: {client}")
+        self.assertNotIn("http.status_code", client["tags"], "no backend answered")
+        self.assertIn("error", server["tags"], server)
+
+    def assertBackendErrorMarksBothSpans(self, path):
+        _, server, client = self.call(path, expect_status=503)
+        self.assertEqual(client["tags"].get("http.status_code"), "503", client)
+        for span in (server, client):
+            self.assertIn("error", span["tags"], span)
+
+
+class UwsgiProxyTest(OneCallTestCase):
+    """httpd in front of uWSGI through mod_proxy_uwsgi, as DevStack serves OpenStack's APIs:
+    the call gets its CLIENT span although mod_proxy_uwsgi runs none of mod_proxy's hooks
+    before it, and the app sees that span as its parent in the headers, the request's own
+    (the SERVER span) in TOMOGRAPH_*."""
+    SCHEME, MODULE, PROTOCOL = "uwsgi", "proxy_uwsgi", "uwsgi"
+
+    @classmethod
+    def start_backends(cls):
+        super().start_backends()
+        cls.uwsgi = cls.stopped_after_class(UwsgiServer(cls.workdir, cls.PROTOCOL))
+
+    @classmethod
+    def site_config(cls):
+        return load_modules(cls.MODULE) + (
+            f"ProxyPass /api/ {cls.SCHEME}://127.0.0.1:{cls.uwsgi.port}/",
+            f"ProxyPass /api-down/ {cls.SCHEME}://127.0.0.1:{cls.down.port}/ retry=0")
 
     def test_the_app_is_the_client_spans_child(self):
         response, server, client = self.call("/api/v2/servers")
@@ -363,17 +386,45 @@ class UwsgiProxyTest(TracingTestCase):
         assert_lasts_the_stream(self, client, "CLIENT")
 
     def test_an_app_error_marks_the_client_span(self):
-        _, server, client = self.call("/api/v2/status/503", expect_status=503)
-        self.assertEqual(client["tags"].get("http.status_code"), "503", client)
-        for span in (server, client):
-            self.assertIn("error", span["tags"], span)
+        self.assertBackendErrorMarksBothSpans("/api/v2/status/503")
 
     def test_backend_down_marks_the_client_span_with_the_reason(self):
-        _, server, client = self.call("/api-down/v2/servers", expect_status=503)
-        reason = client["tags"].get("error", "")
-        self.assertTrue(reason and not reason.isdigit(), f"a reason, not a status: {client}")
-        self.assertNotIn("http.status_code", client["tags"], "no backend answered")
-        self.assertIn("error", server["tags"], server)
+        self.assertDownBackendMarksTheCall("/api-down/v2/servers")
+
+
+class AjpProxyTest(OneCallTestCase):
+    """httpd in front of a servlet container through mod_proxy_ajp, which runs none of
+    mod_proxy's hooks before its call either: the call gets its CLIENT span, and the
+    container gets that span's context in the request headers."""
+
+    @classmethod
+    def start_backends(cls):
+        super().start_backends()
+        cls.container = cls.stopped_after_class(AjpBackend())
+
+    @classmethod
+    def site_config(cls):
+        return load_modules("proxy_ajp") + (
+            f"ProxyPass /servlet/ ajp://127.0.0.1:{cls.container.port}/app/",
+            f"ProxyPass /servlet-down/ ajp://127.0.0.1:{cls.down.port}/app/ retry=0")
+
+    def test_the_container_gets_the_client_spans_context(self):
+        response, server, client = self.call("/servlet/orders?page=2")
+        port = self.container.port
+        self.assertEqual(client["name"], "get /app/orders")
+        self.assertEqual(client.get("remoteEndpoint"), {"ipv4": "127.0.0.1", "port": port})
+        self.assertEqual(client["tags"].get("http.url"), f"ajp://127.0.0.1:{port}/app/orders")
+        self.assertEqual(client["tags"].get("http.status_code"), "200", client)
+        self.assertNotIn("error", client["tags"], client)
+        self.assertEqual(response.json(), self.container.headers())
+        self.assertCarries(as_environ(self.container.headers()), server["traceId"],
+                           client["id"], "01", server["id"])
+
+    def test_a_container_error_marks_the_client_span(self):
+        self.assertBackendErrorMarksBothSpans("/servlet/status/503")
+
+    def test_container_down_marks_the_client_span_with_the_reason(self):
+        self.assertDownBackendMarksTheCall("/servlet-down/orders")
 
 
 class UwsgiUnixSocketTest(TracingTestCase):
