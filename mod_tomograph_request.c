@@ -343,9 +343,13 @@ static const char *service_name(const request_rec *r)
 static void enqueue(const tg_span_t *span)
 {
     unsigned char record[TG_QUEUE_SLOT_BYTES];
+    apr_size_t length = tg_record_encode(span, record, sizeof(record));
+    /* Counted next to the queue's own count (queued, or dropped when full),
+     * not before the encoding: a child killed meanwhile (a crash elsewhere in
+     * the process, the OOM killer) would leave a span created that the
+     * queue never saw. */
     atomic_fetch_add_explicit(&tomograph_retained->shared->spans_created, 1, memory_order_relaxed);
-    /* A full queue drops the span; the queue counts it. */
-    tg_queue_push(tomograph_retained->queue, record, tg_record_encode(span, record, sizeof(record)));
+    tg_queue_push(tomograph_retained->queue, record, length);
 }
 
 static void mark_error(tg_span_t *span, const char *reason)

@@ -1,8 +1,8 @@
 """Faults under load: wrk on loopback against a real httpd (mpm_event) with the module while the
-collector is down, comes back, hangs; while the shipper is killed; across graceful restarts;
-with the statsd port closed; and what memory a run of load leaves.  Requests must not fail
-nor slow down, memory must not grow, and every span must be accounted for in mod_status
-(/server-status?auto):
+collector is down, comes back, hangs; while the shipper or a child is killed; across graceful
+restarts; with the statsd port closed; and what memory a run of load leaves.  Requests must
+not fail nor slow down, memory must not grow, and every span must be accounted for in
+mod_status (/server-status?auto):
 
     SpansCreated == SpansQueued + SpansDropped               (what the queue lost)
     XTaken == XSent + XFailed + XDropped + XInFlight          (each exporter X configured)
@@ -417,6 +417,57 @@ class ShipperKilledTest(FaultTestCase):
                 wait_for(lambda: "TG03110" in httpd.error_log.read_text(),
                          "the queue-loss line", SHIPPER_RESTART_WAIT, context=httpd.describe)
             self.assertLogRateLimited(httpd, allowed=("TG03103", "TG03110"))
+
+
+class ChildrenKilledTest(FaultTestCase):
+    """SIGKILL to a worker child, three times in the middle of the load: what a crash
+    elsewhere in the process, or the OOM killer, does to a child that may be writing a record."""
+
+    KILLS = 3
+
+    def worker_children(self, httpd):
+        """The parent's children that serve requests: neither the shipper nor a wsgi daemon."""
+        parent, shipper = httpd.process.popen.pid, shipper_pids(httpd)[-1]
+        return [pid for pid, (state, ppid) in instance_processes(httpd).items()
+                if ppid == parent and pid != shipper and state != "Z"
+                and not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"(wsgi:")]
+
+    def test_the_queue_goes_on_and_every_span_queued_is_delivered(self):
+        receiver = self.receiver()
+        httpd = self.start_httpd([f"TomographZipkin {receiver.url}",
+                                  f"TomographSpanFile {SPAN_FILE}"])
+        wait_for(lambda: shipper_pids(httpd), "the shipper to start")
+        wrk = self.start_wrk(httpd, 300)
+        try:
+            for _ in range(self.KILLS):
+                time.sleep(1.0)
+                victim = max(self.worker_children(httpd))
+                os.kill(victim, signal.SIGKILL)
+                self.report("child", f"{victim} killed")
+            time.sleep(1.0)
+        finally:
+            during = wrk.stop()
+        self.report("wrk during the kills", during)
+        # Its connections to a killed child were cut; the new children answer every request.
+        after = self.load(httpd, "after the kills", seconds=2)
+        counters = self.settled_counters(httpd, "after the kills")
+        received, distinct = unique_received(receiver)
+        self.report("delivered", f"receiver {received} spans ({distinct} distinct)")
+        with self.subTest("the new children answer"):
+            self.assertNoFailedRequest(after)
+            self.assertEqual(during.non_2xx, 0, during.output)
+        with self.subTest("every span accounted for"):
+            # Not by the access log: a child killed between its line and its span's record
+            # logged a request that has no span.
+            self.assertAccounted(counters, ("Zipkin", "File"))
+        with self.subTest("every span queued delivered, once"):
+            self.assertEqual(counters["ZipkinSent"], counters["SpansQueued"], counters)
+            self.assertEqual(counters["FileSent"], counters["SpansQueued"], counters)
+            self.assertEqual((received, distinct), (counters["ZipkinSent"],) * 2)
+            self.assertEqual(len(span_file_lines(httpd.root / SPAN_FILE)), counters["FileSent"])
+        with self.subTest("one shipper, never restarted"):
+            self.assertShipperRuns(httpd)
+            self.assertEqual(len(shipper_pids(httpd)), 1, "a child's death is not the shipper's")
 
 
 class GracefulRestartsTest(FaultTestCase):
