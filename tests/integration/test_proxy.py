@@ -11,6 +11,7 @@ import hashlib
 import os
 import socket
 import unittest
+from urllib.parse import urlsplit
 
 from harness import (REQUEST_TIMEOUT, AjpBackend, DownBackend, HangupBackend, TracingTestCase,
                      UwsgiServer, WebSocketBackend, as_environ, load_modules, random_hex)
@@ -325,6 +326,22 @@ class OneCallTestCase(TracingTestCase):
         self.assertEqual(client.get("parentId"), server["id"], spans)
         return response, server, client
 
+    @classmethod
+    def proxy_passes(cls, module, mount, url):
+        """module loaded, mount proxied to url, and mount + "-down" to the same path where
+        nothing listens."""
+        down = urlsplit(url)._replace(netloc=f"127.0.0.1:{cls.down.port}").geturl()
+        return load_modules(module) + (f"ProxyPass {mount} {url}",
+                                       f"ProxyPass {mount.rstrip('/')}-down/ {down} retry=0")
+
+    def assertAnsweredCall(self, client, url, port):
+        """client: the span of a call answered 200 by the backend at url, on port."""
+        self.assertEqual(client["localEndpoint"]["serviceName"], "service-a")
+        self.assertEqual(client.get("remoteEndpoint"), {"ipv4": "127.0.0.1", "port": port})
+        self.assertEqual(client["tags"].get("http.url"), url)
+        self.assertEqual(client["tags"].get("http.status_code"), "200", client)
+        self.assertNotIn("error", client["tags"], client)
+
     def assertDownBackendMarksTheCall(self, path):
         _, server, client = self.call(path, expect_status=503)
         reason = client["tags"].get("error", "")
@@ -353,20 +370,13 @@ class UwsgiProxyTest(OneCallTestCase):
 
     @classmethod
     def site_config(cls):
-        return load_modules(cls.MODULE) + (
-            f"ProxyPass /api/ {cls.SCHEME}://127.0.0.1:{cls.uwsgi.port}/",
-            f"ProxyPass /api-down/ {cls.SCHEME}://127.0.0.1:{cls.down.port}/ retry=0")
+        return cls.proxy_passes(cls.MODULE, "/api/", f"{cls.SCHEME}://127.0.0.1:{cls.uwsgi.port}/")
 
     def test_the_app_is_the_client_spans_child(self):
         response, server, client = self.call("/api/v2/servers")
         port = self.uwsgi.port
         self.assertEqual(client["name"], "get /v2/servers")
-        self.assertEqual(client["localEndpoint"]["serviceName"], "service-a")
-        self.assertEqual(client.get("remoteEndpoint"), {"ipv4": "127.0.0.1", "port": port})
-        self.assertEqual(client["tags"].get("http.url"),
-                         f"{self.SCHEME}://127.0.0.1:{port}/v2/servers")
-        self.assertEqual(client["tags"].get("http.status_code"), "200", client)
-        self.assertNotIn("error", client["tags"], client)
+        self.assertAnsweredCall(client, f"{self.SCHEME}://127.0.0.1:{port}/v2/servers", port)
         env = response.json()
         self.assertCarries(env, server["traceId"], client["id"], "01", server["id"])
         self.assertEqual((env.get("TOMOGRAPH_TRACE_ID"), env.get("TOMOGRAPH_SPAN_ID")),
@@ -404,18 +414,14 @@ class AjpProxyTest(OneCallTestCase):
 
     @classmethod
     def site_config(cls):
-        return load_modules("proxy_ajp") + (
-            f"ProxyPass /servlet/ ajp://127.0.0.1:{cls.container.port}/app/",
-            f"ProxyPass /servlet-down/ ajp://127.0.0.1:{cls.down.port}/app/ retry=0")
+        return cls.proxy_passes("proxy_ajp", "/servlet/",
+                                f"ajp://127.0.0.1:{cls.container.port}/app/")
 
     def test_the_container_gets_the_client_spans_context(self):
         response, server, client = self.call("/servlet/orders?page=2")
         port = self.container.port
         self.assertEqual(client["name"], "get /app/orders")
-        self.assertEqual(client.get("remoteEndpoint"), {"ipv4": "127.0.0.1", "port": port})
-        self.assertEqual(client["tags"].get("http.url"), f"ajp://127.0.0.1:{port}/app/orders")
-        self.assertEqual(client["tags"].get("http.status_code"), "200", client)
-        self.assertNotIn("error", client["tags"], client)
+        self.assertAnsweredCall(client, f"ajp://127.0.0.1:{port}/app/orders", port)
         self.assertEqual(response.json(), self.container.headers())
         self.assertCarries(as_environ(self.container.headers()), server["traceId"],
                            client["id"], "01", server["id"])
