@@ -1,0 +1,100 @@
+"""The README's first command, `bash scripts/demo`, as a new user runs it (on a machine
+already set up, it only checks and builds): a real httpd with the module and the demo app,
+a span for each of its requests in the traces it prints, the callers' traces continued, and
+nothing left running."""
+
+import os
+import re
+import subprocess
+import unittest
+from pathlib import Path
+
+from harness import REPO_ROOT, find_module
+
+DEMO_TIMEOUT = 300
+# What the demo sends (scripts/demo): its readiness probe and eight requests, one of which
+# goes through mod_proxy back into the app, a request of its own.
+SPANS = 11
+TRACES = 9
+
+
+@unittest.skipIf(os.environ.get("TOMOGRAPH_HTTPD_PRELOAD"),
+                 "the demo starts httpd itself, without the sanitizer runtime")
+class DemoTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        build = find_module().parent.parent
+        done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "demo")],
+                              env={**os.environ, "TOMOGRAPH_BUILD_DIR": str(build)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=DEMO_TIMEOUT)
+        cls.status, cls.output = done.returncode, done.stdout
+        root = re.search(r"\(server root (/\S+)\)", cls.output)
+        cls.root = root.group(1) if root else None
+
+    @staticmethod
+    def processes_naming(text):
+        """Pids of the processes whose command line holds text."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+        return found
+
+    def traces(self):
+        """{trace id: [(span name, status, caller's span or None, error)]} as printed."""
+        traces, current = {}, None
+        for line in self.output.splitlines():
+            trace = re.match(r"^trace ([0-9a-f]{32})$", line)
+            span = re.match(r"^\s+(\S+ \S+)\s+demo\s+(\d{3})\s+[0-9.]+ ms\s+span [0-9a-f]{16}"
+                            r"(  ERROR)?(?:  \(caller's span ([0-9a-f]{16})\))?$", line)
+            if trace:
+                current = traces.setdefault(trace.group(1), [])
+            elif span and current is not None:
+                current.append((span.group(1), span.group(2), span.group(4),
+                                bool(span.group(3))))
+        return traces
+
+    def test_it_ends_well_and_leaves_nothing_behind(self):
+        self.assertEqual(self.status, 0, self.output)
+        self.assertIsNotNone(self.root, self.output)
+        self.assertEqual(self.processes_naming(self.root), [], "the demo's httpd still runs")
+        self.assertFalse(Path(self.root).exists(), f"{self.root} is left")
+
+    def test_every_request_has_its_span(self):
+        self.assertIn(f"{SPANS} spans in {TRACES} traces", self.output)
+        traces = self.traces()
+        self.assertEqual(sum(len(spans) for spans in traces.values()), SPANS, self.output)
+
+    def test_callers_traces_are_continued(self):
+        traces = self.traces()
+        # The W3C and B3 callers of scripts/demo, with their ids.
+        self.assertEqual(traces.get("4bf92f3577b34da6a3ce929d0e0e4736"),
+                         [("get /app/orders", "200", "00f067aa0ba902b7", False)], self.output)
+        self.assertEqual(traces.get("80f198ee56343ba864fe8b2a57d3eff7"),
+                         [("get /embedded/orders", "200", "e457b5a2e4d86bd1", False)],
+                         self.output)
+
+    def test_the_proxied_hop_and_the_error_show(self):
+        traces = self.traces()
+        proxied = [spans for spans in traces.values() if spans[0][0] == "get /proxy/hello"]
+        self.assertEqual([[name for name, *_ in spans] for spans in proxied],
+                         [["get /proxy/hello", "get /app/hello", "get /app/hello"]], self.output)
+        errors = [span for spans in traces.values() for span in spans if span[3]]
+        self.assertEqual(errors, [("get /app/status/500", "500", None, True)], self.output)
+
+    def test_the_access_log_carries_the_trace_ids(self):
+        log = self.output.split("== the access log carries the trace ids", 1)[-1]
+        traced = re.findall(r'" \d{3} trace=([0-9a-f]{32}) span=[0-9a-f]{16}$', log,
+                            re.MULTILINE)
+        # A line a request: the CLIENT span of the proxied hop has none of its own.
+        self.assertEqual(len(traced), SPANS - 1, log)
+        self.assertLessEqual(set(traced), set(self.traces()), log)
+
+
+if __name__ == "__main__":
+    unittest.main()
