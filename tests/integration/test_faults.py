@@ -1,8 +1,8 @@
 """Faults under load: wrk on loopback against a real httpd (mpm_event) with the module while the
-collector is down, comes back, hangs; while the shipper or a child is killed; across graceful
-restarts; with the statsd port closed; and what memory a run of load leaves.  Requests must
-not fail nor slow down, memory must not grow, and every span must be accounted for in
-mod_status (/server-status?auto):
+collector is down, comes back, hangs; while the shipper is stopped or killed, or a child is
+killed; across graceful restarts; with the statsd port closed; and what memory a run of load
+leaves.  Requests must not fail nor slow down, memory must not grow, and every span must be
+accounted for in mod_status (/server-status?auto):
 
     SpansCreated == SpansQueued + SpansDropped               (what the queue lost)
     XTaken == XSent + XFailed + XDropped + XInFlight          (each exporter X configured)
@@ -417,6 +417,49 @@ class ShipperKilledTest(FaultTestCase):
                 wait_for(lambda: "TG03110" in httpd.error_log.read_text(),
                          "the queue-loss line", SHIPPER_RESTART_WAIT, context=httpd.describe)
             self.assertLogRateLimited(httpd, allowed=("TG03103", "TG03110"))
+
+
+class ShipperStalledTest(FaultTestCase):
+    """SIGSTOP to the shipper for seconds in the middle of the load, with a small queue: the
+    queue fills and drops (the request path never waits for room), counts every span it
+    drops, says so in one line, and the shipper goes on where it stopped."""
+
+    STALL = 3.0
+
+    def test_a_full_queue_drops_and_counts_and_never_blocks(self):
+        receiver = self.receiver()
+        httpd = self.start_httpd([f"TomographZipkin {receiver.url}", "TomographQueueSize 64"])
+        shipper = wait_for(lambda: shipper_pids(httpd), "the shipper to start")[-1]
+        wrk = self.start_wrk(httpd, 300)
+        try:
+            time.sleep(0.5)
+            os.kill(shipper, signal.SIGSTOP)
+            stalled_at = traced_requests(httpd)
+            time.sleep(self.STALL)
+            served_meanwhile = traced_requests(httpd) - stalled_at
+        finally:
+            os.kill(shipper, signal.SIGCONT)
+            time.sleep(0.5)
+            result = wrk.stop()
+        self.report("wrk", result)
+        self.report("requests served while the shipper was stopped", served_meanwhile)
+        counters = self.settled_counters(httpd, "after the stall")
+        received, distinct = unique_received(receiver)
+        with self.subTest("requests go on"):
+            self.assertNoFailedRequest(result)
+            self.assertGreater(served_meanwhile, 0, "the request path waited for the shipper")
+        with self.subTest("what the full queue dropped is counted"):
+            self.assertGreater(counters["SpansDropped"], 0, counters)
+            self.assertAccounted(counters, ("Zipkin",), httpd)
+        with self.subTest("what it queued is delivered, once"):
+            self.assertEqual(counters["ZipkinSent"], counters["SpansQueued"], counters)
+            self.assertEqual((received, distinct), (counters["ZipkinSent"],) * 2)
+        with self.subTest("one line says so; the same shipper goes on"):
+            wait_for(lambda: "TG03110" in httpd.error_log.read_text(), "the queue-loss line",
+                     SHIPPER_RESTART_WAIT, context=httpd.describe)
+            self.assertLogRateLimited(httpd, allowed=("TG03110",))
+            self.assertEqual(len(shipper_pids(httpd)), 1, "a stopped shipper is not a dead one")
+            self.assertShipperRuns(httpd)
 
 
 class ChildrenKilledTest(FaultTestCase):
