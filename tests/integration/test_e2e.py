@@ -291,8 +291,24 @@ class ConfiguredSpanFileTest(SpanFileTest):
     DIRECTIVES = (f"TomographSpanFile {SPAN_FILE}", "TomographQueueSize 64")
 
 
-if __name__ == "__main__":
-    unittest.main()
+class RotatedSpanFileTest(SpanFileTest):
+    """The span file renamed, then httpd reloaded, as Debian's logrotate does with
+    /var/log/apache2/*.log: the spans after go to a new file at the configured path."""
+
+    SPAN_FILE = "logs/tomograph-spans.log"
+    DIRECTIVES = (f"TomographSpanFile {SPAN_FILE}",)
+
+    def test_spans_go_to_a_new_file_once_rotated(self):
+        self.traced("/app/before-rotation")
+        rotated = self.span_file().with_name("tomograph-spans.log.1")
+        self.span_file().rename(rotated)
+        self.httpd.graceful_restart()
+        self.traced("/app/after-rotation")
+        names = {path: {json.loads(line)["name"] for line in span_file_lines(path)}
+                 for path in (rotated, self.span_file())}
+        self.assertIn("get /app/before-rotation", names[rotated], names)
+        self.assertNotIn("get /app/after-rotation", names[rotated], names)
+        self.assertNotIn("get /app/before-rotation", names[self.span_file()], names)
 
 
 class GracefulRestartTest(TracingTestCase):
@@ -319,3 +335,7 @@ class StopFlushTest(TracingTestCase):
         time.sleep(0.02)
         self.httpd.stop_server()
         self.assertEqual(len(self.spans_of("/app/last-words")), 1, self.describe_exports())
+
+
+if __name__ == "__main__":
+    unittest.main()
