@@ -571,6 +571,23 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
     return APR_SUCCESS;
 }
 
+/* Appends len bytes of whole lines to file, or nothing: a write cut short
+ * (the disk full) would leave half a line, which the next batch would
+ * continue into a line that is no span; what of it went in is cut off. */
+static apr_status_t append_lines(apr_file_t *file, const char *lines, apr_size_t len)
+{
+    apr_off_t end = 0;
+    apr_size_t written = 0;
+    apr_status_t rv = apr_file_seek(file, APR_END, &end);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_write_full(file, lines, len, &written);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_flush(file);
+    if (rv != APR_SUCCESS && written > 0)
+        apr_file_trunc(file, end);
+    return rv;
+}
+
 static void ship_file(tg_shipper_t *shipper)
 {
     apr_status_t rv = APR_ENOMEM;
@@ -581,11 +598,8 @@ static void ship_file(tg_shipper_t *shipper)
         tg_zipkin_append_span(&shipper->out, shipper->batch[i]);
         tg_buf_putc(&shipper->out, '\n');
     }
-    if (!shipper->out.failed) {
-        rv = apr_file_write_full(shipper->cfg.span_file, shipper->out.data, shipper->out.len, NULL);
-        if (rv == APR_SUCCESS)
-            rv = apr_file_flush(shipper->cfg.span_file);
-    }
+    if (!shipper->out.failed)
+        rv = append_lines(shipper->cfg.span_file, shipper->out.data, shipper->out.len);
     if (rv == APR_SUCCESS) {
         settle(&shipper->counters->file, &shipper->counters->file.sent, shipper->batch_len);
         return;

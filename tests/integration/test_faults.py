@@ -1,7 +1,7 @@
 """Faults under load: wrk on loopback against a real httpd (mpm_event) with the module while the
 collector is down, comes back, hangs; while the shipper is stopped or killed, or a child is
-killed; across graceful restarts; with the statsd port closed; and what memory a run of load
-leaves.  Requests must not fail nor slow down, memory must not grow, and every span must be
+killed; across graceful restarts; with the statsd port closed and the span file on a full
+disk; and what memory a run of load leaves.  Requests must not fail nor slow down, memory must not grow, and every span must be
 accounted for in mod_status (/server-status?auto):
 
     SpansCreated == SpansQueued + SpansDropped               (what the queue lost)
@@ -654,6 +654,26 @@ class MemoryUnderLoadTest(FaultTestCase):
         httpd.stop()
         httpd = self.start_httpd([f"TomographZipkin {receiver.url}", *exporters])
         self.assertFlat(httpd, "collector answering")
+
+
+class SpanFileOnAFullDiskTest(FaultTestCase):
+    """TomographSpanFile /dev/full, where every write fails as on a full disk."""
+
+    def test_requests_succeed_and_the_failed_writes_are_counted(self):
+        receiver = self.receiver()
+        httpd = self.start_httpd([f"TomographZipkin {receiver.url}",
+                                  "TomographSpanFile /dev/full"])
+        result = self.load(httpd, "span file on a full disk", seconds=2)
+        counters = self.settled_counters(httpd, "span file on a full disk")
+        self.assertNoFailedRequest(result)
+        self.assertAccounted(counters, ("Zipkin", "File"), httpd)
+        self.assertEqual(counters["FileFailed"], counters["SpansQueued"], counters)
+        self.assertEqual(counters["ZipkinSent"], counters["SpansQueued"],
+                         f"one exporter failing costs the others nothing: {counters}")
+        lines = re.findall(r"^.*TG03005.*$", httpd.error_log.read_text(), re.MULTILINE)
+        self.report("span file failure lines", "\n    ".join(lines))
+        self.assertEqual(len(lines), 1, f"one line a minute: {lines}")
+        self.assertIn("No space left on device", lines[0])
 
 
 class StatsdPortClosedTest(FaultTestCase):

@@ -3,8 +3,11 @@
 #include <apr_file_info.h>
 #include <apr_strings.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "http_server.h"
@@ -110,21 +113,27 @@ static void push_spans(fixture_t *fx, int n)
         push_span(fx, "GET /v2.1/servers", 2);
 }
 
-static void with_span_file(fixture_t *fx)
+/* A span file deleted when the test pool closes it; buffered (then only a
+ * flush puts a batch on disk), or not, as the module opens it. */
+static void with_span_file_buffered(fixture_t *fx, int buffered)
 {
     const char *dir;
     char *path;
     CU_ASSERT_EQUAL_FATAL(apr_temp_dir_get(&dir, tg_test_pool), APR_SUCCESS);
     path = apr_pstrcat(tg_test_pool, dir, "/tg-shipper-XXXXXX", NULL);
-    /* Buffered, so only a flush puts a batch on disk; deleted when the
-     * test pool closes it. */
     CU_ASSERT_EQUAL_FATAL(apr_file_mktemp(&fx->cfg.span_file, path,
                                           APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE
-                                              | APR_FOPEN_APPEND | APR_FOPEN_BUFFERED | APR_FOPEN_EXCL
-                                              | APR_FOPEN_DELONCLOSE,
+                                              | APR_FOPEN_APPEND | APR_FOPEN_EXCL
+                                              | APR_FOPEN_DELONCLOSE
+                                              | (buffered ? APR_FOPEN_BUFFERED : 0),
                                           tg_test_pool),
                           APR_SUCCESS);
     fx->span_path = path;
+}
+
+static void with_span_file(fixture_t *fx)
+{
+    with_span_file_buffered(fx, 1);
 }
 
 static tg_shipper_t *shipper_for(fixture_t *fx)
@@ -245,6 +254,55 @@ static void test_batch_waits_for_size_or_interval(void)
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0 + apr_time_from_sec(1)), 0);
     assert_span_file_holds_all(fx);
     CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 5);
+}
+
+/* In a child process: 3 spans shipped with room on disk for less than their
+ * first line, then 2 with room again.  0 when they were counted failed and
+ * sent. */
+static int fill_the_disk_then_free_it(fixture_t *fx, tg_shipper_t *shipper)
+{
+    struct rlimit saved, room;
+    int i;
+    signal(SIGXFSZ, SIG_IGN);
+    if (getrlimit(RLIMIT_FSIZE, &saved) != 0)
+        return 2;
+    room = saved;
+    room.rlim_cur = 100;
+    for (i = 0; i < 3; i++)
+        queue_span(fx->queue, fx->spans[i]);
+    if (setrlimit(RLIMIT_FSIZE, &room) != 0)
+        return 2;
+    tg_shipper_poll(shipper, T0);
+    if (setrlimit(RLIMIT_FSIZE, &saved) != 0)
+        return 2;
+    for (i = 3; i < 5; i++)
+        queue_span(fx->queue, fx->spans[i]);
+    tg_shipper_poll(shipper, T0);
+    return load(&fx->counters.file.failed) == 3 && load(&fx->counters.file.sent) == 2 ? 0 : 1;
+}
+
+/* The disk filling in the middle of a batch (RLIMIT_FSIZE stands for it, in
+ * a child process so that nothing else is limited): the batch fails, and
+ * what of it was written is cut off, so that the file keeps whole lines, one
+ * span each, and the next batch comes after them. */
+static void test_span_file_keeps_whole_lines_when_the_disk_fills(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    int i, status = -1;
+    pid_t child;
+    with_span_file_buffered(fx, 0);
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+    for (i = 0; i < 5; i++)
+        make_span(fx, "GET /v2.1/servers", 2);
+    child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0)
+        _exit(fill_the_disk_then_free_it(fx, shipper));
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_span_file_holds(fx, fx->spans + 3, 2);
 }
 
 static void test_drain_ships_a_partial_batch(void)
@@ -1367,6 +1425,7 @@ void tg_test_add_shipper(void)
     TG_TEST(suite, test_poll_writes_one_json_line_per_span);
     TG_TEST(suite, test_queue_losses_are_reported_once_a_minute);
     TG_TEST(suite, test_batch_waits_for_size_or_interval);
+    TG_TEST(suite, test_span_file_keeps_whole_lines_when_the_disk_fills);
     TG_TEST(suite, test_drain_ships_a_partial_batch);
     TG_TEST(suite, test_drain_past_deadline_leaves_records_queued);
     TG_TEST(suite, test_undecodable_record_is_counted_and_skipped);
