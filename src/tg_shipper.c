@@ -573,7 +573,10 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
 
 /* Appends len bytes of whole lines to file, or nothing: a write cut short
  * (the disk full) would leave half a line, which the next batch would
- * continue into a line that is no span; what of it went in is cut off. */
+ * continue into a line that is no span; what of it went in is cut off.
+ * Lines another shipper appended meanwhile (the last generation's, draining
+ * beside this one after a graceful restart, onto the same full disk) go
+ * with it. */
 static apr_status_t append_lines(apr_file_t *file, const char *lines, apr_size_t len)
 {
     apr_off_t end = 0;
