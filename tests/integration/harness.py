@@ -537,7 +537,8 @@ class AjpBackend(HangupBackend):
             value, at = cls._string(packet, at)
             fields.append(value)
         at += 3  # the server's port and is_ssl
-        (count,), at = struct.unpack_from(">H", packet, at), at + 2
+        (count,) = struct.unpack_from(">H", packet, at)
+        at += 2
         headers = {}
         for _ in range(count):
             (code,) = struct.unpack_from(">H", packet, at)
