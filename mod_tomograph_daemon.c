@@ -122,14 +122,20 @@ static void run_shipper(shipper_daemon_t *daemon)
 
     cfg = conf->export;
     /* Opened before dropping privileges, so the file may stay owned by root
-     * and out of the reach of the User that runs the apps. */
+     * and out of the reach of the User that runs the apps.  A file that
+     * cannot be opened (a mistyped directory) does not silence the other
+     * exporters. */
     if (conf->span_file) {
         const char *path = ap_server_root_relative(pool, conf->span_file);
         rv = open_span_file(&cfg.span_file, path, pool);
         if (rv != APR_SUCCESS) {
+            int others = cfg.zipkin_url || cfg.otlp_url || cfg.statsd_host;
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                         TGLOGNO(00002) "shipper: cannot open TomographSpanFile %s", path);
-            _exit(SHIPPER_STARTUP_ERROR);
+                         TGLOGNO(00002) "shipper: cannot open TomographSpanFile %s%s", path,
+                         others ? "; shipping to the other exporters without it" : "");
+            if (!others)
+                _exit(SHIPPER_STARTUP_ERROR);
+            cfg.span_file = NULL;
         }
     }
     if (ap_run_drop_privileges(pool, s) != OK) {

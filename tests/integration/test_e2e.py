@@ -311,6 +311,37 @@ class RotatedSpanFileTest(SpanFileTest):
         self.assertNotIn("get /app/before-rotation", names[self.span_file()], names)
 
 
+class UnopenableSpanFileTest(TracingTestCase):
+    """A TomographSpanFile in a directory that does not exist: the error log says so, and
+    Zipkin gets the spans all the same."""
+
+    ZIPKIN = True
+    MISSING = "/nonexistent-tomograph-dir/spans.json"
+    DIRECTIVES = (f"TomographSpanFile {MISSING}",)
+
+    def test_the_other_exporters_go_on(self):
+        self.traced("/app/despite-the-span-file")
+        log = self.httpd.error_log.read_text()
+        self.assertRegex(log, rf"TG00002: shipper: cannot open TomographSpanFile {self.MISSING}; "
+                              "shipping to the other exporters without it")
+        self.assertNotIn("TG00006", log)
+
+
+class UnopenableSpanFileAloneTest(TracingTestCase):
+    """The same with no other exporter: the shipper has nothing to do and says so once;
+    requests are served all the same."""
+
+    DIRECTIVES = (f"TomographSpanFile {UnopenableSpanFileTest.MISSING}",)
+
+    def test_requests_are_served_and_the_error_log_says_why(self):
+        self.request("/app/no-exporter")
+        wait_for(lambda: "TG00006" in self.httpd.error_log.read_text(),
+                 "the shipper's start-up failure", context=self.httpd.describe)
+        log = self.httpd.error_log.read_text()
+        self.assertIn(f"cannot open TomographSpanFile {UnopenableSpanFileTest.MISSING}\n", log)
+        self.assertEqual(log.count("TG00006"), 1, "no restart loop")
+
+
 class GracefulRestartTest(TracingTestCase):
     """A graceful restart replaces the shipper; spans on both sides of it still arrive."""
 
