@@ -1,8 +1,8 @@
 """Faults under load: wrk on loopback against a real httpd (mpm_event) with the module while the
 collector is down, comes back, hangs; while the shipper is stopped or killed, or a child is
 killed; across graceful restarts; with the statsd port closed and the span file on a full
-disk; and what memory a run of load leaves.  Requests must not fail nor slow down, memory must not grow, and every span must be
-accounted for in mod_status (/server-status?auto):
+disk; and what memory a run of load leaves.  Requests must not fail nor slow down, memory
+must not grow, and every span must be accounted for in mod_status (/server-status?auto):
 
     SpansCreated == SpansQueued + SpansDropped               (what the queue lost)
     XTaken == XSent + XFailed + XDropped + XInFlight          (each exporter X configured)
