@@ -134,13 +134,10 @@ class ProxyChainTest(TracingTestCase):
     def test_a_streamed_answer_is_in_every_span(self):
         trace_id, caller = random_hex(32), random_hex(16)
         self.request(f"/to-b/stream/{STREAM_PARTS}", {"traceparent": f"00-{trace_id}-{caller}-01"})
-        spans = self.chain(trace_id, 3)
-        for role, span in spans.items():
+        # (B notes its end after its last byte is out, which A may have read by then: the
+        # ends of the spans are not ordered.)
+        for role, span in self.chain(trace_id, 3).items():
             assert_lasts_the_stream(self, span, role)
-        b_server = spans["b-server"]
-        for role in ("a-client", "a-server"):
-            self.assertGreaterEqual(spans[role]["timestamp"] + spans[role]["duration"],
-                                    b_server["timestamp"] + b_server["duration"], spans)
 
     def test_backend_server_error_marks_every_span(self):
         trace_id, caller = random_hex(32), random_hex(16)
