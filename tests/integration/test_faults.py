@@ -469,11 +469,19 @@ class ChildrenKilledTest(FaultTestCase):
     KILLS = 3
 
     def worker_children(self, httpd):
-        """The parent's children that serve requests: neither the shipper nor a wsgi daemon."""
+        """The parent's children that serve requests: neither the shipper nor a wsgi daemon
+        (nor one gone meanwhile)."""
         parent, shipper = httpd.process.popen.pid, shipper_pids(httpd)[-1]
-        return [pid for pid, (state, ppid) in instance_processes(httpd).items()
-                if ppid == parent and pid != shipper and state != "Z"
-                and not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"(wsgi:")]
+        workers = []
+        for pid, (state, ppid) in instance_processes(httpd).items():
+            if ppid != parent or pid == shipper or state == "Z":
+                continue
+            try:
+                if not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"(wsgi:"):
+                    workers.append(pid)
+            except OSError:
+                pass
+        return workers
 
     def test_the_queue_goes_on_and_every_span_queued_is_delivered(self):
         receiver = self.receiver()
@@ -484,7 +492,10 @@ class ChildrenKilledTest(FaultTestCase):
         try:
             for _ in range(self.KILLS):
                 time.sleep(1.0)
-                victim = max(self.worker_children(httpd))
+                # The last one killed may not be replaced yet (at the parent's next
+                # maintenance, once a second).
+                victim = max(wait_for(lambda: self.worker_children(httpd), "a worker child",
+                                      SHIPPER_RESTART_WAIT, context=httpd.describe))
                 os.kill(victim, signal.SIGKILL)
                 self.report("child", f"{victim} killed")
             time.sleep(1.0)
