@@ -127,6 +127,14 @@ def resources(httpd):
     }
 
 
+def server_children(httpd):
+    """The live children of the parent but the shipper: the ones that serve requests, and
+    mod_wsgi's daemons."""
+    parent, shipper = httpd.process.popen.pid, shipper_pids(httpd)[-1]
+    return [pid for pid, (state, ppid) in instance_processes(httpd).items()
+            if ppid == parent and pid != shipper and state != "Z"]
+
+
 def private_memory(pid):
     """Bytes of a process's private anonymous memory (its heap, its threads' stacks: RssAnon),
     which a leak grows; the queue's shared memory is not in it."""
@@ -469,13 +477,10 @@ class ChildrenKilledTest(FaultTestCase):
     KILLS = 3
 
     def worker_children(self, httpd):
-        """The parent's children that serve requests: neither the shipper nor a wsgi daemon
-        (nor one gone meanwhile)."""
-        parent, shipper = httpd.process.popen.pid, shipper_pids(httpd)[-1]
+        """The children that serve requests: server_children but mod_wsgi's daemons (and one
+        gone meanwhile)."""
         workers = []
-        for pid, (state, ppid) in instance_processes(httpd).items():
-            if ppid != parent or pid == shipper or state == "Z":
-                continue
+        for pid in server_children(httpd):
             try:
                 if not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"(wsgi:"):
                     workers.append(pid)
@@ -626,13 +631,10 @@ class MemoryUnderLoadTest(FaultTestCase):
     SHIPPER_GROWTH_ALLOWED = 9 << 20
 
     def memory(self, httpd):
-        """{process: private bytes}: the shipper, and each child by its pid."""
-        shipper = shipper_pids(httpd)[-1]
-        parent = httpd.process.popen.pid
-        memory = {"shipper": private_memory(shipper)}
-        for pid, (_, ppid) in instance_processes(httpd).items():
-            if ppid == parent and pid != shipper:
-                memory[f"child {pid}"] = private_memory(pid)
+        """{process: private bytes}: the shipper, and each other child by its pid."""
+        memory = {"shipper": private_memory(shipper_pids(httpd)[-1])}
+        for pid in server_children(httpd):
+            memory[f"child {pid}"] = private_memory(pid)
         return memory
 
     def assertFlat(self, httpd, label):
