@@ -11,6 +11,7 @@
 #include "http_main.h"
 #include "ap_mpm.h"
 #include "util_cfgtree.h"
+#include "mod_proxy.h"
 
 #include <apr_shm.h>
 #include <stdalign.h>
@@ -104,7 +105,8 @@ int hand_on_span(request_rec *r);
 void insert_error_filter(request_rec *r);
 int finish_server_span(request_rec *r);
 void note_error_log(const ap_errorlog_info *info, const char *message);
-int start_client_span(request_rec *r);
+int start_backend_call(request_rec *r, proxy_worker *worker, proxy_server_conf *conf,
+                       char *url, const char *proxyname, apr_port_t proxyport);
 int finish_client_span(int *status, request_rec *r);
 
 /* mod_tomograph_status.c */

@@ -13,7 +13,6 @@ APLOG_USE_MODULE(tomograph);
 
 #include "http_protocol.h"
 #include "http_request.h"
-#include "mod_proxy.h"
 
 #include "tg_ids.h"
 #include "tg_record.h"
@@ -53,7 +52,6 @@ void tomograph_read_environment_readers(const ap_directive_t *conftree)
 /* A call to a backend that mod_proxy makes for a request. */
 typedef struct {
     tg_span_t *client;             /* its CLIENT span; NULL before the first */
-    int before_call;               /* opened by the handler; no mod_proxy hook saw the call yet */
 } backend_call_t;
 
 /* What the module keeps for a client's request, on the original
@@ -166,7 +164,6 @@ static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, re
     /* tg_span_init fills the span, the larger part. */
     trace = apr_palloc(root->pool, sizeof(*trace));
     trace->call.client = NULL;
-    trace->call.before_call = 0;
     trace->tracestate = NULL;
     trace->have_hex = 0;
     span = &trace->server;
@@ -293,12 +290,9 @@ static int handler_reads_context(const request_rec *r)
     return handler[0] != 'd' || strcmp(handler, "default-handler") != 0;
 }
 
-static backend_call_t *call_of(request_rec *r, request_trace_t *trace);
-static void open_client_span(request_rec *r, request_trace_t *trace, backend_call_t *call);
-
 /* Runs first among handlers, when what serves r is known for sure.  Hands
- * the server span on in the headers to whatever reads them (a call to a
- * backend, its CLIENT span), and notes what serves r when it is not what was
+ * the server span on in the headers to the app that reads them (a call to a
+ * backend gets its CLIENT span's in start_backend_call), and notes what serves r when it is not what was
  * asked for: a subrequest that is run (not a mere lookup: mod_wsgi looks one
  * up for PATH_TRANSLATED on every request), or the file DirectoryIndex put in
  * place without a redirect request. */
@@ -312,12 +306,7 @@ int hand_on_span(request_rec *r)
     else if (!r->prev && r->uri != trace->first_uri && strcmp(r->uri, trace->first_uri) != 0)
         annotate_uri(r, "internal redirect to");
     if (handler_reads_context(r)) {
-        if (r->proxyreq) {
-            backend_call_t *call = call_of(r, trace);
-            open_client_span(r, trace, call);
-            call->before_call = 1;
-        }
-        else
+        if (!r->proxyreq)
             hand_on_context(r, trace, &trace->server);
         /* Only a subrequest's environment may hold them already: it is a copy
          * of its parent's.  An internal redirect's renames them REDIRECT_*. */
@@ -370,12 +359,10 @@ static const char *redact(request_rec *r, const char *text);
 
 /* ---- mod_proxy: a CLIENT span for each call to a backend ---- */
 
-/* The URL of the backend r is proxied to, without the Unix socket that
- * mod_proxy may reach it by ("unix:/run/app.sock|uwsgi://app/"). */
-static const char *backend_url(const request_rec *r)
+/* url without the Unix socket that mod_proxy may reach the backend by
+ * ("unix:/run/app.sock|uwsgi://app/"), should it still be there. */
+static const char *without_socket(const char *url)
 {
-    const char *url = r->filename && strncmp(r->filename, "proxy:", 6) == 0 ? r->filename + 6
-                                                                             : r->uri;
     const char *bar = ap_strchr_c(url, '|');
     return ap_cstr_casecmpn(url, "unix:", 5) == 0 && bar ? bar + 1 : url;
 }
@@ -397,11 +384,12 @@ static backend_call_t *call_of(request_rec *r, request_trace_t *trace)
     return call;
 }
 
-/* A CLIENT span for r's call to its backend, its context in r's headers,
- * opened by the handler hook: mod_proxy_uwsgi, _fcgi, _scgi, _ajp and
- * _http2 build their call from r and run no mod_proxy hook before it.  A
- * call still open is one that a balancer gave up on. */
-static void open_client_span(request_rec *r, request_trace_t *trace, backend_call_t *call)
+/* A CLIENT span for r's call to the backend at url, its context in r's
+ * headers, from which every proxy module builds its call (mod_proxy_http
+ * copies them after this).  A call still open is one that a balancer gave
+ * up on. */
+static void open_client_span(request_rec *r, request_trace_t *trace, backend_call_t *call,
+                             const char *url)
 {
     apr_uri_t uri;
     tg_context_t parent;
@@ -412,7 +400,7 @@ static void open_client_span(request_rec *r, request_trace_t *trace, backend_cal
         mark_error(call->client, "retried on another backend");
         finish_span(call->client, r);
     }
-    if (apr_uri_parse(r->pool, backend_url(r), &uri) != APR_SUCCESS)
+    if (apr_uri_parse(r->pool, without_socket(url), &uri) != APR_SUCCESS)
         memset(&uri, 0, sizeof(uri));
     tg_span_context(&trace->server, &parent);
     /* In the client request's pool, its strings copied there: r may be a
@@ -441,23 +429,16 @@ static void open_client_span(request_rec *r, request_trace_t *trace, backend_cal
     call->client = client;
 }
 
-/* mod_proxy_http and mod_proxy_wstunnel run this once per attempt at a
- * call, r->headers_in being the copy they are about to send: the first
- * attempt is the call whose CLIENT span the handler opened, and whose
- * context the copy already holds; each further one (a balancer failing
- * over) gets its own span. */
-int start_client_span(request_rec *r)
+/* mod_proxy runs its scheme handlers once per attempt at a call, url being
+ * the backend that the balancer (if any) chose for it: each attempt is a
+ * call of its own.  First among them, to decline. */
+int start_backend_call(request_rec *r, proxy_worker *worker, proxy_server_conf *conf,
+                       char *url, const char *proxyname, apr_port_t proxyport)
 {
     request_trace_t *trace = ensure_trace(r);
-    backend_call_t *call;
-    if (!trace || !tracing_enabled(r))
-        return OK;
-    call = call_of(r, trace);
-    if (call->before_call)
-        call->before_call = 0;
-    else
-        open_client_span(r, trace, call);
-    return OK;
+    if (trace && tracing_enabled(r))
+        open_client_span(r, trace, call_of(r, trace), url);
+    return DECLINED;
 }
 
 int finish_client_span(int *status, request_rec *r)
@@ -469,7 +450,6 @@ int finish_client_span(int *status, request_rec *r)
 
     if (!client || client->finished)
         return DECLINED;
-    call->before_call = 0;
     /* mod_proxy_http notes the backend's status; the others pass it on as r's. */
     backend_status = apr_table_get(r->notes, "proxy-status");
     if (!backend_status && *status == OK)
@@ -525,16 +505,11 @@ int finish_server_span(request_rec *r)
         return DECLINED;
     }
     if (trace->call.client && !trace->call.client->finished) {
-        /* No mod_proxy hook saw it: mod_proxy answered itself (Max-Forwards:
-         * 0, a blocked host) or never ran (a cached answer). No call, no
-         * span.  (A subrequest's call ends with the subrequest: mod_proxy
-         * runs request_status after every call it makes.) */
-        if (trace->call.before_call)
-            trace->call.client->finished = 1;
-        else {
-            mark_error(trace->call.client, "no answer from the backend");
-            finish_span(trace->call.client, last);
-        }
+        /* mod_proxy runs request_status after every call it makes (a
+         * subrequest's call ends with the subrequest); a call it did not
+         * close still goes out, rather than be lost. */
+        mark_error(trace->call.client, "no answer from the backend");
+        finish_span(trace->call.client, last);
     }
     span->status_code = last->status;
     if (last->status >= 500)

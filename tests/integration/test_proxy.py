@@ -64,7 +64,8 @@ class ProxyChainTest(TracingTestCase):
         roles = {}
         for span in self.wait_for_trace(trace_id, count):
             service = span.get("localEndpoint", {}).get("serviceName")
-            role = {"service-a": "a", "service-b": "b"}.get(service, service) + "-" + span["kind"].lower()
+            role = ({"service-a": "a", "service-b": "b"}.get(service, service) + "-"
+                    + span["kind"].lower())
             self.assertNotIn(role, roles, f"two {role} spans in {trace_id}")
             roles[role] = span
         return roles
@@ -331,6 +332,40 @@ class OneCallTestCase(TracingTestCase):
         return load_modules(module) + (f"ProxyPass {mount} {url}",
                                        f"ProxyPass {mount.rstrip('/')}-down/ {down} retry=0")
 
+    @classmethod
+    def balanced(cls, mount, scheme, port, path="/"):
+        """mount proxied to a balancer of two members speaking scheme: first the one where
+        nothing listens, then the one on port. Weighted so that the down member is tried
+        first; once failed, it stays out of the rotation for the rest of the class."""
+        return load_modules("slotmem_shm", "proxy_balancer", "lbmethod_byrequests") + (
+            f"<Proxy balancer://{scheme}-cluster>",
+            f"    BalancerMember {scheme}://127.0.0.1:{cls.down.port} loadfactor=100 retry=60",
+            f"    BalancerMember {scheme}://127.0.0.1:{port} loadfactor=1",
+            "</Proxy>",
+            f"ProxyPass {mount} balancer://{scheme}-cluster{path}")
+
+    def call_failing_over(self, path, url, port, count=3):
+        """path through the balancer of `balanced`, to url on port after the down member,
+        in a trace of count spans: each attempt is a CLIENT span of SERVICE's SERVER span,
+        the one given up on marked, named by the member it tried. Returns (the backend's
+        answer, the answered CLIENT span)."""
+        trace_id, caller = random_hex(32), random_hex(16)
+        response = self.request(path, {"traceparent": f"00-{trace_id}-{caller}-01"})
+        ours = [span for span in self.wait_for_trace(trace_id, count)
+                if span["localEndpoint"]["serviceName"] == "service-a"]
+        (server,) = [span for span in ours if span["kind"] == "SERVER"]
+        given_up, answered = sorted((span for span in ours if span["kind"] == "CLIENT"),
+                                    key=lambda span: span["timestamp"])
+        for client in (given_up, answered):
+            self.assertEqual(client.get("parentId"), server["id"], ours)
+        self.assertEqual(given_up["tags"].get("error"), "retried on another backend", given_up)
+        self.assertEqual(given_up.get("remoteEndpoint"),
+                         {"ipv4": "127.0.0.1", "port": self.down.port}, given_up)
+        self.assertNotIn("http.status_code", given_up["tags"], "no backend answered")
+        self.assertAnsweredCall(answered, url, port)
+        self.assertNotIn("error", server["tags"], server)
+        return response, answered
+
     def assertAnsweredCall(self, client, url, port):
         """client: the span of a call answered 200 by the backend at url, on port."""
         self.assertEqual(client["localEndpoint"]["serviceName"], "service-a")
@@ -367,7 +402,9 @@ class UwsgiProxyTest(OneCallTestCase):
 
     @classmethod
     def site_config(cls):
-        return cls.proxy_passes(cls.MODULE, "/api/", f"{cls.SCHEME}://127.0.0.1:{cls.uwsgi.port}/")
+        port = cls.uwsgi.port
+        return cls.proxy_passes(cls.MODULE, "/api/", f"{cls.SCHEME}://127.0.0.1:{port}/") + (
+            cls.balanced("/failover/", cls.SCHEME, port))
 
     def test_the_app_is_the_client_spans_child(self):
         response, server, client = self.call("/api/v2/servers")
@@ -398,6 +435,13 @@ class UwsgiProxyTest(OneCallTestCase):
     def test_backend_down_marks_the_client_span_with_the_reason(self):
         self.assertDownBackendMarksTheCall("/api-down/v2/servers")
 
+    def test_a_balancer_failing_over_makes_a_client_span_per_attempt(self):
+        port = self.uwsgi.port
+        response, answered = self.call_failing_over(
+            "/failover/v2/servers", f"{self.SCHEME}://127.0.0.1:{port}/v2/servers", port)
+        self.assertCarries(response.json(), answered["traceId"], answered["id"], "01",
+                           answered["parentId"])
+
 
 class AjpProxyTest(OneCallTestCase):
     """httpd in front of a servlet container through mod_proxy_ajp, which runs none of
@@ -412,7 +456,8 @@ class AjpProxyTest(OneCallTestCase):
     @classmethod
     def site_config(cls):
         return cls.proxy_passes("proxy_ajp", "/servlet/",
-                                f"ajp://127.0.0.1:{cls.container.port}/app/")
+                                f"ajp://127.0.0.1:{cls.container.port}/app/") + (
+            cls.balanced("/failover/", "ajp", cls.container.port, "/app/"))
 
     def test_the_container_gets_the_client_spans_context(self):
         response, server, client = self.call("/servlet/orders?page=2")
@@ -428,6 +473,13 @@ class AjpProxyTest(OneCallTestCase):
 
     def test_container_down_marks_the_client_span_with_the_reason(self):
         self.assertDownBackendMarksTheCall("/servlet-down/orders")
+
+    def test_a_balancer_failing_over_makes_a_client_span_per_attempt(self):
+        port = self.container.port
+        _, answered = self.call_failing_over("/failover/orders",
+                                             f"ajp://127.0.0.1:{port}/app/orders", port)
+        self.assertCarries(as_environ(self.container.headers()), answered["traceId"],
+                           answered["id"], "01", answered["parentId"])
 
 
 class UwsgiUnixSocketTest(TracingTestCase):
@@ -464,44 +516,26 @@ class UwsgiUnixSocketTest(TracingTestCase):
         self.assertCarries(response.json(), trace_id, client["id"], "01", server["id"])
 
 
-class BalancerFailoverTest(TracingTestCase):
+class BalancerFailoverTest(OneCallTestCase):
     """A balancer whose first member is down fails over to the next within the request:
     each attempt is a call of its own, a CLIENT span each, the one given up on marked."""
-    ZIPKIN = True
 
     @classmethod
     def start_backends(cls):
+        super().start_backends()
         cls.backend = cls.start_httpd(["TomographService service-b"])
-        cls.down = cls.stopped_after_class(DownBackend())
 
     @classmethod
     def site_config(cls):
-        return load_modules("slotmem_shm", "proxy_balancer", "lbmethod_byrequests") + (
-            "<Proxy balancer://cluster>",
-            # Weighted so that the down member is tried first; once failed, it stays
-            # out of the rotation for the rest of the test.
-            f"    BalancerMember http://127.0.0.1:{cls.down.port} loadfactor=100 retry=60",
-            f"    BalancerMember http://127.0.0.1:{cls.backend.port} loadfactor=1",
-            "</Proxy>",
-            "ProxyPass /cluster/ balancer://cluster/app/")
+        return cls.balanced("/cluster/", "http", cls.backend.port, "/app/")
 
     def test_each_attempt_is_a_client_span(self):
-        trace_id, caller = random_hex(32), random_hex(16)
-        response = self.request("/cluster/x", {"traceparent": f"00-{trace_id}-{caller}-01"})
-        spans = self.wait_for_trace(trace_id, 4)
-        by_kind = {}
-        for span in spans:
-            role = (span["localEndpoint"]["serviceName"], span["kind"])
-            by_kind.setdefault(role, []).append(span)
-        (server,) = by_kind["demo", "SERVER"]
-        (b_server,) = by_kind["service-b", "SERVER"]
-        given_up, answered = sorted(by_kind["demo", "CLIENT"], key=lambda s: s["timestamp"])
-        for client in (given_up, answered):
-            self.assertEqual(client.get("parentId"), server["id"], spans)
-        self.assertEqual(given_up["tags"].get("error"), "retried on another backend", given_up)
-        self.assertNotIn("error", answered["tags"], answered)
-        self.assertEqual(answered["tags"].get("http.status_code"), "200", answered)
-        self.assertEqual(b_server.get("parentId"), answered["id"], spans)
+        port = self.backend.port
+        response, answered = self.call_failing_over(
+            "/cluster/x", f"http://127.0.0.1:{port}/app/x", port, count=4)
+        (b_server,) = [span for span in self.spans_in_trace(answered["traceId"])
+                       if span["localEndpoint"]["serviceName"] == "service-b"]
+        self.assertEqual(b_server.get("parentId"), answered["id"])
         self.assertAppSeesSpan(response.json(), b_server)
 
 
