@@ -506,8 +506,8 @@ int finish_server_span(request_rec *r)
     }
     if (trace->call.client && !trace->call.client->finished) {
         /* mod_proxy runs request_status after every call it makes (a
-         * subrequest's call ends with the subrequest); a call it did not
-         * close still goes out, rather than be lost. */
+         * subrequest's call ends with the subrequest), but a module that
+         * runs a scheme handler itself need not: its call still goes out. */
         mark_error(trace->call.client, "no answer from the backend");
         finish_span(trace->call.client, last);
     }
