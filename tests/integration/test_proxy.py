@@ -98,6 +98,16 @@ class ProxyChainTest(TracingTestCase):
             self.assertNotIn("shared", span, span)
             self.assertNotIn("error", span.get("tags", {}), span)
 
+    def test_calls_are_traced_after_a_graceful_restart(self):
+        # mod_proxy's hook, which the module registers itself at each reading of the
+        # configuration, is there again in the new generation.
+        self.httpd.graceful_restart()
+        trace_id, caller = random_hex(32), random_hex(16)
+        self.request("/to-b/again", {"traceparent": f"00-{trace_id}-{caller}-01"})
+        spans = self.chain(trace_id, 3)
+        self.assertEqual(spans["a-client"].get("parentId"), spans["a-server"]["id"], spans)
+        self.assertEqual(spans["b-server"].get("parentId"), spans["a-client"]["id"], spans)
+
     def test_client_span_names_the_backend(self):
         _, client = self.proxied("/to-b/described?secret=x")
         b = self.backend.port
