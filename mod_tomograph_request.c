@@ -292,10 +292,11 @@ static int handler_reads_context(const request_rec *r)
 
 /* Runs first among handlers, when what serves r is known for sure.  Hands
  * the server span on in the headers to the app that reads them (a call to a
- * backend gets its CLIENT span's in start_backend_call), and notes what serves r when it is not what was
- * asked for: a subrequest that is run (not a mere lookup: mod_wsgi looks one
- * up for PATH_TRANSLATED on every request), or the file DirectoryIndex put in
- * place without a redirect request. */
+ * backend carries its CLIENT span instead: start_backend_call), and notes
+ * what serves r when it is not what was asked for: a subrequest that is run
+ * (not a mere lookup: mod_wsgi looks one up for PATH_TRANSLATED on every
+ * request), or the file DirectoryIndex put in place without a redirect
+ * request. */
 int hand_on_span(request_rec *r)
 {
     request_trace_t *trace = ensure_trace(r);
