@@ -72,6 +72,7 @@ BAD_ARGUMENTS = (
 
 
 SAMPLE_CONF = REPO_ROOT / "conf" / "tomograph.conf"
+README = REPO_ROOT / "README.md"
 # A line of the sample that a user uncomments: a directive of ours, or the section around one.
 COMMENTED_OUT = re.compile(r"^(\s*)#(?=(Tomograph\w+|<Location|</Location)\b)", re.MULTILINE)
 
@@ -101,6 +102,25 @@ class ConfigTest(unittest.TestCase):
                 self.assertRegex(output, rf"(?<![\w.:/-]){re.escape(value)}(?![\w.:/-])")
                 self.assertNotIn("Syntax OK", output)
 
+    def module_directives(self, httpd):
+        """The module's directives, as `apache2 -L` lists them for httpd's configuration."""
+        listed = subprocess.run([APACHE2, "-L"] + httpd.arguments, env=HTTPD_ENV,
+                                capture_output=True, text=True, timeout=30).stdout
+        directives = set(re.findall(r"^(Tomograph\w+) ", listed, re.MULTILINE))
+        self.assertGreaterEqual(len(directives), 19, listed)
+        return directives
+
+    def test_readme_documents_every_directive(self):
+        """The README's table "Directives" has a row for each directive, and no other."""
+        httpd = Httpd()
+        try:
+            directives = self.module_directives(httpd)
+        finally:
+            httpd.stop()
+        table = README.read_text().split("## Directives\n", 1)[1].split("\n## ", 1)[0]
+        documented = set(re.findall(r"^\| `(Tomograph\w+)", table, re.MULTILINE))
+        self.assertEqual(documented, directives)
+
     def test_sample_configuration_names_every_directive_and_is_valid_uncommented(self):
         """conf/tomograph.conf, which Debian users copy, shows every directive the module
         has (as `apache2 -L` lists them), and with all of them uncommented, each at the
@@ -108,10 +128,7 @@ class ConfigTest(unittest.TestCase):
         sample = SAMPLE_CONF.read_text()
         httpd = Httpd()
         try:
-            listed = subprocess.run([APACHE2, "-L"] + httpd.arguments, env=HTTPD_ENV,
-                                    capture_output=True, text=True, timeout=30).stdout
-            directives = set(re.findall(r"^(Tomograph\w+) ", listed, re.MULTILINE))
-            self.assertGreaterEqual(len(directives), 19, listed)
+            directives = self.module_directives(httpd)
             shown = set(re.findall(r"^\s*#?(Tomograph\w+) ", sample, re.MULTILINE))
             self.assertEqual(directives - shown, set(), "directives the sample does not show")
             self.assertEqual(shown - directives, set(), "the sample shows unknown directives")
