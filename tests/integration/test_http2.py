@@ -77,9 +77,9 @@ class Http2Test(TracingTestCase):
 
 
 class ProxyToHttp2BackendTest(TracingTestCase):
-    """A call through mod_proxy_http2 (h2c:// and h2:// backends), which runs none of
-    mod_proxy's hooks before it, gets its CLIENT span all the same: A's SERVER span, A's
-    CLIENT span and B's SERVER span make one trace, each the parent of the next."""
+    """A call through mod_proxy_http2 (h2c:// and h2:// backends) gets its CLIENT span like
+    any other: A's SERVER span, A's CLIENT span and B's SERVER span make one trace, each the
+    parent of the next."""
     ZIPKIN = True
     DIRECTIVES = ("TomographService service-a",)
 

@@ -400,9 +400,9 @@ class OneCallTestCase(TracingTestCase):
 
 class UwsgiProxyTest(OneCallTestCase):
     """httpd in front of uWSGI through mod_proxy_uwsgi, as DevStack serves OpenStack's APIs:
-    the call gets its CLIENT span although mod_proxy_uwsgi runs none of mod_proxy's hooks
-    before it, and the app sees that span as its parent in the headers, the request's own
-    (the SERVER span) in TOMOGRAPH_*."""
+    the call gets its CLIENT span (a span per attempt when a balancer fails over), and the
+    app sees that span as its parent in the headers, the request's own (the SERVER span) in
+    TOMOGRAPH_*."""
     SCHEME, MODULE, PROTOCOL = "uwsgi", "proxy_uwsgi", "uwsgi"
 
     @classmethod
@@ -454,9 +454,9 @@ class UwsgiProxyTest(OneCallTestCase):
 
 
 class AjpProxyTest(OneCallTestCase):
-    """httpd in front of a servlet container through mod_proxy_ajp, which runs none of
-    mod_proxy's hooks before its call either: the call gets its CLIENT span, and the
-    container gets that span's context in the request headers."""
+    """httpd in front of a servlet container through mod_proxy_ajp: the call gets its CLIENT
+    span (a span per attempt when a balancer fails over), and the container gets that span's
+    context in the request headers."""
 
     @classmethod
     def start_backends(cls):
