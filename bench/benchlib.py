@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))
 
 import harness  # noqa: E402  (needs the path above)
 
-MODULES = Path("/usr/lib/apache2/modules")
+MODULES = harness.HTTPD_MODULES
 STATIC_PATH = "/static-1k.txt"
 STATIC_BYTES = 1024
 APP_PATH = "/app/hello"

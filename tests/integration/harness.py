@@ -76,6 +76,23 @@ def load_modules(*names):
                               "</IfModule>"))
 
 
+def processes():
+    """{pid: (session id, parent pid, state, command line)} of every process."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        # The command name in parentheses may hold anything: the fields follow the last ')'.
+        state, parent, _, session = stat[stat.rindex(")") + 2:].split()[:4]
+        found[int(entry.name)] = (int(session), int(parent), state, command)
+    return found
+
+
 def free_port(kind=socket.SOCK_STREAM):
     """A loopback port free right now (TCP or UDP)."""
     with socket.socket(socket.AF_INET, kind) as sock:

@@ -9,7 +9,7 @@ import subprocess
 import unittest
 from pathlib import Path
 
-from harness import REPO_ROOT, find_module
+from harness import REPO_ROOT, find_module, processes
 
 DEMO_TIMEOUT = 300
 # What the demo sends (scripts/demo): its readiness probe and eight requests, one of which
@@ -36,14 +36,7 @@ class DemoTest(unittest.TestCase):
     @staticmethod
     def processes_naming(text):
         """Pids of the processes whose command line holds text."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            try:
-                if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-        return found
+        return [pid for pid, (*_, command) in processes().items() if text in command]
 
     def traces(self):
         """{trace id: [(span name, status, caller's span or None, error)]} as printed."""

@@ -21,7 +21,7 @@ import unittest
 from pathlib import Path
 
 from harness import (DownBackend, Httpd, SilentServer, StatsdDaemon, Wrk, ZipkinReceiver,
-                     free_port, load_modules, run_wrk, span_file_lines, wait_for)
+                     free_port, load_modules, processes, run_wrk, span_file_lines, wait_for)
 
 EXPORTERS = ("Zipkin", "OTLP", "Statsd", "File")
 OUTCOMES = ("Sent", "Failed", "Dropped", "InFlight")
@@ -87,27 +87,12 @@ def udp_receive_buffer_errors():
     return int(dict(zip(rows[0][1:], rows[1][1:]))["RcvbufErrors"])
 
 
-def process_stat(pid):
-    """(state, parent pid, session id) of a process, None once it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[1].split()
-    return fields[0], int(fields[1]), int(fields[3])
-
-
 def instance_processes(httpd):
     """{pid: (state, parent pid)} of every process of the instance (httpd runs in a session
     of its own), the parent included."""
     session = httpd.process.popen.pid
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = process_stat(int(entry))
-            if stat and stat[2] == session:
-                found[int(entry)] = stat[:2]
-    return found
+    return {pid: (state, parent) for pid, (sid, parent, state, _) in processes().items()
+            if sid == session}
 
 
 def resources(httpd):

@@ -7,28 +7,10 @@ import re
 import signal
 import subprocess
 import unittest
-from pathlib import Path
 
-from harness import STOP_WAIT, TracingTestCase, random_hex, wait_for
+from harness import STOP_WAIT, TracingTestCase, processes, random_hex, wait_for
 
 SHIPPER_STARTED = re.compile(r"TG00005: shipper ([0-9]+) started")
-
-
-def processes():
-    """{pid: (session id, state, command line)} of every process."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        # The command name in parentheses may hold anything: the fields follow the last ')'.
-        state, _, _, session = stat[stat.rindex(")") + 2:].split()[:4]
-        found[int(entry.name)] = (int(session), state, command)
-    return found
 
 
 class MpmChecks:
@@ -41,7 +23,7 @@ class MpmChecks:
         """{pid: (state, command line)} of the processes in httpd's session (it runs in a
         session of its own) or naming its server root."""
         session = self.httpd.process.popen.pid
-        return {pid: (state, command) for pid, (sid, state, command) in processes().items()
+        return {pid: (state, command) for pid, (sid, _, state, command) in processes().items()
                 if sid == session or str(self.httpd.root) in command}
 
     def check_traced_requests(self, label):
