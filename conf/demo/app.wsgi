@@ -79,9 +79,8 @@ def streamed(parts, body):
     yield body
 
 
-def body_received(environ):
-    """{"body_bytes": ..., "body_sha256": ...} of the request body as read."""
-    left = int(environ.get("CONTENT_LENGTH") or 0)
+def body_received(environ, left):
+    """{"body_bytes": ..., "body_sha256": ...} of the request body (left bytes) as read."""
     digest, read = hashlib.sha256(), 0
     while left > read:
         chunk = environ["wsgi.input"].read(min(READ_SIZE, left - read))
@@ -96,8 +95,9 @@ def application(environ, start_response):
     answer = {key: environ[key] for key in TRACE_KEYS if key in environ}
     # '' in embedded mode, the daemon's name in daemon mode.
     answer["mod_wsgi.process_group"] = environ.get("mod_wsgi.process_group")
-    if int(environ.get("CONTENT_LENGTH") or 0):
-        answer.update(body_received(environ))
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length:
+        answer.update(body_received(environ, length))
     body = (json.dumps(answer, indent=2, sort_keys=True) + "\n").encode()
     status = requested_status(environ)
     path_info = environ.get("PATH_INFO", "")
