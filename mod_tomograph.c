@@ -24,7 +24,6 @@
 #include "mod_status.h"
 
 #include "tg_log.h"
-#include "tg_redact.h"
 
 static void log_to_error_log(tg_log_level_t level, apr_status_t rv, const char *message)
 {
@@ -51,23 +50,9 @@ static int hook_backend_calls(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
 
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    server_rec *vhost;
-
     tg_log_set_sink(log_to_error_log);
     tomograph_read_environment_readers(ap_conftree);
-    for (vhost = s; vhost; vhost = vhost->next) {
-        server_conf_t *vconf = server_conf(vhost);
-        vconf->default_service = apr_pstrdup(pconf, vhost->server_hostname ? vhost->server_hostname
-                                                                           : "httpd");
-        ap_str_tolower((char *)vconf->default_service);
-        if (!vconf->redact) {
-            static const char *const defaults[] = {TG_REDACT_DEFAULT_PARAMS};
-            size_t i;
-            vconf->redact = apr_array_make(pconf, 8, sizeof(const char *));
-            for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
-                APR_ARRAY_PUSH(vconf->redact, const char *) = defaults[i];
-        }
-    }
+    complete_server_confs(pconf, s);
     /* The first pass only checks the configuration; the process that runs
      * it is about to be replaced by the daemonized httpd. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)

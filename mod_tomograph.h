@@ -25,17 +25,26 @@
 
 extern module AP_MODULE_DECLARE_DATA tomograph_module;
 
+/* What one httpd instance has once, whichever virtual host a request is for:
+ * one shipper, one queue, one sampling budget.  Its directives are refused
+ * inside <VirtualHost> (GLOBAL_ONLY), so no virtual host can half-override it. */
 typedef struct {
-    /* Instance-wide (main server only, GLOBAL_ONLY). */
     tg_shipper_config_t export;    /* the span file is opened by the shipper */
     const char *span_file;
     int queue_size;
     int sample_limit;              /* new sampled traces a second; 0: no cap */
-    /* Per virtual host. */
+} instance_conf_t;
+
+/* Each virtual host has its own, merged field by field with the main
+ * server's (post_config gives one to a virtual host without any Tomograph
+ * directive, which httpd would have share the main server's). */
+typedef struct {
+    instance_conf_t *instance;     /* the main server's, shared by every virtual host */
     apr_array_header_t *hmac_keys; /* const char *; NULL when unset here */
     apr_array_header_t *redact;    /* query parameter names; NULL: the defaults */
     tg_format_t *extract_order;    /* ends with TG_FORMAT_NONE; NULL: the default */
-    const char *default_service;   /* ServerName, lowercased, set in post_config */
+    const char *default_service;   /* TomographService outside any section, else the
+                                    * ServerName (set at post_config); lowercased */
 } server_conf_t;
 
 /* -1 (or NULL) is "unset here": merging takes the enclosing value. */
@@ -44,7 +53,7 @@ typedef struct {
     int trust_incoming;
     int b3_join;
     double sample_rate;
-    const char *service;
+    const char *service;         /* in a <Location> or <Directory>; NULL: default_service */
     const char *response_header; /* "" turns an inherited one off */
     tg_format_set_t propagate;   /* formats handed on to the app and backends; 0 unset */
 } dir_conf_t;
@@ -89,6 +98,9 @@ static inline dir_conf_t *dir_conf(const request_rec *r)
 extern const command_rec tomograph_cmds[];
 void *create_server_conf(apr_pool_t *p, server_rec *s);
 void *merge_server_conf(apr_pool_t *p, void *basev, void *addv);
+/* At post_config: gives each virtual host a configuration of its own and
+ * its default service name, and the main server the default redactions. */
+void complete_server_confs(apr_pool_t *pconf, server_rec *main_server);
 void *create_dir_conf(apr_pool_t *p, char *dir);
 void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
 

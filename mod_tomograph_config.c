@@ -19,22 +19,56 @@ APLOG_USE_MODULE(tomograph);
 #define MERGE_FLAG(field) conf->field = add->field != -1 ? add->field : base->field
 #define MERGE_IF_SET(field) conf->field = add->field ? add->field : base->field
 
+/* A virtual host's instance part comes from the main server when merged. */
 void *create_server_conf(apr_pool_t *p, server_rec *s)
 {
     server_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
-    conf->queue_size = DEFAULT_QUEUE_SIZE;
-    tg_shipper_config_defaults(&conf->export);
+    if (!s->is_virtual) {
+        conf->instance = apr_pcalloc(p, sizeof(*conf->instance));
+        conf->instance->queue_size = DEFAULT_QUEUE_SIZE;
+        tg_shipper_config_defaults(&conf->instance->export);
+    }
     return conf;
 }
 
 void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
 {
     server_conf_t *base = basev, *add = addv;
-    server_conf_t *conf = apr_pmemdup(p, add, sizeof(*conf));
+    server_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
+    conf->instance = base->instance;
+    conf->default_service = add->default_service; /* its own, not the main server's */
     MERGE_IF_SET(hmac_keys);
     MERGE_IF_SET(redact);
     MERGE_IF_SET(extract_order);
     return conf;
+}
+
+void complete_server_confs(apr_pool_t *pconf, server_rec *main_server)
+{
+    static const char *const default_params[] = {TG_REDACT_DEFAULT_PARAMS};
+    server_conf_t *main_conf = server_conf(main_server);
+    apr_array_header_t *default_redact = apr_array_make(pconf, 8, sizeof(const char *));
+    server_rec *s;
+    size_t i;
+
+    for (i = 0; i < sizeof(default_params) / sizeof(default_params[0]); i++)
+        APR_ARRAY_PUSH(default_redact, const char *) = default_params[i];
+    for (s = main_server; s; s = s->next) {
+        server_conf_t *conf = server_conf(s);
+        /* httpd hands a virtual host without a directive of ours the main
+         * server's object: its name would overwrite the main server's. */
+        if (s != main_server && conf == main_conf) {
+            conf = merge_server_conf(pconf, main_conf, create_server_conf(pconf, s));
+            ap_set_module_config(s->module_config, &tomograph_module, conf);
+        }
+        if (!conf->default_service) {
+            char *name = apr_pstrdup(pconf, s->server_hostname ? s->server_hostname : "httpd");
+            ap_str_tolower(name);
+            conf->default_service = name;
+        }
+        if (!conf->redact)
+            conf->redact = default_redact;
+    }
 }
 
 void *create_dir_conf(apr_pool_t *p, char *dir)
@@ -61,6 +95,13 @@ void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     return conf;
 }
 
+/* For the directives of instance_conf_t, each checked GLOBAL_ONLY first:
+ * then cmd->server is the main server. */
+static instance_conf_t *instance_conf(cmd_parms *cmd)
+{
+    return server_conf(cmd->server)->instance;
+}
+
 static const char *bad_value(cmd_parms *cmd, const char *arg, const char *expected)
 {
     return apr_psprintf(cmd->pool, "%s: '%s' is not %s", cmd->cmd->name, arg, expected);
@@ -77,10 +118,17 @@ static int has_control_bytes(const char *s)
 static const char *set_service(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     dir_conf_t *conf = mconfig;
+    char *name;
     if (!*arg || has_control_bytes(arg))
         return bad_value(cmd, arg, "a service name");
-    conf->service = apr_pstrdup(cmd->pool, arg);
-    ap_str_tolower((char *)conf->service);
+    name = apr_pstrdup(cmd->pool, arg);
+    ap_str_tolower(name);
+    /* Outside any section it names this server alone: a virtual host is
+     * another service, named after its own ServerName unless it says. */
+    if (!cmd->path)
+        server_conf(cmd->server)->default_service = name;
+    else
+        conf->service = name;
     return NULL;
 }
 
@@ -175,13 +223,13 @@ static const char *set_collector_url(cmd_parms *cmd, void *mconfig, const char *
         || (strcasecmp(uri.scheme, "http") != 0 && strcasecmp(uri.scheme, "https") != 0)
         || has_control_bytes(arg))
         return bad_value(cmd, arg, "an http:// or https:// URL of a collector");
-    *(const char **)((char *)&server_conf(cmd->server)->export + (size_t)cmd->info) = arg;
+    *(const char **)((char *)&instance_conf(cmd)->export + (size_t)cmd->info) = arg;
     return NULL;
 }
 
 static const char *set_statsd(cmd_parms *cmd, void *mconfig, const char *arg)
 {
-    server_conf_t *conf = server_conf(cmd->server);
+    instance_conf_t *conf = instance_conf(cmd);
     char *host, *scope;
     apr_port_t port;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -202,7 +250,7 @@ static const char *set_span_file(cmd_parms *cmd, void *mconfig, const char *arg)
         return err;
     if (!*arg || has_control_bytes(arg) || !ap_server_root_relative(cmd->pool, arg))
         return bad_value(cmd, arg, "a file path");
-    server_conf(cmd->server)->span_file = arg;
+    instance_conf(cmd)->span_file = arg;
     return NULL;
 }
 
@@ -216,7 +264,7 @@ static const char *set_queue_size(cmd_parms *cmd, void *mconfig, const char *arg
     if (!err)
         err = parse_number(cmd, arg, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE, "a number of spans", &n);
     if (!err)
-        server_conf(cmd->server)->queue_size = (int)n;
+        instance_conf(cmd)->queue_size = (int)n;
     return err;
 }
 
@@ -242,13 +290,13 @@ static const char *set_sample_limit(cmd_parms *cmd, void *mconfig, const char *a
         err = parse_number(cmd, arg, 0, 1000000000, "a number of new traces a second (0: no limit)",
                            &n);
     if (!err)
-        server_conf(cmd->server)->sample_limit = (int)n;
+        instance_conf(cmd)->sample_limit = (int)n;
     return err;
 }
 
 static const char *set_batch(cmd_parms *cmd, void *mconfig, const char *spans, const char *ms)
 {
-    tg_shipper_config_t *export = &server_conf(cmd->server)->export;
+    tg_shipper_config_t *export = &instance_conf(cmd)->export;
     apr_int64_t n, wait;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     if (!err)
@@ -276,7 +324,7 @@ static const char *parse_timeout(cmd_parms *cmd, const char *arg, long *ms)
 static const char *set_timeout(cmd_parms *cmd, void *mconfig, const char *connect,
                                const char *request)
 {
-    tg_shipper_config_t *export = &server_conf(cmd->server)->export;
+    tg_shipper_config_t *export = &instance_conf(cmd)->export;
     long connect_ms, request_ms;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     if (!err)
@@ -297,7 +345,7 @@ static const char *set_statsd_packet(cmd_parms *cmd, void *mconfig, const char *
     if (!err)
         err = parse_number(cmd, arg, 64, 65507, "a UDP payload size in bytes", &n);
     if (!err)
-        server_conf(cmd->server)->export.statsd_packet = (apr_size_t)n;
+        instance_conf(cmd)->export.statsd_packet = (apr_size_t)n;
     return err;
 }
 

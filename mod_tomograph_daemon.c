@@ -105,7 +105,7 @@ static apr_status_t open_span_file(apr_file_t **file, const char *path, apr_pool
 static void run_shipper(shipper_daemon_t *daemon)
 {
     server_rec *s = daemon->server;
-    server_conf_t *conf = server_conf(s);
+    instance_conf_t *conf = server_conf(s)->instance;
     tg_shipper_config_t cfg;
     tg_shipper_t *shipper;
     apr_pool_t *pool;
@@ -257,7 +257,7 @@ static apr_status_t start_shipper(shipper_daemon_t *daemon)
  * shipper. */
 int tomograph_start(apr_pool_t *pconf, server_rec *s)
 {
-    server_conf_t *conf = server_conf(s);
+    instance_conf_t *conf = server_conf(s)->instance;
     shipper_daemon_t *daemon;
 
     tomograph_retained = retained_data(s);

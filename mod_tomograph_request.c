@@ -110,8 +110,8 @@ static int decide_sampled(const tg_context_t *caller, int trusted, const dir_con
     tg_sampler_t sampler;
     sampler.rate = dconf->sample_rate >= 0 ? dconf->sample_rate : 1.0;
     /* No cap, nothing to count. */
-    sampler.limit = sconf->sample_limit ? &tomograph_retained->shared->sample_limit : NULL;
-    sampler.limit_per_second = (uint64_t)sconf->sample_limit;
+    sampler.limit = sconf->instance->sample_limit ? &tomograph_retained->shared->sample_limit : NULL;
+    sampler.limit_per_second = (uint64_t)sconf->instance->sample_limit;
     /* The coin and the clock only when the rate and the cap need them. */
     return tg_sampling_decide(&sampler, caller, trusted,
                               sampler.rate < 1.0 ? tg_random_span_id() : 0,

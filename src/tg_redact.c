@@ -11,6 +11,8 @@ static int ends_value(char c)
     return c == '\0' || c == '&' || c == ';' || c == '"' || c == '\'' || apr_isspace(c);
 }
 
+/* '=' too: a line that quotes a whole query under a name of its own
+ * ("QUERY_STRING=token=...", as a careless app logs it) starts it there. */
 static int starts_param(const char *text, const char *at)
 {
     char before;
@@ -18,7 +20,7 @@ static int starts_param(const char *text, const char *at)
         return 1;
     before = at[-1];
     return before == '?' || before == '&' || before == ';' || before == '"' || before == '\''
-           || apr_isspace(before);
+           || before == '=' || apr_isspace(before);
 }
 
 /* Length of the secret param name at p ("name=" matched), or 0. */

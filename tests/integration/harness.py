@@ -426,13 +426,16 @@ class Httpd:
         return {name: int(value) for name, value
                 in re.findall(r"^Tomograph(\w+): ([0-9]+)$", response.body, re.MULTILINE)}
 
-    def request(self, method, path, headers=None, body=None, timeout=REQUEST_TIMEOUT):
-        """headers: a mapping, or (name, value) pairs to send a header more than once."""
+    def request(self, method, path, headers=None, body=None, timeout=REQUEST_TIMEOUT,
+                address="127.0.0.1", port=None):
+        """headers: a mapping, or (name, value) pairs to send a header more than once;
+        address and port: another listener of this server's than its main one."""
         pairs = list(headers.items() if isinstance(headers, dict) else headers or ())
         data = body.encode() if isinstance(body, str) else body or b""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        connection = http.client.HTTPConnection(address, port or self.port, timeout=timeout)
         try:
-            connection.putrequest(method, path)
+            connection.putrequest(method, path,
+                                  skip_host=any(name.lower() == "host" for name, _ in pairs))
             for name, value in pairs + [("Content-Length", str(len(data)))]:
                 connection.putheader(name, value)
             connection.endheaders(data)

@@ -24,6 +24,13 @@ static void test_query_values_named_secret_are_replaced(void)
                                 "passwd=[redacted] w key=[redacted] signature=\"[redacted]\"");
 }
 
+static void test_a_query_quoted_under_a_name_is_redacted(void)
+{
+    const char *out = tg_redact(tg_test_pool, "app error: QUERY_STRING=token=s3cr3t&user=bob",
+                                default_params(), NULL);
+    CU_ASSERT_STRING_EQUAL(out, "app error: QUERY_STRING=token=[redacted]&user=bob");
+}
+
 static void test_names_inside_other_words_are_left_alone(void)
 {
     const char *text = "/a?monkey=1&tokens=2&xsecret=3&password= next";
@@ -67,6 +74,7 @@ void tg_test_add_redact(void)
 {
     CU_pSuite suite = TG_SUITE("redact");
     TG_TEST(suite, test_query_values_named_secret_are_replaced);
+    TG_TEST(suite, test_a_query_quoted_under_a_name_is_redacted);
     TG_TEST(suite, test_names_inside_other_words_are_left_alone);
     TG_TEST(suite, test_every_occurrence_of_a_secret_value_is_replaced);
     TG_TEST(suite, test_authorization_and_cookie_parts_are_secrets);
