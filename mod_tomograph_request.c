@@ -513,6 +513,13 @@ int finish_server_span(request_rec *r)
         finish_span(trace->call.client, last);
     }
     span->status_code = last->status;
+    /* Refused at its request line (414, a malformed one): no method to name
+     * it by, and a blank name is no metric anyone finds. */
+    if (!span->method) {
+        char *name = apr_pstrdup(r->pool, ap_get_status_line(last->status));
+        ap_str_tolower(name);
+        span->name = name;
+    }
     if (last->status >= 500)
         mark_error(span, apr_itoa(r->pool, last->status));
     finish_span(span, last);

@@ -18,7 +18,7 @@ import socket
 import unittest
 import uuid
 
-from harness import REQUEST_TIMEOUT, TracingTestCase, random_hex
+from harness import REQUEST_TIMEOUT, TracingTestCase, random_hex, wait_for
 
 SPAN_FILE = "logs/injection-spans.jsonl"
 TRACE_ID_HEADER = "X-Trace-Id"
@@ -234,6 +234,17 @@ class StrictInjectionTest(InjectionChecks, TracingTestCase):
                     self.assertEqual(self.assertAppGotNoControlByte(response)["TOMOGRAPH_TRACE_ID"],
                                      span["traceId"])
         self.assertExportsClean(spans)
+
+    def test_request_refused_at_its_request_line_is_named_after_its_status(self):
+        """httpd refuses a request line over LimitRequestLine (414) before it has a method or
+        a path: the span and its statsd timer are named after the status, not blank."""
+        span = self.span_of(self.send(b"/app/" + b"x" * 9000, expect_status=414))
+        self.assertEqual(span["name"], "414 request-uri too long", span)
+        self.assertEqual(span["tags"].get("http.status_code"), "414", span)
+        metric = "demo.414_request-uri_too_long:"
+        wait_for(lambda: any(line.startswith(metric) for line in self.statsd.lines()),
+                 f"statsd timer {metric}", context=self.statsd.process.output)
+        self.assertExportsClean([span])
 
     # --- what the module must take -------------------------------------------------
 
