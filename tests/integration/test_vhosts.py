@@ -65,6 +65,7 @@ class VirtualHostsTest(TracingTestCase):
     127.0.0.2) and one port-based (cinder)."""
 
     ZIPKIN = True
+    OTLP = True
     STATSD = True
     DIRECTIVES = MAIN_DIRECTIVES
 
@@ -226,14 +227,24 @@ class VirtualHostsTest(TracingTestCase):
 
     # --- instance-wide directives -----------------------------------------------------
 
-    def test_span_file_gets_every_server(self):
-        paths = {host: unique() for host in ("main", "keystone", "glance", "nova")}
+    def test_every_exporter_gets_every_server(self):
+        """The span file and OTLP (Zipkin and statsd: above), each server's spans under its
+        own service."""
+        services = {"main": "demo", "keystone": "keystone.test", "glance": "image-api",
+                    "nova": "nova.test"}
+        paths = {host: unique() for host in services}
         for host, path in paths.items():
             self.span_at(host, path, {"b3": b3_value(random_hex(32), random_hex(16), "1")})
         file = self.httpd.root / SPAN_FILE
-        wait_for(lambda: all(any(f'"get {path}"' in line for line in span_file_lines(file))
-                             for path in paths.values()),
+        wait_for(lambda: all(any(f'"get {path}"' in line and f'"{services[host]}"' in line
+                                 for line in span_file_lines(file))
+                             for host, path in paths.items()),
                  "every server's span in the span file", SPAN_WAIT)
+        wait_for(lambda: all(any(r["span"]["name"] == f"get {path}"
+                                 and r["service"] == services[host] and r["valid"]
+                                 for r in self.receiver.records("otlp"))
+                             for host, path in paths.items()),
+                 "every server's span in OTLP", SPAN_WAIT, context=self.receiver.describe)
 
 
 class SampleLimitAcrossVirtualHostsTest(TracingTestCase):
