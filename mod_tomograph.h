@@ -27,7 +27,7 @@ extern module AP_MODULE_DECLARE_DATA tomograph_module;
 
 typedef struct {
     /* Instance-wide (main server only, GLOBAL_ONLY). */
-    tg_shipper_config_t export;    /* the span file is opened by the shipper */
+    tg_export_config_t export;     /* the span file is opened by the shipper */
     const char *span_file;
     int queue_size;
     int sample_limit;              /* new sampled traces a second; 0: no cap */
