@@ -1365,6 +1365,32 @@ static void test_run_with_the_collector_down_still_ends_in_time(void)
     assert_counts(EXPORTER(fx, zipkin), 6, 0, 6, 0, 0);
 }
 
+/* What mod_status shows as LastSent: when each exporter last delivered, by
+ * the shipper's clock; 0 for one that never did. */
+static void test_last_sent_is_when_each_exporter_last_delivered(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    apr_time_t later = T0 + apr_time_from_sec(5);
+    collector_for(&fx->cfg.otlp_url, TG_TEST_HTTP_ACCEPT);
+    with_span_file(fx);
+    fx->cfg.zipkin_url = closed_url();
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 2);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, otlp)->sent) == 2
+                                && load(&EXPORTER(fx, zipkin)->retried) >= 2);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, otlp)->last_sent), T0);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, file)->last_sent), T0);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, zipkin)->last_sent), 0);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, statsd)->last_sent), 0);
+    push_spans(fx, 1);
+    POLL_UNTIL(shipper, later, load(&EXPORTER(fx, otlp)->sent) == 3);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, otlp)->last_sent), later);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, file)->last_sent), later);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, zipkin)->last_sent), 0);
+}
+
 static void test_each_failure_kind_is_reported_once(void)
 {
     fixture_t *fx = fixture();
@@ -1461,6 +1487,7 @@ void tg_test_add_shipper(void)
     TG_TEST(suite, test_drain_retries_within_its_budget);
     TG_TEST(suite, test_write_off_settles_a_dead_shippers_spans);
     TG_TEST(suite, test_run_with_the_collector_down_still_ends_in_time);
+    TG_TEST(suite, test_last_sent_is_when_each_exporter_last_delivered);
     TG_TEST(suite, test_each_failure_kind_is_reported_once);
     TG_TEST(suite, test_every_exporter_gets_every_span);
 }
