@@ -363,17 +363,17 @@ apr_status_t tg_export_http_open(const tg_exporter_t *self, void **state,
     http_exporter_t *exporter = apr_pcalloc(pool, sizeof(*exporter));
     apr_size_t room = (apr_size_t)cfg->batch_spans * TG_EXPORT_TYPICAL_SPAN_BYTES;
     tg_http_agent_t *agent = use_agent();
-    if (!agent)
-        return APR_EGENERAL;
     exporter->name = self->name;
     exporter->url = apr_pstrdup(pool, self->target(cfg, pool));
     exporter->spec = self->spec;
     exporter->cfg = *cfg;
     exporter->counters = counters;
     tg_buf_init(&exporter->out);
-    apr_pool_cleanup_register(pool, exporter, close_http, apr_pool_cleanup_null);
-    exporter->http = tg_http_create(agent, exporter->url, cfg->connect_timeout_ms,
-                                    cfg->request_timeout_ms);
+    if (agent) {
+        apr_pool_cleanup_register(pool, exporter, close_http, apr_pool_cleanup_null);
+        exporter->http = tg_http_create(agent, exporter->url, cfg->connect_timeout_ms,
+                                        cfg->request_timeout_ms);
+    }
     if (!exporter->http) {
         tg_log(TG_LOG_ERR, APR_ENOMEM, TGLOGNO(03003) "cannot make an HTTP client for %s at %s",
                exporter->name, exporter->url);

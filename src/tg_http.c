@@ -187,11 +187,6 @@ apr_status_t tg_http_post_start(tg_http_t *http, const char *body, size_t len, l
     return APR_SUCCESS;
 }
 
-int tg_http_post_busy(const tg_http_t *http)
-{
-    return http->busy;
-}
-
 void tg_http_post_cancel(tg_http_t *http)
 {
     if (http->busy && !http->done)

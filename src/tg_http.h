@@ -46,9 +46,6 @@ apr_status_t tg_http_post_start(tg_http_t *http, const char *body, size_t len, l
  * APR_TIMEUP, APR_EHOSTUNREACH or APR_EGENERAL. */
 apr_status_t tg_http_post_poll(tg_http_t *http, long *status, char *error);
 
-/* 1 from tg_http_post_start until tg_http_post_poll reports the end. */
-int tg_http_post_busy(const tg_http_t *http);
-
 /* Abandons the POST under way, if any (its connection is closed). */
 void tg_http_post_cancel(tg_http_t *http);
 
