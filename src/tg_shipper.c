@@ -4,6 +4,7 @@
 #include <malloc.h>
 #endif
 
+#include "tg_export_set.h"
 #include "tg_log.h"
 #include "tg_record.h"
 
@@ -16,61 +17,28 @@
 #define IDLE_WAIT_MIN apr_time_from_msec(5)
 #define IDLE_WAIT_MAX apr_time_from_msec(20)
 
-/* An exporter that the configuration turned on. */
-typedef struct {
-    const tg_exporter_t *exporter;
-    void *state;
-    tg_export_counters_t *counters;
-    apr_time_t due; /* when it wants pumping (its pump's answer); 0: idle */
-} open_exporter_t;
-
 struct tg_shipper_t {
     tg_queue_t *queue;
     tg_export_config_t cfg;
     tg_shipper_counters_t *counters;
-    uint32_t poll_limit;      /* records per poll, so a flood cannot pin it */
-    unsigned char *record;    /* TG_QUEUE_SLOT_BYTES */
-    apr_pool_t *batch_pool;   /* the batch's decoded spans, cleared once shipped */
-    const tg_span_t **batch;  /* cfg.batch_spans slots */
+    tg_export_set_t *exporters; /* each takes every record */
+    uint32_t poll_limit;        /* records per poll, so a flood cannot pin it */
+    unsigned char *record;      /* TG_QUEUE_SLOT_BYTES */
+    apr_pool_t *batch_pool;     /* the batch's decoded spans, cleared once shipped */
+    const tg_span_t **batch;    /* cfg.batch_spans slots */
     int batch_len;
-    apr_time_t batch_started; /* when its first span was taken */
-    apr_time_t queue_checked; /* when the queue's losses were last looked at */
-    open_exporter_t open[TG_EXPORTER_COUNT]; /* each takes every record */
-    int open_count;
+    apr_time_t batch_started;   /* when its first span was taken */
+    apr_time_t queue_checked;   /* when the queue's losses were last looked at */
 };
 
-/* Moves the deliveries of every exporter that is due on; returns the
- * soonest one wants it again (0: none has work left).  An idle exporter is
- * not called: the loop polls far more often than batches come. */
-static apr_time_t pump_all(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
-{
-    apr_time_t soonest = 0;
-    int i;
-    for (i = 0; i < shipper->open_count; i++) {
-        open_exporter_t *open = &shipper->open[i];
-        if (open->due && open->due <= now)
-            open->due = open->exporter->pump(open->state, now, deadline);
-        if (open->due && (!soonest || open->due < soonest))
-            soonest = open->due;
-    }
-    return soonest;
-}
-
-/* Hands the batch to every exporter, then moves their deliveries on. */
+/* Hands the batch to every exporter, which moves their deliveries on. */
 static void ship_batch(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
 {
-    int i;
     if (shipper->batch_len == 0)
         return;
-    for (i = 0; i < shipper->open_count; i++) {
-        open_exporter_t *open = &shipper->open[i];
-        open->exporter->take(open->state, shipper->batch, shipper->batch_len, now);
-        if (open->exporter->pump)
-            open->due = now;
-    }
+    tg_export_set_take(shipper->exporters, shipper->batch, shipper->batch_len, now, deadline);
     shipper->batch_len = 0;
     apr_pool_clear(shipper->batch_pool);
-    pump_all(shipper, now, deadline);
 }
 
 /* Pops one record into the batch, shipping the batch when that fills it.
@@ -79,20 +47,15 @@ static int take_one(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
 {
     apr_size_t len;
     tg_span_t *span;
-    int i;
     if (tg_queue_pop(shipper->queue, shipper->record, &len) != APR_SUCCESS)
         return 0;
     /* Taken as soon as it is off the queue, before it is decoded: a shipper
      * killed from here on leaves it in flight, which is written off
      * (tg_shipper_counters_write_off), not lost uncounted. */
-    for (i = 0; i < shipper->open_count; i++) {
-        atomic_fetch_add(&shipper->open[i].counters->taken, 1);
-        atomic_fetch_add(&shipper->open[i].counters->in_flight, 1);
-    }
+    tg_export_set_count_taken(shipper->exporters, 1);
     if (tg_record_decode(shipper->record, len, shipper->batch_pool, &span) != APR_SUCCESS) {
         atomic_fetch_add(&shipper->counters->undecodable, 1);
-        for (i = 0; i < shipper->open_count; i++)
-            tg_export_settle(shipper->open[i].counters, &shipper->open[i].counters->failed, 1);
+        tg_export_set_fail(shipper->exporters, 1);
         /* Whatever the decoder left behind goes now, not with a batch that
          * may never come. */
         if (shipper->batch_len == 0)
@@ -143,44 +106,24 @@ int tg_shipper_poll(tg_shipper_t *shipper, apr_time_t now)
     if (shipper->batch_len && now - shipper->batch_started >= shipper->cfg.batch_interval)
         ship_batch(shipper, now, 0);
     else
-        pump_all(shipper, now, 0);
+        tg_export_set_pump(shipper->exporters, now, 0);
     report_queue_losses(shipper, now);
     return taken;
 }
 
 void tg_shipper_wait(tg_shipper_t *shipper, apr_interval_time_t timeout)
 {
-    int i;
-    /* Only a delivery under way can end the wait early; without one, a
-     * plain sleep. */
-    for (i = 0; i < shipper->open_count; i++) {
-        const open_exporter_t *open = &shipper->open[i];
-        if (open->due && open->exporter->wait && open->exporter->wait(open->state, timeout))
-            return;
-    }
-    apr_sleep(timeout);
+    tg_export_set_wait(shipper->exporters, timeout);
 }
 
 void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline)
 {
-    apr_time_t now;
-    int i;
     /* What stays queued is not lost: the queue outlives this process, and
      * the next shipper takes it. */
     while (apr_time_now() < deadline && take_one(shipper, apr_time_now(), deadline))
         ;
     ship_batch(shipper, apr_time_now(), deadline);
-    while ((now = apr_time_now()) < deadline) {
-        apr_time_t due = pump_all(shipper, now, deadline), wake;
-        if (!due)
-            break;
-        /* Until a backoff ends, or a delivery's progress wakes us. */
-        wake = due > now && due < deadline ? due : deadline;
-        tg_shipper_wait(shipper, wake - now < IDLE_WAIT_MAX ? wake - now : IDLE_WAIT_MAX);
-    }
-    for (i = 0; i < shipper->open_count; i++)
-        if (shipper->open[i].exporter->give_up)
-            shipper->open[i].exporter->give_up(shipper->open[i].state);
+    tg_export_set_drain(shipper->exporters, deadline);
 }
 
 apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
@@ -190,7 +133,6 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
     tg_shipper_t *shipper;
     tg_queue_stats_t stats;
     apr_status_t rv;
-    int i;
     if (!tg_export_config_is_valid(cfg))
         return APR_EINVAL;
     shipper = apr_pcalloc(pool, sizeof(*shipper));
@@ -202,16 +144,8 @@ apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
     shipper->record = apr_palloc(pool, TG_QUEUE_SLOT_BYTES);
     shipper->batch = apr_pcalloc(pool, sizeof(*shipper->batch) * (apr_size_t)cfg->batch_spans);
     rv = apr_pool_create(&shipper->batch_pool, pool);
-    for (i = 0; rv == APR_SUCCESS && i < TG_EXPORTER_COUNT; i++) {
-        open_exporter_t *open = &shipper->open[shipper->open_count];
-        if (!tg_exporters[i]->target(cfg, pool))
-            continue;
-        open->exporter = tg_exporters[i];
-        open->counters = &counters->exporters[i];
-        rv = open->exporter->open(open->exporter, &open->state, cfg, open->counters, pool);
-        if (rv == APR_SUCCESS)
-            shipper->open_count++;
-    }
+    if (rv == APR_SUCCESS)
+        rv = tg_export_set_open(&shipper->exporters, cfg, counters->exporters, pool);
     if (rv != APR_SUCCESS)
         return rv;
     *shipper_out = shipper;

@@ -1,6 +1,7 @@
 /* The shipper: drains the span queue in batches and hands each batch to
- * every exporter the configuration turns on (tg_exporter.h), the loop that
- * moves their deliveries on, and the accounting of what the queue gave it.
+ * the exporters the configuration turns on (tg_export_set.h), in a loop
+ * that moves their deliveries on, with the accounting of what the queue
+ * gave it.
  *
  * It runs in the daemon child that httpd starts (mod_tomograph.c), never in
  * the request path.  It never blocks on a collector: the exporters deliver

@@ -1,7 +1,10 @@
 #include "unit.h"
 
+#include <apr_file_info.h>
 #include <apr_strings.h>
+#include <string.h>
 
+#include "tg_export_set.h"
 #include "tg_exporter.h"
 
 static tg_export_config_t config(void)
@@ -58,10 +61,46 @@ static void test_table_keeps_the_status_names(void)
         CU_ASSERT_STRING_EQUAL(tg_exporters[i]->name, names[i]);
 }
 
+/* The seam of an application that makes spans itself: no queue, no shipper;
+ * spans handed to the exporters, delivered once drained. */
+static void test_set_delivers_spans_it_is_handed(void)
+{
+    tg_export_config_t cfg = config();
+    tg_export_counters_t counters[TG_EXPORTER_COUNT];
+    tg_export_set_t *set;
+    const tg_span_t *spans[2];
+    char path[] = "/tmp/tg-export-set-XXXXXX";
+    apr_finfo_t info;
+    int i;
+    memset(counters, 0, sizeof(counters));
+    CU_ASSERT_EQUAL_FATAL(apr_file_mktemp(&cfg.span_file, path,
+                                          APR_FOPEN_CREATE | APR_FOPEN_WRITE | APR_FOPEN_APPEND
+                                              | APR_FOPEN_EXCL | APR_FOPEN_DELONCLOSE,
+                                          tg_test_pool),
+                          APR_SUCCESS);
+    for (i = 0; i < 2; i++) {
+        tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "GET /", NULL, 1000 + i);
+        tg_span_finish(span, 2000 + i);
+        spans[i] = span;
+    }
+    CU_ASSERT_EQUAL_FATAL(tg_export_set_open(&set, &cfg, counters, tg_test_pool), APR_SUCCESS);
+    tg_export_set_count_taken(set, 2);
+    tg_export_set_take(set, spans, 2, 5000, 0);
+    tg_export_set_drain(set, apr_time_now() + apr_time_from_sec(1));
+    CU_ASSERT_EQUAL(atomic_load(&counters[TG_EXPORTER_file].taken), 2);
+    CU_ASSERT_EQUAL(atomic_load(&counters[TG_EXPORTER_file].sent), 2);
+    CU_ASSERT_EQUAL(atomic_load(&counters[TG_EXPORTER_file].in_flight), 0);
+    CU_ASSERT_EQUAL(atomic_load(&counters[TG_EXPORTER_file].last_sent), 5000);
+    CU_ASSERT_EQUAL(atomic_load(&counters[TG_EXPORTER_zipkin].taken), 0);
+    CU_ASSERT_EQUAL_FATAL(apr_stat(&info, path, APR_FINFO_SIZE, tg_test_pool), APR_SUCCESS);
+    CU_ASSERT(info.size > 0);
+}
+
 void tg_test_add_exporter(void)
 {
     CU_pSuite suite = TG_SUITE("exporter");
     TG_TEST(suite, test_describe_names_each_exporter_and_its_target);
     TG_TEST(suite, test_count_on_counts_the_exporters_configured);
     TG_TEST(suite, test_table_keeps_the_status_names);
+    TG_TEST(suite, test_set_delivers_spans_it_is_handed);
 }
