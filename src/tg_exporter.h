@@ -3,15 +3,14 @@
  *
  * An exporter takes decoded spans, never queue records: it depends neither
  * on httpd nor on the shared-memory queue, so that a process of its own (the
- * shipper, tg_shipper.h) or an application can drive it.  Whoever drives
- * them opens every exporter of tg_exporters[] that the configuration turns
- * on, hands each batch to all of them, and calls pump while any has work
- * left.
+ * shipper, tg_shipper.h) or an application can drive it, through
+ * tg_export_set.h: every exporter of tg_exporters[] that the configuration
+ * turns on, each batch handed to all of them.
  *
- * Adding an exporter: a file tg_export_<name>.c that defines
- * `const tg_exporter_t tg_exporter_<name>`, and its line in TG_EXPORTERS
- * below.  Its counters, its mod_status lines and its part of the start-up
- * line follow from the table.
+ * Adding an exporter: a file tg_export_<name>.c (listed in Makefile.am)
+ * that defines `const tg_exporter_t tg_exporter_<name>`, and its line in
+ * TG_EXPORTERS below.  Its counters, its mod_status lines and its part of
+ * the start-up line follow from the table.
  *
  * Accounting: each exporter settles every span it was given exactly once,
  * as sent, failed or dropped (see tg_export_counters_t); the caller counts
