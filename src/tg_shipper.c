@@ -90,8 +90,9 @@ static void report_queue_losses(tg_shipper_t *shipper, apr_time_t now)
     tg_log(TG_LOG_WARNING, APR_SUCCESS,
            TGLOGNO(03110) "the span queue lost %" APR_UINT64_T_FMT " spans since the last report "
            "(%" APR_UINT64_T_FMT " in all: %" APR_UINT64_T_FMT " when full, %" APR_UINT64_T_FMT
-           " too large, %" APR_UINT64_T_FMT " from dead writers, %" APR_UINT64_T_FMT " abandoned by "
-           "their writers); a larger TomographQueueSize helps if the shipper keeps up",
+           " too large, %" APR_UINT64_T_FMT " from dead writers, %" APR_UINT64_T_FMT
+           " abandoned by their writers); a larger TomographQueueSize helps if the shipper "
+           "keeps up",
            lost - reported, lost, stats.dropped_full, stats.dropped_oversize, stats.skipped_stale,
            stats.abandoned);
     atomic_store(&counters->queue_lost_reported, lost);

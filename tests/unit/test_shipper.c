@@ -957,7 +957,8 @@ static void test_failed_post_is_retried_with_growing_backoff(void)
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
     /* Waits for the shipper to see the third failure, not for the server to
      * see the third try: the switch below must not turn its answer into 202. */
-    POLL_UNTIL(shipper, second + apr_time_from_msec(200), load(&EXPORTER(fx, zipkin)->retried) == 6);
+    POLL_UNTIL(shipper, second + apr_time_from_msec(200),
+               load(&EXPORTER(fx, zipkin)->retried) == 6);
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 3);
 
     /* The collector recovers: the same batch arrives, once. */
