@@ -29,7 +29,7 @@ extern module AP_MODULE_DECLARE_DATA tomograph_module;
  * one shipper, one queue, one sampling budget.  Its directives are refused
  * inside <VirtualHost> (GLOBAL_ONLY), so no virtual host can half-override it. */
 typedef struct {
-    tg_shipper_config_t export;    /* the span file is opened by the shipper */
+    tg_export_config_t export;    /* the span file is opened by the shipper */
     const char *span_file;
     int queue_size;
     int sample_limit;              /* new sampled traces a second; 0: no cap */

@@ -26,7 +26,7 @@ void *create_server_conf(apr_pool_t *p, server_rec *s)
     if (!s->is_virtual) {
         conf->instance = apr_pcalloc(p, sizeof(*conf->instance));
         conf->instance->queue_size = DEFAULT_QUEUE_SIZE;
-        tg_shipper_config_defaults(&conf->instance->export);
+        tg_export_config_defaults(&conf->instance->export);
     }
     return conf;
 }
@@ -212,7 +212,7 @@ static const char *add_redact(cmd_parms *cmd, void *mconfig, const char *arg)
 }
 
 /* TomographZipkin and TomographOTLP; cmd->info is the offset of the URL in
- * tg_shipper_config_t. */
+ * tg_export_config_t. */
 static const char *set_collector_url(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     apr_uri_t uri;
@@ -296,7 +296,7 @@ static const char *set_sample_limit(cmd_parms *cmd, void *mconfig, const char *a
 
 static const char *set_batch(cmd_parms *cmd, void *mconfig, const char *spans, const char *ms)
 {
-    tg_shipper_config_t *export = &instance_conf(cmd)->export;
+    tg_export_config_t *export = &instance_conf(cmd)->export;
     apr_int64_t n, wait;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     if (!err)
@@ -324,7 +324,7 @@ static const char *parse_timeout(cmd_parms *cmd, const char *arg, long *ms)
 static const char *set_timeout(cmd_parms *cmd, void *mconfig, const char *connect,
                                const char *request)
 {
-    tg_shipper_config_t *export = &instance_conf(cmd)->export;
+    tg_export_config_t *export = &instance_conf(cmd)->export;
     long connect_ms, request_ms;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     if (!err)
@@ -386,10 +386,10 @@ const command_rec tomograph_cmds[] = {
                     "Query parameters whose values never reach a span (default: token password "
                     "passwd secret key signature)"),
     AP_INIT_TAKE1("TomographZipkin", set_collector_url,
-                  (void *)APR_OFFSETOF(tg_shipper_config_t, zipkin_url), RSRC_CONF,
+                  (void *)APR_OFFSETOF(tg_export_config_t, zipkin_url), RSRC_CONF,
                   "URL of a Zipkin v2 collector, e.g. http://127.0.0.1:9411/api/v2/spans"),
     AP_INIT_TAKE1("TomographOTLP", set_collector_url,
-                  (void *)APR_OFFSETOF(tg_shipper_config_t, otlp_url), RSRC_CONF,
+                  (void *)APR_OFFSETOF(tg_export_config_t, otlp_url), RSRC_CONF,
                   "URL of an OTLP/HTTP JSON endpoint, e.g. http://127.0.0.1:4318/v1/traces"),
     AP_INIT_TAKE2("TomographBatch", set_batch, NULL, RSRC_CONF,
                   "Most spans in one POST, and longest a span waits for it in ms (default 512 1000)"),

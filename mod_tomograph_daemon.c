@@ -27,7 +27,7 @@ APLOG_USE_MODULE(tomograph);
 /* Names the layout of the shared segment (shared_t, the queue's cells), which
  * outlives a graceful restart: a module built with another layout, loaded by
  * one, makes a segment of its own rather than misread the one it finds. */
-#define SHARED_LAYOUT "2"
+#define SHARED_LAYOUT "3"
 #define RETAINED_KEY "mod_tomograph_retained/" SHARED_LAYOUT
 #define DEFAULT_SPAN_FILE "logs/tomograph-spans.json"
 /* The daemon exits with this when it cannot start at all (bad span file,
@@ -106,7 +106,7 @@ static void run_shipper(shipper_daemon_t *daemon)
 {
     server_rec *s = daemon->server;
     instance_conf_t *conf = server_conf(s)->instance;
-    tg_shipper_config_t cfg;
+    tg_export_config_t cfg;
     tg_shipper_t *shipper;
     apr_pool_t *pool;
     apr_status_t rv;
@@ -128,14 +128,16 @@ static void run_shipper(shipper_daemon_t *daemon)
     if (conf->span_file) {
         const char *path = ap_server_root_relative(pool, conf->span_file);
         rv = open_span_file(&cfg.span_file, path, pool);
+        cfg.span_path = path;
         if (rv != APR_SUCCESS) {
-            int others = cfg.zipkin_url || cfg.otlp_url || cfg.statsd_host;
+            int others;
+            cfg.span_file = NULL;
+            others = tg_export_count_on(&cfg, pool);
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
                          TGLOGNO(00002) "shipper: cannot open TomographSpanFile %s%s", path,
                          others ? "; shipping to the other exporters without it" : "");
             if (!others)
                 _exit(SHIPPER_STARTUP_ERROR);
-            cfg.span_file = NULL;
         }
     }
     if (ap_run_drop_privileges(pool, s) != OK) {
@@ -150,11 +152,8 @@ static void run_shipper(shipper_daemon_t *daemon)
         _exit(SHIPPER_STARTUP_ERROR);
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
-                 TGLOGNO(00005) "shipper %" APR_PID_T_FMT " started: zipkin %s, otlp %s, "
-                 "statsd %s:%u, span file %s", getpid(), cfg.zipkin_url ? cfg.zipkin_url : "off",
-                 cfg.otlp_url ? cfg.otlp_url : "off",
-                 cfg.statsd_host ? cfg.statsd_host : "off", (unsigned)cfg.statsd_port,
-                 conf->span_file ? conf->span_file : "off");
+                 TGLOGNO(00005) "shipper %" APR_PID_T_FMT " started: %s", getpid(),
+                 tg_export_describe(&cfg, pool));
     tg_shipper_run(shipper, &shipper_stop, SHIPPER_DRAIN_BUDGET);
     apr_pool_destroy(pool);
     /* _exit, not exit: the atexit handlers and pools we inherited belong to
@@ -271,8 +270,7 @@ int tomograph_start(apr_pool_t *pconf, server_rec *s)
                      "restart; the queue keeps %d spans until then",
                      conf->queue_size, tomograph_retained->queue_size);
     }
-    if (!conf->export.zipkin_url && !conf->export.otlp_url && !conf->export.statsd_host
-        && !conf->span_file)
+    if (!conf->span_file && !tg_export_count_on(&conf->export, pconf))
         conf->span_file = DEFAULT_SPAN_FILE;
     daemon = apr_pcalloc(pconf, sizeof(*daemon));
     daemon->pool = pconf;

@@ -105,10 +105,10 @@ static const char *sink_name(int sinks)
 static tg_shipper_t *make_shipper(const receivers_t *receivers, int sinks, tg_queue_t *queue,
                                   tg_shipper_counters_t *counters, apr_pool_t *pool)
 {
-    tg_shipper_config_t cfg;
+    tg_export_config_t cfg;
     tg_shipper_t *shipper;
     apr_status_t rv;
-    tg_shipper_config_defaults(&cfg);
+    tg_export_config_defaults(&cfg);
     if (sinks & SINK_ZIPKIN)
         cfg.zipkin_url = receivers->zipkin_url;
     if (sinks & SINK_STATSD) {
@@ -240,42 +240,46 @@ static unsigned long long counter(_Atomic uint64_t *value)
     return (unsigned long long)atomic_load(value);
 }
 
-/* Spans an exporter did not deliver: failed or dropped from its buffer. */
-static unsigned long long lost(tg_export_counters_t *exporter)
+/* An exporter the shipper opened: it took every span. */
+static int was_open(tg_export_counters_t *exporter)
 {
-    return counter(&exporter->failed) + counter(&exporter->dropped);
+    return counter(&exporter->taken) > 0;
 }
 
-static void print_exporter(const char *name, tg_export_counters_t *exporter)
+/* Spans the exporters did not deliver: failed or dropped from their buffers. */
+static unsigned long long lost(outcome_t *outcome)
 {
-    printf(" %s sent %llu failed %llu dropped %llu;", name, counter(&exporter->sent),
-           counter(&exporter->failed), counter(&exporter->dropped));
+    unsigned long long spans = 0;
+    int i;
+    for (i = 0; i < TG_EXPORTER_COUNT; i++)
+        spans += counter(&outcome->counters.exporters[i].failed)
+                 + counter(&outcome->counters.exporters[i].dropped);
+    return spans;
 }
 
-static void print_exporters(int sinks, outcome_t *outcome)
+static void print_exporters(outcome_t *outcome)
 {
-    if (sinks & SINK_ZIPKIN)
-        print_exporter("zipkin", &outcome->counters.zipkin);
-    if (sinks & SINK_STATSD)
-        print_exporter("statsd", &outcome->counters.statsd);
-    if (sinks & SINK_FILE)
-        print_exporter("file", &outcome->counters.file);
+    int i;
+    for (i = 0; i < TG_EXPORTER_COUNT; i++) {
+        tg_export_counters_t *exporter = &outcome->counters.exporters[i];
+        if (was_open(exporter))
+            printf(" %s sent %llu failed %llu dropped %llu;", tg_exporters[i]->name,
+                   counter(&exporter->sent), counter(&exporter->failed),
+                   counter(&exporter->dropped));
+    }
     printf(" undecodable %llu\n", counter(&outcome->counters.undecodable));
 }
 
 /* The spans the slowest exporter delivered. */
-static unsigned long long delivered(int sinks, outcome_t *outcome)
+static unsigned long long delivered(outcome_t *outcome)
 {
-    tg_export_counters_t *exporters[] = {
-        sinks & SINK_ZIPKIN ? &outcome->counters.zipkin : NULL,
-        sinks & SINK_STATSD ? &outcome->counters.statsd : NULL,
-        sinks & SINK_FILE ? &outcome->counters.file : NULL,
-    };
     unsigned long long least = (unsigned long long)-1;
-    size_t i;
-    for (i = 0; i < sizeof(exporters) / sizeof(*exporters); i++)
-        if (exporters[i] && counter(&exporters[i]->sent) < least)
-            least = counter(&exporters[i]->sent);
+    int i;
+    for (i = 0; i < TG_EXPORTER_COUNT; i++) {
+        tg_export_counters_t *exporter = &outcome->counters.exporters[i];
+        if (was_open(exporter) && counter(&exporter->sent) < least)
+            least = counter(&exporter->sent);
+    }
     return least;
 }
 
@@ -287,10 +291,10 @@ static void throughput(const receivers_t *receivers, int sinks, apr_pool_t *pool
     for (round = 0; round < ROUNDS; round++) {
         outcome_t outcome;
         ship_load(receivers, sinks, &load, &outcome, pool);
-        rates[round] = (double)delivered(sinks, &outcome) / outcome.seconds;
+        rates[round] = (double)delivered(&outcome) / outcome.seconds;
         printf("  %-30s round %d: %9.0f spans/s, %.2f s;", sink_name(sinks), round + 1,
                rates[round], outcome.seconds);
-        print_exporters(sinks, &outcome);
+        print_exporters(&outcome);
     }
     {
         double median = bench_median(rates, ROUNDS);
@@ -307,8 +311,7 @@ static void steady_rate(const receivers_t *receivers, int rate, int seconds, apr
     outcome_t outcome;
     unsigned long long losses;
     ship_load(receivers, sinks, &load, &outcome, pool);
-    losses = outcome.queue.dropped_full + lost(&outcome.counters.zipkin)
-             + lost(&outcome.counters.statsd);
+    losses = outcome.queue.dropped_full + lost(&outcome);
     printf("steady rate: %d spans/s for %d s (%.1f s with the final drain), queue of %u "
            "records, exporters Zipkin (local receiver) + statsd\n",
            rate, seconds, outcome.seconds, (unsigned)outcome.queue.capacity);
@@ -317,7 +320,7 @@ static void steady_rate(const receivers_t *receivers, int rate, int seconds, apr
            (unsigned long long)outcome.queue.dropped_full,
            (unsigned long long)outcome.deepest);
     printf("  ");
-    print_exporters(sinks, &outcome);
+    print_exporters(&outcome);
     printf("drops at %d spans/s: %llu (queue full %llu, exporters %llu; target 0): %s\n", rate,
            losses, (unsigned long long)outcome.queue.dropped_full,
            losses - outcome.queue.dropped_full, losses == 0 ? "met" : "NOT met");
@@ -355,10 +358,10 @@ static int ship_counted(char **argv, apr_pool_t *pool)
     receivers->record_len = bench_typical_record(pool, receivers->record);
     shipper = make_shipper(receivers, SINK_ZIPKIN | SINK_STATSD, queue, &counters, pool);
     ship_one_at_a_time(shipper, queue, receivers, spans);
-    if (atomic_load(&counters.zipkin.sent) != (uint64_t)spans
-        || atomic_load(&counters.statsd.sent) != (uint64_t)spans) {
+    if (atomic_load(&counters.exporters[TG_EXPORTER_zipkin].sent) != (uint64_t)spans
+        || atomic_load(&counters.exporters[TG_EXPORTER_statsd].sent) != (uint64_t)spans) {
         fprintf(stderr, "shipper_bench --ship: not every span was delivered:");
-        print_exporters(SINK_ZIPKIN | SINK_STATSD, &(outcome_t){.counters = counters});
+        print_exporters(&(outcome_t){.counters = counters});
         return 1;
     }
     return 0;

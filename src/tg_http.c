@@ -10,7 +10,6 @@ struct tg_http_agent_t {
 
 struct tg_http_t {
     tg_http_agent_t *agent;
-    int owns_agent;
     CURL *curl;
     struct curl_slist *headers;
     long request_timeout_ms;
@@ -23,13 +22,13 @@ struct tg_http_t {
 tg_http_agent_t *tg_http_agent_create(void)
 {
     tg_http_agent_t *agent = calloc(1, sizeof(*agent));
-    if (!agent)
-        return NULL;
-    agent->multi = curl_multi_init();
-    if (!agent->multi) {
+    CURLM *multi = curl_multi_init();
+    if (!agent || !multi) {
         free(agent);
+        curl_multi_cleanup(multi); /* none: a harmless error */
         return NULL;
     }
+    agent->multi = multi;
     return agent;
 }
 
@@ -126,8 +125,8 @@ static int configure(tg_http_t *http, const char *url, long connect_timeout_ms)
         && curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK;
 }
 
-tg_http_t *tg_http_create_in(tg_http_agent_t *agent, const char *url, long connect_timeout_ms,
-                             long request_timeout_ms)
+tg_http_t *tg_http_create(tg_http_agent_t *agent, const char *url, long connect_timeout_ms,
+                          long request_timeout_ms)
 {
     tg_http_t *http = calloc(1, sizeof(*http));
     if (!http)
@@ -144,20 +143,6 @@ tg_http_t *tg_http_create_in(tg_http_agent_t *agent, const char *url, long conne
     return http;
 }
 
-tg_http_t *tg_http_create(const char *url, long connect_timeout_ms, long request_timeout_ms)
-{
-    tg_http_agent_t *agent = tg_http_agent_create();
-    tg_http_t *http = agent ? tg_http_create_in(agent, url, connect_timeout_ms,
-                                                request_timeout_ms)
-                            : NULL;
-    if (!http) {
-        tg_http_agent_destroy(agent);
-        return NULL;
-    }
-    http->owns_agent = 1;
-    return http;
-}
-
 void tg_http_destroy(tg_http_t *http)
 {
     if (!http)
@@ -166,8 +151,6 @@ void tg_http_destroy(tg_http_t *http)
     if (http->curl)
         curl_easy_cleanup(http->curl);
     curl_slist_free_all(http->headers);
-    if (http->owns_agent)
-        tg_http_agent_destroy(http->agent);
     free(http);
 }
 
@@ -204,11 +187,6 @@ apr_status_t tg_http_post_start(tg_http_t *http, const char *body, size_t len, l
     return APR_SUCCESS;
 }
 
-int tg_http_post_busy(const tg_http_t *http)
-{
-    return http->busy;
-}
-
 void tg_http_post_cancel(tg_http_t *http)
 {
     if (http->busy && !http->done)
@@ -241,23 +219,4 @@ apr_status_t tg_http_post_poll(tg_http_t *http, long *status, char *error)
         return APR_EGENERAL;
     }
     return APR_SUCCESS;
-}
-
-/* How long the blocking POST sleeps between looks, at most: curl's own
- * timers wake it sooner when they are due. */
-#define BLOCKING_WAIT_MS 100L
-
-apr_status_t tg_http_post_json(tg_http_t *http, const char *body, size_t len,
-                               long *status, char *error)
-{
-    apr_status_t rv = tg_http_post_start(http, body, len, 0);
-    if (rv != APR_SUCCESS) {
-        *status = 0;
-        if (error)
-            apr_cpystrn(error, "cannot start the POST", CURL_ERROR_SIZE);
-        return rv;
-    }
-    while ((rv = tg_http_post_poll(http, status, error)) == APR_INCOMPLETE)
-        tg_http_agent_wait(http->agent, BLOCKING_WAIT_MS);
-    return rv;
 }

@@ -24,35 +24,27 @@ void tg_http_agent_destroy(tg_http_agent_t *agent);
  * (the whole time when none is under way). */
 void tg_http_agent_wait(tg_http_agent_t *agent, long timeout_ms);
 
-/* NULL when libcurl cannot make a handle.  Timeouts bound each POST.  The
- * first has an agent of its own; the second joins `agent`. */
-tg_http_t *tg_http_create(const char *url, long connect_timeout_ms, long request_timeout_ms);
-tg_http_t *tg_http_create_in(tg_http_agent_t *agent, const char *url, long connect_timeout_ms,
-                             long request_timeout_ms);
+/* An endpoint of `agent`; NULL when libcurl cannot make a handle.
+ * Timeouts bound each POST. */
+tg_http_t *tg_http_create(tg_http_agent_t *agent, const char *url, long connect_timeout_ms,
+                          long request_timeout_ms);
 /* Abandons a POST under way. */
 void tg_http_destroy(tg_http_t *http);
 
-/* POSTs body as application/json with `b3: 0` so the collector's side does
- * not trace our export, and waits for the answer.  APR_SUCCESS when the
- * server answered 2xx; otherwise an error, *status holding the HTTP status
- * (0 when none came back) and `error` (when not NULL, at least
- * CURL_ERROR_SIZE bytes) the reason: APR_ECONNREFUSED, APR_TIMEUP,
- * APR_EHOSTUNREACH or APR_EGENERAL. */
-apr_status_t tg_http_post_json(tg_http_t *http, const char *body, size_t len,
-                               long *status, char *error);
-
-/* The same POST in the background.  It ends within timeout_ms (the request
- * timeout when timeout_ms is 0 or more than that).  body must stay unchanged
- * until the POST is over.  APR_EBUSY when one is already under way. */
+/* Starts POSTing body as application/json with `b3: 0` (so that the
+ * collector's side does not trace our export), in the background.  It ends
+ * within timeout_ms (the request timeout when timeout_ms is 0 or more than
+ * that).  body must stay unchanged until the POST is over.  APR_EBUSY when
+ * one is already under way. */
 apr_status_t tg_http_post_start(tg_http_t *http, const char *body, size_t len, long timeout_ms);
 
 /* Moves the agent's POSTs on without blocking.  APR_INCOMPLETE while this
- * one is under way; once it is over, what tg_http_post_json would return
- * (APR_EINVAL when none was started). */
+ * one is under way (APR_EINVAL when none was started).  Once it is over,
+ * APR_SUCCESS when the server answered 2xx; otherwise an error, *status
+ * holding the HTTP status (0 when none came back) and `error` (when not
+ * NULL, at least CURL_ERROR_SIZE bytes) the reason: APR_ECONNREFUSED,
+ * APR_TIMEUP, APR_EHOSTUNREACH or APR_EGENERAL. */
 apr_status_t tg_http_post_poll(tg_http_t *http, long *status, char *error);
-
-/* 1 from tg_http_post_start until tg_http_post_poll reports the end. */
-int tg_http_post_busy(const tg_http_t *http);
 
 /* Abandons the POST under way, if any (its connection is closed). */
 void tg_http_post_cancel(tg_http_t *http);

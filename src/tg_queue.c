@@ -336,3 +336,9 @@ void tg_queue_stats(const tg_queue_t *queue, tg_queue_stats_t *stats)
     stats->used_bytes = (tail > head ? tail - head : 0) * CELL_BYTES;
     stats->capacity = (uint32_t)(q->cells / CELLS_PER_RECORD);
 }
+
+uint64_t tg_queue_lost(const tg_queue_stats_t *stats)
+{
+    return stats->dropped_full + stats->dropped_oversize + stats->abandoned
+         + stats->skipped_stale;
+}

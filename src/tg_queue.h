@@ -81,4 +81,8 @@ apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len);
 
 void tg_queue_stats(const tg_queue_t *queue, tg_queue_stats_t *stats);
 
+/* Records the queue lost before any reader saw them: dropped (full or too
+ * large), abandoned by their writer, or skipped as a dead writer's. */
+uint64_t tg_queue_lost(const tg_queue_stats_t *stats);
+
 #endif

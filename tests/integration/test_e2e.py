@@ -342,6 +342,41 @@ class UnopenableSpanFileAloneTest(TracingTestCase):
         self.assertEqual(log.count("TG00006"), 1, "no restart loop")
 
 
+class StatusTest(TracingTestCase):
+    """mod_status's Tomograph section, and the shipper's start-up line: each exporter there,
+    configured or not, with its counters and when it last delivered."""
+
+    ZIPKIN = True
+    SITE_CONFIG = (
+        *load_modules("status"),
+        "<Location /server-status>",
+        "    SetHandler server-status",
+        "    TomographEnable Off",
+        "</Location>",
+    )
+
+    def test_last_sent_is_when_an_exporter_last_delivered(self):
+        before = int(time.time())
+        self.traced("/app/status-check")
+        counters = wait_for(lambda: (c := self.httpd.status_counters())["ZipkinSent"] and c,
+                            "Zipkin's counters to show the span", context=self.httpd.describe)
+        self.assertGreaterEqual(counters["ZipkinLastSent"], before, counters)
+        self.assertLessEqual(counters["ZipkinLastSent"], time.time(), counters)
+        for name in ("OTLP", "Statsd", "File"):
+            self.assertEqual(counters[f"{name}LastSent"], 0, f"{name} never sent: {counters}")
+        page = self.httpd.request("GET", "/server-status").body
+        sent_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(counters["ZipkinLastSent"]))
+        self.assertRegex(page, rf"<tr><td>Zipkin</td>(<td>[0-9]+</td>){{5}}<td>{sent_at}</td>")
+        self.assertRegex(page, r"<tr><td>Statsd</td>(<td>0</td>){5}<td>never</td>")
+
+    def test_startup_line_says_where_each_exporter_sends(self):
+        started = wait_for(lambda: re.search(r"TG00005: shipper [0-9]+ started: (.*)",
+                                             self.httpd.error_log.read_text()),
+                           "the shipper's start-up line", context=self.httpd.describe)
+        self.assertEqual(started.group(1), f"Zipkin {self.receiver.url}, OTLP off, Statsd off, "
+                                           "File off")
+
+
 class GracefulRestartTest(TracingTestCase):
     """A graceful restart replaces the shipper; spans on both sides of it still arrive."""
 

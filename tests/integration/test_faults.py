@@ -42,7 +42,7 @@ FAILURE_LINE = re.compile(r"^.*\b(TG031[0-9][0-9]):.*$", re.MULTILINE)
 SETTLE_WAIT = 15.0
 # The shipper is restarted at the parent's next maintenance, once a second.
 SHIPPER_RESTART_WAIT = 3.0
-# Spans an HTTP exporter keeps while its collector is away (tg_shipper_config_defaults).
+# Spans an HTTP exporter keeps while its collector is away (tg_export_config_defaults).
 RETRY_BUFFER_SPANS = 10000
 # The longest a span waits for its batch (TomographBatch's default, 1 s): a batch not full
 # yet leaves the counters still for that long without their being settled.

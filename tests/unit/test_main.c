@@ -55,6 +55,7 @@ int main(int argc, char **argv)
     tg_test_add_statsd();
     tg_test_add_otlp();
     tg_test_add_http();
+    tg_test_add_exporter();
     tg_test_add_shipper();
     /* tg_unit_tests [-v] [suite ...]: all suites unless some are named. */
     if (argc > 1 && strcmp(argv[1], "-v") == 0) {

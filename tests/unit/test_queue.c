@@ -63,6 +63,7 @@ static void test_full_queue_drops_and_counts(void)
     CU_ASSERT_EQUAL(stats.capacity, 8);
     CU_ASSERT_EQUAL(stats.pushed, 8);
     CU_ASSERT_EQUAL(stats.dropped_full, 2);
+    CU_ASSERT_EQUAL(tg_queue_lost(&stats), 2);
     CU_ASSERT_EQUAL(stats.depth, 8);
     CU_ASSERT_EQUAL(stats.used_bytes, 8 * TG_QUEUE_BYTES_PER_RECORD);
     /* Room again once the reader has taken one: the first in comes out. */
@@ -122,6 +123,8 @@ static void test_abandoned_reservation_is_skipped(void)
     CU_ASSERT(memcmp(out, "after", 5) == 0);
     tg_queue_stats(queue, &stats);
     CU_ASSERT_EQUAL(stats.abandoned, 1);
+    /* Lost: mod_status counts it dropped, the shipper reports it. */
+    CU_ASSERT_EQUAL(tg_queue_lost(&stats), 1);
     CU_ASSERT_EQUAL(stats.popped, 1);
     free(mem);
 }

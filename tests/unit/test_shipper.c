@@ -28,12 +28,15 @@
 /* Everything one test sets up; it all lives in tg_test_pool. */
 typedef struct {
     tg_queue_t *queue;
-    tg_shipper_config_t cfg;
+    tg_export_config_t cfg;
     tg_shipper_counters_t counters;
     const char *span_path;
     const tg_span_t *spans[MAX_SPANS];
     int n_spans;
 } fixture_t;
+
+/* An exporter's counters. */
+#define EXPORTER(fx, name) (&(fx)->counters.exporters[TG_EXPORTER_##name])
 
 static int warnings;
 static char last_warning[1024];
@@ -67,7 +70,7 @@ static fixture_t *fixture(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(mem);
     apr_pool_cleanup_register(tg_test_pool, mem, free_memory, apr_pool_cleanup_null);
     fx->queue = tg_queue_create(mem, QUEUE_SLOTS);
-    tg_shipper_config_defaults(&fx->cfg);
+    tg_export_config_defaults(&fx->cfg);
     warnings = 0;
     last_warning[0] = '\0';
     tg_log_set_sink(record_warning);
@@ -232,7 +235,7 @@ static void test_poll_writes_one_json_line_per_span(void)
     push_spans(fx, 3);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
     assert_span_file_holds_all(fx);
-    assert_counts(&fx->counters.file, 3, 3, 0, 0, 0);
+    assert_counts(EXPORTER(fx, file), 3, 3, 0, 0, 0);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 0);
 }
 
@@ -250,10 +253,10 @@ static void test_batch_waits_for_size_or_interval(void)
     assert_span_file_holds(fx, fx->spans, 4); /* two full batches */
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0 + apr_time_from_sec(1) - 1), 0);
     assert_span_file_holds(fx, fx->spans, 4);
-    assert_counts(&fx->counters.file, 5, 4, 0, 0, 1);
+    assert_counts(EXPORTER(fx, file), 5, 4, 0, 0, 1);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0 + apr_time_from_sec(1)), 0);
     assert_span_file_holds_all(fx);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.file.sent), 5);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, file)->sent), 5);
 }
 
 /* In a child process: 3 spans shipped with room on disk for less than their
@@ -278,7 +281,7 @@ static int fill_the_disk_then_free_it(fixture_t *fx, tg_shipper_t *shipper)
     for (i = 3; i < 5; i++)
         queue_span(fx->queue, fx->spans[i]);
     tg_shipper_poll(shipper, T0);
-    return load(&fx->counters.file.failed) == 3 && load(&fx->counters.file.sent) == 2 ? 0 : 1;
+    return load(&EXPORTER(fx, file)->failed) == 3 && load(&EXPORTER(fx, file)->sent) == 2 ? 0 : 1;
 }
 
 /* The disk filling in the middle of a batch (RLIMIT_FSIZE stands for it, in
@@ -361,7 +364,7 @@ static void test_undecodable_record_is_counted_and_skipped(void)
     CU_ASSERT_EQUAL(atomic_load(&fx->counters.undecodable), 2);
     /* Taken off the queue like the others, and failed: each exporter's
      * count of what it took is the queue's of what went out. */
-    assert_counts(&fx->counters.file, 4, 2, 2, 0, 0);
+    assert_counts(EXPORTER(fx, file), 4, 2, 2, 0, 0);
     assert_span_file_holds(fx, good, 2);
 }
 
@@ -407,7 +410,7 @@ static void test_queue_losses_are_reported_once_a_minute(void)
 static void test_invalid_config_is_refused(void)
 {
     fixture_t *fx = fixture();
-    tg_shipper_config_t valid = fx->cfg;
+    tg_export_config_t valid = fx->cfg;
     tg_shipper_t *shipper = NULL;
     int i;
     for (i = 0; i < 6; i++) {
@@ -615,8 +618,8 @@ static void test_statsd_gets_timer_and_counter_lines(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "start:1|c\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "stop:1|c\n"));
     assert_datagrams_well_formed(&got, fx->cfg.statsd_packet);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.sent), 2);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.failed), 0);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, statsd)->sent), 2);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, statsd)->failed), 0);
 }
 
 /* A shipper that sends each poll's spans to statsd in datagrams of at most
@@ -654,7 +657,7 @@ static void test_statsd_datagrams_stay_within_packet_size(void)
         CU_ASSERT(got.len[i] <= 200);
     assert_datagrams_well_formed(&got, 200);
     CU_ASSERT_STRING_EQUAL(joined(&got), expected_statsd_lines(fx));
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.sent), 6);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, statsd)->sent), 6);
 }
 
 /* A datagram the kernel refuses (here one over UDP's 65,507 bytes, which
@@ -689,8 +692,8 @@ static void test_statsd_refused_datagram_fails_its_spans_alone(void)
     for (i = 0; i < fx->n_spans; i++)
         arrived_whole += offsets[i] >= arrived_from;
     CU_ASSERT(arrived_whole > 0 && arrived_whole < SPANS);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.sent), (uint64_t)arrived_whole);
-    CU_ASSERT_EQUAL(atomic_load(&fx->counters.statsd.failed), (uint64_t)(SPANS - arrived_whole));
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, statsd)->sent), (uint64_t)arrived_whole);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, statsd)->failed), (uint64_t)(SPANS - arrived_whole));
     CU_ASSERT_EQUAL(warnings, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "cannot send a datagram to statsd"));
 }
@@ -846,23 +849,23 @@ static void test_zipkin_gets_one_post_per_batch(void)
     shipper = shipper_for(fx);
     push_spans(fx, 3);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 3);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.in_flight) == 0);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->in_flight) == 0);
     CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
     request = tg_test_http_request(server, 0);
     assert_body_lists(request->body, fx->spans, 3);
     CU_ASSERT_STRING_EQUAL(tg_test_http_header(request, "content-type", tg_test_pool),
                            "application/json");
     CU_ASSERT_STRING_EQUAL(tg_test_http_header(request, "b3", tg_test_pool), "0");
-    assert_counts(&fx->counters.zipkin, 3, 3, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 3, 3, 0, 0, 0);
     CU_ASSERT_EQUAL(warnings, 0);
 
     /* The next batch goes over the same connection. */
     push_spans(fx, 2);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.in_flight) == 0);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->in_flight) == 0);
     CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 2);
     assert_body_lists(tg_test_http_request(server, 1)->body, fx->spans + 3, 2);
     CU_ASSERT_EQUAL(tg_test_http_accepts(server), 1);
-    assert_counts(&fx->counters.zipkin, 5, 5, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 5, 5, 0, 0, 0);
 }
 
 static void test_otlp_gets_the_batch_as_one_request(void)
@@ -876,7 +879,7 @@ static void test_otlp_gets_the_batch_as_one_request(void)
     fx->cfg.batch_interval = 0;
     shipper = shipper_for(fx);
     push_spans(fx, 3);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.otlp.in_flight) == 0);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, otlp)->in_flight) == 0);
     CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 1);
     request = tg_test_http_request(server, 0);
     CU_ASSERT_STRING_EQUAL(tg_test_http_header(request, "content-type", tg_test_pool),
@@ -893,9 +896,9 @@ static void test_otlp_gets_the_batch_as_one_request(void)
                                                       "resourceSpans/0/scopeSpans/0/spans/%d/spanId",
                                                       i)),
             id_hex(fx->spans[i]->id));
-    assert_counts(&fx->counters.otlp, 3, 3, 0, 0, 0);
+    assert_counts(EXPORTER(fx, otlp), 3, 3, 0, 0, 0);
     /* Zipkin is off: it takes nothing. */
-    assert_counts(&fx->counters.zipkin, 0, 0, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 0, 0, 0, 0, 0);
 }
 
 static void test_silent_collector_does_not_hold_the_queue(void)
@@ -923,10 +926,10 @@ static void test_silent_collector_does_not_hold_the_queue(void)
     assert_span_file_holds_all(fx);
     receive(receiver, &got);
     CU_ASSERT_STRING_EQUAL(joined(&got), expected_statsd_lines(fx));
-    assert_counts(&fx->counters.file, 6, 6, 0, 0, 0);
-    assert_counts(&fx->counters.statsd, 6, 6, 0, 0, 0);
-    assert_counts(&fx->counters.zipkin, 6, 0, 0, 0, 6);
-    assert_counts(&fx->counters.otlp, 6, 0, 0, 0, 6);
+    assert_counts(EXPORTER(fx, file), 6, 6, 0, 0, 0);
+    assert_counts(EXPORTER(fx, statsd), 6, 6, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 6, 0, 0, 0, 6);
+    assert_counts(EXPORTER(fx, otlp), 6, 0, 0, 0, 6);
 }
 
 static void test_failed_post_is_retried_with_growing_backoff(void)
@@ -940,31 +943,32 @@ static void test_failed_post_is_retried_with_growing_backoff(void)
     shipper = shipper_for(fx);
     push_spans(fx, 2);
 
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) == 2);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->retried) == 2);
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 1);
-    assert_counts(&fx->counters.zipkin, 2, 0, 0, 0, 2);
+    assert_counts(EXPORTER(fx, zipkin), 2, 0, 0, 0, 2);
     /* The first wait is 50 to 100 ms. */
     poll_a_while(shipper, T0 + apr_time_from_msec(49));
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 1);
     second = T0 + apr_time_from_msec(100);
-    POLL_UNTIL(shipper, second, load(&fx->counters.zipkin.retried) == 4);
+    POLL_UNTIL(shipper, second, load(&EXPORTER(fx, zipkin)->retried) == 4);
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
     /* The second, 100 to 200 ms. */
     poll_a_while(shipper, second + apr_time_from_msec(99));
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
     /* Waits for the shipper to see the third failure, not for the server to
      * see the third try: the switch below must not turn its answer into 202. */
-    POLL_UNTIL(shipper, second + apr_time_from_msec(200), load(&fx->counters.zipkin.retried) == 6);
+    POLL_UNTIL(shipper, second + apr_time_from_msec(200),
+               load(&EXPORTER(fx, zipkin)->retried) == 6);
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 3);
 
     /* The collector recovers: the same batch arrives, once. */
     tg_test_http_set_mode(server, TG_TEST_HTTP_ACCEPT);
-    POLL_UNTIL(shipper, T0 + apr_time_from_sec(60), load(&fx->counters.zipkin.in_flight) == 0);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(60), load(&EXPORTER(fx, zipkin)->in_flight) == 0);
     CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 4);
     CU_ASSERT_STRING_EQUAL(received_ids(server),
                            apr_pstrcat(tg_test_pool, ids_of(fx, 0, 2), ";", ids_of(fx, 0, 2), ";",
                                        ids_of(fx, 0, 2), ";", ids_of(fx, 0, 2), NULL));
-    assert_counts(&fx->counters.zipkin, 2, 2, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 2, 2, 0, 0, 0);
     /* One line for the whole outage. */
     CU_ASSERT_EQUAL(warnings, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "500"));
@@ -974,7 +978,7 @@ static void test_failed_post_is_retried_with_growing_backoff(void)
     tg_test_http_set_mode(server, TG_TEST_HTTP_FAIL);
     push_spans(fx, 1);
     second = T0 + apr_time_from_sec(120);
-    POLL_UNTIL(shipper, second, load(&fx->counters.zipkin.retried) == 7);
+    POLL_UNTIL(shipper, second, load(&EXPORTER(fx, zipkin)->retried) == 7);
     POLL_UNTIL(shipper, second + apr_time_from_msec(100), tg_test_http_request_count(server) == 6);
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 6);
 }
@@ -992,7 +996,7 @@ static void test_backoff_stops_growing_at_ten_seconds(void)
     push_spans(fx, 1);
     /* 100 ms doubled 9 times would be 51 s: past the cap. */
     for (failures = 1; failures <= 10; failures++) {
-        POLL_UNTIL(shipper, now, load(&fx->counters.zipkin.retried) == (uint64_t)failures);
+        POLL_UNTIL(shipper, now, load(&EXPORTER(fx, zipkin)->retried) == (uint64_t)failures);
         CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), failures);
         now += apr_time_from_sec(10);
     }
@@ -1016,22 +1020,22 @@ static void test_collector_back_after_a_while_gets_the_buffered_spans(void)
     fx->cfg.batch_spans = 2;
     shipper = shipper_for(fx);
     push_spans(fx, 6);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) >= 2);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->retried) >= 2);
     poll_a_while(shipper, T0 + apr_time_from_msec(10));
-    assert_counts(&fx->counters.zipkin, 6, 0, 0, 0, 6);
+    assert_counts(EXPORTER(fx, zipkin), 6, 0, 0, 0, 6);
     /* The span file does not wait for Zipkin. */
     assert_span_file_holds_all(fx);
-    assert_counts(&fx->counters.file, 6, 6, 0, 0, 0);
+    assert_counts(EXPORTER(fx, file), 6, 6, 0, 0, 0);
     CU_ASSERT_EQUAL(warnings, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, url));
 
     server = collector_back_at(url);
-    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&fx->counters.zipkin.in_flight) == 0);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&EXPORTER(fx, zipkin)->in_flight) == 0);
     /* Oldest first, each batch once. */
     CU_ASSERT_STRING_EQUAL(received_ids(server),
                            apr_pstrcat(tg_test_pool, ids_of(fx, 0, 2), ";", ids_of(fx, 2, 2), ";",
                                        ids_of(fx, 4, 2), NULL));
-    assert_counts(&fx->counters.zipkin, 6, 6, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 6, 6, 0, 0, 0);
 }
 
 static void test_refused_batch_is_failed_at_once_and_not_retried(void)
@@ -1043,9 +1047,9 @@ static void test_refused_batch_is_failed_at_once_and_not_retried(void)
     fx->cfg.batch_spans = 1;
     shipper = shipper_for(fx);
     push_spans(fx, 3);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.in_flight) == 0);
-    assert_counts(&fx->counters.zipkin, 3, 0, 3, 0, 0);
-    CU_ASSERT_EQUAL(load(&fx->counters.zipkin.retried), 0);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->in_flight) == 0);
+    assert_counts(EXPORTER(fx, zipkin), 3, 0, 3, 0, 0);
+    CU_ASSERT_EQUAL(load(&EXPORTER(fx, zipkin)->retried), 0);
     poll_a_while(shipper, T0 + apr_time_from_sec(60));
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 3);
     CU_ASSERT_STRING_EQUAL(received_ids(server),
@@ -1063,10 +1067,10 @@ static void test_redirect_is_not_followed_nor_retried(void)
     fx->cfg.batch_interval = 0;
     shipper = shipper_for(fx);
     push_spans(fx, 2);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.otlp.in_flight) == 0);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, otlp)->in_flight) == 0);
     poll_a_while(shipper, T0 + apr_time_from_sec(60));
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 1);
-    assert_counts(&fx->counters.otlp, 2, 0, 2, 0, 0);
+    assert_counts(EXPORTER(fx, otlp), 2, 0, 2, 0, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "301"));
 }
 
@@ -1078,11 +1082,11 @@ static void test_throttled_batch_is_retried(void)
     fx->cfg.batch_interval = 0;
     shipper = shipper_for(fx);
     push_spans(fx, 2);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.otlp.retried) == 2);
-    assert_counts(&fx->counters.otlp, 2, 0, 0, 0, 2);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, otlp)->retried) == 2);
+    assert_counts(EXPORTER(fx, otlp), 2, 0, 0, 0, 2);
     tg_test_http_set_mode(server, TG_TEST_HTTP_ACCEPT);
-    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&fx->counters.otlp.in_flight) == 0);
-    assert_counts(&fx->counters.otlp, 2, 2, 0, 0, 0);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&EXPORTER(fx, otlp)->in_flight) == 0);
+    assert_counts(EXPORTER(fx, otlp), 2, 2, 0, 0, 0);
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
 }
 
@@ -1098,13 +1102,13 @@ static void test_batch_is_given_up_after_max_attempts(void)
     /* Each failure is waited for as the shipper sees it (its backoff counts
      * from then): the first at T0; at T0 + 150 ms the second try is due (50
      * to 100 ms later) and the third not yet (100 to 200 ms after that). */
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) == 2);
-    POLL_UNTIL(shipper, T0 + apr_time_from_msec(150), load(&fx->counters.zipkin.retried) == 4);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->retried) == 2);
+    POLL_UNTIL(shipper, T0 + apr_time_from_msec(150), load(&EXPORTER(fx, zipkin)->retried) == 4);
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 2);
-    assert_counts(&fx->counters.zipkin, 2, 0, 0, 0, 2);
-    POLL_UNTIL(shipper, T0 + apr_time_from_sec(40), load(&fx->counters.zipkin.in_flight) == 0);
-    assert_counts(&fx->counters.zipkin, 2, 0, 2, 0, 0);
-    CU_ASSERT_EQUAL(load(&fx->counters.zipkin.retried), 4);
+    assert_counts(EXPORTER(fx, zipkin), 2, 0, 0, 0, 2);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(40), load(&EXPORTER(fx, zipkin)->in_flight) == 0);
+    assert_counts(EXPORTER(fx, zipkin), 2, 0, 2, 0, 0);
+    CU_ASSERT_EQUAL(load(&EXPORTER(fx, zipkin)->retried), 4);
     poll_a_while(shipper, T0 + apr_time_from_sec(60));
     CU_ASSERT_EQUAL(tg_test_http_request_count(server), 3);
     CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "gave up on 2 spans after 3 attempts"));
@@ -1122,21 +1126,21 @@ static void test_full_buffer_drops_the_oldest_and_counts_them(void)
     fx->cfg.buffer_spans = 4;
     shipper = shipper_for(fx);
     push_spans(fx, 2);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) == 2);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->retried) == 2);
     push_spans(fx, 2);
     tg_shipper_poll(shipper, T0);
-    assert_counts(&fx->counters.zipkin, 4, 0, 0, 0, 4);
+    assert_counts(EXPORTER(fx, zipkin), 4, 0, 0, 0, 4);
     push_spans(fx, 4);
     tg_shipper_poll(shipper, T0);
-    assert_counts(&fx->counters.zipkin, 8, 0, 0, 4, 4);
+    assert_counts(EXPORTER(fx, zipkin), 8, 0, 0, 4, 4);
     CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "full"));
 
     server = collector_back_at(url);
-    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&fx->counters.zipkin.in_flight) == 0);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&EXPORTER(fx, zipkin)->in_flight) == 0);
     /* The newest four arrive; the oldest four were dropped. */
     CU_ASSERT_STRING_EQUAL(received_ids(server),
                            apr_pstrcat(tg_test_pool, ids_of(fx, 4, 2), ";", ids_of(fx, 6, 2), NULL));
-    assert_counts(&fx->counters.zipkin, 8, 4, 0, 4, 0);
+    assert_counts(EXPORTER(fx, zipkin), 8, 4, 0, 4, 0);
 }
 
 static void test_full_buffer_spares_the_post_on_the_wire(void)
@@ -1154,14 +1158,14 @@ static void test_full_buffer_spares_the_post_on_the_wire(void)
     push_spans(fx, 4);
     tg_shipper_poll(shipper, T0);
     /* Spans 0-1 are on the wire; 2-3 made room for 4-5. */
-    assert_counts(&fx->counters.zipkin, 6, 0, 0, 2, 4);
+    assert_counts(EXPORTER(fx, zipkin), 6, 0, 0, 2, 4);
 
     /* The POST times out: back in the buffer, the oldest there, it goes. */
     tg_test_http_set_mode(server, TG_TEST_HTTP_ACCEPT);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) == 2);
-    assert_counts(&fx->counters.zipkin, 6, 0, 0, 4, 2);
-    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&fx->counters.zipkin.in_flight) == 0);
-    assert_counts(&fx->counters.zipkin, 6, 2, 0, 4, 0);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->retried) == 2);
+    assert_counts(EXPORTER(fx, zipkin), 6, 0, 0, 4, 2);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&EXPORTER(fx, zipkin)->in_flight) == 0);
+    assert_counts(EXPORTER(fx, zipkin), 6, 2, 0, 4, 0);
     CU_ASSERT_STRING_EQUAL(listed_ids(tg_test_http_request(server, 1)->body), ids_of(fx, 4, 2));
 }
 
@@ -1193,14 +1197,14 @@ static void test_batch_larger_than_batch_bytes_is_split(void)
     shipper = shipper_for(fx);
     for (i = 0; i < 8; i++)
         CU_ASSERT_FATAL(queue_span(fx->queue, fx->spans[i]));
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.in_flight) == 0);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->in_flight) == 0);
     CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(server), 4);
     for (i = 0; i < 4; i++)
         CU_ASSERT(tg_test_http_request(server, i)->body_len <= fx->cfg.batch_bytes);
     CU_ASSERT_STRING_EQUAL(received_ids(server),
                            apr_pstrcat(tg_test_pool, ids_of(fx, 0, 2), ";", ids_of(fx, 2, 2), ";",
                                        ids_of(fx, 4, 2), ";", ids_of(fx, 6, 2), NULL));
-    assert_counts(&fx->counters.zipkin, 8, 8, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 8, 8, 0, 0, 0);
 }
 
 static void test_span_larger_than_batch_bytes_goes_alone(void)
@@ -1213,11 +1217,11 @@ static void test_span_larger_than_batch_bytes_goes_alone(void)
     fx->cfg.batch_bytes = 10;
     shipper = shipper_for(fx);
     push_spans(fx, 3);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.in_flight) == 0);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->in_flight) == 0);
     CU_ASSERT_STRING_EQUAL(received_ids(server),
                            apr_pstrcat(tg_test_pool, ids_of(fx, 0, 1), ";", ids_of(fx, 1, 1), ";",
                                        ids_of(fx, 2, 1), NULL));
-    assert_counts(&fx->counters.zipkin, 3, 3, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 3, 3, 0, 0, 0);
 }
 
 static void test_one_collector_down_does_not_stop_the_other(void)
@@ -1230,10 +1234,10 @@ static void test_one_collector_down_does_not_stop_the_other(void)
     fx->cfg.batch_spans = 2;
     shipper = shipper_for(fx);
     push_spans(fx, 4);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.otlp.in_flight) == 0
-                                && load(&fx->counters.zipkin.retried) >= 2);
-    assert_counts(&fx->counters.otlp, 4, 4, 0, 0, 0);
-    assert_counts(&fx->counters.zipkin, 4, 0, 0, 0, 4);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, otlp)->in_flight) == 0
+                                && load(&EXPORTER(fx, zipkin)->retried) >= 2);
+    assert_counts(EXPORTER(fx, otlp), 4, 4, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 4, 0, 0, 0, 4);
     CU_ASSERT_EQUAL(tg_test_http_request_count(otlp), 2);
 }
 
@@ -1253,8 +1257,8 @@ static void test_drain_gives_up_at_the_deadline(void)
     tg_shipper_drain(shipper, start + apr_time_from_msec(300));
     CU_ASSERT(apr_time_now() - start >= apr_time_from_msec(280));
     CU_ASSERT(apr_time_now() - start < apr_time_from_msec(1000));
-    assert_counts(&fx->counters.zipkin, 3, 0, 3, 0, 0);
-    assert_counts(&fx->counters.file, 3, 3, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 3, 0, 3, 0, 0);
+    assert_counts(EXPORTER(fx, file), 3, 3, 0, 0, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(last_warning, "deadline"));
 }
 
@@ -1276,8 +1280,8 @@ static void test_drain_posts_with_the_time_left_only(void)
     tg_shipper_drain(shipper, start + apr_time_from_msec(300));
     CU_ASSERT(apr_time_now() - start < apr_time_from_msec(1000));
     CU_ASSERT(tg_test_http_request_count(server) >= 1);
-    assert_counts(&fx->counters.zipkin, 3, 0, 3, 0, 0);
-    assert_counts(&fx->counters.otlp, 3, 0, 3, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 3, 0, 3, 0, 0);
+    assert_counts(EXPORTER(fx, otlp), 3, 0, 3, 0, 0);
 }
 
 static void test_drain_delivers_what_waited_for_the_collector(void)
@@ -1291,11 +1295,11 @@ static void test_drain_delivers_what_waited_for_the_collector(void)
     fx->cfg.batch_spans = 2;
     shipper = shipper_for(fx);
     push_spans(fx, 4);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) >= 2);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->retried) >= 2);
     server = collector_back_at(url);
     push_spans(fx, 1);
     tg_shipper_drain(shipper, apr_time_now() + apr_time_from_sec(3));
-    assert_counts(&fx->counters.zipkin, 5, 5, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 5, 5, 0, 0, 0);
     CU_ASSERT_STRING_EQUAL(received_ids(server),
                            apr_pstrcat(tg_test_pool, ids_of(fx, 0, 2), ";", ids_of(fx, 2, 2), ";",
                                        ids_of(fx, 4, 1), NULL));
@@ -1316,7 +1320,7 @@ static void test_drain_retries_within_its_budget(void)
     CU_ASSERT(tg_test_http_request_count(server) >= 2);
     CU_ASSERT(tg_test_http_request_count(server) <= 5);
     CU_ASSERT(apr_time_now() - start < apr_time_from_msec(1000));
-    assert_counts(&fx->counters.zipkin, 2, 0, 2, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 2, 0, 2, 0, 0);
 }
 
 static void test_write_off_settles_a_dead_shippers_spans(void)
@@ -1329,12 +1333,12 @@ static void test_write_off_settles_a_dead_shippers_spans(void)
     fx->cfg.batch_spans = 2;
     shipper = shipper_for(fx);
     push_spans(fx, 3);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.retried) >= 2);
-    assert_counts(&fx->counters.zipkin, 3, 0, 0, 0, 3);
-    assert_counts(&fx->counters.file, 3, 2, 0, 0, 1);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->retried) >= 2);
+    assert_counts(EXPORTER(fx, zipkin), 3, 0, 0, 0, 3);
+    assert_counts(EXPORTER(fx, file), 3, 2, 0, 0, 1);
     tg_shipper_counters_write_off(&fx->counters);
-    assert_counts(&fx->counters.zipkin, 3, 0, 3, 0, 0);
-    assert_counts(&fx->counters.file, 3, 2, 1, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 3, 0, 3, 0, 0);
+    assert_counts(EXPORTER(fx, file), 3, 2, 1, 0, 0);
 }
 
 static void test_run_with_the_collector_down_still_ends_in_time(void)
@@ -1358,8 +1362,34 @@ static void test_run_with_the_collector_down_still_ends_in_time(void)
     CU_ASSERT(apr_time_now() - stopped < apr_time_from_msec(100));
     CU_ASSERT_EQUAL(runner.queued, 6);
     assert_span_file_holds_all(fx);
-    assert_counts(&fx->counters.file, 6, 6, 0, 0, 0);
-    assert_counts(&fx->counters.zipkin, 6, 0, 6, 0, 0);
+    assert_counts(EXPORTER(fx, file), 6, 6, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 6, 0, 6, 0, 0);
+}
+
+/* What mod_status shows as LastSent: when each exporter last delivered, by
+ * the shipper's clock; 0 for one that never did. */
+static void test_last_sent_is_when_each_exporter_last_delivered(void)
+{
+    fixture_t *fx = fixture();
+    tg_shipper_t *shipper;
+    apr_time_t later = T0 + apr_time_from_sec(5);
+    collector_for(&fx->cfg.otlp_url, TG_TEST_HTTP_ACCEPT);
+    with_span_file(fx);
+    fx->cfg.zipkin_url = closed_url();
+    fx->cfg.batch_interval = 0;
+    shipper = shipper_for(fx);
+    push_spans(fx, 2);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, otlp)->sent) == 2
+                                && load(&EXPORTER(fx, zipkin)->retried) >= 2);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, otlp)->last_sent), T0);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, file)->last_sent), T0);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, zipkin)->last_sent), 0);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, statsd)->last_sent), 0);
+    push_spans(fx, 1);
+    POLL_UNTIL(shipper, later, load(&EXPORTER(fx, otlp)->sent) == 3);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, otlp)->last_sent), later);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, file)->last_sent), later);
+    CU_ASSERT_EQUAL(atomic_load(&EXPORTER(fx, zipkin)->last_sent), 0);
 }
 
 static void test_each_failure_kind_is_reported_once(void)
@@ -1377,11 +1407,11 @@ static void test_each_failure_kind_is_reported_once(void)
     fx->cfg.max_attempts = 1;
     shipper = shipper_for(fx);
     push_spans(fx, 3);
-    POLL_UNTIL(shipper, T0, load(&fx->counters.zipkin.failed) == 1);
-    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&fx->counters.zipkin.failed) == 2);
-    POLL_UNTIL(shipper, T0 + apr_time_from_sec(40), load(&fx->counters.zipkin.failed) == 3);
-    assert_counts(&fx->counters.zipkin, 3, 0, 3, 0, 0);
-    assert_counts(&fx->counters.file, 3, 0, 3, 0, 0);
+    POLL_UNTIL(shipper, T0, load(&EXPORTER(fx, zipkin)->failed) == 1);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(20), load(&EXPORTER(fx, zipkin)->failed) == 2);
+    POLL_UNTIL(shipper, T0 + apr_time_from_sec(40), load(&EXPORTER(fx, zipkin)->failed) == 3);
+    assert_counts(EXPORTER(fx, zipkin), 3, 0, 3, 0, 0);
+    assert_counts(EXPORTER(fx, file), 3, 0, 3, 0, 0);
     CU_ASSERT_EQUAL(warnings, 2); /* the POSTs given up and the failed write */
 }
 
@@ -1401,8 +1431,8 @@ static void test_every_exporter_gets_every_span(void)
     push_spans(fx, 7);
     CU_ASSERT_EQUAL(tg_shipper_poll(shipper, T0), 7);
     CU_ASSERT_EQUAL(tg_test_http_request_count(zipkin), 0);
-    assert_counts(&fx->counters.zipkin, 7, 0, 0, 0, 7);
-    assert_counts(&fx->counters.file, 7, 0, 0, 0, 7);
+    assert_counts(EXPORTER(fx, zipkin), 7, 0, 0, 0, 7);
+    assert_counts(EXPORTER(fx, file), 7, 0, 0, 0, 7);
     tg_shipper_drain(shipper, apr_time_now() + apr_time_from_sec(5));
     CU_ASSERT_EQUAL_FATAL(tg_test_http_request_count(zipkin), 1);
     CU_ASSERT_STRING_EQUAL(received_ids(zipkin), ids_of(fx, 0, 7));
@@ -1413,10 +1443,10 @@ static void test_every_exporter_gets_every_span(void)
     receive(receiver, &got);
     CU_ASSERT_STRING_EQUAL(joined(&got), expected_statsd_lines(fx));
     assert_span_file_holds_all(fx);
-    assert_counts(&fx->counters.zipkin, 7, 7, 0, 0, 0);
-    assert_counts(&fx->counters.otlp, 7, 7, 0, 0, 0);
-    assert_counts(&fx->counters.statsd, 7, 7, 0, 0, 0);
-    assert_counts(&fx->counters.file, 7, 7, 0, 0, 0);
+    assert_counts(EXPORTER(fx, zipkin), 7, 7, 0, 0, 0);
+    assert_counts(EXPORTER(fx, otlp), 7, 7, 0, 0, 0);
+    assert_counts(EXPORTER(fx, statsd), 7, 7, 0, 0, 0);
+    assert_counts(EXPORTER(fx, file), 7, 7, 0, 0, 0);
 }
 
 void tg_test_add_shipper(void)
@@ -1458,6 +1488,7 @@ void tg_test_add_shipper(void)
     TG_TEST(suite, test_drain_retries_within_its_budget);
     TG_TEST(suite, test_write_off_settles_a_dead_shippers_spans);
     TG_TEST(suite, test_run_with_the_collector_down_still_ends_in_time);
+    TG_TEST(suite, test_last_sent_is_when_each_exporter_last_delivered);
     TG_TEST(suite, test_each_failure_kind_is_reported_once);
     TG_TEST(suite, test_every_exporter_gets_every_span);
 }

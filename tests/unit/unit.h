@@ -31,6 +31,7 @@ void tg_test_add_zipkin(void);
 void tg_test_add_statsd(void);
 void tg_test_add_otlp(void);
 void tg_test_add_http(void);
+void tg_test_add_exporter(void);
 void tg_test_add_shipper(void);
 
 #endif
