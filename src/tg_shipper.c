@@ -7,6 +7,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -57,7 +58,6 @@ typedef enum {
     HTTP_GAVE_UP,
     HTTP_OVERFLOW,
     HTTP_UNENCODABLE,
-    HTTP_DEADLINE,
     HTTP_WARNINGS
 } http_warning_t;
 
@@ -88,6 +88,7 @@ typedef struct {
     int on_wire;       /* the head is being POSTed */
     apr_time_t not_before;
     apr_interval_time_t retry_delay; /* the next backoff; 0 after a success */
+    int undelivered;   /* given up by the last drain, at its deadline */
     warn_limit_t warn[HTTP_WARNINGS];
 } http_exporter_t;
 
@@ -399,11 +400,11 @@ static void pump_all(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
 }
 
 /* What drain could not deliver in time: counted failed, and the POST on
- * the wire abandoned. */
+ * the wire abandoned.  Named by the host once the drain is over
+ * (tg_shipper_undelivered), in one line for every exporter. */
 static void give_up(http_exporter_t *exporter)
 {
     int spans = 0;
-    char note[80];
     if (exporter->on_wire)
         tg_http_post_cancel(exporter->http);
     exporter->on_wire = 0;
@@ -413,9 +414,7 @@ static void give_up(http_exporter_t *exporter)
     }
     exporter->waiting_spans = 0;
     settle(exporter->counters, &exporter->counters->failed, spans);
-    if (spans && may_warn(&exporter->warn[HTTP_DEADLINE], note, sizeof(note)))
-        tg_log(TG_LOG_WARNING, 0, TGLOGNO(03105) "%s export to %s: %d spans not delivered before "
-               "the shipper's deadline%s", exporter->name, exporter->url, spans, note);
+    exporter->undelivered = spans;
 }
 
 static apr_status_t open_http(tg_shipper_t *shipper, http_exporter_t *exporter, const char *name,
@@ -890,16 +889,26 @@ static apr_time_t next_http_work(const tg_shipper_t *shipper, apr_time_t now)
     return soonest;
 }
 
-void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline)
+/* The end of a drain begun at `started`, its budget read anew at each step:
+ * a signal handler may cut it meanwhile. */
+static apr_time_t drain_deadline(apr_time_t started, volatile sig_atomic_t *budget_ms)
 {
-    apr_time_t now;
+    return started + apr_time_from_msec(*budget_ms);
+}
+
+static void drain(tg_shipper_t *shipper, apr_time_t started, volatile sig_atomic_t *budget_ms)
+{
+    apr_time_t now, deadline;
     int i;
+    for (i = 0; i < HTTP_EXPORTERS; i++)
+        shipper->http[i].undelivered = 0;
     /* What stays queued is not lost: the queue outlives this process, and
      * the next shipper takes it. */
-    while (apr_time_now() < deadline && take_one(shipper, apr_time_now(), deadline))
+    while ((now = apr_time_now()) < (deadline = drain_deadline(started, budget_ms))
+           && take_one(shipper, now, deadline))
         ;
-    ship_batch(shipper, apr_time_now(), deadline);
-    while ((now = apr_time_now()) < deadline) {
+    ship_batch(shipper, apr_time_now(), drain_deadline(started, budget_ms));
+    while ((now = apr_time_now()) < (deadline = drain_deadline(started, budget_ms))) {
         apr_time_t due, wake;
         pump_all(shipper, now, deadline);
         due = next_http_work(shipper, now);
@@ -911,6 +920,26 @@ void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline)
     }
     for (i = 0; i < HTTP_EXPORTERS; i++)
         give_up(&shipper->http[i]);
+}
+
+void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline)
+{
+    apr_time_t now = apr_time_now();
+    apr_time_t budget_ms = deadline > now ? apr_time_as_msec(deadline - now) : 0;
+    volatile sig_atomic_t budget = budget_ms < SIG_ATOMIC_MAX ? (sig_atomic_t)budget_ms
+                                                              : SIG_ATOMIC_MAX;
+    drain(shipper, now, &budget);
+}
+
+const char *tg_shipper_undelivered(const tg_shipper_t *shipper, apr_pool_t *pool)
+{
+    const char *named = NULL;
+    int i;
+    for (i = 0; i < HTTP_EXPORTERS; i++)
+        if (shipper->http[i].undelivered)
+            named = apr_psprintf(pool, "%s%s%s %d", named ? named : "", named ? ", " : "",
+                                 shipper->http[i].name, shipper->http[i].undelivered);
+    return named;
 }
 
 /* Each POST frees a payload of a few hundred KB, and libcurl its upload
@@ -928,7 +957,7 @@ void tg_shipper_keep_freed_memory(void)
 }
 
 void tg_shipper_run(tg_shipper_t *shipper, volatile sig_atomic_t *stop,
-                    apr_interval_time_t drain_budget)
+                    volatile sig_atomic_t *drain_budget_ms)
 {
     apr_interval_time_t idle_wait = 0;
     while (!*stop) {
@@ -945,7 +974,7 @@ void tg_shipper_run(tg_shipper_t *shipper, volatile sig_atomic_t *stop,
             idle_wait = IDLE_WAIT_MAX;
         tg_shipper_wait(shipper, idle_wait);
     }
-    tg_shipper_drain(shipper, apr_time_now() + drain_budget);
+    drain(shipper, apr_time_now(), drain_budget_ms);
 }
 
 static void write_off(tg_export_counters_t *counters)
