@@ -131,7 +131,7 @@ static void stop_soon(int signum)
 static apr_size_t argument_area(char *start)
 {
     char *end = start + strlen(start) + 1;
-    char *environment = environ[0];
+    char *environment = environ ? environ[0] : NULL;
     char *at = end;
     while (environment && at < environment)
         at += strlen(at) + 1;

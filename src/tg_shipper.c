@@ -912,10 +912,12 @@ static void drain(tg_shipper_t *shipper, apr_time_t started, volatile sig_atomic
         apr_time_t due, wake;
         pump_all(shipper, now, deadline);
         due = next_http_work(shipper, now);
-        if (!due)
+        /* Nothing left, or nothing to try before the deadline: a collector
+         * in backoff past it is not waited for. */
+        if (!due || due >= deadline)
             break;
         /* Until a backoff ends, or a POST's progress wakes us. */
-        wake = due > now && due < deadline ? due : deadline;
+        wake = due > now ? due : deadline;
         tg_shipper_wait(shipper, wake - now < IDLE_WAIT_MAX ? wake - now : IDLE_WAIT_MAX);
     }
     for (i = 0; i < HTTP_EXPORTERS; i++)
