@@ -15,7 +15,8 @@ import unittest
 from pathlib import Path
 
 from harness import (STOP_WAIT, DownBackend, HangupBackend, Httpd, SilentServer, Wrk,
-                     ZipkinReceiver, load_modules, processes, wait_for)
+                     ZipkinReceiver, instance_processes, load_modules, processes, shipper_pids,
+                     wait_for)
 
 # mod_status, for servers with the module and without it.
 STATUS_SITE_CONFIG = (
@@ -27,7 +28,6 @@ STATUS_SITE_CONFIG = (
     "    </IfModule>",
     "</Location>",
 )
-SHIPPER_STARTED = re.compile(r"TG00005: shipper ([0-9]+) started")
 # The shipper's line for what it could not deliver before it exited.
 UNDELIVERED = re.compile(r"^.*TG00011: .*$", re.MULTILINE)
 # What the issue allows the module: a stop or a graceful restart at most this much slower.
@@ -46,15 +46,9 @@ class ServiceUnavailable(HangupBackend):
 
 
 def live_processes(httpd):
-    """Pids of the instance's processes (httpd runs in a session of its own) but zombies:
-    the parent, its children, mod_wsgi's daemon, the shipper."""
-    session = httpd.process.popen.pid
-    return [pid for pid, (sid, _, state, _) in processes().items()
-            if sid == session and state != "Z"]
-
-
-def shipper_pids(httpd):
-    return [int(pid) for pid in SHIPPER_STARTED.findall(httpd.error_log.read_text())]
+    """Pids of the instance's processes but zombies: the parent, its children, mod_wsgi's
+    daemon, the shipper."""
+    return [pid for pid, (state, _) in instance_processes(httpd).items() if state != "Z"]
 
 
 def log_codes(httpd):
@@ -171,8 +165,9 @@ class StopAndRestartTimeTest(ShipperProcessTestCase):
 
 
 class GracefulRestartLogTest(ShipperProcessTestCase):
-    """A few graceful restarts, under each MPM, with the module and without it: the only kind of
-    line the module adds to the error log is its shipper's info line (TG00005)."""
+    """A few graceful restarts and a stop, under each MPM, with the module and without it, the
+    collector up: the only kind of line the module adds to the error log is its shipper's info
+    line (TG00005)."""
 
     RESTARTS = 3
     # An old shipper flushes and exits within this, and the parent reaps it within a second.
@@ -185,11 +180,10 @@ class GracefulRestartLogTest(ShipperProcessTestCase):
                 httpd.request("GET", f"/static.txt?restart={restart}")
             httpd.graceful_restart()
         time.sleep(self.OLD_SHIPPERS_GONE)
-        codes = log_codes(httpd)
         httpd.stop_server()
-        return codes, httpd
+        return log_codes(httpd), httpd
 
-    def test_a_graceful_restart_logs_only_the_shippers_info_line(self):
+    def test_graceful_restarts_and_a_stop_log_only_the_shippers_info_line(self):
         receiver = self.stopped_after_test(ZipkinReceiver(self.workdir))
         for mpm in ("event", "worker", "prefork"):
             with self.subTest(mpm=mpm):
@@ -212,8 +206,10 @@ class ShipperFoundTest(ShipperProcessTestCase):
             r"^TomographShipper(Pid|Running): ([0-9]+)$",
             httpd.request("GET", "/server-status?auto").body, re.MULTILINE)}
 
-    def assertFound(self, httpd):
-        pid = wait_for(lambda: shipper_pids(httpd), "the shipper to start")[-1]
+    def assertFound(self, httpd, replacing=None):
+        """The shipper (the one after `replacing`, when given) is found; its pid."""
+        pid = wait_for(lambda: shipper_pids(httpd)[-1] != replacing and shipper_pids(httpd),
+                       "the shipper to start", context=httpd.describe)[-1]
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         self.assertEqual(cmdline.rstrip(b"\0"), self.TITLE, cmdline)
         self.assertEqual(Path(f"/proc/{pid}/comm").read_text().strip(), self.NAME)
@@ -225,25 +221,18 @@ class ShipperFoundTest(ShipperProcessTestCase):
     def test_ps_and_mod_status_show_the_shipper(self):
         receiver = self.stopped_after_test(ZipkinReceiver(self.workdir))
         httpd = self.server([f"TomographZipkin {receiver.url}"])
-        first = self.assertFound(httpd)
-        # A child of httpd's is no shipper: its title stays httpd's.
-        children = [pid for pid, (_, parent, _, command) in processes().items()
-                    if parent == httpd.process.popen.pid and pid != first
-                    and not command.startswith("(wsgi:")]
-        self.assertTrue(children)
-        for pid in children:
-            self.assertNotIn("tomograph shipper", processes()[pid][3])
+        shipper = self.assertFound(httpd)
+        # httpd's other children keep httpd's title.
+        others = [command for pid, (_, parent, _, command) in processes().items()
+                  if parent == httpd.process.popen.pid and pid != shipper]
+        self.assertTrue(others)
+        self.assertEqual([c for c in others if "tomograph shipper" in c], [], others)
         with self.subTest("a shipper restarted after a kill"):
-            os.kill(first, signal.SIGKILL)
-            wait_for(lambda: shipper_pids(httpd)[-1] != first, "a new shipper",
-                     context=httpd.describe)
-            wait_for(lambda: self.status(httpd)["Pid"] != first, "mod_status to show it",
-                     context=httpd.describe)
-            self.assertNotEqual(self.assertFound(httpd), first)
+            os.kill(shipper, signal.SIGKILL)
+            shipper = self.assertFound(httpd, replacing=shipper)
         with self.subTest("after a graceful restart"):
-            before = shipper_pids(httpd)[-1]
             httpd.graceful_restart()
-            self.assertNotEqual(self.assertFound(httpd), before)
+            self.assertFound(httpd, replacing=shipper)
 
     def test_mod_status_says_when_the_shipper_does_not_run(self):
         httpd = self.server(["TomographSpanFile missing-directory/spans.json"])
