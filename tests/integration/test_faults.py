@@ -345,7 +345,7 @@ class CollectorHungTest(FaultTestCase):
         self.assertEqual(counters["ZipkinSent"], 0, counters)
         self.assertGreater(counters["ZipkinInFlight"] + counters["ZipkinDropped"], 0, counters)
         self.assertGreater(silent.accepted, 0, "the shipper never connected")
-        self.assertLess(stop_seconds, 5.0, "a stop is bounded (2 s drain)")
+        self.assertLess(stop_seconds, 5.0, "a stop is bounded (a 250 ms drain)")
 
 
 class ShipperKilledTest(FaultTestCase):
