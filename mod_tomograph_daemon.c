@@ -10,6 +10,7 @@
 APLOG_USE_MODULE(tomograph);
 
 #include <signal.h>
+#include <sys/wait.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -275,27 +276,30 @@ static apr_status_t start_shipper(shipper_daemon_t *daemon)
 }
 
 /* httpd stops, or restarts hard, and waits for its processes: the shipper
- * flushes briefly, and is killed should it overstay. */
+ * flushes briefly (wait_for_exit kills it should it overstay). */
 static void tell_to_stop(shipper_daemon_t *daemon)
 {
-    if (daemon->kill_at) {
-        if (apr_time_now() >= daemon->kill_at)
-            kill(daemon->proc.pid, SIGKILL);
+    if (daemon->kill_at)
         return;
-    }
     daemon->kill_at = apr_time_now() + apr_time_from_msec(SHIPPER_STOP_BUDGET_MS)
                       + SHIPPER_EXIT_GRACE;
     kill(daemon->proc.pid, SIGTERM);
 }
 
+/* waitpid, not apr_proc_wait: that one reports a stopped process (SIGSTOP)
+ * as gone, and it would be left behind. */
 static void wait_for_exit(shipper_daemon_t *daemon)
 {
-    apr_exit_why_e why;
     int status;
-    while (apr_proc_wait(&daemon->proc, &status, &why, APR_NOWAIT) == APR_CHILD_NOTDONE) {
+    while (waitpid(daemon->proc.pid, &status, WNOHANG) == 0) {
         if (apr_time_now() >= daemon->kill_at) {
             kill(daemon->proc.pid, SIGKILL);
-            apr_proc_wait(&daemon->proc, &status, &why, APR_WAIT);
+            waitpid(daemon->proc.pid, &status, 0);
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                         TGLOGNO(00012) "shipper %" APR_PID_T_FMT " had not exited %d ms after "
+                         "it was told to stop: killed, and the spans it held with it",
+                         daemon->proc.pid,
+                         SHIPPER_STOP_BUDGET_MS + (int)apr_time_as_msec(SHIPPER_EXIT_GRACE));
             break;
         }
         apr_sleep(SHIPPER_EXIT_POLL);
@@ -389,7 +393,7 @@ static void shipper_maintenance(int reason, void *data, apr_wait_t status)
         shipper_gone(daemon, -1);
         break;
     case APR_OC_REASON_RESTART:
-        /* A stop or a hard restart: ap_reclaim_child_processes, once a turn
+        /* A stop or a hard restart: ap_reclaim_child_processes, at each turn
          * of its loop, which ends when the children are gone; the shipper's
          * pool waits for what is left of it (part_with_shipper). */
         tell_to_stop(daemon);

@@ -164,6 +164,29 @@ class StopAndRestartTimeTest(ShipperProcessTestCase):
                   + f" (median {medians[module][1]:.2f}) s")
 
 
+class StuckShipperTest(ShipperProcessTestCase):
+    """A shipper that does not exit when told to (stopped with SIGSTOP here) holds no stop up:
+    httpd kills it once its time is up (250 ms to flush, 250 more to exit), and says so."""
+
+    # Its time, and more than enough for httpd's own stop (0.1-0.2 s here).
+    STOP_ALLOWED = 1.5
+
+    def test_a_stop_kills_a_shipper_that_does_not_exit(self):
+        httpd = self.server(["TomographSpanFile logs/spans.json"])
+        shipper = wait_for(lambda: shipper_pids(httpd), "the shipper to start")[-1]
+        os.kill(shipper, signal.SIGSTOP)
+        started = time.monotonic()
+        httpd.process.popen.send_signal(signal.SIGTERM)
+        wait_for(lambda: not live_processes(httpd), "every process of the server to go",
+                 STOP_WAIT, interval=0.01, context=httpd.describe)
+        seconds = time.monotonic() - started
+        print(f"  stop with the shipper stopped: {seconds:.2f} s")
+        self.assertLess(seconds, self.STOP_ALLOWED)
+        self.assertRegex(httpd.error_log.read_text(),
+                         rf"TG00012: shipper {shipper} had not exited 500 ms after it was told "
+                         "to stop: killed")
+
+
 class GracefulRestartLogTest(ShipperProcessTestCase):
     """A few graceful restarts and a stop, under each MPM, with the module and without it, the
     collector up: the only kind of line the module adds to the error log is its shipper's info
