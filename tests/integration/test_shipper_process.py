@@ -170,6 +170,38 @@ class StopAndRestartTimeTest(ShipperProcessTestCase):
                   + f" (median {medians[module][1]:.2f}) s")
 
 
+class HardRestartTest(ShipperProcessTestCase):
+    """A hard restart (`apache2 -k restart`) under load, the collector hung: the old shipper's
+    drain is cut short, and what it could not deliver is counted failed, as many as its one
+    line names, every span still accounted for."""
+
+    LOADED = 1.0
+
+    def test_what_a_hard_restart_cuts_off_is_counted_and_named(self):
+        hung = self.stopped_after_test(SilentServer())
+        httpd = self.server([f"TomographZipkin http://127.0.0.1:{hung.port}/api/v2/spans"])
+        old = wait_for(lambda: shipper_pids(httpd), "the shipper to start")[-1]
+        wrk = Wrk(f"http://127.0.0.1:{httpd.port}/static.txt", 60, 2, 4)
+        self.addCleanup(wrk.kill)
+        time.sleep(self.LOADED)
+        httpd.process.popen.send_signal(signal.SIGHUP)
+        wait_for(lambda: shipper_pids(httpd)[-1] != old, "the next generation's shipper",
+                 context=httpd.describe)
+        wrk.kill()
+        named = wait_for(lambda: re.findall(rf"TG00011: shipper {old} stopped .* 250 ms .*"
+                                            r"counted failed: Zipkin ([0-9]+)$",
+                                            httpd.error_log.read_text(), re.MULTILINE),
+                         "the old shipper's line", context=httpd.describe)
+        counters = httpd.status_counters()
+        print(f"  named: Zipkin {named}; counters: {counters}")
+        self.assertEqual(len(named), 1)
+        # The POSTs to the hung collector had not timed out (5 s): every failure is the cut's.
+        self.assertEqual(counters["ZipkinFailed"], int(named[0]), counters)
+        self.assertEqual(counters["ZipkinTaken"],
+                         sum(counters[f"Zipkin{o}"] for o in ("Sent", "Failed", "Dropped",
+                                                               "InFlight")), counters)
+
+
 class StuckShipperTest(ShipperProcessTestCase):
     """A shipper that does not exit when told to (stopped with SIGSTOP here) holds no stop up:
     httpd kills it once its time is up (250 ms to flush, 250 more to exit), and says so."""
