@@ -1,8 +1,9 @@
 """The shipper as a process of httpd's: a stop and a graceful restart take no longer with the
 module than without it, whatever the collector does (up, down, answering 503, hung), measured
-side by side under load; a graceful restart logs nothing of the module's beyond its info line,
-under every MPM; and an operator finds the shipper, by its title in ps and top, and by its pid
-and state in mod_status."""
+side by side under load; what a stop or hard restart cuts off is counted and named once; a
+shipper that does not exit is killed; graceful restarts and a stop log nothing of the module's
+beyond its info line, under every MPM; and an operator finds the shipper, by its title in ps
+and top, and by its pid and state in mod_status."""
 
 import os
 import re
