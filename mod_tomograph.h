@@ -68,6 +68,9 @@ typedef struct {
      * the shipper's counters would otherwise pull to its core. */
     _Atomic uint64_t spans_created;
     tg_rate_limit_t sample_limit;    /* TomographSampleLimit */
+    /* The generation's shipper as the parent last saw it, for mod_status. */
+    _Atomic int64_t shipper_pid;
+    _Atomic int shipper_running;
     alignas(64) tg_shipper_counters_t shipper;
     alignas(64) unsigned char queue[];
 } shared_t;

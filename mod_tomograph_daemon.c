@@ -1,7 +1,8 @@
 /* mod_tomograph's shared segment and shipper daemon: the segment is made
  * once per httpd instance and outlives generations (the scoreboard's model);
  * each generation forks a shipper that httpd watches and restarts, as
- * mod_cgid does its daemon, and stops with a bounded flush. */
+ * mod_cgid does its daemon, and stops with a bounded flush: in the
+ * background after a graceful restart, briefly when httpd stops. */
 
 #include "mod_tomograph.h"
 
@@ -13,11 +14,13 @@ APLOG_USE_MODULE(tomograph);
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
-#include <stdlib.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include <apr_shm.h>
 #include <apr_signal.h>
+#include <apr_strings.h>
 
 #include "ap_listen.h"
 #include "mpm_common.h"
@@ -27,22 +30,38 @@ APLOG_USE_MODULE(tomograph);
 /* Names the layout of the shared segment (shared_t, the queue's cells), which
  * outlives a graceful restart: a module built with another layout, loaded by
  * one, makes a segment of its own rather than misread the one it finds. */
-#define SHARED_LAYOUT "3"
+#define SHARED_LAYOUT "4"
 #define RETAINED_KEY "mod_tomograph_retained/" SHARED_LAYOUT
 #define DEFAULT_SPAN_FILE "logs/tomograph-spans.json"
 /* The daemon exits with this when it cannot start at all (bad span file,
  * cannot drop privileges): restarting it would only loop, as in mod_cgid. */
 #define SHIPPER_STARTUP_ERROR 254
-/* How long the shipper may take to flush on restart or stop, and how much
- * longer httpd waits for it to exit when it stops before killing it. */
-#define SHIPPER_DRAIN_BUDGET (2 * APR_USEC_PER_SEC)
-#define SHIPPER_EXIT_GRACE (APR_USEC_PER_SEC / 2)
+/* What a shipper may spend flushing what it holds when it goes.  After a
+ * graceful restart nothing waits for it (it drains beside the new one), so
+ * it takes its time; httpd stopping or restarting hard waits for it, so it
+ * takes little, whatever the collector does, and what it could not deliver
+ * by then is counted failed and named in one line (TG00011). */
+#define SHIPPER_RETIRE_BUDGET_MS 2000
+#define SHIPPER_STOP_BUDGET_MS 250
+/* How much longer than that httpd waits for it to exit before killing it,
+ * and how often it looks meanwhile. */
+#define SHIPPER_EXIT_GRACE apr_time_from_msec(250)
+#define SHIPPER_EXIT_POLL apr_time_from_msec(5)
+/* What ps shows of it: "apache2: tomograph shipper" (its command line), and
+ * "tomograph" (its name, 15 bytes at most, for top and ps -o comm). */
+#define SHIPPER_TITLE "tomograph shipper"
+#define SHIPPER_NAME "tomograph"
 
+/* A shipper process, as its parent watches it. */
 typedef struct {
-    apr_pool_t *pool; /* pconf of the generation that started it */
-    server_rec *server;
+    apr_pool_t *pool;   /* holds the record and its other-child registration: the
+                         * generation's pconf, then, once retired, a pool of its own */
+    server_rec *server; /* its generation's; NULL once retired */
     retained_t *retained;
     apr_proc_t proc;
+    apr_time_t kill_at; /* 0 until told to stop: then when it is killed if still there */
+    int alive;          /* forked, not yet reaped */
+    int watched;        /* registered as an other child */
 } shipper_daemon_t;
 
 retained_t *tomograph_retained;
@@ -89,10 +108,51 @@ static apr_status_t create_shared(retained_t *keep, server_rec *s, int queue_siz
 /* The shipper daemon */
 
 static volatile sig_atomic_t shipper_stop;
+static volatile sig_atomic_t drain_budget_ms = SHIPPER_RETIRE_BUDGET_MS;
 
-static void request_shipper_stop(int signum)
+/* SIGHUP: its generation is over (a graceful restart), or httpd died. */
+static void retire_at_leisure(int signum)
 {
     shipper_stop = 1;
+}
+
+/* SIGTERM: httpd stops and waits for it; a drain already under way is cut
+ * short too. */
+static void stop_soon(int signum)
+{
+    drain_budget_ms = SHIPPER_STOP_BUDGET_MS;
+    shipper_stop = 1;
+}
+
+/* The memory the kernel gave to the process's arguments, which begins at
+ * argv[0]: the arguments lie there one after the other, and the environment
+ * right after them.  (httpd's process->argv is a copy but for argv[0], made
+ * as it reads its options.)  Only argv[0] itself when the strings from there
+ * do not end exactly where the environment begins. */
+static apr_size_t argument_area(char *start)
+{
+    char *end = start + strlen(start) + 1;
+    char *environment = environ ? environ[0] : NULL;
+    char *at = end;
+    while (environment && at < environment)
+        at += strlen(at) + 1;
+    return (apr_size_t)((environment && at == environment ? environment : end) - start);
+}
+
+/* ps and top tell the shipper from httpd's children: its command line (ps
+ * aux, /proc/<pid>/cmdline) is rewritten in that memory, as nginx and
+ * mod_wsgi's display-name do, cut to fit; and its name (top, ps -o comm) is
+ * set apart. */
+static void set_process_title(const process_rec *process, apr_pool_t *pool)
+{
+    const char *title = apr_pstrcat(pool, process->short_name, ": " SHIPPER_TITLE, NULL);
+    char *area = (char *)process->argv[0];
+    apr_size_t size = argument_area(area);
+    memset(area, 0, size);
+    apr_cpystrn(area, title, size);
+#ifdef __linux__
+    prctl(PR_SET_NAME, SHIPPER_NAME);
+#endif
 }
 
 static apr_status_t open_span_file(apr_file_t **file, const char *path, apr_pool_t *pool)
@@ -109,15 +169,17 @@ static void run_shipper(shipper_daemon_t *daemon)
     tg_export_config_t cfg;
     tg_shipper_t *shipper;
     apr_pool_t *pool;
+    const char *undelivered;
     apr_status_t rv;
 
-    apr_signal(SIGHUP, request_shipper_stop);
-    apr_signal(SIGTERM, request_shipper_stop);
+    apr_signal(SIGHUP, retire_at_leisure);
+    apr_signal(SIGTERM, stop_soon);
     apr_signal(SIGINT, SIG_IGN);
     apr_signal(SIGPIPE, SIG_IGN);
     apr_signal(SIGCHLD, SIG_DFL);
     ap_close_listeners();
     apr_pool_create(&pool, s->process->pool);
+    set_process_title(s->process, pool);
     tg_shipper_keep_freed_memory();
 
     cfg = conf->export;
@@ -154,80 +216,39 @@ static void run_shipper(shipper_daemon_t *daemon)
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  TGLOGNO(00005) "shipper %" APR_PID_T_FMT " started: %s", getpid(),
                  tg_export_describe(&cfg, pool));
-    tg_shipper_run(shipper, &shipper_stop, SHIPPER_DRAIN_BUDGET);
+    tg_shipper_run(shipper, &shipper_stop, &drain_budget_ms);
+    undelivered = tg_shipper_undelivered(shipper, pool);
+    if (undelivered)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     TGLOGNO(00011) "shipper %" APR_PID_T_FMT " stopped with spans it could "
+                     "not deliver in the %d ms it had to flush, counted failed: %s",
+                     getpid(), (int)drain_budget_ms, undelivered);
     apr_pool_destroy(pool);
     /* _exit, not exit: the atexit handlers and pools we inherited belong to
      * the parent (they would kill its other children). */
     _exit(0);
 }
 
+static void shipper_maintenance(int reason, void *data, apr_wait_t status);
 
-static apr_status_t start_shipper(shipper_daemon_t *daemon);
-
-/* The spans a dead shipper held are lost: counted failed before the next. */
-static void restart_shipper(shipper_daemon_t *daemon)
+static void watch(shipper_daemon_t *daemon)
 {
-    tg_shipper_counters_write_off(&daemon->retained->shared->shipper);
-    start_shipper(daemon);
+    apr_proc_other_child_register(&daemon->proc, shipper_maintenance, daemon, NULL, daemon->pool);
+    daemon->watched = 1;
 }
 
-/* httpd stops: the shipper flushes what it holds before httpd goes, or is
- * killed when it takes longer than it was given. */
-static void stop_shipper_and_wait(pid_t pid)
+static void unwatch(shipper_daemon_t *daemon)
 {
-    apr_time_t deadline = apr_time_now() + SHIPPER_DRAIN_BUDGET + SHIPPER_EXIT_GRACE;
-    int status;
-    kill(pid, SIGHUP);
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (apr_time_now() >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return;
-        }
-        apr_sleep(apr_time_from_msec(10));
-    }
+    if (daemon->watched)
+        apr_proc_other_child_unregister(daemon);
+    daemon->watched = 0;
 }
 
-static void shipper_maintenance(int reason, void *data, apr_wait_t status)
+/* What mod_status shows: the generation's shipper, any child may ask. */
+static void publish(const shipper_daemon_t *daemon, int running)
 {
-    shipper_daemon_t *daemon = data;
-    int mpm_state, generation;
-    switch (reason) {
-    case APR_OC_REASON_DEATH:
-        apr_proc_other_child_unregister(data);
-        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) == APR_SUCCESS
-            && mpm_state == AP_MPMQ_STOPPING)
-            break;
-        if (status == SHIPPER_STARTUP_ERROR) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, daemon->server,
-                         TGLOGNO(00006) "shipper could not start; spans stay queued "
-                         "until it can (fix the error above and restart httpd)");
-            break;
-        }
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, daemon->server,
-                     TGLOGNO(00007) "shipper %" APR_PID_T_FMT " died (status %d); restarting it",
-                     daemon->proc.pid, (int)status);
-        restart_shipper(daemon);
-        break;
-    case APR_OC_REASON_LOST:
-        apr_proc_other_child_unregister(data);
-        restart_shipper(daemon);
-        break;
-    case APR_OC_REASON_RESTART:
-        /* A stop or a hard restart (ap_reclaim_child_processes). */
-        apr_proc_other_child_unregister(data);
-        stop_shipper_and_wait(daemon->proc.pid);
-        break;
-    case APR_OC_REASON_UNREGISTER:
-        /* A graceful restart clears this generation's pool.  The old shipper
-         * drains while the new one starts (the queue takes two readers), so
-         * the parent does not wait for it: the MPM reaps it, as an extra
-         * process of the old generation, and kills it if httpd stops first. */
-        kill(daemon->proc.pid, SIGHUP);
-        if (ap_mpm_query(AP_MPMQ_GENERATION, &generation) == APR_SUCCESS)
-            ap_register_extra_mpm_process(daemon->proc.pid, (ap_generation_t)generation);
-        break;
-    }
+    atomic_store(&daemon->retained->shared->shipper_pid, (int64_t)daemon->proc.pid);
+    atomic_store(&daemon->retained->shared->shipper_running, running);
 }
 
 static apr_status_t start_shipper(shipper_daemon_t *daemon)
@@ -243,10 +264,143 @@ static apr_status_t start_shipper(shipper_daemon_t *daemon)
     if (rv != APR_INPARENT) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, daemon->server,
                      TGLOGNO(00008) "cannot fork the shipper");
+        publish(daemon, 0);
         return rv;
     }
-    apr_proc_other_child_register(&daemon->proc, shipper_maintenance, daemon, NULL, daemon->pool);
+    daemon->alive = 1;
+    daemon->kill_at = 0;
+    watch(daemon);
+    publish(daemon, 1);
     return APR_SUCCESS;
+}
+
+/* httpd stops, or restarts hard, and waits for its processes: the shipper
+ * flushes briefly (wait_for_exit kills it should it overstay). */
+static void tell_to_stop(shipper_daemon_t *daemon)
+{
+    if (daemon->kill_at)
+        return;
+    daemon->kill_at = apr_time_now() + apr_time_from_msec(SHIPPER_STOP_BUDGET_MS)
+                      + SHIPPER_EXIT_GRACE;
+    kill(daemon->proc.pid, SIGTERM);
+}
+
+/* waitpid, not apr_proc_wait: that one reports a stopped process (SIGSTOP)
+ * as gone, and it would be left behind. */
+static void wait_for_exit(shipper_daemon_t *daemon)
+{
+    int status;
+    while (waitpid(daemon->proc.pid, &status, WNOHANG) == 0) {
+        if (apr_time_now() >= daemon->kill_at) {
+            kill(daemon->proc.pid, SIGKILL);
+            waitpid(daemon->proc.pid, &status, 0);
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                         TGLOGNO(00012) "shipper %" APR_PID_T_FMT " had not exited %d ms after "
+                         "it was told to stop: killed, and the spans it held with it",
+                         daemon->proc.pid,
+                         SHIPPER_STOP_BUDGET_MS + (int)apr_time_as_msec(SHIPPER_EXIT_GRACE));
+            break;
+        }
+        apr_sleep(SHIPPER_EXIT_POLL);
+    }
+    daemon->alive = 0;
+}
+
+static apr_status_t part_with_shipper(void *data);
+
+/* A graceful restart ends the shipper's generation: it drains in the
+ * background while the next one starts (the queue takes two readers).  Its
+ * record moves to a pool of its own, so that httpd still knows the process
+ * when it exits: the MPM would take it for a child of its own that it lost
+ * track of (event's and prefork's "long lost child came home!").  Released
+ * once it is reaped. */
+static void retire(shipper_daemon_t *daemon)
+{
+    shipper_daemon_t *retired;
+    apr_pool_t *pool;
+    apr_pool_create(&pool, daemon->server->process->pool);
+    retired = apr_pmemdup(pool, daemon, sizeof(*daemon));
+    retired->pool = pool;
+    retired->server = NULL;
+    retired->watched = 0;
+    daemon->alive = 0;
+    apr_pool_cleanup_register(pool, retired, part_with_shipper, apr_pool_cleanup_null);
+    watch(retired);
+    kill(retired->proc.pid, SIGHUP);
+}
+
+/* The pool that holds a shipper's record goes: its generation's at a
+ * restart (graceful or hard) or when httpd exits, a retired one's when httpd
+ * exits.  A shipper still at work when a graceful restart comes retires;
+ * otherwise httpd waits for it as for its children (told to stop by the
+ * MPM's reclaim, or now). */
+static apr_status_t part_with_shipper(void *data)
+{
+    shipper_daemon_t *daemon = data;
+    unwatch(daemon);
+    if (!daemon->alive)
+        return APR_SUCCESS;
+    if (daemon->server && !daemon->kill_at
+        && ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_EXITING) {
+        retire(daemon);
+        return APR_SUCCESS;
+    }
+    tell_to_stop(daemon);
+    wait_for_exit(daemon);
+    return APR_SUCCESS;
+}
+
+/* The shipper was reaped (status -1 when another waitpid took it): a
+ * retired one is let go; the generation's is started again unless httpd is
+ * stopping or it could not start at all. */
+static void shipper_gone(shipper_daemon_t *daemon, int status)
+{
+    int mpm_state;
+    daemon->alive = 0;
+    unwatch(daemon);
+    if (!daemon->server) {
+        apr_pool_destroy(daemon->pool);
+        return;
+    }
+    publish(daemon, 0);
+    if (daemon->kill_at
+        || (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) == APR_SUCCESS
+            && mpm_state == AP_MPMQ_STOPPING))
+        return;
+    if (status == SHIPPER_STARTUP_ERROR) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, daemon->server,
+                     TGLOGNO(00006) "shipper could not start; spans stay queued "
+                     "until it can (fix the error above and restart httpd)");
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, daemon->server,
+                 TGLOGNO(00007) "shipper %" APR_PID_T_FMT " died (status %d); restarting it",
+                 daemon->proc.pid, status);
+    /* The spans it held are lost: counted failed before the next starts. */
+    tg_shipper_counters_write_off(&daemon->retained->shared->shipper);
+    start_shipper(daemon);
+}
+
+static void shipper_maintenance(int reason, void *data, apr_wait_t status)
+{
+    shipper_daemon_t *daemon = data;
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+        shipper_gone(daemon, status);
+        break;
+    case APR_OC_REASON_LOST:
+        shipper_gone(daemon, -1);
+        break;
+    case APR_OC_REASON_RESTART:
+        /* A stop or a hard restart: ap_reclaim_child_processes, at each turn
+         * of its loop, which ends when the children are gone; the shipper's
+         * pool waits for what is left of it (part_with_shipper). */
+        tell_to_stop(daemon);
+        break;
+    case APR_OC_REASON_UNREGISTER:
+        daemon->watched = 0;
+        break;
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -276,6 +430,7 @@ int tomograph_start(apr_pool_t *pconf, server_rec *s)
     daemon->pool = pconf;
     daemon->server = s;
     daemon->retained = tomograph_retained;
+    apr_pool_cleanup_register(pconf, daemon, part_with_shipper, apr_pool_cleanup_null);
     if (start_shipper(daemon) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     return OK;

@@ -1,4 +1,5 @@
-/* mod_tomograph's section of mod_status: the counters of the accounting. */
+/* mod_tomograph's section of mod_status: the shipper's pid and whether it
+ * runs, and the counters of the accounting. */
 
 #include "mod_tomograph.h"
 
@@ -58,7 +59,8 @@ int status_hook(request_rec *r, int flags)
     exporter_status_t exporter;
     tg_queue_stats_t queue;
     uint64_t created, undecodable;
-    int i;
+    int64_t shipper_pid;
+    int shipper_running, i;
 
     if (!tomograph_retained || !tomograph_retained->shared)
         return OK;
@@ -66,7 +68,11 @@ int status_hook(request_rec *r, int flags)
     tg_queue_stats(tomograph_retained->queue, &queue);
     created = atomic_load(&tomograph_retained->shared->spans_created);
     undecodable = atomic_load(&counters->undecodable);
+    shipper_pid = atomic_load(&tomograph_retained->shared->shipper_pid);
+    shipper_running = atomic_load(&tomograph_retained->shared->shipper_running);
     if (flags & AP_STATUS_SHORT) {
+        ap_rprintf(r, "TomographShipperPid: %" APR_INT64_T_FMT "\n"
+                      "TomographShipperRunning: %d\n", shipper_pid, shipper_running);
         ap_rprintf(r, "TomographSpansCreated: %" APR_UINT64_T_FMT "\n"
                       "TomographSpansQueued: %" APR_UINT64_T_FMT "\n"
                       "TomographSpansDropped: %" APR_UINT64_T_FMT "\n"
@@ -81,7 +87,9 @@ int status_hook(request_rec *r, int flags)
         }
         return OK;
     }
-    ap_rprintf(r, "<hr>\n<h2>Tomograph</h2>\n<p>spans created %" APR_UINT64_T_FMT
+    ap_rprintf(r, "<hr>\n<h2>Tomograph</h2>\n<p>shipper pid %" APR_INT64_T_FMT ", %s</p>\n",
+               shipper_pid, shipper_running ? "running" : "not running");
+    ap_rprintf(r, "<p>spans created %" APR_UINT64_T_FMT
                   ", queued %" APR_UINT64_T_FMT ", dropped by the queue %" APR_UINT64_T_FMT
                   ", in the queue %" APR_UINT64_T_FMT " (%" APR_UINT64_T_FMT " bytes)"
                   ", undecodable %" APR_UINT64_T_FMT "</p>\n"

@@ -51,7 +51,8 @@
 #define TICKS_PER_SECOND 1000 /* a paced producer pushes rate/1000 spans a millisecond */
 #define FULL_WAIT_NS 20000    /* a fast producer's pause when the queue is full */
 /* More than the 2 s mod_tomograph gives: a fast producer leaves a full buffer. */
-#define DRAIN_BUDGET apr_time_from_sec(30)
+#define DRAIN_BUDGET_MS 30000
+#define DRAIN_BUDGET apr_time_from_msec(DRAIN_BUDGET_MS)
 
 /* --per-span: the span counts differenced, and the shipper's clock between
  * two spans (callgrind_per_request.py's 1200 requests took about 3.4 s). */
@@ -199,6 +200,7 @@ static void ship_load(const receivers_t *receivers, int sinks, const load_t *loa
     int report[2], status;
     uint64_t start;
     pid_t producer;
+    volatile sig_atomic_t drain_budget_ms = DRAIN_BUDGET_MS;
 
     apr_pool_create(&pool, parent);
     shipper = make_shipper(receivers, sinks, queue, &outcome->counters, pool);
@@ -221,7 +223,7 @@ static void ship_load(const receivers_t *receivers, int sinks, const load_t *loa
     close(report[1]);
     /* As httpd's shipper daemon does: poll, waiting while the queue is idle,
      * until told to stop (here: the producer is done), then drain. */
-    tg_shipper_run(shipper, &producer_done, DRAIN_BUDGET);
+    tg_shipper_run(shipper, &producer_done, &drain_budget_ms);
     outcome->seconds = (double)(bench_now_ns() - start) / 1e9;
     if (read(report[0], &outcome->deepest, sizeof(outcome->deepest)) != sizeof(outcome->deepest)
         || waitpid(producer, &status, 0) != producer || !WIFEXITED(status)

@@ -24,7 +24,6 @@ typedef enum {
     WARN_GAVE_UP,
     WARN_OVERFLOW,
     WARN_UNENCODABLE,
-    WARN_DEADLINE,
     WARNINGS
 } warning_t;
 
@@ -323,11 +322,10 @@ int tg_export_http_wait(void *state, apr_interval_time_t timeout)
 
 /* What could not be delivered in time: counted failed, and the POST on the
  * wire abandoned. */
-void tg_export_http_give_up(void *state)
+int tg_export_http_give_up(void *state)
 {
     http_exporter_t *exporter = state;
     int spans = 0;
-    char note[TG_WARN_NOTE_BYTES];
     if (exporter->on_wire)
         tg_http_post_cancel(exporter->http);
     exporter->on_wire = 0;
@@ -337,9 +335,7 @@ void tg_export_http_give_up(void *state)
     }
     exporter->waiting_spans = 0;
     tg_export_settle(exporter->counters, &exporter->counters->failed, spans);
-    if (spans && tg_warn_limit_pass(&exporter->warn[WARN_DEADLINE], note))
-        tg_log(TG_LOG_WARNING, 0, TGLOGNO(03105) "%s export to %s: %d spans not delivered before "
-               "the deadline%s", exporter->name, exporter->url, spans, note);
+    return spans;
 }
 
 /* --- its life --- */

@@ -30,7 +30,7 @@ apr_status_t tg_export_http_open(const tg_exporter_t *self, void **state,
 void tg_export_http_take(void *state, const tg_span_t *const *spans, int n, apr_time_t now);
 apr_time_t tg_export_http_pump(void *state, apr_time_t now, apr_time_t deadline);
 int tg_export_http_wait(void *state, apr_interval_time_t timeout);
-void tg_export_http_give_up(void *state);
+int tg_export_http_give_up(void *state);
 
 /* The table of an HTTP exporter: its name, the function that finds its URL
  * in the configuration (tg_exporter_t's target), and a

@@ -1,5 +1,7 @@
 #include "tg_export_set.h"
 
+#include <apr_strings.h>
+
 /* While draining, the longest between two looks at the deliveries: a wait
  * ends early on progress, but not on a backoff that ends. */
 #define DRAIN_WAIT_MAX apr_time_from_msec(20)
@@ -9,6 +11,7 @@ typedef struct {
     void *state;
     tg_export_counters_t *counters;
     apr_time_t due; /* when it wants pumping (its pump's answer); 0: idle */
+    int undelivered; /* given up at the last drain's end */
 } member_t;
 
 struct tg_export_set_t {
@@ -98,19 +101,35 @@ void tg_export_set_wait(tg_export_set_t *set, apr_interval_time_t timeout)
     apr_sleep(timeout);
 }
 
-void tg_export_set_drain(tg_export_set_t *set, apr_time_t deadline)
+void tg_export_set_drain(tg_export_set_t *set, apr_time_t started,
+                         const volatile sig_atomic_t *budget_ms)
 {
-    apr_time_t now;
+    apr_time_t now, deadline;
     int i;
-    while ((now = apr_time_now()) < deadline) {
+    while ((now = apr_time_now()) < (deadline = started + apr_time_from_msec(*budget_ms))) {
         apr_time_t due = tg_export_set_pump(set, now, deadline), wake;
-        if (!due)
+        if (!due || due >= deadline)
             break;
         /* Until a backoff ends, or a delivery's progress wakes us. */
-        wake = due > now && due < deadline ? due : deadline;
+        wake = due > now ? due : deadline;
         tg_export_set_wait(set, wake - now < DRAIN_WAIT_MAX ? wake - now : DRAIN_WAIT_MAX);
     }
-    for (i = 0; i < set->count; i++)
-        if (set->members[i].exporter->give_up)
-            set->members[i].exporter->give_up(set->members[i].state);
+    for (i = 0; i < set->count; i++) {
+        member_t *member = &set->members[i];
+        member->undelivered = member->exporter->give_up ? member->exporter->give_up(member->state)
+                                                        : 0;
+    }
+}
+
+const char *tg_export_set_undelivered(const tg_export_set_t *set, apr_pool_t *pool)
+{
+    const char *named = NULL;
+    int i;
+    for (i = 0; i < set->count; i++) {
+        const member_t *member = &set->members[i];
+        if (member->undelivered)
+            named = apr_psprintf(pool, "%s%s%s %d", named ? named : "", named ? ", " : "",
+                                 member->exporter->name, member->undelivered);
+    }
+    return named;
 }

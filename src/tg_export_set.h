@@ -10,6 +10,8 @@
 #ifndef TG_EXPORT_SET_H
 #define TG_EXPORT_SET_H
 
+#include <signal.h>
+
 #include "tg_exporter.h"
 
 typedef struct tg_export_set_t tg_export_set_t;
@@ -42,7 +44,16 @@ apr_time_t tg_export_set_pump(tg_export_set_t *set, apr_time_t now, apr_time_t d
 void tg_export_set_wait(tg_export_set_t *set, apr_interval_time_t timeout);
 
 /* Delivers what the exporters hold, each delivery bounded by the time
- * left; at deadline, what is left counts failed. */
-void tg_export_set_drain(tg_export_set_t *set, apr_time_t deadline);
+ * left, until `started` + *budget_ms; then what is left counts failed.  The
+ * budget is read at each step, so that a signal handler may cut a drain
+ * under way.  A delivery whose next try (a backoff) falls past the end is
+ * not waited for. */
+void tg_export_set_drain(tg_export_set_t *set, apr_time_t started,
+                         const volatile sig_atomic_t *budget_ms);
+
+/* What the last drain could not deliver (counted failed), for the host to
+ * name in one line: "Zipkin 512, OTLP 512", each exporter that lost spans;
+ * NULL when none did. */
+const char *tg_export_set_undelivered(const tg_export_set_t *set, apr_pool_t *pool);
 
 #endif

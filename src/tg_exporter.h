@@ -124,8 +124,9 @@ struct tg_exporter_t {
      * otherwise. */
     int (*wait)(void *state, apr_interval_time_t timeout);
     /* At a deadline: what it still holds is counted failed, and what is
-     * under way abandoned. */
-    void (*give_up)(void *state);
+     * under way abandoned.  Returns how many spans that was, for the host to
+     * name (tg_export_set_undelivered). */
+    int (*give_up)(void *state);
     /* Read by the functions above through self: the HTTP exporters' encoder
      * (tg_export_http.h). */
     const void *spec;

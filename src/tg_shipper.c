@@ -4,6 +4,8 @@
 #include <malloc.h>
 #endif
 
+#include <stdint.h>
+
 #include "tg_export_set.h"
 #include "tg_log.h"
 #include "tg_record.h"
@@ -117,14 +119,31 @@ void tg_shipper_wait(tg_shipper_t *shipper, apr_interval_time_t timeout)
     tg_export_set_wait(shipper->exporters, timeout);
 }
 
-void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline)
+static void drain(tg_shipper_t *shipper, apr_time_t started,
+                  const volatile sig_atomic_t *budget_ms)
 {
+    apr_time_t now, deadline;
     /* What stays queued is not lost: the queue outlives this process, and
      * the next shipper takes it. */
-    while (apr_time_now() < deadline && take_one(shipper, apr_time_now(), deadline))
+    while ((now = apr_time_now()) < (deadline = started + apr_time_from_msec(*budget_ms))
+           && take_one(shipper, now, deadline))
         ;
-    ship_batch(shipper, apr_time_now(), deadline);
-    tg_export_set_drain(shipper->exporters, deadline);
+    ship_batch(shipper, apr_time_now(), started + apr_time_from_msec(*budget_ms));
+    tg_export_set_drain(shipper->exporters, started, budget_ms);
+}
+
+void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline)
+{
+    apr_time_t now = apr_time_now();
+    apr_time_t budget_ms = deadline > now ? apr_time_as_msec(deadline - now) : 0;
+    volatile sig_atomic_t budget = budget_ms < SIG_ATOMIC_MAX ? (sig_atomic_t)budget_ms
+                                                              : SIG_ATOMIC_MAX;
+    drain(shipper, now, &budget);
+}
+
+const char *tg_shipper_undelivered(const tg_shipper_t *shipper, apr_pool_t *pool)
+{
+    return tg_export_set_undelivered(shipper->exporters, pool);
 }
 
 apr_status_t tg_shipper_create(tg_shipper_t **shipper_out, tg_queue_t *queue,
@@ -168,7 +187,7 @@ void tg_shipper_keep_freed_memory(void)
 }
 
 void tg_shipper_run(tg_shipper_t *shipper, volatile sig_atomic_t *stop,
-                    apr_interval_time_t drain_budget)
+                    volatile sig_atomic_t *drain_budget_ms)
 {
     apr_interval_time_t idle_wait = 0;
     while (!*stop) {
@@ -185,7 +204,7 @@ void tg_shipper_run(tg_shipper_t *shipper, volatile sig_atomic_t *stop,
             idle_wait = IDLE_WAIT_MAX;
         tg_shipper_wait(shipper, idle_wait);
     }
-    tg_shipper_drain(shipper, apr_time_now() + drain_budget);
+    drain(shipper, apr_time_now(), drain_budget_ms);
 }
 
 void tg_shipper_counters_write_off(tg_shipper_counters_t *counters)

@@ -56,6 +56,11 @@ void tg_shipper_wait(tg_shipper_t *shipper, apr_interval_time_t timeout);
  * queued then stay there for the next shipper. */
 void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline);
 
+/* What the last drain could not deliver by its deadline (counted failed), for
+ * the host to name in one line: "Zipkin 512, OTLP 512", each exporter that
+ * lost spans; NULL when none did. */
+const char *tg_shipper_undelivered(const tg_shipper_t *shipper, apr_pool_t *pool);
+
 /* For a process that runs the daemon's loop: what it frees stays in its heap
  * for the next batch instead of going back to the kernel (glibc's
  * thresholds; nothing elsewhere).  Process-wide: call it in that process
@@ -63,9 +68,11 @@ void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline);
 void tg_shipper_keep_freed_memory(void);
 
 /* The daemon's loop: polls, waiting briefly while the queue is idle, until
- * *stop is set; then drains for at most drain_budget. */
+ * *stop is set; then drains for at most *drain_budget_ms from then.  The
+ * budget is read as the drain goes, so that a signal handler may cut a drain
+ * under way (one past its new budget ends at once). */
 void tg_shipper_run(tg_shipper_t *shipper, volatile sig_atomic_t *stop,
-                    apr_interval_time_t drain_budget);
+                    volatile sig_atomic_t *drain_budget_ms);
 
 /* For a shipper that died without draining (killed): what it held is lost,
  * so each exporter's in_flight moves to failed.  Call it once the dead

@@ -93,6 +93,20 @@ def processes():
     return found
 
 
+def instance_processes(httpd):
+    """{pid: (state, parent pid)} of every process of an Httpd instance (httpd runs in a session
+    of its own), the parent included."""
+    session = httpd.process.popen.pid
+    return {pid: (state, parent) for pid, (sid, parent, state, _) in processes().items()
+            if sid == session}
+
+
+def shipper_pids(httpd):
+    """Every shipper pid an Httpd's error log announced (TG00005), the oldest first."""
+    return [int(pid) for pid in
+            re.findall(r"TG00005: shipper ([0-9]+) started", httpd.error_log.read_text())]
+
+
 def free_port(kind=socket.SOCK_STREAM):
     """A loopback port free right now (TCP or UDP)."""
     with socket.socket(socket.AF_INET, kind) as sock:
