@@ -231,12 +231,6 @@ apr_status_t tg_extract_in_order(tg_header_get_fn *get, void *store, const tg_fo
     return APR_SUCCESS;
 }
 
-apr_status_t tg_extract(tg_header_get_fn *get, void *store, const apr_array_header_t *hmac_keys,
-                        apr_pool_t *pool, tg_context_t *out)
-{
-    return tg_extract_in_order(get, store, NULL, hmac_keys, pool, out);
-}
-
 /* ---- Inject ------------------------------------------------------------ */
 
 /* Each writer below sets its format's headers for ctx, or removes them all
@@ -314,12 +308,6 @@ void tg_inject_formats(tg_header_set_fn *set, void *store, const tg_context_t *c
     write_b3_multi(&to, IF_SENT(TG_FORMAT_B3_MULTI));
     write_trace_info(&to, IF_SENT(TG_FORMAT_X_TRACE_INFO), hmac_key);
 #undef IF_SENT
-}
-
-void tg_inject(tg_header_set_fn *set, void *store, const tg_context_t *ctx,
-               const char *hmac_key, apr_pool_t *pool)
-{
-    tg_inject_formats(set, store, ctx, TG_FORMATS_ALL, hmac_key, pool);
 }
 
 const char *tg_header_table_get(void *table, const char *name)
