@@ -1,7 +1,5 @@
 #include "tg_buf.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -35,16 +33,11 @@ void tg_buf_reset(tg_buf_t *buf)
 
 void tg_buf_rewind(tg_buf_t *buf, size_t len)
 {
-    tg_buf_truncate(buf, len);
-    buf->failed = 0;
-}
-
-void tg_buf_truncate(tg_buf_t *buf, size_t len)
-{
     if (len < buf->len) {
         buf->len = len;
         buf->data[len] = '\0';
     }
+    buf->failed = 0;
 }
 
 int tg_buf_grow(tg_buf_t *buf, size_t extra)
@@ -71,20 +64,6 @@ int tg_buf_grow(tg_buf_t *buf, size_t extra)
     buf->data = grown;
     buf->cap = cap;
     return 1;
-}
-
-void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len)
-{
-    tg_buf_write(buf, bytes, len);
-}
-
-void tg_buf_append_copy(tg_buf_t *buf, size_t start, size_t len)
-{
-    if (start > buf->len || len > buf->len - start || !tg_buf_room_for(buf, len))
-        return;
-    memcpy(buf->data + buf->len, buf->data + start, len);
-    buf->len += len;
-    buf->data[buf->len] = '\0';
 }
 
 char *tg_put_u64_from_10e8(char *p, uint64_t value)
@@ -148,23 +127,3 @@ void tg_buf_append_u64(tg_buf_t *buf, uint64_t value)
         tg_buf_wrote(buf, tg_put_u64(tg_buf_tail(buf), value));
 }
 
-void tg_buf_append_i64(tg_buf_t *buf, int64_t value)
-{
-    if (tg_buf_room_for(buf, TG_DECIMAL_MAX))
-        tg_buf_wrote(buf, tg_put_i64(tg_buf_tail(buf), value));
-}
-
-void tg_buf_printf(tg_buf_t *buf, const char *fmt, ...)
-{
-    va_list ap;
-    int needed;
-    va_start(ap, fmt);
-    needed = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (needed < 0 || !tg_buf_room_for(buf, (size_t)needed))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf->data + buf->len, (size_t)needed + 1, fmt, ap);
-    va_end(ap);
-    buf->len += (size_t)needed;
-}
