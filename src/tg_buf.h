@@ -164,7 +164,4 @@ static inline char *tg_put_i64(char *p, int64_t value)
     return tg_put_u64(p + 1, -(uint64_t)value);
 }
 
-/* 16 lowercase hex digits, leading zeros included. */
-char *tg_put_hex64(char *p, uint64_t value);
-
 #endif

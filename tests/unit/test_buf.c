@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tg_buf.h"
+#include "tg_ids.h"
 
 static void test_starts_empty(void)
 {
@@ -273,22 +274,6 @@ static void test_put_integers_write_what_printf_writes(void)
     }
 }
 
-static void test_put_hex64_writes_sixteen_lowercase_digits(void)
-{
-    static const uint64_t values[] = { 0, 1, 0xf, 0x10, 0xabcdef, 0x0123456789abcdefULL,
-                                       0xfedcba9876543210ULL, UINT64_MAX, 0x8000000000000000ULL };
-    uint64_t mixed = 0x9e3779b97f4a7c15ULL;
-    char got[17], want[17];
-    size_t i;
-    for (i = 0; i < sizeof(values) / sizeof(values[0]) + 1000; i++) {
-        uint64_t value = i < sizeof(values) / sizeof(values[0]) ? values[i] : (mixed = mixed * 6364136223846793005ULL + 1);
-        CU_ASSERT_PTR_EQUAL(tg_put_hex64(got, value), got + 16);
-        got[16] = '\0';
-        snprintf(want, sizeof(want), "%016" PRIx64, value);
-        CU_ASSERT_STRING_EQUAL(got, want);
-    }
-}
-
 /* Raw writing: room made once, pieces written without tests, the buffer
  * closed where they end. */
 static void test_raw_writes_close_where_they_end(void)
@@ -341,7 +326,6 @@ void tg_test_add_buf(void)
     TG_TEST(suite, test_append_integers_write_what_printf_writes);
     TG_TEST(suite, test_append_integers_grow_the_buffer);
     TG_TEST(suite, test_put_integers_write_what_printf_writes);
-    TG_TEST(suite, test_put_hex64_writes_sixteen_lowercase_digits);
     TG_TEST(suite, test_raw_writes_close_where_they_end);
     TG_TEST(suite, test_detach_hands_over_the_contents);
     TG_TEST(suite, test_rewind);
