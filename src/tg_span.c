@@ -19,6 +19,8 @@ static int same_key(const char *stored, const char *key)
     return strncmp(stored ? stored : "", key ? key : "", TG_SPAN_MAX_STRING) == 0;
 }
 
+/* The IPv4 address an IPv4-mapped ip maps, as text: the dotted part ip ends
+ * in, or, when it is all hex, written anew in pool. */
 static const char *mapped_ipv4(const char *ip, const struct in6_addr *address, apr_pool_t *pool)
 {
     const char *last_group = strrchr(ip, ':') + 1;
