@@ -88,20 +88,12 @@ static int tracing_enabled(const request_rec *r)
     return dir_conf(r)->enable != 0;
 }
 
-static void set_endpoint(tg_endpoint_t *endpoint, const char *ip, int ipv6, apr_port_t port)
+/* ip is the text form of addr (which may be NULL).  Its text, not its
+ * family, says which an address is: a socket on [::] has IPv4 clients. */
+static void set_endpoint_of(tg_endpoint_t *endpoint, const char *ip, const apr_sockaddr_t *addr,
+                            apr_pool_t *pool)
 {
-    if (ipv6)
-        endpoint->ipv6 = ip;
-    else
-        endpoint->ipv4 = ip;
-    endpoint->port = port;
-}
-
-/* ip is the text form of addr (which may be NULL): its family says which
- * an address is without reading the text. */
-static void set_endpoint_of(tg_endpoint_t *endpoint, const char *ip, const apr_sockaddr_t *addr)
-{
-    set_endpoint(endpoint, ip, addr && addr->family == APR_INET6, addr ? addr->port : 0);
+    tg_endpoint_set_address(endpoint, ip, addr ? addr->port : 0, pool);
 }
 
 static int decide_sampled(const tg_context_t *caller, int trusted, const dir_conf_t *dconf,
@@ -197,8 +189,9 @@ static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, re
         tg_span_tag(span, "tomograph.untrusted.span_id", hex);
     }
     span->sampled = decide_sampled(looked ? &caller : NULL, trusted, dconf, sconf);
-    set_endpoint_of(&span->local, root->connection->local_ip, root->connection->local_addr);
-    set_endpoint_of(&span->remote, root->useragent_ip, root->useragent_addr);
+    set_endpoint_of(&span->local, root->connection->local_ip, root->connection->local_addr,
+                    span->pool);
+    set_endpoint_of(&span->remote, root->useragent_ip, root->useragent_addr, span->pool);
     trace->first_uri = root->uri;
     ap_set_module_config(root->request_config, &tomograph_module, trace);
     return trace;
@@ -422,7 +415,7 @@ static void open_client_span(request_rec *r, request_trace_t *trace, backend_cal
                                 port ? apr_psprintf(r->pool, ":%u", (unsigned)port) : "",
                                 uri.path ? uri.path : "/", NULL));
         if (apr_isdigit(*uri.hostname) || ipv6)
-            set_endpoint(&client->remote, uri.hostname, ipv6, uri.port);
+            tg_endpoint_set_address(&client->remote, uri.hostname, uri.port, client->pool);
         else
             tg_span_tag(client, "peer.hostname", uri.hostname);
     }

@@ -33,7 +33,7 @@ static const char *present_or_null(const char *value)
     return value[0] ? value : NULL;
 }
 
-/* What tg_inject does with the multi values: an empty one is no header. */
+/* What tg_inject_formats does with the multi values: an empty one is no header. */
 static apr_status_t parse_formatted_multi(const tg_b3_multi_t *multi, tg_context_t *out)
 {
     return tg_b3_parse_multi(present_or_null(multi->trace_id), present_or_null(multi->span_id),

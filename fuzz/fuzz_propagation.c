@@ -1,11 +1,13 @@
-/* tg_extract over request headers made from the input: one header a line,
- * "Name: value", a repeated name joined with ", " as httpd joins it.  When
- * X-Trace-Info comes without X-Trace-HMAC, the right HMAC under the key is
- * added, so that the fuzzer reaches past the signature check.
+/* tg_extract_in_order (the default order) over request headers made from
+ * the input: one header a line, "Name: value", a repeated name joined with
+ * ", " as httpd joins it.  When X-Trace-Info comes without X-Trace-HMAC,
+ * the right HMAC under the key is added, so that the fuzzer reaches past
+ * the signature check.
  *
- * tg_extract runs without keys and with one, which may only turn away
- * X-Trace-Info.  A context it finds is sent on with tg_inject, and every
- * format sent must carry the same trace and span. */
+ * It runs without keys and with one, which may only turn away
+ * X-Trace-Info.  A context it finds is sent on with tg_inject_into_table in
+ * every format, as the module sends it, and every format sent must carry
+ * the same trace and span. */
 #include "fuzz.h"
 
 #include <apr_strings.h>
@@ -83,11 +85,11 @@ static void check_read_back(const tg_context_t *again, const tg_context_t *ctx)
         FUZZ_CHECK(again->sampling == TG_SAMPLING_ACCEPT);
         break;
     default:
-        FUZZ_CHECK(!"a format tg_inject does not write");
+        FUZZ_CHECK(!"a format tg_inject_formats does not write");
     }
 }
 
-/* ctx sent on with tg_inject, then read back a format at a time: each must
+/* ctx sent on with tg_inject_into_table, as the module sends it, then read back a format at a time: each must
  * carry it, and all but X-Trace-Info (which says "profile this", so goes
  * only with a sampled context) must be there, agreeing at first reading. */
 static void check_sent_on(const tg_context_t *ctx, const apr_array_header_t *keys, apr_pool_t *pool)
@@ -98,8 +100,8 @@ static void check_sent_on(const tg_context_t *ctx, const apr_array_header_t *key
                                | TG_FORMAT_BIT(TG_FORMAT_B3_MULTI);
     int h;
     tg_context_t again;
-    tg_inject(tg_header_table_set, sent, ctx, FUZZ_KEY, pool);
-    while (tg_extract(tg_header_table_get, sent, keys, pool, &again) == APR_SUCCESS) {
+    tg_inject_into_table(sent, ctx, TG_FORMATS_ALL, FUZZ_KEY, pool);
+    while (tg_extract_in_order(tg_header_table_get, sent, NULL, keys, pool, &again) == APR_SUCCESS) {
         if (!agreeing)
             agreeing = again.agreeing;
         FUZZ_CHECK((int)again.format < FORMATS && !(read & TG_FORMAT_BIT(again.format)));
@@ -132,9 +134,9 @@ void fuzz_one(const uint8_t *data, size_t size, apr_pool_t *pool)
     APR_ARRAY_PUSH(keys, const char *) = FUZZ_KEY;
     sign_unsigned_info(headers, pool);
 
-    rv_unkeyed = tg_extract(tg_header_table_get, headers, NULL, pool, &unkeyed);
+    rv_unkeyed = tg_extract_in_order(tg_header_table_get, headers, NULL, NULL, pool, &unkeyed);
     check_found(rv_unkeyed, &unkeyed);
-    rv_keyed = tg_extract(tg_header_table_get, headers, keys, pool, &keyed);
+    rv_keyed = tg_extract_in_order(tg_header_table_get, headers, NULL, keys, pool, &keyed);
     check_found(rv_keyed, &keyed);
     /* A key can only turn a header away, and then only X-Trace-Info. */
     if (rv_keyed == APR_SUCCESS || rv_unkeyed == APR_NOTFOUND)

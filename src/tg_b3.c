@@ -2,50 +2,34 @@
 
 #include <string.h>
 
-typedef struct {
-    const char *text;
-    size_t len;
-} field_t;
-
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t';
-}
+#include "tg_slice.h"
 
 /* httpd joins a repeated request header into one value with ", "; the
  * first one counts, without its surrounding whitespace. */
-static field_t first_value(const char *value)
+static tg_slice_t first_value(const char *value)
 {
-    field_t field;
     const char *comma = strchr(value, ',');
-    const char *end = comma ? comma : value + strlen(value);
-    while (value < end && is_space(*value))
-        value++;
-    while (end > value && is_space(end[-1]))
-        end--;
-    field.text = value;
-    field.len = (size_t)(end - value);
-    return field;
+    return tg_slice_trim_ows(value, comma ? comma : value + strlen(value));
 }
 
-static int field_is(field_t field, const char *literal)
+static int field_is(tg_slice_t field, const char *literal)
 {
     return field.len == strlen(literal) && memcmp(field.text, literal, field.len) == 0;
 }
 
-static int parse_span_id(field_t field, uint64_t *out)
+static int parse_span_id(tg_slice_t field, uint64_t *out)
 {
     return field.len == TG_SPAN_ID_HEX_LEN && tg_hex_to_u64(field.text, field.len, out) && *out != 0;
 }
 
-static int parse_trace_id(field_t field, tg_trace_id_t *out)
+static int parse_trace_id(tg_slice_t field, tg_trace_id_t *out)
 {
     return tg_trace_id_from_hex(field.text, field.len, out) && !tg_trace_id_is_zero(*out);
 }
 
 /* The single header's sampling state: 1, 0 or d (debug, which implies
  * accept). */
-static int parse_sampling_state(field_t field, tg_sampling_t *sampling, int *debug)
+static int parse_sampling_state(tg_slice_t field, tg_sampling_t *sampling, int *debug)
 {
     *debug = field_is(field, "d");
     if (*debug || field_is(field, "1"))
@@ -74,7 +58,7 @@ static apr_status_t decision_only(const tg_context_t *ctx, tg_context_t *out)
 
 /* Splits off the part of `rest` before its next dash (all of it when there
  * is none) and says whether a dash followed. */
-static int take_part(field_t *rest, field_t *part)
+static int take_part(tg_slice_t *rest, tg_slice_t *part)
 {
     const char *dash = memchr(rest->text, '-', rest->len);
     size_t consumed;
@@ -87,9 +71,9 @@ static int take_part(field_t *rest, field_t *part)
 }
 
 /* {trace}-{span}[-{sampling}[-{parent}]] */
-static int parse_single_ids(field_t rest, tg_context_t *ctx)
+static int parse_single_ids(tg_slice_t rest, tg_context_t *ctx)
 {
-    field_t part;
+    tg_slice_t part;
     int more = take_part(&rest, &part);
     if (!more || !parse_trace_id(part, &ctx->trace_id))
         return 0;
@@ -110,7 +94,7 @@ static int parse_single_ids(field_t rest, tg_context_t *ctx)
 apr_status_t tg_b3_parse_single(const char *value, tg_context_t *out)
 {
     tg_context_t ctx;
-    field_t field;
+    tg_slice_t field;
     if (!value)
         return APR_NOTFOUND;
     field = first_value(value);
@@ -137,7 +121,7 @@ apr_status_t tg_b3_parse_multi(const char *trace_id, const char *span_id,
     if (sampled) {
         /* Tracers older than the specification send true/false, which it
          * asks us to accept. */
-        field_t field = first_value(sampled);
+        tg_slice_t field = first_value(sampled);
         if (field_is(field, "1") || field_is(field, "true"))
             ctx.sampling = TG_SAMPLING_ACCEPT;
         else if (field_is(field, "0") || field_is(field, "false"))
@@ -146,7 +130,7 @@ apr_status_t tg_b3_parse_multi(const char *trace_id, const char *span_id,
             return APR_EINVAL;
     }
     if (flags) {
-        field_t field = first_value(flags);
+        tg_slice_t field = first_value(flags);
         if (field_is(field, "1"))
             ctx.debug = 1;
         else if (!field_is(field, "0"))

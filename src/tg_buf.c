@@ -1,11 +1,6 @@
 #include "tg_buf.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 void tg_buf_init(tg_buf_t *buf)
 {
@@ -35,16 +30,11 @@ void tg_buf_reset(tg_buf_t *buf)
 
 void tg_buf_rewind(tg_buf_t *buf, size_t len)
 {
-    tg_buf_truncate(buf, len);
-    buf->failed = 0;
-}
-
-void tg_buf_truncate(tg_buf_t *buf, size_t len)
-{
     if (len < buf->len) {
         buf->len = len;
         buf->data[len] = '\0';
     }
+    buf->failed = 0;
 }
 
 int tg_buf_grow(tg_buf_t *buf, size_t extra)
@@ -73,20 +63,6 @@ int tg_buf_grow(tg_buf_t *buf, size_t extra)
     return 1;
 }
 
-void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len)
-{
-    tg_buf_write(buf, bytes, len);
-}
-
-void tg_buf_append_copy(tg_buf_t *buf, size_t start, size_t len)
-{
-    if (start > buf->len || len > buf->len - start || !tg_buf_room_for(buf, len))
-        return;
-    memcpy(buf->data + buf->len, buf->data + start, len);
-    buf->len += len;
-    buf->data[buf->len] = '\0';
-}
-
 char *tg_put_u64_from_10e8(char *p, uint64_t value)
 {
     if (value < TG_TEN_TO_THE_8 * TG_TEN_TO_THE_8) {
@@ -98,73 +74,9 @@ char *tg_put_u64_from_10e8(char *p, uint64_t value)
     return tg_put_eight_digits(p, (uint32_t)(value % TG_TEN_TO_THE_8));
 }
 
-#ifdef __SSE2__
-/* Sixteen hex digits at once: the value's bytes most significant first,
- * each split into its two nibbles side by side, then '0' added to each and
- * 'a' - '0' - 10 more to those of 10 or more. */
-char *tg_put_hex64(char *p, uint64_t value)
-{
-    const __m128i low_nibble = _mm_set1_epi8(0x0f);
-    __m128i bytes = _mm_cvtsi64_si128((long long)__builtin_bswap64(value));
-    __m128i high = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibble);
-    __m128i nibbles = _mm_unpacklo_epi8(high, _mm_and_si128(bytes, low_nibble));
-    __m128i letters = _mm_and_si128(_mm_cmpgt_epi8(nibbles, _mm_set1_epi8(9)),
-                                    _mm_set1_epi8('a' - '0' - 10));
-    _mm_storeu_si128((__m128i *)(void *)p,
-                     _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')), letters));
-    return p + 16;
-}
-#else
-/* Eight hex digits, most significant first, as the bytes of a word in
- * memory order: each nibble spread to a byte of its own, the word's bytes
- * reversed on a little-endian CPU, then '0' added to each and 'a' - '0' - 10
- * more to those of 10 or more. */
-static uint64_t hex_word(uint32_t half)
-{
-    const uint64_t ones = 0x0101010101010101ULL;
-    uint64_t x = half, letters;
-    x = (x | x << 16) & 0x0000ffff0000ffffULL;
-    x = (x | x << 8) & 0x00ff00ff00ff00ffULL;
-    x = (x | x << 4) & 0x0f0f0f0f0f0f0f0fULL;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    x = __builtin_bswap64(x);
-#endif
-    letters = ((x + ones * 6) >> 4) & ones;
-    return x + ones * '0' + letters * ('a' - '0' - 10);
-}
-
-char *tg_put_hex64(char *p, uint64_t value)
-{
-    uint64_t high = hex_word((uint32_t)(value >> 32)), low = hex_word((uint32_t)value);
-    memcpy(p, &high, 8);
-    memcpy(p + 8, &low, 8);
-    return p + 16;
-}
-#endif
-
 void tg_buf_append_u64(tg_buf_t *buf, uint64_t value)
 {
     if (tg_buf_room_for(buf, TG_DECIMAL_MAX))
         tg_buf_wrote(buf, tg_put_u64(tg_buf_tail(buf), value));
 }
 
-void tg_buf_append_i64(tg_buf_t *buf, int64_t value)
-{
-    if (tg_buf_room_for(buf, TG_DECIMAL_MAX))
-        tg_buf_wrote(buf, tg_put_i64(tg_buf_tail(buf), value));
-}
-
-void tg_buf_printf(tg_buf_t *buf, const char *fmt, ...)
-{
-    va_list ap;
-    int needed;
-    va_start(ap, fmt);
-    needed = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (needed < 0 || !tg_buf_room_for(buf, (size_t)needed))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf->data + buf->len, (size_t)needed + 1, fmt, ap);
-    va_end(ap);
-    buf->len += (size_t)needed;
-}

@@ -26,11 +26,10 @@ typedef struct {
 void tg_buf_init(tg_buf_t *buf);
 void tg_buf_free(tg_buf_t *buf);
 void tg_buf_reset(tg_buf_t *buf);
-void tg_buf_truncate(tg_buf_t *buf, size_t len);
 
-/* Back to the first len bytes and out of failure: what was there before
- * stays, what the failed appends after it were to write is given up.
- * tg_buf_reset is tg_buf_rewind(buf, 0). */
+/* Back to the first len bytes (no change when there are no more) and out
+ * of failure: what was there before stays, what the failed appends after it
+ * were to write is given up.  tg_buf_reset is tg_buf_rewind(buf, 0). */
 void tg_buf_rewind(tg_buf_t *buf, size_t len);
 
 /* Hands the contents over: returns the data (malloc'd and NUL-terminated,
@@ -47,7 +46,8 @@ static inline int tg_buf_room_for(tg_buf_t *buf, size_t extra)
     return (!buf->failed && extra < buf->cap - buf->len) || tg_buf_grow(buf, extra);
 }
 
-/* The body of the appends: a test and a copy while the buffer has room. */
+/* len bytes of any kind; the body of the other appends: a test and a copy
+ * while the buffer has room. */
 static inline void tg_buf_write(tg_buf_t *buf, const void *bytes, size_t len)
 {
     if (!tg_buf_room_for(buf, len))
@@ -57,9 +57,6 @@ static inline void tg_buf_write(tg_buf_t *buf, const void *bytes, size_t len)
     buf->len += len;
     buf->data[buf->len] = '\0';
 }
-
-/* Out of line, for blocks of any length. */
-void tg_buf_append(tg_buf_t *buf, const void *bytes, size_t len);
 
 static inline void tg_buf_puts(tg_buf_t *buf, const char *str)
 {
@@ -74,13 +71,8 @@ static inline void tg_buf_putc(tg_buf_t *buf, char c)
     buf->data[buf->len] = '\0';
 }
 
-/* Appends a copy of data[start, start + len), bytes already in the buffer
- * (which growing may move). */
-void tg_buf_append_copy(tg_buf_t *buf, size_t start, size_t len);
-
-/* Decimal, as printf's PRIu64 and PRId64 write them, without its cost. */
+/* Decimal, as printf's PRIu64 writes it, without its cost. */
 void tg_buf_append_u64(tg_buf_t *buf, uint64_t value);
-void tg_buf_append_i64(tg_buf_t *buf, int64_t value);
 
 /* Raw writing, for an encoder that makes room for the most a whole item can
  * take (one tg_buf_room_for) and then writes it without a test per piece:
@@ -171,10 +163,5 @@ static inline char *tg_put_i64(char *p, int64_t value)
     *p = '-';
     return tg_put_u64(p + 1, -(uint64_t)value);
 }
-
-/* 16 lowercase hex digits, leading zeros included. */
-char *tg_put_hex64(char *p, uint64_t value);
-
-void tg_buf_printf(tg_buf_t *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -39,7 +39,7 @@ typedef struct {
     unsigned char w3c_flags; /* as received in traceparent, 0 otherwise */
     tg_format_t format;      /* where it came from */
     /* The formats that arrived carrying this same trace and span id, format
-     * itself included (tg_extract); 0 when the codecs fill the struct. */
+     * itself included (tg_extract_in_order); 0 when the codecs fill the struct. */
     tg_format_set_t agreeing;
     /* W3C tracestate, as sent on with traceparent: members in their order,
      * joined with ','; NULL when none (or when it was malformed). */

@@ -35,46 +35,59 @@ int tg_hex_to_u64(const char *hex, size_t len, uint64_t *out)
 #ifdef __SSE2__
 #include <emmintrin.h>
 
-/* Ids are written on every request that shows them: 16 digits in a dozen
- * instructions.  Each byte's two nibbles go side by side, the most
- * significant byte first, then each nibble n becomes '0' + n, plus the gap
- * from '9' + 1 to 'a' where n > 9. */
-void tg_u64_to_hex(uint64_t value, char out[TG_SPAN_ID_HEX_LEN + 1])
+/* Ids are written on every request that shows them and in every span
+ * exported: 16 digits in a dozen instructions.  Each byte's two nibbles go
+ * side by side, the most significant byte first, then each nibble n becomes
+ * '0' + n, plus the gap from '9' + 1 to 'a' where n > 9. */
+static inline char *put_hex64(char *p, uint64_t value)
 {
     __m128i bytes = _mm_cvtsi64_si128((long long)__builtin_bswap64(value));
     __m128i low_nibble = _mm_set1_epi8(0x0f);
     __m128i high = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibble);
-    __m128i low = _mm_and_si128(bytes, low_nibble);
-    __m128i nibbles = _mm_unpacklo_epi8(high, low);
+    __m128i nibbles = _mm_unpacklo_epi8(high, _mm_and_si128(bytes, low_nibble));
     __m128i letters = _mm_and_si128(_mm_cmpgt_epi8(nibbles, _mm_set1_epi8(9)),
                                     _mm_set1_epi8('a' - '9' - 1));
-    __m128i digits = _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')), letters);
-    _mm_storeu_si128((__m128i *)out, digits);
-    out[TG_SPAN_ID_HEX_LEN] = '\0';
+    _mm_storeu_si128((__m128i *)(void *)p,
+                     _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')), letters));
+    return p + 16;
 }
 #else
-/* The two digits of every byte, "00" to "ff": a byte per step instead of a
- * digit. */
-static const char hex_pairs[] =
-    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
-    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
-    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+/* Eight hex digits, most significant first, as the bytes of a word in
+ * memory order: each nibble spread to a byte of its own, the word's bytes
+ * reversed on a little-endian CPU, then '0' added to each and 'a' - '0' - 10
+ * more to those of 10 or more. */
+static uint64_t hex_word(uint32_t half)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    uint64_t x = half, letters;
+    x = (x | x << 16) & 0x0000ffff0000ffffULL;
+    x = (x | x << 8) & 0x00ff00ff00ff00ffULL;
+    x = (x | x << 4) & 0x0f0f0f0f0f0f0f0fULL;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    letters = ((x + ones * 6) >> 4) & ones;
+    return x + ones * '0' + letters * ('a' - '0' - 10);
+}
+
+static inline char *put_hex64(char *p, uint64_t value)
+{
+    uint64_t high = hex_word((uint32_t)(value >> 32)), low = hex_word((uint32_t)value);
+    memcpy(p, &high, 8);
+    memcpy(p + 8, &low, 8);
+    return p + 16;
+}
+#endif
+
+char *tg_put_hex64(char *p, uint64_t value)
+{
+    return put_hex64(p, value);
+}
 
 void tg_u64_to_hex(uint64_t value, char out[TG_SPAN_ID_HEX_LEN + 1])
 {
-    int i;
-    for (i = TG_SPAN_ID_HEX_LEN - 2; i >= 0; i -= 2) {
-        memcpy(out + i, hex_pairs + 2 * (value & 0xff), 2);
-        value >>= 8;
-    }
-    out[TG_SPAN_ID_HEX_LEN] = '\0';
+    *put_hex64(out, value) = '\0';
 }
-#endif
 
 int tg_trace_id_from_hex(const char *hex, size_t len, tg_trace_id_t *out)
 {
@@ -92,8 +105,7 @@ int tg_trace_id_from_hex(const char *hex, size_t len, tg_trace_id_t *out)
 
 void tg_trace_id_to_hex(tg_trace_id_t id, char out[TG_TRACE_ID_HEX_LEN + 1])
 {
-    tg_u64_to_hex(id.hi, out);
-    tg_u64_to_hex(id.lo, out + 16);
+    *put_hex64(put_hex64(out, id.hi), id.lo) = '\0';
 }
 
 int tg_trace_id_is_zero(tg_trace_id_t id)
@@ -179,13 +191,6 @@ static uint64_t draw_nonzero(void)
 uint64_t tg_random_span_id(void)
 {
     return draw_nonzero();
-}
-
-tg_trace_id_t tg_random_trace_id(void)
-{
-    tg_trace_id_t id;
-    tg_random_root_ids(&id, NULL);
-    return id;
 }
 
 void tg_random_root_ids(tg_trace_id_t *trace_id, uint64_t *span_id)

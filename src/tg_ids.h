@@ -23,6 +23,10 @@ int tg_hex_to_u64(const char *hex, size_t len, uint64_t *out);
 /* Writes 16 lowercase hex digits and a NUL. */
 void tg_u64_to_hex(uint64_t value, char out[TG_SPAN_ID_HEX_LEN + 1]);
 
+/* The same 16 digits at p without a NUL, for raw writing (tg_buf.h);
+ * returns p + 16. */
+char *tg_put_hex64(char *p, uint64_t value);
+
 /* Parses a trace id of exactly 16 or 32 lowercase hex digits. */
 int tg_trace_id_from_hex(const char *hex, size_t len, tg_trace_id_t *out);
 
@@ -37,7 +41,6 @@ int tg_trace_id_equal(tg_trace_id_t a, tg_trace_id_t b);
  * generator a process, shared by its threads without a lock, seeded from the
  * OS and reseeded in a forked child; no two draws of a process repeat. */
 uint64_t tg_random_span_id(void);
-tg_trace_id_t tg_random_trace_id(void);
 
 /* A new trace's id and, unless span_id is NULL, its first span's: both at
  * the cost of one. */

@@ -15,42 +15,39 @@
 static const char hex_digits[] = "0123456789abcdef";
 static const char replacement_character[] = "\xef\xbf\xbd"; /* U+FFFD */
 
+/* The well-formed multi-byte UTF-8 sequences (the Unicode standard's table
+ * 3-7, RFC 3629): the second byte's range is narrower than 80..BF after the
+ * leads that would otherwise begin overlong forms, surrogates or code
+ * points past U+10FFFF. */
+static const struct {
+    unsigned char lead_min, lead_max, second_min, second_max;
+    size_t length;
+} utf8_sequences[] = {
+    {0xc2, 0xdf, 0x80, 0xbf, 2}, {0xe0, 0xe0, 0xa0, 0xbf, 3}, {0xe1, 0xec, 0x80, 0xbf, 3},
+    {0xed, 0xed, 0x80, 0x9f, 3}, {0xee, 0xef, 0x80, 0xbf, 3}, {0xf0, 0xf0, 0x90, 0xbf, 4},
+    {0xf1, 0xf3, 0x80, 0xbf, 4}, {0xf4, 0xf4, 0x80, 0x8f, 4},
+};
+
 /* Length (1..4) of the well-formed UTF-8 sequence at s, or 0 when the bytes
- * there are not one (overlong forms, surrogates and code points past
- * U+10FFFF included, as RFC 3629 says). */
+ * there are not one. */
 static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
 {
-    unsigned char lead = s[0];
-    unsigned char second_min = 0x80, second_max = 0xbf;
-    size_t length, i;
-    if (lead < 0x80)
+    size_t kind, i;
+    if (s[0] < 0x80)
         return 1;
-    if (lead >= 0xc2 && lead <= 0xdf) {
-        length = 2;
-    }
-    else if (lead >= 0xe0 && lead <= 0xef) {
-        length = 3;
-        if (lead == 0xe0)
-            second_min = 0xa0;
-        else if (lead == 0xed)
-            second_max = 0x9f;
-    }
-    else if (lead >= 0xf0 && lead <= 0xf4) {
-        length = 4;
-        if (lead == 0xf0)
-            second_min = 0x90;
-        else if (lead == 0xf4)
-            second_max = 0x8f;
-    }
-    else {
-        return 0;
-    }
-    if (avail < length || s[1] < second_min || s[1] > second_max)
-        return 0;
-    for (i = 2; i < length; i++)
-        if ((s[i] & 0xc0) != 0x80)
+    for (kind = 0; kind < sizeof(utf8_sequences) / sizeof(utf8_sequences[0]); kind++) {
+        size_t length = utf8_sequences[kind].length;
+        if (s[0] < utf8_sequences[kind].lead_min || s[0] > utf8_sequences[kind].lead_max)
+            continue;
+        if (avail < length || s[1] < utf8_sequences[kind].second_min
+            || s[1] > utf8_sequences[kind].second_max)
             return 0;
-    return length;
+        for (i = 2; i < length; i++)
+            if ((s[i] & 0xc0) != 0x80)
+                return 0;
+        return length;
+    }
+    return 0;
 }
 
 /* The escape for a byte that cannot appear raw in a JSON string, written to
@@ -228,11 +225,6 @@ static inline char *put_text(char *p, const unsigned char *s, size_t len, int lo
     return put_characters(p, s, s + len, lowercase);
 }
 #endif
-
-char *tg_json_put_text(char *p, const char *str, size_t len)
-{
-    return put_text(p, (const unsigned char *)str, len, 0);
-}
 
 char *tg_json_put_lowercase_text(char *p, const char *str, size_t len)
 {

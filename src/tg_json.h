@@ -1,4 +1,5 @@
-/* The JSON we write (Zipkin v2 spans, span-file lines) and the little we read
+/* The strings of the JSON we write (tg_zipkin.c's spans, which the span
+ * file holds too, and tg_otlp.c's requests) and the little we read
  * (osprofiler's X-Trace-Info payload: one flat object of strings). */
 #ifndef TG_JSON_H
 #define TG_JSON_H
@@ -24,9 +25,8 @@ void tg_json_append_string(tg_buf_t *out, const char *str, size_t len);
 char *tg_json_put_string(char *p, const char *str, size_t len);
 char *tg_json_put_lowercase_string(char *p, const char *str, size_t len);
 
-/* The text of a string without its quotes, for a writer that puts several
- * pieces between one pair. */
-char *tg_json_put_text(char *p, const char *str, size_t len);
+/* The text of a string in lowercase without its quotes, for a writer that
+ * puts several pieces between one pair. */
 char *tg_json_put_lowercase_text(char *p, const char *str, size_t len);
 
 /* Finds member `key` of the top-level JSON object in json[0..len) and, when

@@ -63,20 +63,52 @@ static void append_string_attribute(tg_buf_t *out, const char *key, const char *
     tg_buf_puts(out, "}}");
 }
 
+/* An int64 AnyValue, as the decimal string the mapping asks of it. */
+static void append_int_attribute(tg_buf_t *out, const char *key, uint64_t value)
+{
+    tg_buf_puts(out, "{\"key\":");
+    append_text(out, key);
+    tg_buf_puts(out, ",\"value\":{\"intValue\":\"");
+    tg_buf_append_u64(out, value);
+    tg_buf_puts(out, "\"}}");
+}
+
+/* Opens the list before the first attribute, a comma before the others. */
+static void next_attribute(tg_buf_t *out, int *written)
+{
+    tg_buf_puts(out, (*written)++ ? "," : ",\"attributes\":[");
+}
+
+/* An endpoint's address and port, under the names of OpenTelemetry's
+ * network attributes, which its Zipkin mapping reads Zipkin's endpoints
+ * from. */
+static void append_endpoint(tg_buf_t *out, const tg_endpoint_t *endpoint, const char *address_key,
+                            const char *port_key, int *written)
+{
+    const char *address = endpoint->ipv4 ? endpoint->ipv4 : endpoint->ipv6;
+    if (address && *address) {
+        next_attribute(out, written);
+        append_string_attribute(out, address_key, address);
+    }
+    if (endpoint->port) {
+        next_attribute(out, written);
+        append_int_attribute(out, port_key, endpoint->port);
+    }
+}
+
 static void append_attributes(tg_buf_t *out, const tg_span_t *span)
 {
-    int n = tg_span_tag_count(span), i;
-    if (!n)
-        return;
-    tg_buf_puts(out, ",\"attributes\":[");
+    int n = tg_span_tag_count(span), written = 0, i;
     for (i = 0; i < n; i++) {
         char status[TG_STATUS_DIGITS];
         tg_tag_t tag = tg_span_tag_at(span, i, status);
-        if (i)
-            tg_buf_putc(out, ',');
+        next_attribute(out, &written);
         append_string_attribute(out, tag.key, tag.value);
     }
-    tg_buf_putc(out, ']');
+    append_endpoint(out, &span->local, "network.local.address", "network.local.port", &written);
+    append_endpoint(out, &span->remote, "network.peer.address", "network.peer.port", &written);
+    if (written)
+        tg_buf_putc(out, ']');
 }
 
 static void append_events(tg_buf_t *out, const tg_span_t *span)

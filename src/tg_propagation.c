@@ -231,12 +231,6 @@ apr_status_t tg_extract_in_order(tg_header_get_fn *get, void *store, const tg_fo
     return APR_SUCCESS;
 }
 
-apr_status_t tg_extract(tg_header_get_fn *get, void *store, const apr_array_header_t *hmac_keys,
-                        apr_pool_t *pool, tg_context_t *out)
-{
-    return tg_extract_in_order(get, store, NULL, hmac_keys, pool, out);
-}
-
 /* ---- Inject ------------------------------------------------------------ */
 
 /* Each writer below sets its format's headers for ctx, or removes them all
@@ -260,26 +254,30 @@ static void put(const sink_t *to, const char *name, const char *value)
     put_kept(to, name, value && value[0] ? apr_pstrdup(to->pool, value) : NULL);
 }
 
-/* The single-header formats are written straight into the pool. */
+typedef void single_header_format_fn(const tg_context_t *ctx, char *out);
+
+/* The value of a single-header format for ctx (NULL without one), written
+ * straight into the pool: `max` characters at most. */
+static char *formatted(const sink_t *to, const tg_context_t *ctx, size_t max,
+                       single_header_format_fn *format)
+{
+    char *value;
+    if (!ctx)
+        return NULL;
+    value = apr_palloc(to->pool, max + 1);
+    format(ctx, value);
+    return value;
+}
+
 static void write_tracecontext(const sink_t *to, const tg_context_t *ctx)
 {
-    char *traceparent = NULL;
-    if (ctx) {
-        traceparent = apr_palloc(to->pool, TG_TRACEPARENT_LEN + 1);
-        tg_w3c_format_traceparent(ctx, traceparent);
-    }
-    put_kept(to, H_TRACEPARENT, traceparent);
+    put_kept(to, H_TRACEPARENT, formatted(to, ctx, TG_TRACEPARENT_LEN, tg_w3c_format_traceparent));
     put(to, H_TRACESTATE, ctx ? ctx->tracestate : NULL);
 }
 
 static void write_b3(const sink_t *to, const tg_context_t *ctx)
 {
-    char *b3 = NULL;
-    if (ctx) {
-        b3 = apr_palloc(to->pool, TG_B3_SINGLE_MAX + 1);
-        tg_b3_format_single(ctx, b3);
-    }
-    put_kept(to, H_B3, b3);
+    put_kept(to, H_B3, formatted(to, ctx, TG_B3_SINGLE_MAX, tg_b3_format_single));
 }
 
 static void write_b3_multi(const sink_t *to, const tg_context_t *ctx)
@@ -314,12 +312,6 @@ void tg_inject_formats(tg_header_set_fn *set, void *store, const tg_context_t *c
     write_b3_multi(&to, IF_SENT(TG_FORMAT_B3_MULTI));
     write_trace_info(&to, IF_SENT(TG_FORMAT_X_TRACE_INFO), hmac_key);
 #undef IF_SENT
-}
-
-void tg_inject(tg_header_set_fn *set, void *store, const tg_context_t *ctx,
-               const char *hmac_key, apr_pool_t *pool)
-{
-    tg_inject_formats(set, store, ctx, TG_FORMATS_ALL, hmac_key, pool);
 }
 
 const char *tg_header_table_get(void *table, const char *name)

@@ -74,10 +74,6 @@ apr_status_t tg_extract_in_order(tg_header_get_fn *get, void *store, const tg_fo
                                  const apr_array_header_t *hmac_keys, apr_pool_t *pool,
                                  tg_context_t *out);
 
-/* tg_extract_in_order with the default order. */
-apr_status_t tg_extract(tg_header_get_fn *get, void *store, const apr_array_header_t *hmac_keys,
-                        apr_pool_t *pool, tg_context_t *out);
-
 /* Sets the headers of each format in `formats` (a set of TG_FORMAT_BIT) to
  * carry ctx, and removes those of the other formats, so that stale headers
  * of the caller never go further and whoever reads the store sees one
@@ -90,10 +86,6 @@ apr_status_t tg_extract(tg_header_get_fn *get, void *store, const apr_array_head
  * NULL. */
 void tg_inject_formats(tg_header_set_fn *set, void *store, const tg_context_t *ctx,
                        tg_format_set_t formats, const char *hmac_key, apr_pool_t *pool);
-
-/* tg_inject_formats with TG_FORMATS_ALL. */
-void tg_inject(tg_header_set_fn *set, void *store, const tg_context_t *ctx,
-               const char *hmac_key, apr_pool_t *pool);
 
 /* tg_inject_formats into an apr_table_t with tg_header_table_set; or, when
  * the table holds no header of any format (the usual request), by adding

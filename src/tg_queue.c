@@ -26,7 +26,7 @@
 typedef struct {
     _Atomic uint64_t seq;
     _Atomic uint64_t end;
-    uint32_t len; /* bytes; 0 for padding at the end of the ring and abandoned room */
+    uint32_t len; /* bytes; 0 for padding at the end of the ring */
 } cell_t;
 
 struct tg_queue_t {
@@ -43,7 +43,6 @@ struct tg_queue_t {
     alignas(CACHE_LINE) _Atomic uint64_t pushed;
     _Atomic uint64_t dropped_full;
     _Atomic uint64_t dropped_oversize;
-    _Atomic uint64_t abandoned;
     alignas(CACHE_LINE) cell_t cell[];
 };
 
@@ -157,57 +156,44 @@ static int publish(tg_queue_t *queue, uint64_t pos, uint32_t len)
                                                    memory_order_release, memory_order_relaxed);
 }
 
-apr_status_t tg_queue_reserve(tg_queue_t *queue, apr_size_t len,
-                              tg_queue_reservation_t *reservation)
+/* Claims a run of `cells` and sets *pos to it.  A record never wraps: when
+ * the run does not fit before the end of the ring, what is left there is
+ * claimed and published as padding, and the run starts over at the
+ * beginning.  0 when the queue is full. */
+static int claim_record(tg_queue_t *queue, uint64_t cells, uint64_t *pos)
 {
-    uint64_t cells = (len + CELL_BYTES - 1) / CELL_BYTES;
-    uint64_t pos = atomic_load_explicit(&queue->tail, memory_order_relaxed);
-    if (len == 0 || len > TG_QUEUE_SLOT_BYTES) {
-        count(&queue->dropped_oversize);
-        return APR_ENOSPC;
-    }
+    *pos = atomic_load_explicit(&queue->tail, memory_order_relaxed);
     for (;;) {
-        uint64_t room_to_end = queue->cells - (pos & queue->mask);
+        uint64_t room_to_end = queue->cells - (*pos & queue->mask);
         uint64_t want = cells <= room_to_end ? cells : room_to_end;
-        int claimed = claim(queue, &pos, want);
-        if (claimed < 0) {
-            count(&queue->dropped_full);
-            return APR_EAGAIN;
-        }
+        int claimed = claim(queue, pos, want);
+        if (claimed < 0)
+            return 0;
         if (!claimed)
             continue;
         if (want == cells)
-            break;
-        /* A record never wraps: what was left before the end is padding. */
-        publish(queue, pos, 0);
-        pos += want;
+            return 1;
+        publish(queue, *pos, 0);
+        *pos += want;
     }
-    reservation->queue = queue;
-    reservation->position = pos;
-    reservation->end = pos + cells;
-    reservation->data = bytes_at(queue, pos);
-    return APR_SUCCESS;
-}
-
-apr_status_t tg_queue_commit(tg_queue_reservation_t *reservation, apr_size_t len)
-{
-    tg_queue_t *queue = reservation->queue;
-    if (len > (reservation->end - reservation->position) * CELL_BYTES)
-        len = 0;
-    if (!publish(queue, reservation->position, (uint32_t)len))
-        return APR_TIMEUP;
-    count(len ? &queue->pushed : &queue->abandoned);
-    return APR_SUCCESS;
 }
 
 apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len)
 {
-    tg_queue_reservation_t reservation;
-    apr_status_t rv = tg_queue_reserve(queue, len, &reservation);
-    if (rv != APR_SUCCESS)
-        return rv;
-    memcpy(reservation.data, record, len);
-    return tg_queue_commit(&reservation, len);
+    uint64_t pos;
+    if (len == 0 || len > TG_QUEUE_SLOT_BYTES) {
+        count(&queue->dropped_oversize);
+        return APR_ENOSPC;
+    }
+    if (!claim_record(queue, (len + CELL_BYTES - 1) / CELL_BYTES, &pos)) {
+        count(&queue->dropped_full);
+        return APR_EAGAIN;
+    }
+    memcpy(bytes_at(queue, pos), record, len);
+    if (!publish(queue, pos, (uint32_t)len))
+        return APR_TIMEUP;
+    count(&queue->pushed);
+    return APR_SUCCESS;
 }
 
 static int end_is_valid(uint64_t position, uint64_t end)
@@ -316,7 +302,7 @@ apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len)
         release(queue, pos, end);
         if (*len == 0) {
             pos = end;
-            continue; /* padding, or abandoned by its writer (counted) */
+            continue; /* padding */
         }
         return APR_SUCCESS;
     }
@@ -329,7 +315,6 @@ void tg_queue_stats(const tg_queue_t *queue, tg_queue_stats_t *stats)
     stats->pushed = atomic_load(&q->pushed);
     stats->dropped_full = atomic_load(&q->dropped_full);
     stats->dropped_oversize = atomic_load(&q->dropped_oversize);
-    stats->abandoned = atomic_load(&q->abandoned);
     stats->popped = atomic_load(&q->popped);
     stats->skipped_stale = atomic_load(&q->skipped_stale);
     stats->depth = stats->pushed > stats->popped ? stats->pushed - stats->popped : 0;
@@ -339,6 +324,5 @@ void tg_queue_stats(const tg_queue_t *queue, tg_queue_stats_t *stats)
 
 uint64_t tg_queue_lost(const tg_queue_stats_t *stats)
 {
-    return stats->dropped_full + stats->dropped_oversize + stats->abandoned
-         + stats->skipped_stale;
+    return stats->dropped_full + stats->dropped_oversize + stats->skipped_stale;
 }

@@ -36,7 +36,6 @@ typedef struct {
     uint64_t pushed;
     uint64_t dropped_full;
     uint64_t dropped_oversize;
-    uint64_t abandoned;       /* reserved, then committed empty */
     uint64_t popped;
     uint64_t skipped_stale;
     uint64_t depth;           /* records published and not yet popped */
@@ -52,27 +51,11 @@ apr_size_t tg_queue_footprint(uint32_t records);
  * empty queue and returns it. */
 tg_queue_t *tg_queue_create(void *mem, uint32_t records);
 
-/* Room claimed by a writer, to be filled in place and then committed. */
-typedef struct {
-    tg_queue_t *queue;
-    uint64_t position;
-    uint64_t end;
-    unsigned char *data; /* room for the length given to tg_queue_reserve */
-} tg_queue_reservation_t;
-
-/* Never blocks.  Claims room for len bytes (1 to TG_QUEUE_SLOT_BYTES).
- * APR_EAGAIN when the queue is full, APR_ENOSPC when len is out of range;
- * both counted. */
-apr_status_t tg_queue_reserve(tg_queue_t *queue, apr_size_t len,
-                              tg_queue_reservation_t *reservation);
-
-/* Publishes len bytes of reservation->data (at most what was reserved).
- * len 0 abandons the room (counted).  APR_TIMEUP when the reader had already
- * given the room up as stale (the record is lost, and counted by the
- * reader). */
-apr_status_t tg_queue_commit(tg_queue_reservation_t *reservation, apr_size_t len);
-
-/* reserve + copy + commit. */
+/* Never blocks.  Copies len bytes (1 to TG_QUEUE_SLOT_BYTES) of record into
+ * the queue.  APR_EAGAIN when the queue is full, APR_ENOSPC when len is out
+ * of range (both counted); APR_TIMEUP when the writer was held up so long
+ * that the reader gave its room up as stale (the record is lost, and
+ * counted by the reader). */
 apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len);
 
 /* Never blocks.  Copies the oldest record into buf (at least
@@ -82,7 +65,7 @@ apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len);
 void tg_queue_stats(const tg_queue_t *queue, tg_queue_stats_t *stats);
 
 /* Records the queue lost before any reader saw them: dropped (full or too
- * large), abandoned by their writer, or skipped as a dead writer's. */
+ * large), or skipped as a dead writer's. */
 uint64_t tg_queue_lost(const tg_queue_stats_t *stats);
 
 #endif

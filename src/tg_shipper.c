@@ -73,7 +73,7 @@ static int take_one(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
 }
 
 /* Spans the queue lost before any shipper saw them (full, oversize, a dead
- * writer's, abandoned), reported in one line a minute while losses go on. */
+ * writer's), reported in one line a minute while losses go on. */
 static void report_queue_losses(tg_shipper_t *shipper, apr_time_t now)
 {
     tg_shipper_counters_t *counters = shipper->counters;
@@ -92,11 +92,9 @@ static void report_queue_losses(tg_shipper_t *shipper, apr_time_t now)
     tg_log(TG_LOG_WARNING, APR_SUCCESS,
            TGLOGNO(03110) "the span queue lost %" APR_UINT64_T_FMT " spans since the last report "
            "(%" APR_UINT64_T_FMT " in all: %" APR_UINT64_T_FMT " when full, %" APR_UINT64_T_FMT
-           " too large, %" APR_UINT64_T_FMT " from dead writers, %" APR_UINT64_T_FMT
-           " abandoned by their writers); a larger TomographQueueSize helps if the shipper "
-           "keeps up",
-           lost - reported, lost, stats.dropped_full, stats.dropped_oversize, stats.skipped_stale,
-           stats.abandoned);
+           " too large, %" APR_UINT64_T_FMT " from dead writers); a larger TomographQueueSize "
+           "helps if the shipper keeps up",
+           lost - reported, lost, stats.dropped_full, stats.dropped_oversize, stats.skipped_stale);
     atomic_store(&counters->queue_lost_reported, lost);
     atomic_store(&counters->queue_reported_at, now);
 }

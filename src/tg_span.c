@@ -1,6 +1,8 @@
 #include "tg_span.h"
 
 #include <apr_strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 static const char *bounded_copy(apr_pool_t *pool, const char *value)
@@ -15,6 +17,35 @@ static const char *bounded_copy(apr_pool_t *pool, const char *value)
 static int same_key(const char *stored, const char *key)
 {
     return strncmp(stored ? stored : "", key ? key : "", TG_SPAN_MAX_STRING) == 0;
+}
+
+/* The IPv4 address an IPv4-mapped ip maps, as text: the dotted part ip ends
+ * in, or, when it is all hex, written anew in pool. */
+static const char *mapped_ipv4(const char *ip, const struct in6_addr *address, apr_pool_t *pool)
+{
+    const char *last_group = strrchr(ip, ':') + 1;
+    char *text;
+    if (strchr(last_group, '.'))
+        return last_group;
+    text = apr_palloc(pool, INET_ADDRSTRLEN);
+    return inet_ntop(AF_INET, &address->s6_addr[12], text, INET_ADDRSTRLEN);
+}
+
+void tg_endpoint_set_address(tg_endpoint_t *endpoint, const char *ip, apr_port_t port,
+                             apr_pool_t *pool)
+{
+    struct in6_addr address;
+    endpoint->ipv4 = NULL;
+    endpoint->ipv6 = NULL;
+    endpoint->port = port;
+    if (!ip)
+        return;
+    if (!strchr(ip, ':'))
+        endpoint->ipv4 = ip;
+    else if (inet_pton(AF_INET6, ip, &address) == 1 && IN6_IS_ADDR_V4MAPPED(&address))
+        endpoint->ipv4 = mapped_ipv4(ip, &address, pool);
+    else
+        endpoint->ipv6 = ip;
 }
 
 void tg_span_init(tg_span_t *span, apr_pool_t *pool, tg_span_kind_t kind, const char *name,

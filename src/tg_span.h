@@ -69,6 +69,16 @@ typedef struct {
     apr_port_t port;          /* 0 when unknown */
 } tg_endpoint_t;
 
+/* Sets the endpoint's address from ip, its text form as httpd, APR and URLs
+ * give it (NULL when unknown; kept, not copied), and its port.  An
+ * IPv4-mapped IPv6 address is the IPv4 address it maps: a socket listening
+ * on [::] (Debian's `Listen 80`) takes IPv4 clients as ::ffff:192.0.2.1,
+ * which APR writes as 192.0.2.1, and Zipkin's ipv6 must be no IPv4 text.
+ * Its text is the mapped part of ip, or written in pool when ip is all hex
+ * (::ffff:c000:201).  Any other address with a ':' is IPv6, the rest IPv4. */
+void tg_endpoint_set_address(tg_endpoint_t *endpoint, const char *ip, apr_port_t port,
+                             apr_pool_t *pool);
+
 typedef struct {
     apr_pool_t *pool;
     tg_trace_id_t trace_id;

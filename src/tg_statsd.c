@@ -189,15 +189,6 @@ static inline __attribute__((always_inline)) char *put_name_part(char *p, const 
     return end;
 }
 
-void tg_statsd_append_name_part(tg_buf_t *out, const char *part)
-{
-    size_t len;
-    part = part ? part : "";
-    len = strlen(part);
-    if (tg_buf_room_for(out, len + 16))
-        tg_buf_wrote(out, put_name_part(tg_buf_tail(out), part, len, 0));
-}
-
 /* What a span is named from, measured once: its own name, or its method
  * and path as tg_span_name cuts them. */
 typedef struct {

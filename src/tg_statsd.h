@@ -6,11 +6,6 @@
 #include "tg_buf.h"
 #include "tg_span.h"
 
-/* Appends a metric-name component: characters that statsd or Graphite would
- * split or misread (':', '|', '@', '.', '/', whitespace, control bytes...)
- * become '_', and runs of them collapse.  Never empty: "_" at worst. */
-void tg_statsd_append_name_part(tg_buf_t *out, const char *part);
-
 /* The most bytes of a service's name, as written, that a memo holds. */
 #define TG_STATSD_MEMO_TEXT 32
 
@@ -24,7 +19,11 @@ typedef struct {
     char text[TG_STATSD_MEMO_TEXT];
 } tg_statsd_memo_t;
 
-/* Appends the span's lines, each ending in '\n':
+/* Appends the span's lines, each ending in '\n', each component of their
+ * names (the service's, the span's, a note's) written so that statsd and
+ * Graphite read it as one: characters they would split or misread (':',
+ * '|', '@', '.', '/', whitespace, control bytes...) become '_', runs of
+ * them collapse, and "_" stands for a component with nothing left:
  *   <service>.<span name>:<duration ms>|ms  (the name's ids written "id")
  *   <service>.<span name>.<note>:1|c      (one per note: its text up to the
  *                                          first ':' or '/', 64 bytes at most)

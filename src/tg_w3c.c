@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "tg_slice.h"
+
 /* version "-" trace-id "-" parent-id "-" trace-flags */
 #define VERSION_AT 0
 #define TRACE_ID_AT 3
@@ -10,34 +12,9 @@
 
 /* tracestate key and value grammar (W3C Trace Context, tracestate). */
 #define KEY_MAX 256
-#define TENANT_MAX 241
-#define SYSTEM_MAX 14
 #define VALUE_MAX 256
 
-typedef struct {
-    const char *text;
-    size_t len;
-} text_t;
-
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* [start, end) without the optional whitespace around it. */
-static text_t trim_ows(const char *start, const char *end)
-{
-    text_t trimmed;
-    while (start < end && is_ows(*start))
-        start++;
-    while (end > start && is_ows(end[-1]))
-        end--;
-    trimmed.text = start;
-    trimmed.len = (size_t)(end - start);
-    return trimmed;
-}
-
-static int dash_at(text_t value, size_t pos)
+static int dash_at(tg_slice_t value, size_t pos)
 {
     return value.text[pos] == '-';
 }
@@ -46,10 +23,10 @@ apr_status_t tg_w3c_parse_traceparent(const char *header, tg_context_t *out)
 {
     tg_context_t ctx;
     uint64_t version, flags;
-    text_t value;
+    tg_slice_t value;
     if (!header)
         return APR_NOTFOUND;
-    value = trim_ows(header, header + strlen(header));
+    value = tg_slice_trim_ows(header, header + strlen(header));
     if (value.len < TG_TRACEPARENT_LEN || !tg_hex_to_u64(value.text + VERSION_AT, 2, &version)
         || version == 0xff)
         return APR_EINVAL;
@@ -101,31 +78,18 @@ static int is_digit(char c)
 
 static int is_key_char(char c)
 {
-    return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/';
-}
-
-/* A simple key, a tenant or a system id: 1..max key characters, the first
- * a letter (or a digit, where digit_first). */
-static int valid_key_part(const char *text, size_t len, size_t max, int digit_first)
-{
-    size_t i;
-    if (len == 0 || len > max || !(is_lcalpha(text[0]) || (digit_first && is_digit(text[0]))))
-        return 0;
-    for (i = 1; i < len; i++)
-        if (!is_key_char(text[i]))
-            return 0;
-    return 1;
+    return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/' || c == '@';
 }
 
 static int valid_key(const char *key, size_t len)
 {
-    const char *at = memchr(key, '@', len);
-    size_t tenant_len;
-    if (!at)
-        return valid_key_part(key, len, KEY_MAX, 1);
-    tenant_len = (size_t)(at - key);
-    return valid_key_part(key, tenant_len, TENANT_MAX, 1)
-           && valid_key_part(at + 1, len - tenant_len - 1, SYSTEM_MAX, 0);
+    size_t i;
+    if (len == 0 || len > KEY_MAX || !(is_lcalpha(key[0]) || is_digit(key[0])))
+        return 0;
+    for (i = 1; i < len; i++)
+        if (!is_key_char(key[i]))
+            return 0;
+    return 1;
 }
 
 /* The member was trimmed, so the value cannot end in a space. */
@@ -141,12 +105,12 @@ static int valid_value(const char *value, size_t len)
 }
 
 /* Length of the key of a member already checked to hold a '='. */
-static size_t key_len(text_t member)
+static size_t key_len(tg_slice_t member)
 {
     return (size_t)((const char *)memchr(member.text, '=', member.len) - member.text);
 }
 
-static int valid_member(text_t member)
+static int valid_member(tg_slice_t member)
 {
     const char *equals = memchr(member.text, '=', member.len);
     size_t key;
@@ -156,7 +120,7 @@ static int valid_member(text_t member)
     return valid_key(member.text, key) && valid_value(equals + 1, member.len - key - 1);
 }
 
-static int key_seen(const text_t *members, size_t count, text_t member)
+static int key_seen(const tg_slice_t *members, size_t count, tg_slice_t member)
 {
     size_t len = key_len(member), i;
     for (i = 0; i < count; i++)
@@ -165,7 +129,7 @@ static int key_seen(const text_t *members, size_t count, text_t member)
     return 0;
 }
 
-static size_t list_len(const text_t *members, size_t count)
+static size_t list_len(const tg_slice_t *members, size_t count)
 {
     size_t len = count - 1, i; /* the commas */
     for (i = 0; i < count; i++)
@@ -175,7 +139,7 @@ static size_t list_len(const text_t *members, size_t count)
 
 /* Drops whole members until the list fits: long ones first, each time the
  * last of them, then from the end. */
-static void cut_to_fit(text_t *members, size_t *count)
+static void cut_to_fit(tg_slice_t *members, size_t *count)
 {
     while (*count > 0 && list_len(members, *count) > TG_TRACESTATE_MAX_LEN) {
         size_t victim = *count - 1, i;
@@ -190,7 +154,7 @@ static void cut_to_fit(text_t *members, size_t *count)
     }
 }
 
-static const char *join(const text_t *members, size_t count, apr_pool_t *pool)
+static const char *join(const tg_slice_t *members, size_t count, apr_pool_t *pool)
 {
     char *list = apr_palloc(pool, list_len(members, count) + 1), *at = list;
     size_t i;
@@ -206,26 +170,28 @@ static const char *join(const text_t *members, size_t count, apr_pool_t *pool)
 
 apr_status_t tg_w3c_parse_tracestate(const char *value, apr_pool_t *pool, const char **out)
 {
-    text_t members[TG_TRACESTATE_MAX_MEMBERS];
-    size_t count = 0;
+    tg_slice_t kept[TG_TRACESTATE_MAX_MEMBERS];
+    size_t received = 0, count = 0;
     const char *cursor = value;
     if (!value)
         return APR_NOTFOUND;
     for (;;) {
         const char *comma = strchr(cursor, ',');
         const char *end = comma ? comma : cursor + strlen(cursor);
-        text_t member = trim_ows(cursor, end);
+        tg_slice_t member = tg_slice_trim_ows(cursor, end);
         if (member.len > 0) {
-            if (count == TG_TRACESTATE_MAX_MEMBERS || !valid_member(member)
-                || key_seen(members, count, member))
+            if (++received > TG_TRACESTATE_MAX_MEMBERS || !valid_member(member))
                 return APR_EINVAL;
-            members[count++] = member;
+            /* We write no key of our own, so a duplicate is another
+             * vendor's, which the spec lets us discard: the first stands. */
+            if (!key_seen(kept, count, member))
+                kept[count++] = member;
         }
         if (!comma)
             break;
         cursor = comma + 1;
     }
-    cut_to_fit(members, &count);
-    *out = count > 0 ? join(members, count, pool) : NULL;
+    cut_to_fit(kept, &count);
+    *out = count > 0 ? join(kept, count, pool) : NULL;
     return APR_SUCCESS;
 }

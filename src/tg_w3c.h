@@ -29,17 +29,18 @@ void tg_w3c_format_traceparent(const tg_context_t *ctx, char out[TG_TRACEPARENT_
 
 /* Parses a tracestate value; several tracestate headers arrive joined with
  * ',' (httpd joins them with ", ").  Empty members and the whitespace around
- * members are ignored.  APR_SUCCESS sets *out (in pool) to the list to send
- * on: the members in their order, joined with ',', cut as said above, or
- * NULL when no member is left.  APR_EINVAL when any member is malformed, a
- * key comes twice or there are more than TG_TRACESTATE_MAX_MEMBERS members:
- * a list we cannot parse must not be propagated at all.  APR_NOTFOUND for
- * NULL.  *out is untouched unless APR_SUCCESS.
+ * members are ignored, and do not count as members.  APR_SUCCESS sets *out
+ * (in pool) to the list to send on: the members in their order, each key
+ * once (a later member with a key already seen is discarded, the rest of
+ * the list kept), joined with ',', cut as said above; or NULL when no
+ * member is left.  APR_EINVAL when any member is malformed or there are
+ * more than TG_TRACESTATE_MAX_MEMBERS members: a list we cannot parse must
+ * not be propagated at all.  APR_NOTFOUND for NULL.  *out is untouched
+ * unless APR_SUCCESS.
  *
- * Keys: up to 256 of a-z 0-9 _ - * / starting with a letter or a digit, or
- * tenant@system with a tenant of up to 241 of those and a system of up to
- * 14 starting with a letter.  Values: 1 to 256 printable ASCII characters
- * but ',' and '=', the last not a space. */
+ * Keys: 1 to 256 of a-z 0-9 _ - * / @, the first a letter or a digit (so
+ * `foo@`, `foo@@bar` are keys, `@foo` is not).  Values: 1 to 256 printable
+ * ASCII characters but ',' and '=', the last not a space. */
 apr_status_t tg_w3c_parse_tracestate(const char *value, apr_pool_t *pool, const char **out);
 
 #endif

@@ -329,13 +329,15 @@ class Httpd:
     @SERVER_ROOT@ and @PORT@) become conf.d/site.conf, read after the template; files maps
     paths under htdocs/ to their text; mpm: event, worker or prefork (the template's
     TOMOGRAPH_MPM, defined on the command line); log_ids False: the access log format
-    names no variable of the module's, so that nothing in the configuration does."""
+    names no variable of the module's, so that nothing in the configuration does;
+    dual_stack: `Listen <port>` with no address, as Debian's ports.conf has it (one socket
+    on [::], IPv4 clients as IPv4-mapped addresses), instead of 127.0.0.1 alone."""
 
     STATIC_TEXT = "a static file\n"
     ACCESS_LOG_IDS = " trace=%{TOMOGRAPH_TRACE_ID}e span=%{TOMOGRAPH_SPAN_ID}e"
 
     def __init__(self, tomograph_directives=(), with_module=True, site_config=(), files=None,
-                 mpm="event", log_ids=True):
+                 mpm="event", log_ids=True, dual_stack=False):
         load = (f'LoadModule tomograph_module "{find_module()}"' if with_module else "")
         self.root = Path(tempfile.mkdtemp(prefix="tomograph-it-"))
         # httpd starts as root and its children run as www-data: they must reach the app.
@@ -364,6 +366,11 @@ class Httpd:
             if self.ACCESS_LOG_IDS not in conf:
                 raise AssertionError(f"{self.ACCESS_LOG_IDS!r} not in the demo configuration")
             conf = conf.replace(self.ACCESS_LOG_IDS, "")
+        if dual_stack:
+            loopback_listen = f"\nListen 127.0.0.1:{self.port}\n"
+            if loopback_listen not in conf:
+                raise AssertionError(f"{loopback_listen!r} not in the demo configuration")
+            conf = conf.replace(loopback_listen, f"\nListen {self.port}\n")
         self.conf.write_text(conf)
         if site_config:
             (self.root / "conf.d" / "site.conf").write_text(
@@ -443,7 +450,8 @@ class Httpd:
     def request(self, method, path, headers=None, body=None, timeout=REQUEST_TIMEOUT,
                 address="127.0.0.1", port=None):
         """headers: a mapping, or (name, value) pairs to send a header more than once;
-        address and port: another listener of this server's than its main one."""
+        address and port: another listener of this server's than its main one (address "::1"
+        for a dual_stack server's IPv6 side)."""
         pairs = list(headers.items() if isinstance(headers, dict) else headers or ())
         data = body.encode() if isinstance(body, str) else body or b""
         connection = http.client.HTTPConnection(address, port or self.port, timeout=timeout)
@@ -903,7 +911,7 @@ class AppViewAssertions:
 class TracingTestCase(AppViewAssertions, unittest.TestCase):
     """One httpd with mod_tomograph per test class, its exporters on loopback, all stopped
     after the class whatever happens. Subclasses choose ZIPKIN, STATSD, DIRECTIVES,
-    SITE_CONFIG, FILES, MPM and LOG_IDS (see Httpd), and may start more servers in
+    SITE_CONFIG, FILES, MPM, LOG_IDS and DUAL_STACK (see Httpd), and may start more servers in
     start_backends().
     OTLP: TomographOTLP to the same receiver as Zipkin (its records(format="otlp"))."""
 
@@ -915,6 +923,7 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
     FILES = None
     MPM = "event"
     LOG_IDS = True
+    DUAL_STACK = False
     receiver = None
     statsd = None
 
@@ -956,7 +965,7 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
     def start_httpd(cls, directives=(), site_config=(), files=None):
         """An httpd shipping to the class's exporters, stopped after the class."""
         httpd = Httpd(list(directives) + cls.exporter_directives, site_config=site_config,
-                      files=files, mpm=cls.MPM, log_ids=cls.LOG_IDS)
+                      files=files, mpm=cls.MPM, log_ids=cls.LOG_IDS, dual_stack=cls.DUAL_STACK)
         cls.addClassCleanup(httpd.stop)
         httpd.start()
         return httpd

@@ -1,9 +1,10 @@
 """TomographOTLP end to end: the spans of real requests reach our receiver's POST /v1/traces
 as OTLP/HTTP JSON that holds to the OTLP JSON mapping (otlp_trace_request.schema.json), with
-the ids, kind, service and status a collector reads; with Zipkin beside it, both get the same
-span."""
+the ids, kind, service, status and addresses a collector reads; with Zipkin beside it, both
+get the same span, on a listener for IPv4 and IPv6 alike."""
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -12,7 +13,9 @@ from pathlib import Path
 
 from harness import (REPO_ROOT, TracingTestCase, ZipkinReceiver, now_us, random_hex, wait_for)
 
-OTLP_EXAMPLE = REPO_ROOT.parent / "shared" / "specs" / "otlp" / "trace.json"
+# The receiver's example too, and overridden by the same variable.
+OTLP_EXAMPLE = Path(os.environ.get("OTLP_EXAMPLE",
+                                   REPO_ROOT.parent / "shared" / "specs" / "otlp" / "trace.json"))
 SPAN_KIND_SERVER = 2
 STATUS_CODE_ERROR = 2
 # Clocks of httpd and of this process agree; the slack covers scheduling only.
@@ -26,6 +29,26 @@ def attributes_of(message):
 
 def string_attributes(message):
     return {key: value.get("stringValue") for key, value in attributes_of(message).items()}
+
+
+def network_attributes(message):
+    """The attributes that carry the span's endpoints."""
+    return {key: value for key, value in attributes_of(message).items()
+            if key.startswith("network.")}
+
+
+def network_attributes_of_zipkin(span):
+    """The network attributes that say what a Zipkin span's endpoints say: the names
+    OpenTelemetry's Zipkin mapping reads them from, a port an int64."""
+    expected = {}
+    for member, side in (("localEndpoint", "local"), ("remoteEndpoint", "peer")):
+        endpoint = span.get(member, {})
+        address = endpoint.get("ipv4") or endpoint.get("ipv6")
+        if address:
+            expected[f"network.{side}.address"] = {"stringValue": address}
+        if "port" in endpoint:
+            expected[f"network.{side}.port"] = {"intValue": str(endpoint["port"])}
+    return expected
 
 
 class OtlpReceiverTest(unittest.TestCase):
@@ -186,12 +209,47 @@ class ZipkinAndOtlpTest(OtlpSpans, TracingTestCase):
                 self.assertEqual(int(otlp["startTimeUnixNano"]), zipkin["timestamp"] * 1000)
                 self.assertEqual(int(otlp["endTimeUnixNano"]),
                                  (zipkin["timestamp"] + zipkin["duration"]) * 1000)
-                self.assertEqual(string_attributes(otlp), zipkin.get("tags", {}))
+                network = network_attributes(otlp)
+                self.assertEqual({key: value for key, value in string_attributes(otlp).items()
+                                  if key not in network}, zipkin.get("tags", {}))
+                self.assertEqual(network, network_attributes_of_zipkin(zipkin), (otlp, zipkin))
                 self.assertEqual([(e["name"], int(e["timeUnixNano"])) for e in otlp.get("events", [])],
                                  [(a["value"], a["timestamp"] * 1000)
                                   for a in zipkin.get("annotations", [])])
                 self.assertEqual(otlp.get("status", {}).get("code") == STATUS_CODE_ERROR,
                                  "error" in zipkin.get("tags", {}), (otlp, zipkin))
+
+
+class DualStackListenerTest(OtlpSpans, TracingTestCase):
+    """`Listen <port>` with no address, as Debian's ports.conf has it: one socket on [::] that
+    takes IPv4 clients as IPv4-mapped addresses. An IPv4 client's span has IPv4 endpoints
+    (zipkin2-api.yaml's ipv6 is `format: ipv6`, no IPv4 text), an IPv6 client's IPv6 ones,
+    in both exporters."""
+
+    ZIPKIN = True
+    OTLP = True
+    DUAL_STACK = True
+
+    def test_endpoints_are_of_the_clients_address_family(self):
+        for host, family, other in (("127.0.0.1", "ipv4", "ipv6"), ("::1", "ipv6", "ipv4")):
+            with self.subTest(host):
+                path = f"/app/dual-stack-{family}"
+                response = self.httpd.request("GET", path, address=host)
+                self.assertEqual(response.status, 200, response.body)
+                zipkin = self.server_span(path)
+                for member in ("localEndpoint", "remoteEndpoint"):
+                    endpoint = zipkin.get(member, {})
+                    self.assertEqual(endpoint.get(family), host, zipkin)
+                    self.assertNotIn(other, endpoint, zipkin)
+                self.assertEqual(zipkin["localEndpoint"].get("port"), self.httpd.port, zipkin)
+                self.assertIn("port", zipkin["remoteEndpoint"], zipkin)
+                otlp = self.otlp_span(path)["span"]
+                self.assertEqual(network_attributes(otlp), {
+                    "network.local.address": {"stringValue": host},
+                    "network.local.port": {"intValue": str(self.httpd.port)},
+                    "network.peer.address": {"stringValue": host},
+                    "network.peer.port": {"intValue": str(zipkin["remoteEndpoint"]["port"])},
+                }, otlp)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,15 @@ class PropagationTest(TracingTestCase):
         self.assertEqual([entry.strip() for entry in sent.split(",")],
                          ["first=1", "second=2", "third=3"], sent)
 
+    def test_tracestate_keeps_the_first_entry_of_a_repeated_key(self):
+        """A later entry with a key already seen goes, not the list; '@' may
+        stand anywhere in a key but first."""
+        trace_id, caller = random_hex(32), random_hex(16)
+        headers = [("traceparent", f"00-{trace_id}-{caller}-01"),
+                   ("tracestate", "congo=first,rojo@@x@=1"), ("tracestate", "congo=second,zz=2")]
+        response, _ = self.traced("/app/tracestate-repeated-key", headers)
+        self.assertEqual(response.json().get("HTTP_TRACESTATE"), "congo=first,rojo@@x@=1,zz=2")
+
     def test_tracestate_keeps_at_most_32_whole_entries(self):
         trace_id, caller = random_hex(32), random_hex(16)
         entries = [f"vendor{n}=value{n}" for n in range(40)]

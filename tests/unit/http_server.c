@@ -124,7 +124,7 @@ static int take_request(tg_test_http_server_t *server, tg_buf_t *in)
     atomic_fetch_add(&server->count, 1);
     free(head);
     memmove(in->data, in->data + total, in->len - total);
-    tg_buf_truncate(in, in->len - total);
+    tg_buf_rewind(in, in->len - total);
     return 1;
 }
 
@@ -182,7 +182,7 @@ static void serve_connection(tg_test_http_server_t *server, int fd)
             continue;
         if (got <= 0)
             break;
-        tg_buf_append(&in, chunk, (size_t)got);
+        tg_buf_write(&in, chunk, (size_t)got);
         while (take_request(server, &in))
             if (!answer(server, fd))
                 goto done;

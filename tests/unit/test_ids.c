@@ -71,6 +71,24 @@ static void test_u64_to_hex_writes_every_byte_in_place(void)
     }
 }
 
+/* The same digits for raw writing: no NUL, and the end returned. */
+static void test_put_hex64_writes_sixteen_lowercase_digits(void)
+{
+    static const uint64_t values[] = { 0, 1, 0xf, 0x10, 0xabcdef, 0x0123456789abcdefULL,
+                                       0xfedcba9876543210ULL, UINT64_MAX, 0x8000000000000000ULL };
+    uint64_t mixed = 0x9e3779b97f4a7c15ULL;
+    char got[17], want[17];
+    size_t i;
+    for (i = 0; i < sizeof(values) / sizeof(values[0]) + 1000; i++) {
+        uint64_t value = i < sizeof(values) / sizeof(values[0])
+                             ? values[i] : (mixed = mixed * 6364136223846793005ULL + 1);
+        CU_ASSERT_PTR_EQUAL(tg_put_hex64(got, value), got + 16);
+        got[16] = '\0';
+        snprintf(want, sizeof(want), "%016" PRIx64, value);
+        CU_ASSERT_STRING_EQUAL(got, want);
+    }
+}
+
 static void test_u64_hex_round_trip(void)
 {
     static const uint64_t values[] = {1, 0x10, 0x8000000000000000ULL, 0x0102030405060708ULL,
@@ -168,13 +186,20 @@ static void test_random_span_ids_nonzero_and_distinct(void)
     CU_ASSERT_EQUAL(count_repeats(ids, DRAWS), 0);
 }
 
+static tg_trace_id_t random_trace_id(void)
+{
+    tg_trace_id_t id;
+    tg_random_root_ids(&id, NULL);
+    return id;
+}
+
 static void test_random_trace_ids_nonzero_and_distinct(void)
 {
     uint64_t *halves = apr_palloc(tg_test_pool, DRAWS * sizeof(*halves));
     uint64_t high_bits = 0;
     size_t i, zero_low_halves = 0;
     for (i = 0; i < DRAWS; i++) {
-        tg_trace_id_t id = tg_random_trace_id();
+        tg_trace_id_t id = random_trace_id();
         zero_low_halves += id.lo == 0;
         halves[i] = id.hi;
         high_bits |= id.hi;
@@ -223,12 +248,12 @@ static void test_forked_child_draws_different_ids(void)
     if (pid == 0) {
         uint64_t ids[2];
         ids[0] = tg_random_span_id();
-        ids[1] = tg_random_trace_id().hi;
+        ids[1] = random_trace_id().hi;
         _exit(write(fds[1], ids, sizeof(ids)) == (ssize_t)sizeof(ids) ? 0 : 1);
     }
     close(fds[1]);
     parent_ids[0] = tg_random_span_id();
-    parent_ids[1] = tg_random_trace_id().hi;
+    parent_ids[1] = random_trace_id().hi;
     CU_ASSERT_EQUAL(read(fds[0], child_ids, sizeof(child_ids)), (ssize_t)sizeof(child_ids));
     close(fds[0]);
     CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
@@ -245,6 +270,7 @@ void tg_test_add_ids(void)
     TG_TEST(suite, test_hex_to_u64_rejects);
     TG_TEST(suite, test_u64_to_hex_writes_16_lowercase_digits);
     TG_TEST(suite, test_u64_to_hex_writes_every_byte_in_place);
+    TG_TEST(suite, test_put_hex64_writes_sixteen_lowercase_digits);
     TG_TEST(suite, test_u64_hex_round_trip);
     TG_TEST(suite, test_trace_id_from_hex);
     TG_TEST(suite, test_trace_id_from_hex_rejects);

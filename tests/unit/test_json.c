@@ -161,16 +161,16 @@ static void test_every_length_and_place_as_alone(void)
     }
 }
 
-/* The text writers leave the quotes out, for a string of several pieces. */
+/* The text writer leaves the quotes out, for a string of several pieces. */
 static void test_text_is_a_string_without_quotes(void)
 {
     char got[64], *end;
     end = tg_json_put_lowercase_text(got, "GET", 3);
     *end++ = ' ';
-    end = tg_json_put_text(end, "/A\"b", 4);
+    end = tg_json_put_lowercase_text(end, "/A\"b", 4);
     CU_ASSERT_EQUAL(end - got, 9);
-    CU_ASSERT_EQUAL(memcmp(got, "get /A\\\"b", 9), 0);
-    CU_ASSERT_PTR_EQUAL(tg_json_put_text(got, "", 0), got);
+    CU_ASSERT_EQUAL(memcmp(got, "get /a\\\"b", 9), 0);
+    CU_ASSERT_PTR_EQUAL(tg_json_put_lowercase_text(got, "", 0), got);
     CU_ASSERT_EQUAL(tg_json_put_string(got, "", 0) - got, 2);
     CU_ASSERT_EQUAL(memcmp(got, "\"\"", 2), 0);
 }

@@ -37,7 +37,8 @@ static tg_span_t *example_span(void)
     "\"parentSpanId\":\"eee19b7ec3c1b173\",\"name\":\"GET /api\",\"kind\":2,"                     \
     "\"startTimeUnixNano\":\"" T0_NANOS "\",\"endTimeUnixNano\":\"" T1_NANOS "\","                \
     "\"attributes\":[{\"key\":\"http.method\",\"value\":{\"stringValue\":\"GET\"}},"              \
-    "{\"key\":\"http.status_code\",\"value\":{\"stringValue\":\"500\"}}],"                        \
+    "{\"key\":\"http.status_code\",\"value\":{\"stringValue\":\"500\"}},"                         \
+    "{\"key\":\"network.local.address\",\"value\":{\"stringValue\":\"192.168.99.1\"}}],"           \
     "\"events\":[{\"timeUnixNano\":\"" T0_NANOS "\",\"name\":\"start\"},"                         \
     "{\"timeUnixNano\":\"" T1_NANOS "\",\"name\":\"stop\"}],"                                     \
     "\"status\":{\"code\":2}}"
@@ -166,7 +167,7 @@ static void test_example_span_reads_back(void)
     CU_ASSERT_STRING_EQUAL(tg_test_json_get(got, "kind")->text, "2");
     CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "startTimeUnixNano"), T0_NANOS);
     CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "endTimeUnixNano"), T1_NANOS);
-    CU_ASSERT_EQUAL(tg_test_json_count_at(got, "attributes"), 2);
+    CU_ASSERT_EQUAL(tg_test_json_count_at(got, "attributes"), 3);
     CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "attributes/1/key"), "http.status_code");
     CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "attributes/1/value/stringValue"), "500");
     CU_ASSERT_EQUAL(tg_test_json_count_at(got, "events"), 2);
@@ -397,6 +398,49 @@ static void test_unfinished_span_has_no_end_time(void)
     CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, "events/0/name"), "start");
 }
 
+/* The value of the span's attribute `key`, as {type, text}, or NULL. */
+static const tg_test_json_t *attribute_value(const tg_test_json_t *span, const char *key)
+{
+    int n = tg_test_json_count_at(span, "attributes"), i;
+    for (i = 0; i < n; i++) {
+        const char *at = apr_psprintf(tg_test_pool, "attributes/%d", i);
+        if (strcmp(tg_test_json_string_at(span, apr_pstrcat(tg_test_pool, at, "/key", NULL)), key) == 0)
+            return tg_test_json_get(span, apr_pstrcat(tg_test_pool, at, "/value", NULL));
+    }
+    return NULL;
+}
+
+static void assert_attribute(const tg_test_json_t *span, const char *key, const char *kind,
+                             const char *value)
+{
+    const tg_test_json_t *got = attribute_value(span, key);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(tg_test_json_string_at(got, kind), value);
+}
+
+/* The endpoints as OpenTelemetry's network attributes, a port as an int64:
+ * what its Zipkin mapping reads localEndpoint and remoteEndpoint from. */
+static void test_endpoints_are_network_attributes(void)
+{
+    tg_span_t *span = bare_span("s", 1);
+    const tg_test_json_t *got;
+    tg_endpoint_set_address(&span->local, "::ffff:127.0.0.1", 80, tg_test_pool);
+    tg_endpoint_set_address(&span->remote, "::1", 41234, tg_test_pool);
+    got = tg_test_json_get(one_span_tree(span), SPAN_PATH);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_EQUAL(tg_test_json_count_at(got, "attributes"), 4);
+    assert_attribute(got, "network.local.address", "stringValue", "127.0.0.1");
+    assert_attribute(got, "network.local.port", "intValue", "80");
+    assert_attribute(got, "network.peer.address", "stringValue", "::1");
+    assert_attribute(got, "network.peer.port", "intValue", "41234");
+    /* What is unknown is left out. */
+    tg_endpoint_set_address(&span->local, NULL, 0, tg_test_pool);
+    tg_endpoint_set_address(&span->remote, "203.0.113.7", 0, tg_test_pool);
+    got = tg_test_json_get(one_span_tree(span), SPAN_PATH);
+    CU_ASSERT_EQUAL(tg_test_json_count_at(got, "attributes"), 1);
+    assert_attribute(got, "network.peer.address", "stringValue", "203.0.113.7");
+}
+
 static void test_times_before_the_epoch_read_as_zero(void)
 {
     tg_span_t *span = bare_span("s", 1);
@@ -552,6 +596,7 @@ void tg_test_add_otlp(void)
     TG_TEST(suite, test_hostile_strings_are_escaped_and_read_back);
     TG_TEST(suite, test_invalid_utf8_still_parses);
     TG_TEST(suite, test_null_strings_in_a_hand_made_span);
+    TG_TEST(suite, test_endpoints_are_network_attributes);
     TG_TEST(suite, test_fullest_span_reads_back_whole);
     TG_TEST(suite, test_decoded_record_writes_the_same_request);
 }

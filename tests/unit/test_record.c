@@ -209,13 +209,13 @@ static void hand_uint(tg_buf_t *b, uint64_t value, int bytes)
 {
     unsigned char le[8];
     put_le(le, value, bytes);
-    tg_buf_append(b, le, (size_t)bytes);
+    tg_buf_write(b, le, (size_t)bytes);
 }
 
 static void hand_string(tg_buf_t *b, const char *str, size_t len)
 {
     hand_uint(b, len, 2);
-    tg_buf_append(b, str, len);
+    tg_buf_write(b, str, len);
     tg_buf_putc(b, '\0');
 }
 
@@ -224,7 +224,7 @@ static void hand_string(tg_buf_t *b, const char *str, size_t len)
 static void hand_head(tg_buf_t *b, unsigned flags, const char *str, size_t len, int strings)
 {
     int i;
-    tg_buf_append(b, MAGIC_AND_VERSION, 3);
+    tg_buf_write(b, MAGIC_AND_VERSION, 3);
     hand_uint(b, flags, 1);
     hand_uint(b, 0x1111, 8);
     hand_uint(b, 0x2222, 8);

@@ -380,6 +380,55 @@ static void test_duration_is_at_least_one(void)
     CU_ASSERT_EQUAL(backwards->duration, 1);
 }
 
+/* The endpoint an address gives: which of ipv4 and ipv6 it fills, and with
+ * what text. */
+static void assert_endpoint(const char *ip, const char *ipv4, const char *ipv6)
+{
+    tg_endpoint_t endpoint = {"svc", "stale", "stale", 1};
+    tg_endpoint_set_address(&endpoint, ip, 8080, tg_test_pool);
+    CU_ASSERT_STRING_EQUAL(endpoint.service_name, "svc");
+    CU_ASSERT_EQUAL(endpoint.port, 8080);
+    if (ipv4) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(endpoint.ipv4);
+        CU_ASSERT_STRING_EQUAL(endpoint.ipv4, ipv4);
+    }
+    else {
+        CU_ASSERT_PTR_NULL(endpoint.ipv4);
+    }
+    if (ipv6) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(endpoint.ipv6);
+        CU_ASSERT_STRING_EQUAL(endpoint.ipv6, ipv6);
+    }
+    else {
+        CU_ASSERT_PTR_NULL(endpoint.ipv6);
+    }
+}
+
+static void test_endpoint_address_is_ipv4_or_ipv6_by_what_it_is(void)
+{
+    assert_endpoint("127.0.0.1", "127.0.0.1", NULL);
+    assert_endpoint("203.0.113.7", "203.0.113.7", NULL);
+    assert_endpoint("::1", NULL, "::1");
+    assert_endpoint("2001:db8::1", NULL, "2001:db8::1");
+    assert_endpoint("fe80::1", NULL, "fe80::1");
+    assert_endpoint(NULL, NULL, NULL);
+}
+
+/* A socket listening on [::] sees its IPv4 clients as IPv4-mapped IPv6
+ * addresses: they are IPv4 endpoints, whichever way the text writes them. */
+static void test_endpoint_of_an_ipv4_mapped_address_is_ipv4(void)
+{
+    assert_endpoint("::ffff:127.0.0.1", "127.0.0.1", NULL);
+    assert_endpoint("::FFFF:203.0.113.7", "203.0.113.7", NULL);
+    assert_endpoint("0:0:0:0:0:ffff:192.0.2.1", "192.0.2.1", NULL);
+    assert_endpoint("::ffff:c000:201", "192.0.2.1", NULL);
+    assert_endpoint("::ffff:7f00:1", "127.0.0.1", NULL);
+    /* Addresses that hold an IPv4 address without mapping one stay IPv6. */
+    assert_endpoint("::127.0.0.1", NULL, "::127.0.0.1");
+    assert_endpoint("64:ff9b::192.0.2.1", NULL, "64:ff9b::192.0.2.1");
+    assert_endpoint("::ffff:0:192.0.2.1", NULL, "::ffff:0:192.0.2.1");
+}
+
 void tg_test_add_span(void)
 {
     CU_pSuite suite = TG_SUITE("span");
@@ -406,4 +455,6 @@ void tg_test_add_span(void)
     TG_TEST(suite, test_finish_sets_duration_and_stop);
     TG_TEST(suite, test_finish_is_idempotent);
     TG_TEST(suite, test_duration_is_at_least_one);
+    TG_TEST(suite, test_endpoint_address_is_ipv4_or_ipv6_by_what_it_is);
+    TG_TEST(suite, test_endpoint_of_an_ipv4_mapped_address_is_ipv4);
 }

@@ -259,6 +259,23 @@ static void test_tracestate_absent(void)
     CU_ASSERT_PTR_EQUAL(out, UNTOUCHED);
 }
 
+/* The examples of the specification's tracestate section. */
+static void test_tracestate_spec_examples(void)
+{
+    assert_tracestate_kept("congo=t61rcWkgMzE", "congo=t61rcWkgMzE");
+    assert_tracestate_kept("rojo=00f067aa0ba902b7", "rojo=00f067aa0ba902b7");
+    assert_tracestate_kept("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+                           "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+    assert_tracestate_kept("congo=ucfJifl5GOE,rojo=00f067aa0ba902b7",
+                           "congo=ucfJifl5GOE,rojo=00f067aa0ba902b7");
+    assert_tracestate_kept("vendorname1=opaqueValue1,vendorname2=opaqueValue2",
+                           "vendorname1=opaqueValue1,vendorname2=opaqueValue2");
+    /* The list the spec says a vendor should not have made: its later
+     * congo entry is the duplicate we discard. */
+    assert_tracestate_kept("congo=congosFirstPosition,rojo=rojosFirstPosition,congo=congosSecondPosition",
+                           "congo=congosFirstPosition,rojo=rojosFirstPosition");
+}
+
 static void test_tracestate_keeps_members_in_order(void)
 {
     assert_tracestate_kept("rojo=00f067aa0ba902b7", "rojo=00f067aa0ba902b7");
@@ -296,7 +313,7 @@ static void test_tracestate_empty_members_ignored(void)
 static void test_tracestate_all_allowed_characters(void)
 {
     const char *key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/";
-    const char *vendor_key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/@a-z0-9_-*/";
+    const char *at_key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/@a@-z0-9_-*/@";
     char value[0x7f - 0x20 + 1];
     const char *member;
     size_t n = 0;
@@ -307,7 +324,7 @@ static void test_tracestate_all_allowed_characters(void)
     value[n] = '\0';
     member = apr_pstrcat(tg_test_pool, key, "=", value, NULL);
     assert_tracestate_kept(member, member);
-    member = apr_pstrcat(tg_test_pool, vendor_key, "=", value, NULL);
+    member = apr_pstrcat(tg_test_pool, at_key, "=", value, NULL);
     assert_tracestate_kept(member, member);
 }
 
@@ -315,25 +332,29 @@ static void test_tracestate_key_rules(void)
 {
     /* A key starts with a lowercase letter or a digit. */
     assert_tracestate_kept("0vendor=1", "0vendor=1");
-    assert_tracestate_kept("1tenant@vendor=1", "1tenant@vendor=1");
     assert_tracestate_dropped("foo=1,FOO=1");
     assert_tracestate_dropped("foo=1,Foo=1");
     assert_tracestate_dropped("foo=1,_foo=1");
     assert_tracestate_dropped("foo=1,-foo=1");
     assert_tracestate_dropped("foo=1,*foo=1");
     assert_tracestate_dropped("foo=1,/foo=1");
-    /* ...and holds only a-z 0-9 _ - * / and one @. */
+    /* ...and holds only a-z 0-9 _ - * / @. */
     assert_tracestate_dropped("foo =1");
     assert_tracestate_dropped("foo.bar=1");
     assert_tracestate_dropped("foo:bar=1");
     assert_tracestate_dropped("f\xc3\xb6o=1");
-    /* tenant@system: both parts present, the system starting with a letter. */
-    assert_tracestate_dropped("foo@=1,bar=2");
+    /* '@' anywhere but first, any number of times: no tenant@system split. */
+    assert_tracestate_kept("foo@=1,bar=2", "foo@=1,bar=2");
+    assert_tracestate_kept("foo@@bar=1,bar=2", "foo@@bar=1,bar=2");
+    assert_tracestate_kept("foo@bar@baz=1,bar=2", "foo@bar@baz=1,bar=2");
+    assert_tracestate_kept("foo@1bar=1,bar=2", "foo@1bar=1,bar=2");
+    assert_tracestate_kept("foo@_bar=1,bar=2", "foo@_bar=1,bar=2");
+    assert_tracestate_kept("1tenant@vendor=1", "1tenant@vendor=1");
+    assert_tracestate_kept("fw529a3039@dt=FW529a3039", "fw529a3039@dt=FW529a3039");
+    assert_tracestate_kept("0@=1", "0@=1");
     assert_tracestate_dropped("@foo=1,bar=2");
-    assert_tracestate_dropped("foo@@bar=1,bar=2");
-    assert_tracestate_dropped("foo@bar@baz=1,bar=2");
-    assert_tracestate_dropped("foo@1bar=1,bar=2");
-    assert_tracestate_dropped("foo@_bar=1,bar=2");
+    assert_tracestate_dropped("@=1,bar=2");
+    assert_tracestate_dropped("foo@Bar=1,bar=2");
     /* No key, no '='. */
     assert_tracestate_dropped("=1");
     assert_tracestate_dropped("foo");
@@ -343,14 +364,18 @@ static void test_tracestate_key_rules(void)
 static void test_tracestate_key_lengths(void)
 {
     const char *key256 = repeat('z', 256);
-    const char *vendor_key = apr_pstrcat(tg_test_pool, repeat('t', 241), "@", repeat('v', 14), NULL);
+    const char *at_key256 = apr_pstrcat(tg_test_pool, "t", repeat('@', 254), "v", NULL);
     assert_tracestate_kept(apr_pstrcat(tg_test_pool, "foo=1,", key256, "=1", NULL),
                            apr_pstrcat(tg_test_pool, "foo=1,", key256, "=1", NULL));
     assert_tracestate_dropped(apr_pstrcat(tg_test_pool, "foo=1,", repeat('z', 257), "=1", NULL));
-    assert_tracestate_kept(apr_pstrcat(tg_test_pool, "foo=1,", vendor_key, "=1", NULL),
-                           apr_pstrcat(tg_test_pool, "foo=1,", vendor_key, "=1", NULL));
-    assert_tracestate_dropped(apr_pstrcat(tg_test_pool, "foo=1,", repeat('t', 242), "@v=1", NULL));
-    assert_tracestate_dropped(apr_pstrcat(tg_test_pool, "foo=1,t@", repeat('v', 15), "=1", NULL));
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, "foo=1,", at_key256, "=1", NULL),
+                           apr_pstrcat(tg_test_pool, "foo=1,", at_key256, "=1", NULL));
+    assert_tracestate_dropped(apr_pstrcat(tg_test_pool, "foo=1,", at_key256, "@=1", NULL));
+    /* The old limits of a tenant (241) and a system (14) are gone. */
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, repeat('t', 242), "@v=1", NULL),
+                           apr_pstrcat(tg_test_pool, repeat('t', 242), "@v=1", NULL));
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, "t@", repeat('v', 15), "=1", NULL),
+                           apr_pstrcat(tg_test_pool, "t@", repeat('v', 15), "=1", NULL));
 }
 
 static void test_tracestate_value_rules(void)
@@ -369,16 +394,21 @@ static void test_tracestate_value_rules(void)
     assert_tracestate_dropped("foo=1\r\nbar=2");
 }
 
+/* A later member with a key already seen is discarded, not the list. */
 static void test_tracestate_duplicate_keys(void)
 {
-    assert_tracestate_dropped("foo=1,foo=1");
-    assert_tracestate_dropped("foo=1,foo=2");
+    assert_tracestate_kept("foo=1,foo=1", "foo=1");
+    assert_tracestate_kept("foo=1,foo=2", "foo=1");
     /* The same key in two tracestate headers. */
-    assert_tracestate_dropped("foo=1, foo=2");
-    assert_tracestate_dropped("foo=1,bar=2,baz=3,bar=4");
+    assert_tracestate_kept("foo=1, foo=2", "foo=1");
+    assert_tracestate_kept("foo=1,bar=2,baz=3,bar=4,qux=5", "foo=1,bar=2,baz=3,qux=5");
+    assert_tracestate_kept("foo=1,foo=2,foo=3,bar=4", "foo=1,bar=4");
+    assert_tracestate_kept("a@b=1,a@b=2", "a@b=1");
+    /* A malformed duplicate is still a malformed list. */
+    assert_tracestate_dropped("foo=1,foo=");
     /* A key that starts another is not the same key. */
     assert_tracestate_kept("foo=1,foob=2,fo=3", "foo=1,foob=2,fo=3");
-    assert_tracestate_kept("foo@a=1,foo@b=2,foo=3", "foo@a=1,foo@b=2,foo=3");
+    assert_tracestate_kept("foo@a=1,foo@b=2,foo=3,foo@=4", "foo@a=1,foo@b=2,foo=3,foo@=4");
 }
 
 /* "bar01=01,bar02=02,..." with n members. */
@@ -400,6 +430,10 @@ static void test_tracestate_at_most_32_members(void)
     assert_tracestate_dropped(numbered_members(33));
     /* Empty members do not count. */
     CU_ASSERT_PTR_NOT_NULL(tracestate_ok(apr_pstrcat(tg_test_pool, ", ,", list32, ",,", NULL)));
+    /* Duplicates count among the 32 received, and go. */
+    assert_tracestate_kept(apr_pstrcat(tg_test_pool, numbered_members(31), ",bar01=xx", NULL),
+                           numbered_members(31));
+    assert_tracestate_dropped(apr_pstrcat(tg_test_pool, list32, ",bar01=xx", NULL));
 }
 
 static void test_tracestate_cut_at_512_by_whole_members(void)
@@ -462,6 +496,7 @@ void tg_test_add_w3c(void)
     TG_TEST(suite, test_format_widens_64_bit_trace_id);
     TG_TEST(suite, test_format_reads_back);
     TG_TEST(suite, test_tracestate_absent);
+    TG_TEST(suite, test_tracestate_spec_examples);
     TG_TEST(suite, test_tracestate_keeps_members_in_order);
     TG_TEST(suite, test_tracestate_whitespace_around_members);
     TG_TEST(suite, test_tracestate_empty_members_ignored);
