@@ -21,6 +21,7 @@
 #include "tg_propagation.h"
 #include "tg_queue.h"
 #include "tg_sampling.h"
+#include "tg_segment.h"
 #include "tg_shipper.h"
 
 extern module AP_MODULE_DECLARE_DATA tomograph_module;
@@ -58,27 +59,13 @@ typedef struct {
     tg_format_set_t propagate;   /* formats handed on to the app and backends; 0 unset */
 } dir_conf_t;
 
-/* The shared segment: counters first, then the queue.  It is made once per
- * httpd instance and kept across restarts (the scoreboard's model), so spans
- * that old children finish after a graceful restart reach the new shipper.
- * A change to its layout, or to the queue's (tg_queue.c), changes
- * SHARED_LAYOUT in mod_tomograph_daemon.c. */
-typedef struct {
-    /* Written by every child at every request: on a line of its own, which
-     * the shipper's counters would otherwise pull to its core. */
-    _Atomic uint64_t spans_created;
-    tg_rate_limit_t sample_limit;    /* TomographSampleLimit */
-    /* The generation's shipper as the parent last saw it, for mod_status. */
-    _Atomic int64_t shipper_pid;
-    _Atomic int shipper_running;
-    alignas(64) tg_shipper_counters_t shipper;
-    alignas(64) unsigned char queue[];
-} shared_t;
-
-/* Outlives generations: lives in the process pool's userdata. */
+/* Outlives generations: lives in the process pool's userdata.  The shared
+ * segment (tg_segment.h) is made once per httpd instance and kept across
+ * restarts (the scoreboard's model), so spans that old children finish
+ * after a graceful restart reach the new shipper. */
 typedef struct {
     apr_shm_t *shm;
-    shared_t *shared;
+    tg_segment_t *shared;
     tg_queue_t *queue;
     int queue_size;
 } retained_t;

@@ -27,11 +27,12 @@ extern char **environ;
 
 #include "tg_log.h"
 
-/* Names the layout of the shared segment (shared_t, the queue's cells), which
- * outlives a graceful restart: a module built with another layout, loaded by
- * one, makes a segment of its own rather than misread the one it finds. */
-#define SHARED_LAYOUT "4"
-#define RETAINED_KEY "mod_tomograph_retained/" SHARED_LAYOUT
+/* The segment outlives a graceful restart: a module built with another
+ * layout, loaded by one, makes a segment of its own rather than misread the
+ * one it finds. */
+#define STRINGIFY(x) #x
+#define LAYOUT_NAME(layout) STRINGIFY(layout)
+#define RETAINED_KEY "mod_tomograph_retained/" LAYOUT_NAME(TG_SEGMENT_LAYOUT)
 #define DEFAULT_SPAN_FILE "logs/tomograph-spans.json"
 /* The daemon exits with this when it cannot start at all (bad span file,
  * cannot drop privileges): restarting it would only loop, as in mod_cgid. */
@@ -83,9 +84,8 @@ static retained_t *retained_data(server_rec *s)
 static apr_status_t create_shared(retained_t *keep, server_rec *s, int queue_size)
 {
     /* APR keeps its own header at the start of the segment, so the address
-     * it gives is only 8-byte aligned: room to align to a cache line. */
-    apr_size_t size = alignof(shared_t) + sizeof(shared_t) + tg_queue_footprint((uint32_t)queue_size);
-    uintptr_t base;
+     * it gives is only 8-byte aligned: tg_segment_create aligns it. */
+    apr_size_t size = tg_segment_footprint((uint32_t)queue_size);
     /* Anonymous: inherited by every process httpd forks, removed with the
      * last of them, never left behind in /dev/shm. */
     apr_status_t rv = apr_shm_create(&keep->shm, size, NULL, s->process->pool);
@@ -96,10 +96,8 @@ static apr_status_t create_shared(retained_t *keep, server_rec *s, int queue_siz
                      size, queue_size);
         return rv;
     }
-    base = (uintptr_t)apr_shm_baseaddr_get(keep->shm);
-    keep->shared = (shared_t *)((base + alignof(shared_t) - 1) & ~(uintptr_t)(alignof(shared_t) - 1));
-    memset(keep->shared, 0, sizeof(shared_t));
-    keep->queue = tg_queue_create(keep->shared->queue, (uint32_t)queue_size);
+    keep->shared = tg_segment_create(apr_shm_baseaddr_get(keep->shm), (uint32_t)queue_size);
+    keep->queue = tg_segment_queue(keep->shared);
     keep->queue_size = queue_size;
     return APR_SUCCESS;
 }
@@ -424,6 +422,10 @@ int tomograph_start(apr_pool_t *pconf, server_rec *s)
                      "restart; the queue keeps %d spans until then",
                      conf->queue_size, tomograph_retained->queue_size);
     }
+    /* In the environment before mod_wsgi forks its daemons (at pre_mpm, or
+     * in its post_config, after ours): an app's libtomograph finds the
+     * segment there, in every process httpd forks. */
+    setenv(TG_SEGMENT_ENV, tg_segment_locator(tomograph_retained->shared, pconf), 1);
     if (!conf->span_file && !tg_export_count_on(&conf->export, pconf))
         conf->span_file = DEFAULT_SPAN_FILE;
     daemon = apr_pcalloc(pconf, sizeof(*daemon));

@@ -323,18 +323,6 @@ static const char *service_name(const request_rec *r)
     return service ? service : server_conf(r->server)->default_service;
 }
 
-static void enqueue(const tg_span_t *span)
-{
-    unsigned char record[TG_QUEUE_SLOT_BYTES];
-    apr_size_t length = tg_record_encode(span, record, sizeof(record));
-    /* Counted next to the queue's own count (queued, or dropped when full),
-     * not before the encoding: a child killed meanwhile (a crash elsewhere in
-     * the process, the OOM killer) would leave a span created that the
-     * queue never saw. */
-    atomic_fetch_add_explicit(&tomograph_retained->shared->spans_created, 1, memory_order_relaxed);
-    tg_queue_push(tomograph_retained->queue, record, length);
-}
-
 static void mark_error(tg_span_t *span, const char *reason)
 {
     span->error = 1;
@@ -346,7 +334,7 @@ static void finish_span(tg_span_t *span, const request_rec *r)
     span->local.service_name = service_name(r);
     tg_span_finish(span, apr_time_now());
     if (span->sampled && tracing_enabled(r))
-        enqueue(span);
+        tg_segment_enqueue(tomograph_retained->shared, span);
 }
 
 static const char *redact(request_rec *r, const char *text);

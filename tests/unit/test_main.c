@@ -51,6 +51,7 @@ int main(int argc, char **argv)
     tg_test_add_sampling();
     tg_test_add_record();
     tg_test_add_queue();
+    tg_test_add_segment();
     tg_test_add_zipkin();
     tg_test_add_statsd();
     tg_test_add_otlp();

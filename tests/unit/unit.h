@@ -27,6 +27,7 @@ void tg_test_add_redact(void);
 void tg_test_add_sampling(void);
 void tg_test_add_record(void);
 void tg_test_add_queue(void);
+void tg_test_add_segment(void);
 void tg_test_add_zipkin(void);
 void tg_test_add_statsd(void);
 void tg_test_add_otlp(void);
