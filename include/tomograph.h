@@ -46,7 +46,8 @@ typedef enum {
     TOMOGRAPH_EBADTOKEN,   /* a trace token that does not parse */
     TOMOGRAPH_EDEPTH,      /* TOMOGRAPH_MAX_DEPTH spans open on this thread already */
     TOMOGRAPH_ENOMEM,
-    TOMOGRAPH_ETOOSMALL    /* the buffer given cannot hold the result */
+    TOMOGRAPH_ETOOSMALL,   /* the buffer given cannot hold the result */
+    TOMOGRAPH_ETIMEDOUT    /* tomograph_flush: spans still undelivered when the time ran out */
 } tomograph_status_t;
 
 /* A static sentence naming status. */
