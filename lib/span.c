@@ -1,6 +1,5 @@
 /* Spans as handles (include/tomograph.h, "spans as handles"): a tg_span_t
  * in a pool of its own, and what the caller continues or hands on. */
-#include <apr_lib.h>
 #include <apr_strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,18 +29,37 @@ static const tg_span_kind_t core_kinds[] = {
     [TOMOGRAPH_KIND_CLIENT] = TG_SPAN_CLIENT,
 };
 
+/* ASCII letters only, whatever the application's locale: a name must not
+ * change with LC_CTYPE (tolower() would also cost a call per byte). */
 const char *tg_lib_service_name(apr_pool_t *pool, const char *name)
 {
-    char *lowercase = apr_pstrndup(pool, name, TG_SPAN_MAX_STRING), *p;
-    for (p = lowercase; *p; p++)
-        *p = (char)apr_tolower(*p);
+    size_t len = strnlen(name, TG_SPAN_MAX_STRING), i;
+    char *lowercase = apr_palloc(pool, len + 1);
+    for (i = 0; i < len; i++)
+        lowercase[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] + ('a' - 'A')) : name[i];
+    lowercase[len] = '\0';
     return lowercase;
 }
+
+/* The seed's callers pass the same host to every span: parsing it (a fifth
+ * of a span's cost) is done once for the last one a thread passed. */
+static _Thread_local struct {
+    char host[INET6_ADDRSTRLEN];
+    int is_address;
+} last_host;
 
 static int is_address(const char *host)
 {
     struct in6_addr address;
-    return inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, &address) == 1;
+    int verdict;
+    if (strcmp(host, last_host.host) == 0)
+        return last_host.is_address;
+    verdict = inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, &address) == 1;
+    if (strlen(host) < sizeof(last_host.host)) {
+        strcpy(last_host.host, host);
+        last_host.is_address = verdict;
+    }
+    return verdict;
 }
 
 static void set_local_endpoint(tg_span_t *span, const char *host, int port)
