@@ -49,6 +49,10 @@ void table_set(void *table, const char *name, const char *value);
 /* The shipped span's parent is parent (same trace, its id as parent id). */
 void assert_child_of(const tg_span_t *child, const tg_span_t *parent);
 
+/* main's argument that makes it sampling_child() (test_process.c). */
+#define SAMPLING_CHILD "--sampling-child"
+int sampling_child(void);
+
 void lib_test_add_stack(void);
 void lib_test_add_handles(void);
 void lib_test_add_headers(void);

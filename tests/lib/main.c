@@ -2,6 +2,7 @@
 #include <apr_strings.h>
 #include <CUnit/Basic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib_tests.h"
 
@@ -43,9 +44,11 @@ void assert_child_of(const tg_span_t *child, const tg_span_t *parent)
     CU_ASSERT_NOT_EQUAL(child->id, parent->id);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     unsigned failures;
+    if (argc == 2 && strcmp(argv[1], SAMPLING_CHILD) == 0)
+        return sampling_child();
     setenv("TOMOGRAPH_SERVICE", TEST_SERVICE, 1);
     setenv("TOMOGRAPH_HMAC_KEYS", TEST_HMAC_KEYS, 1);
     unsetenv("TOMOGRAPH_SAMPLE_RATE");
