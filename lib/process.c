@@ -21,15 +21,25 @@
  * largest span it held, a few KB; the bounds of tg_span_t cap it). */
 #define KEPT_POOLS 8
 
+/* A pool that owns its allocator lives in memory the allocator maps, and
+ * points to the allocator from there: memory a leak checker (LSan) does not
+ * scan.  Held by its pointer alone, the allocator would look leaked at exit;
+ * pools held for long are held by their allocators (whose owner is the
+ * pool, apr_allocator_owner_get). */
+static apr_pool_t *pool_of(apr_allocator_t *allocator)
+{
+    return apr_allocator_owner_get(allocator);
+}
+
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 static tg_lib_settings_t settings;
-static int settings_ready;
+static apr_allocator_t *settings_memory;
 static pthread_key_t thread_key;
 
 static _Thread_local struct {
     int watched; /* thread_key set, so that thread_exit runs */
     int count;
-    apr_pool_t *pools[KEPT_POOLS];
+    apr_allocator_t *pools[KEPT_POOLS];
 } kept;
 
 /* TOMOGRAPH_SAMPLE_RATE: a number from 0 to 1; anything else (or nothing)
@@ -74,7 +84,7 @@ static void thread_exit(void *unused)
     (void)unused;
     tomograph_clear();
     while (kept.count)
-        apr_pool_destroy(kept.pools[--kept.count]);
+        apr_pool_destroy(pool_of(kept.pools[--kept.count]));
     kept.watched = 0;
 }
 
@@ -87,6 +97,7 @@ static void start_process(void)
     if (apr_initialize() != APR_SUCCESS || apr_pool_create_unmanaged_ex(&pool, NULL, NULL) != APR_SUCCESS
         || pthread_key_create(&thread_key, thread_exit) != 0)
         return;
+    settings_memory = apr_pool_allocator_get(pool);
     if (!tg_lib_given(service))
         service = program_invocation_short_name;
     settings.default_service = tg_lib_given(service) ? tg_lib_service_name(pool, service) : NULL;
@@ -97,13 +108,12 @@ static void start_process(void)
     /* The core's debug notes (a malformed incoming header) come on the
      * application's thread, where no call may write. */
     tg_log_set_level(TG_LOG_INFO);
-    settings_ready = 1;
 }
 
 const tg_lib_settings_t *tg_lib_settings(void)
 {
     pthread_once(&process_once, start_process);
-    return settings_ready ? &settings : NULL;
+    return settings_memory ? &settings : NULL;
 }
 
 /* Whether thread_exit will run for this thread: to finish the spans it
@@ -119,7 +129,7 @@ apr_pool_t *tg_lib_pool_acquire(void)
 {
     apr_pool_t *pool;
     if (kept.count)
-        return kept.pools[--kept.count];
+        return pool_of(kept.pools[--kept.count]);
     /* A thread that keeps pools is watched already: one that has none yet
      * may be about to open its first span. */
     watch_thread();
@@ -134,7 +144,7 @@ void tg_lib_pool_release(apr_pool_t *pool)
         return;
     }
     apr_pool_clear(pool);
-    kept.pools[kept.count++] = pool;
+    kept.pools[kept.count++] = apr_pool_allocator_get(pool);
 }
 
 int tomograph_flush(long timeout_ms)
