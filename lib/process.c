@@ -6,7 +6,6 @@
 #endif
 #include <apr_general.h>
 #include <apr_strings.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +32,13 @@ static apr_pool_t *pool_of(apr_allocator_t *allocator)
 
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 static tg_lib_settings_t settings;
-static apr_allocator_t *settings_memory;
+static apr_allocator_t *settings_memory; /* its pool's; NULL until the settings are read */
 static pthread_key_t thread_key;
 
 static _Thread_local struct {
     int watched; /* thread_key set, so that thread_exit runs */
     int count;
-    apr_allocator_t *pools[KEPT_POOLS];
+    apr_allocator_t *pools[KEPT_POOLS]; /* the pools, by their allocators */
 } kept;
 
 /* TOMOGRAPH_SAMPLE_RATE: a number from 0 to 1; anything else (or nothing)
@@ -72,11 +71,6 @@ static apr_array_header_t *hmac_keys(apr_pool_t *pool, const char *list)
     return keys;
 }
 
-static void forget_parents_spans(void)
-{
-    tg_lib_stack_forget();
-}
-
 /* A thread that exits with spans open has left them open: they go as
  * tomograph_clear sends them, and its pools are freed. */
 static void thread_exit(void *unused)
@@ -104,7 +98,7 @@ static void start_process(void)
     settings.sampler.rate = sample_rate(getenv("TOMOGRAPH_SAMPLE_RATE"));
     settings.hmac_keys = hmac_keys(pool, getenv("TOMOGRAPH_HMAC_KEYS"));
     settings.signing_key = settings.hmac_keys ? APR_ARRAY_IDX(settings.hmac_keys, 0, const char *) : NULL;
-    pthread_atfork(NULL, NULL, forget_parents_spans);
+    pthread_atfork(NULL, NULL, tg_lib_stack_forget);
     /* The core's debug notes (a malformed incoming header) come on the
      * application's thread, where no call may write. */
     tg_log_set_level(TG_LOG_INFO);
