@@ -11,7 +11,9 @@
  * Lifetimes: the process's settings are read once, at the first call
  * (tg_lib_settings); a thread's open spans are finished, and its pools
  * freed, when it exits; a forked child forgets the spans its parent's
- * thread had open (tg_lib_stack_forget). */
+ * thread had open (tg_lib_stack_forget).  The other threads of the parent
+ * do not exist in the child: what they held stays there unused, their
+ * spans unshipped, as the parent's. */
 #ifndef TG_LIB_H
 #define TG_LIB_H
 
