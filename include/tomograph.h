@@ -46,7 +46,8 @@ typedef enum {
     TOMOGRAPH_EBADTOKEN,   /* a trace token that does not parse */
     TOMOGRAPH_EDEPTH,      /* TOMOGRAPH_MAX_DEPTH spans open on this thread already */
     TOMOGRAPH_ENOMEM,
-    TOMOGRAPH_ETOOSMALL    /* the buffer given cannot hold the result */
+    TOMOGRAPH_ETOOSMALL,   /* the buffer given cannot hold the result */
+    TOMOGRAPH_ETIMEDOUT    /* tomograph_flush: spans still undelivered when the time ran out */
 } tomograph_status_t;
 
 /* A static sentence naming status. */
@@ -77,8 +78,10 @@ typedef const char *tomograph_get_header_fn(void *carrier, const char *name);
 
 /* Starts a span as the child of the one open on top of this thread's stack;
  * with none, the child of the span a token names (tomograph_token), or the
- * root of a new trace when token is NULL.  host (NULL: unknown) and port
- * (0: unknown) are the local endpoint's. */
+ * root of a new trace when token is NULL (a token that does not parse is
+ * TOMOGRAPH_EBADTOKEN either way).  host (NULL: unknown) and port (0:
+ * unknown) are the local endpoint's: an IP address, else a host name, which
+ * the span keeps as its tag host.name. */
 int tomograph_start(const char *service, const char *name, const char *host, int port,
                     const char *token);
 
@@ -115,8 +118,10 @@ int tomograph_token(char *buf, size_t size);
 int tomograph_inject(tomograph_set_header_fn *set, void *carrier);
 
 /* Runs fn(arg) inside a span (started before, stopped after, failed when fn
- * returns non-zero with that number as its reason); *result gets what fn
- * returned. */
+ * returns non-zero with that number as its reason); *result (unless result
+ * is NULL) gets what fn returned.  fn runs even when its span cannot start
+ * (the status says why); spans fn leaves open are finished as tomograph_clear
+ * finishes them. */
 int tomograph_run(const char *service, const char *name, int (*fn)(void *arg), void *arg,
                   int *result);
 

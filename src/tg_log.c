@@ -15,16 +15,24 @@ static void stderr_sink(tg_log_level_t level, apr_status_t rv, const char *messa
 }
 
 static tg_log_sink_fn *current_sink = stderr_sink;
+static tg_log_level_t current_level = TG_LOG_DEBUG;
 
 void tg_log_set_sink(tg_log_sink_fn *sink)
 {
     current_sink = sink ? sink : stderr_sink;
 }
 
+void tg_log_set_level(tg_log_level_t level)
+{
+    current_level = level;
+}
+
 void tg_log(tg_log_level_t level, apr_status_t rv, const char *fmt, ...)
 {
     char message[1024];
     va_list ap;
+    if (level > current_level)
+        return;
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);

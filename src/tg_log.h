@@ -26,6 +26,12 @@ typedef void tg_log_sink_fn(tg_log_level_t level, apr_status_t rv, const char *m
 /* NULL restores the default sink, which writes to stderr. */
 void tg_log_set_sink(tg_log_sink_fn *sink);
 
+/* Messages less severe than level are dropped before they are made (the
+ * default, TG_LOG_DEBUG, keeps all).  libtomograph drops the debug notes
+ * on incoming headers: they come on the application's thread, which the
+ * library must not write from. */
+void tg_log_set_level(tg_log_level_t level);
+
 void tg_log(tg_log_level_t level, apr_status_t rv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -5,9 +5,9 @@
 
 #include "tg_json.h"
 
-/* Span.SpanKind of trace.proto; 0 (UNSPECIFIED) and 1 (INTERNAL) are not
- * kinds we make. */
+/* Span.SpanKind of trace.proto; 0 (UNSPECIFIED) is not a kind we make. */
 static const unsigned span_kinds[] = {
+    [TG_SPAN_INTERNAL] = 1,
     [TG_SPAN_SERVER] = 2,
     [TG_SPAN_CLIENT] = 3,
     [TG_SPAN_PRODUCER] = 4,

@@ -11,8 +11,8 @@
 
 /* Version 3 layout, integers little-endian:
  *
- *   "TG"  u8 version  u8 flags (kind in bits 0-2, then shared, debug, error,
- *         finished; bit 7 must be 0)
+ *   "TG"  u8 version  u8 flags (kind in bits 0-2, tg_span_kind_t, then
+ *         shared, debug, error, finished; bit 7 must be 0)
  *   u64 trace id hi, u64 trace id lo, u64 id, u64 parent id,
  *   u64 timestamp, u64 duration (apr_time_t, two's complement), u32 dropped
  *   u16 status code, u16 local port, u16 remote port
@@ -29,7 +29,9 @@
  * layout does: the shipper may outlive a graceful restart by a moment and
  * must refuse what it cannot read rather than misread it.  (Version 2 stored
  * every note and the HTTP tags as tags, without the NULs; version 1 had a
- * CRC-32 of zlib's polynomial.) */
+ * CRC-32 of zlib's polynomial.)  Kind 4, internal, came with libtomograph
+ * in the same layout: a reader older than it refuses such a record, which
+ * it cannot have met before, rather than misreading it. */
 
 #define RECORD_VERSION 3
 #define NULL_STRING 0xFFFFu
@@ -388,7 +390,7 @@ static unsigned flags_of(const tg_span_t *span)
 {
     /* A kind we do not know is written as one the reader refuses, rather
      * than masked into one it would take for another. */
-    unsigned kind = (unsigned)span->kind <= TG_SPAN_CONSUMER ? (unsigned)span->kind : FLAG_KIND_MASK;
+    unsigned kind = (unsigned)span->kind <= TG_SPAN_INTERNAL ? (unsigned)span->kind : FLAG_KIND_MASK;
     return kind
            | (span->shared ? FLAG_SHARED : 0)
            | (span->debug ? FLAG_DEBUG : 0)
@@ -687,7 +689,7 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
     if (!check_frame(buf, len, &body))
         return APR_EINVAL;
     flags = buf[3];
-    if ((flags & FLAG_KIND_MASK) > TG_SPAN_CONSUMER || (flags & FLAG_RESERVED))
+    if ((flags & FLAG_KIND_MASK) > TG_SPAN_INTERNAL || (flags & FLAG_RESERVED))
         return APR_EINVAL;
     /* One allocation: the span, then one copy of the body, which its
      * strings point into (read by bytes and memcpy: it needs no alignment). */

@@ -45,11 +45,16 @@
 #define TG_NOTE_START "start"
 #define TG_NOTE_STOP "stop"
 
+/* INTERNAL is work inside a process (libtomograph's plain spans): Zipkin v2
+ * writes no kind for it, which is how it says "local"; OTLP has a kind of
+ * its own.  It comes last, so tables indexed by the Zipkin kinds end before
+ * it. */
 typedef enum {
     TG_SPAN_SERVER = 0,
     TG_SPAN_CLIENT = 1,
     TG_SPAN_PRODUCER = 2,
-    TG_SPAN_CONSUMER = 3
+    TG_SPAN_CONSUMER = 3,
+    TG_SPAN_INTERNAL = 4
 } tg_span_kind_t;
 
 typedef struct {

@@ -29,7 +29,8 @@
 #define TAG_TEXT_MAX (sizeof("\"\":\"\",") + 2)
 
 /* As JSON members, after the comma, each copied whole (KIND_TEXT_MAX
- * bytes, the spare ones overwritten by what follows). */
+ * bytes, the spare ones overwritten by what follows).  TG_SPAN_INTERNAL is
+ * past the end: Zipkin v2 leaves a local span's kind out. */
 #define KIND_TEXT_MAX 24
 static const struct {
     char text[KIND_TEXT_MAX];

@@ -334,7 +334,7 @@ static void test_every_kind_as_its_number(void)
         tg_span_kind_t kind;
         const char *number;
     } kinds[] = {{TG_SPAN_SERVER, "2"}, {TG_SPAN_CLIENT, "3"}, {TG_SPAN_PRODUCER, "4"},
-                 {TG_SPAN_CONSUMER, "5"}};
+                 {TG_SPAN_CONSUMER, "5"}, {TG_SPAN_INTERNAL, "1"}};
     size_t i;
     for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         tg_span_t *span = bare_span("s", 1);

@@ -341,6 +341,20 @@ static void test_logs_skipped_header_by_name_only(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(logged, "TG01001"));
 }
 
+/* As libtomograph has it: the debug notes are not made at all. */
+static void test_logs_nothing_below_the_level(void)
+{
+    store_t *store = new_store();
+    tg_context_t ctx;
+    add(store, "b3", "evil\r\nvalue");
+    tg_log_set_level(TG_LOG_INFO);
+    extract(store, keys(KEY), &ctx);
+    tg_log_set_level(TG_LOG_DEBUG);
+    CU_ASSERT_STRING_EQUAL(logged, "");
+    extract(store, keys(KEY), &ctx);
+    CU_ASSERT_PTR_NOT_NULL(strstr(logged, "TG01000"));
+}
+
 /* ---- tracestate -------------------------------------------------------- */
 
 static void test_tracestate_goes_with_a_valid_traceparent(void)
@@ -910,6 +924,7 @@ void tg_test_add_propagation(void)
     TG_TEST(suite, test_malformed_single_b3_falls_back_to_multi);
     TG_TEST(suite, test_reads_names_in_any_case);
     TG_TEST(suite, test_logs_skipped_header_by_name_only);
+    TG_TEST(suite, test_logs_nothing_below_the_level);
     TG_TEST(suite, test_tracestate_goes_with_a_valid_traceparent);
     TG_TEST(suite, test_tracestate_ignored_without_a_valid_traceparent);
     TG_TEST(suite, test_malformed_tracestate_dropped_whole);

@@ -177,6 +177,14 @@ static void test_every_kind_by_name(void)
     }
 }
 
+/* Zipkin v2 has no internal kind: a span without one is local. */
+static void test_internal_kind_is_left_out(void)
+{
+    tg_span_t *span = bare_span();
+    span->kind = TG_SPAN_INTERNAL;
+    CU_ASSERT_STRING_EQUAL(span_json(span), BARE_IDS "," BARE_START "," BARE_NOTES "}");
+}
+
 static void test_unknown_kind_is_left_out(void)
 {
     tg_span_t *span = bare_span();
@@ -538,6 +546,7 @@ void tg_test_add_zipkin(void)
     TG_TEST(suite, test_span_named_after_its_request_writes_the_same_json);
     TG_TEST(suite, test_bare_span_writes_only_what_it_knows);
     TG_TEST(suite, test_every_kind_by_name);
+    TG_TEST(suite, test_internal_kind_is_left_out);
     TG_TEST(suite, test_unknown_kind_is_left_out);
     TG_TEST(suite, test_flags_debug_shared_error);
     TG_TEST(suite, test_error_keeps_an_error_tag_already_there);

@@ -1,0 +1,62 @@
+/* What libtomograph's files share inside the library (include/tomograph.h
+ * is what it offers).  Nothing here is named tomograph_: the library exports
+ * those names alone, so these stay private to it.
+ *
+ * Memory: every span handle lives in an APR pool of its own, which owns its
+ * allocator, so that a handle begun on one thread may end on another and no
+ * call allocates from a lock shared between threads.  Making such a pool
+ * costs two mallocs, so each thread keeps a few cleared ones for its next
+ * spans (tg_lib_pool_acquire, tg_lib_pool_release).
+ *
+ * Lifetimes: the process's settings are read once, at the first call
+ * (tg_lib_settings); a thread's open spans are finished, and its pools
+ * freed, when it exits; a forked child forgets the spans its parent's
+ * thread had open (tg_lib_stack_forget).  The other threads of the parent
+ * do not exist in the child: what they held stays there unused, their
+ * spans unshipped, as the parent's. */
+#ifndef TG_LIB_H
+#define TG_LIB_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+#include "tg_sampling.h"
+#include "tomograph.h"
+
+/* Whether an optional string was given: not NULL, not empty. */
+static inline int tg_lib_given(const char *text)
+{
+    return text && *text;
+}
+
+/* The environment's settings, read at the first call of the process. */
+typedef struct {
+    const char *default_service;    /* TOMOGRAPH_SERVICE or the program's name, lowercase */
+    tg_sampler_t sampler;           /* TOMOGRAPH_SAMPLE_RATE, for new traces */
+    apr_array_header_t *hmac_keys;  /* TOMOGRAPH_HMAC_KEYS, const char *; NULL when none */
+    const char *signing_key;        /* the first of them, which signs X-Trace-Info */
+} tg_lib_settings_t;
+
+/* Initializes APR and the process's state on the first call; NULL when that
+ * failed (no memory). */
+const tg_lib_settings_t *tg_lib_settings(void);
+
+/* A cleared pool for a span or a call's scratch; NULL when out of memory. */
+apr_pool_t *tg_lib_pool_acquire(void);
+
+/* Frees what pool holds and keeps it for this thread's next span (or
+ * destroys it when the thread keeps enough). */
+void tg_lib_pool_release(apr_pool_t *pool);
+
+/* A service name as spans carry it: lowercase (as the module writes
+ * TomographService), cut at TG_SPAN_MAX_STRING, copied into pool. */
+const char *tg_lib_service_name(apr_pool_t *pool, const char *name);
+
+/* Frees a span without finishing or shipping it: a span of the parent's,
+ * in a forked child. */
+void tg_lib_span_discard(tomograph_span_t *span);
+
+/* Empties this thread's stack without shipping anything (a forked child). */
+void tg_lib_stack_forget(void);
+
+#endif
