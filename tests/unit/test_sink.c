@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "http_server.h"
 #include "json_check.h"
 #include "sink.h"
 #include "tg_record.h"
@@ -305,6 +306,58 @@ static void test_a_forked_child_ships_to_its_own_exporters_and_the_parent_goes_o
     CU_ASSERT_STRING_EQUAL(names[0], "one");
 }
 
+static const char *child_zipkin;
+
+static int ship_to_zipkin_around_a_fork(void)
+{
+    pid_t grandchild;
+    int status;
+    ship("zipkin-before-fork");
+    if (!tomograph_sink_flush(5000))
+        return CHILD_NOT_FLUSHED;
+    setenv("TOMOGRAPH_ZIPKIN", child_zipkin, 1);
+    grandchild = fork();
+    if (grandchild == 0)
+        exit(ship_one_and_flush());
+    if (waitpid(grandchild, &status, 0) != grandchild || !WIFEXITED(status)
+        || WEXITSTATUS(status) != CHILD_OK)
+        return CHILD_FAILED;
+    ship("zipkin-after-fork");
+    return tomograph_sink_flush(5000) ? CHILD_OK : CHILD_NOT_FLUSHED;
+}
+
+/* The spans of every request the collector got, as one string. */
+static const char *bodies_of(const tg_test_http_server_t *zipkin)
+{
+    const char *bodies = "";
+    int i;
+    for (i = 0; i < tg_test_http_request_count(zipkin) && i < TG_TEST_HTTP_MAX_REQUESTS; i++) {
+        const char *body = tg_test_http_request(zipkin, i)->body;
+        CU_ASSERT(tg_test_is_json(body, strlen(body)));
+        bodies = apr_pstrcat(pool, bodies, body, NULL);
+    }
+    return bodies;
+}
+
+/* The parent's connection to its collector is a socket the child shares:
+ * the child makes its own HTTP client, and both go on delivering. */
+static void test_a_forked_child_and_its_parent_both_deliver_to_zipkin(void)
+{
+    tg_test_http_server_t *parents = tg_test_http_start(pool, TG_TEST_HTTP_ACCEPT);
+    tg_test_http_server_t *childs = tg_test_http_start(pool, TG_TEST_HTTP_ACCEPT);
+    const char *settings[] = {
+        apr_pstrcat(pool, "TOMOGRAPH_ZIPKIN=", tg_test_http_url(parents), NULL), NULL};
+    const char *bodies;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(parents);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(childs);
+    child_zipkin = tg_test_http_url(childs);
+    CU_ASSERT_EQUAL(run_child(ship_to_zipkin_around_a_fork, settings, NULL, NULL), CHILD_OK);
+    bodies = bodies_of(parents);
+    CU_ASSERT_PTR_NOT_NULL(strstr(bodies, "\"zipkin-before-fork\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(bodies, "\"zipkin-after-fork\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(bodies_of(childs), "\"one\""));
+}
+
 /* --- a hung collector --- */
 
 static int ship_to_a_hung_collector(void)
@@ -425,6 +478,8 @@ int main(void)
                 test_a_span_file_that_cannot_be_opened_is_said_and_spans_go_nowhere);
     CU_add_test(suite, "a forked child ships to its own exporters and the parent goes on",
                 test_a_forked_child_ships_to_its_own_exporters_and_the_parent_goes_on);
+    CU_add_test(suite, "a forked child and its parent both deliver to Zipkin",
+                test_a_forked_child_and_its_parent_both_deliver_to_zipkin);
     CU_add_test(suite, "exit with a hung collector takes the exit budget and no more",
                 test_exit_with_a_hung_collector_takes_the_exit_budget_and_no_more);
     CU_add_test(suite, "the shipper thread takes none of the application's signals",
