@@ -38,7 +38,7 @@
 #define FLUSH_POLL apr_time_from_msec(2)
 
 /* EXPORTERS: the process's own segment and the thread that ships it. */
-typedef struct {
+typedef struct exporters_t {
     apr_pool_t *pool; /* unmanaged, its own allocator: see start_exporters */
     void *memory;     /* malloc'd, holds the segment */
     tg_segment_t *segment;
@@ -46,6 +46,8 @@ typedef struct {
     pthread_t thread;
     volatile sig_atomic_t stop;
     volatile sig_atomic_t drain_budget_ms;
+    /* In a forked child: the copy of its parent's, and of theirs. */
+    struct exporters_t *inherited;
 } exporters_t;
 
 static pthread_once_t process_once = PTHREAD_ONCE_INIT; /* not reset by fork */
@@ -53,6 +55,7 @@ static pthread_once_t decision_once = PTHREAD_ONCE_INIT; /* reset in a forked ch
 static tomograph_sink_kind_t sink_kind = TOMOGRAPH_SINK_NONE;
 static tg_segment_t *sink_segment; /* MODULE: the module's; EXPORTERS: exporters->segment */
 static exporters_t *exporters;     /* EXPORTERS: this process's, NULL otherwise */
+static exporters_t *inherited;     /* a forked child's copies of its ancestors' */
 static int exit_budget_ms = DEFAULT_EXIT_BUDGET_MS;
 
 /* Outside httpd the core's lines go to stderr, which is all a script or a
@@ -69,10 +72,15 @@ static void stderr_sink(tg_log_level_t level, apr_status_t rv, const char *messa
 }
 
 /* The child has no shipper thread (threads do not survive fork) and must not
- * touch the parent's copy of it, whose lock or transfer fork may have caught
- * half done: it decides again at its first span.  The copy stays, unused. */
+ * touch the parent's copy of it, whose pool or transfer fork may have caught
+ * half done, nor close its connections, which are the parent's sockets too:
+ * it decides again at its first span.  The copy stays, unused and kept. */
 static void forget_decision_in_child(void)
 {
+    if (exporters) {
+        exporters->inherited = inherited;
+        inherited = exporters;
+    }
     decision_once = (pthread_once_t)PTHREAD_ONCE_INIT;
     sink_kind = TOMOGRAPH_SINK_NONE;
     sink_segment = NULL;
