@@ -1,18 +1,25 @@
 """libtomograph under httpd: an application's own spans (tests/integration/library_app.wsgi,
 calling the library through ctypes) in the same trace as the module's SERVER span, put on
 the module's queue and shipped by its shipper, counted in mod_status: in a mod_wsgi daemon,
-in a daemon running as another user, and embedded in httpd's children.
+in a daemon running as another user, and embedded in httpd's children.  Outside httpd: the
+C example (examples/two_level.c) writing its trace to a span file.
 
-Skipped until the library is built (.libs/libtomograph.so in the build directory)."""
+Skipped until the library and the example are built (.libs/libtomograph.so and
+examples/two_level in the build directory)."""
 
+import json
+import os
 import shutil
+import subprocess
 import tempfile
 import unittest
 from pathlib import Path
 
-from harness import INTEGRATION_DIR, TracingTestCase, load_modules, wait_for
+from harness import (INTEGRATION_DIR, TracingTestCase, load_modules, span_file_lines,
+                     validate_span_file, wait_for)
 
 LIBRARY = Path.cwd() / ".libs" / "libtomograph.so"
+TWO_LEVEL = Path.cwd() / "examples" / "two_level"
 APP = "library_app.wsgi"
 SERVICE = "library-app"
 # The module's SERVER span, the app's SERVER span, outer, inner, and the thread's span.
@@ -46,13 +53,15 @@ class AppLibraryUnderModuleTest(TracingTestCase):
 
     @classmethod
     def site_config(cls):
-        return (*load_modules("status"),
+        return (*load_modules("status", "env"),
                 "<Location /server-status>",
                 "    SetHandler server-status",
                 "    TomographEnable Off",
                 "</Location>",
                 "WSGIDaemonProcess library-app processes=1 threads=4",
-                "WSGIDaemonProcess library-nobody user=nobody group=nogroup processes=1 threads=2",
+                # nobody's home (/nonexistent) would stop the daemon starting.
+                "WSGIDaemonProcess library-nobody user=nobody group=nogroup "
+                "home=@SERVER_ROOT@/htdocs processes=1 threads=2",
                 *wsgi_mount("/lib-daemon", "library-app", cls.library),
                 *wsgi_mount("/lib-nobody", "library-nobody", cls.library),
                 *wsgi_mount("/lib-embedded", "%{GLOBAL}", cls.library))
@@ -100,6 +109,34 @@ class AppLibraryUnderModuleTest(TracingTestCase):
 
     def test_an_embedded_apps_spans_join_the_modules_trace(self):
         self.assertOneTraceFromModuleToThread("/lib-embedded/trace")
+
+
+@unittest.skipUnless(TWO_LEVEL.is_file(), f"examples/two_level is not built ({TWO_LEVEL})")
+class TwoLevelProgramTest(unittest.TestCase):
+    """A C program outside httpd, with nothing but TOMOGRAPH_SPAN_FILE set."""
+
+    def test_its_trace_is_in_the_span_file_with_the_thread_continuing_it(self):
+        workdir = Path(tempfile.mkdtemp(prefix="tomograph-it-two-level-"))
+        self.addCleanup(shutil.rmtree, workdir, ignore_errors=True)
+        span_file = workdir / "spans.json"
+        env = {name: value for name, value in os.environ.items()
+               if not name.startswith("TOMOGRAPH_")}
+        env["TOMOGRAPH_SPAN_FILE"] = str(span_file)
+        done = subprocess.run([str(TWO_LEVEL)], env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=10, check=False)
+        self.assertEqual(done.returncode, 0, done.stderr.decode(errors="replace"))
+        trace_id = done.stdout.decode().split()[1]
+
+        valid, report = validate_span_file(span_file)
+        self.assertTrue(valid, report)
+        spans = {span["name"]: span for span in map(json.loads, span_file_lines(span_file))}
+        self.assertEqual(sorted(spans), ["background", "request", "step"], spans)
+        self.assertEqual({span["traceId"] for span in spans.values()}, {trace_id})
+        self.assertNotIn("parentId", spans["request"])
+        self.assertEqual(spans["step"]["parentId"], spans["request"]["id"])
+        self.assertEqual(spans["background"]["parentId"], spans["step"]["id"])
+        self.assertEqual(spans["request"]["tags"].get("user"), "demo")
+        self.assertEqual(spans["request"]["localEndpoint"].get("port"), 8080)
 
 
 if __name__ == "__main__":
