@@ -48,6 +48,7 @@ int tg_export_url_is_valid(const char *url, apr_pool_t *pool)
         if (apr_iscntrl(*c))
             return 0;
     return apr_uri_parse(pool, url, &uri) == APR_SUCCESS && uri.scheme && uri.hostname
+           && *uri.hostname
            && (strcasecmp(uri.scheme, "http") == 0 || strcasecmp(uri.scheme, "https") == 0);
 }
 
