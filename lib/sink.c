@@ -43,6 +43,7 @@ typedef struct exporters_t {
     void *memory;     /* malloc'd, holds the segment */
     tg_segment_t *segment;
     tg_shipper_t *shipper;
+    unsigned exporters_on; /* a bit per index of tg_exporters[] */
     pthread_t thread;
     volatile sig_atomic_t stop;
     volatile sig_atomic_t drain_budget_ms;
@@ -203,6 +204,7 @@ static exporters_t *start_exporters(void)
     tg_export_config_t cfg;
     uint32_t records;
     apr_status_t rv;
+    int i;
     if (!own || apr_pool_create_unmanaged_ex(&own->pool, NULL, NULL) != APR_SUCCESS) {
         free(own);
         return NULL;
@@ -211,6 +213,9 @@ static exporters_t *start_exporters(void)
         destroy_exporters(own);
         return NULL;
     }
+    for (i = 0; i < TG_EXPORTER_COUNT; i++)
+        if (tg_exporters[i]->target(&cfg, own->pool))
+            own->exporters_on |= 1u << i;
     records = (uint32_t)number_from_env(ENV_QUEUE_SIZE, MIN_QUEUE_SIZE, MAX_QUEUE_SIZE,
                                         DEFAULT_QUEUE_SIZE, "a number of spans from 16 to 1048576");
     exit_budget_ms = (int)number_from_env(ENV_EXIT_BUDGET, 0, MAX_EXIT_BUDGET_MS,
@@ -266,17 +271,24 @@ void tomograph_sink_ship(const tg_span_t *span)
         tg_segment_enqueue(sink_segment, span);
 }
 
-/* 1 when nothing queued or held by an exporter is left undelivered. */
-static int delivered_all(tg_segment_t *segment)
+/* 1 when nothing queued or held by an exporter is left undelivered.  A
+ * record the shipper has popped and not yet counted taken is in neither the
+ * queue's depth nor in_flight: every exporter on must have taken all that
+ * was popped. */
+static int delivered_all(const exporters_t *own)
 {
     tg_queue_stats_t stats;
     int i;
-    tg_queue_stats(tg_segment_queue(segment), &stats);
+    tg_queue_stats(tg_segment_queue(own->segment), &stats);
     if (stats.depth)
         return 0;
-    for (i = 0; i < TG_EXPORTER_COUNT; i++)
-        if (atomic_load(&segment->shipper.exporters[i].in_flight))
+    for (i = 0; i < TG_EXPORTER_COUNT; i++) {
+        const tg_export_counters_t *counters = &own->segment->shipper.exporters[i];
+        if ((own->exporters_on & (1u << i))
+            && (atomic_load(&counters->taken) != stats.popped
+                || atomic_load(&counters->in_flight)))
             return 0;
+    }
     return 1;
 }
 
@@ -286,7 +298,7 @@ int tomograph_sink_flush(long timeout_ms)
     if (tomograph_sink_kind() != TOMOGRAPH_SINK_EXPORTERS)
         return 1;
     deadline = apr_time_now() + apr_time_from_msec(timeout_ms > 0 ? timeout_ms : 0);
-    while (!delivered_all(sink_segment)) {
+    while (!delivered_all(exporters)) {
         if (apr_time_now() >= deadline)
             return 0;
         apr_sleep(FLUSH_POLL);

@@ -27,7 +27,14 @@
 #include "tg_segment.h"
 
 /* What a child reports through its exit status. */
-enum { CHILD_OK = 0, CHILD_WRONG_KIND = 10, CHILD_NOT_FLUSHED, CHILD_FLUSHED, CHILD_FAILED };
+enum {
+    CHILD_OK = 0,
+    CHILD_WRONG_KIND = 10,
+    CHILD_NOT_FLUSHED,
+    CHILD_UNDELIVERED, /* flushed, yet not there */
+    CHILD_FLUSHED,
+    CHILD_FAILED
+};
 
 #define MODULE_RECORDS 64
 
@@ -127,14 +134,19 @@ static int span_names(const char *path, const char **names, int max)
 
 /* --- to a span file --- */
 
+/* The file is read before the exit, which would deliver them anyway. */
 static int ship_three_and_flush(void)
 {
+    const char *names[3];
     if (tomograph_sink_kind() != TOMOGRAPH_SINK_EXPORTERS)
         return CHILD_WRONG_KIND;
     ship("first");
     ship("second");
     ship("third");
-    return tomograph_sink_flush(5000) ? CHILD_OK : CHILD_NOT_FLUSHED;
+    if (!tomograph_sink_flush(5000))
+        return CHILD_NOT_FLUSHED;
+    return span_names(getenv("TOMOGRAPH_SPAN_FILE"), names, 3) == 3 ? CHILD_OK
+                                                                     : CHILD_UNDELIVERED;
 }
 
 static void test_a_span_file_gets_a_zipkin_line_per_span_once_flushed(void)
