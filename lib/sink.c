@@ -2,12 +2,10 @@
 
 #include <apr_general.h>
 #include <apr_strings.h>
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "tg_log.h"
 #include "tg_segment.h"
@@ -56,7 +54,7 @@ static pthread_once_t decision_once = PTHREAD_ONCE_INIT; /* reset in a forked ch
 static tomograph_sink_kind_t sink_kind = TOMOGRAPH_SINK_NONE;
 static tg_segment_t *sink_segment; /* MODULE: the module's; EXPORTERS: exporters->segment */
 static exporters_t *exporters;     /* EXPORTERS: this process's, NULL otherwise */
-static exporters_t *inherited;     /* a forked child's copies of its ancestors' */
+static exporters_t *inherited; /* a forked child's copies of its ancestors', kept, never freed */
 static int exit_budget_ms = DEFAULT_EXIT_BUDGET_MS;
 
 /* Outside httpd the core's lines go to stderr, which is all a script or a
