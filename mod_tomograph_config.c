@@ -8,7 +8,6 @@ APLOG_USE_MODULE(tomograph);
 
 #include <apr_lib.h>
 #include <apr_strings.h>
-#include <apr_uri.h>
 
 #include "tg_redact.h"
 
@@ -215,13 +214,10 @@ static const char *add_redact(cmd_parms *cmd, void *mconfig, const char *arg)
  * tg_export_config_t. */
 static const char *set_collector_url(cmd_parms *cmd, void *mconfig, const char *arg)
 {
-    apr_uri_t uri;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     if (err)
         return err;
-    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme || !uri.hostname
-        || (strcasecmp(uri.scheme, "http") != 0 && strcasecmp(uri.scheme, "https") != 0)
-        || has_control_bytes(arg))
+    if (!tg_export_url_is_valid(arg, cmd->pool))
         return bad_value(cmd, arg, "an http:// or https:// URL of a collector");
     *(const char **)((char *)&instance_conf(cmd)->export + (size_t)cmd->info) = arg;
     return NULL;
@@ -229,17 +225,13 @@ static const char *set_collector_url(cmd_parms *cmd, void *mconfig, const char *
 
 static const char *set_statsd(cmd_parms *cmd, void *mconfig, const char *arg)
 {
-    instance_conf_t *conf = instance_conf(cmd);
-    char *host, *scope;
-    apr_port_t port;
+    tg_export_config_t *export = &instance_conf(cmd)->export;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     if (err)
         return err;
-    if (apr_parse_addr_port(&host, &scope, &port, arg, cmd->pool) != APR_SUCCESS || !host
-        || port == 0 || scope)
+    if (tg_export_parse_statsd(arg, &export->statsd_host, &export->statsd_port, cmd->pool)
+        != APR_SUCCESS)
         return bad_value(cmd, arg, "<host>:<port> of a statsd daemon (port 1 to 65535)");
-    conf->export.statsd_host = host;
-    conf->export.statsd_port = port;
     return NULL;
 }
 

@@ -3,6 +3,7 @@
 #include <apr_strings.h>
 #include <curl/curl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "tg_http.h"
 #include "tg_ids.h"
@@ -60,10 +61,16 @@ typedef struct {
 
 static tg_http_agent_t *shared_agent;
 static int agent_users;
+static pid_t agent_owner; /* the process that made it */
 
-/* The agent, made (with libcurl's global state) for its first user. */
+/* The agent, made (with libcurl's global state) for its first user.  A
+ * process forked from one with an agent (an application's child, its
+ * library's thread left behind) makes its own: the copy it inherited drives
+ * the parent's connections, over sockets the two now share. */
 static tg_http_agent_t *use_agent(void)
 {
+    if (agent_users && agent_owner != getpid())
+        agent_users = 0;
     if (!agent_users) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             tg_log(TG_LOG_ERR, APR_EGENERAL, TGLOGNO(03002) "cannot initialize libcurl");
@@ -74,6 +81,7 @@ static tg_http_agent_t *use_agent(void)
             curl_global_cleanup();
             return NULL;
         }
+        agent_owner = getpid();
     }
     agent_users++;
     return shared_agent;

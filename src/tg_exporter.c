@@ -1,6 +1,9 @@
 #include "tg_exporter.h"
 
+#include <apr_lib.h>
 #include <apr_strings.h>
+#include <apr_uri.h>
+#include <strings.h>
 
 #define TG_EXPORTER_ENTRY(name) &tg_exporter_##name,
 const tg_exporter_t *const tg_exporters[TG_EXPORTER_COUNT] = {TG_EXPORTERS(TG_EXPORTER_ENTRY)};
@@ -35,6 +38,31 @@ int tg_export_config_is_valid(const tg_export_config_t *cfg)
     return cfg->batch_spans >= 1 && cfg->statsd_packet >= 1 && cfg->batch_interval >= 0
         && cfg->batch_bytes >= 1 && cfg->buffer_spans >= cfg->batch_spans
         && cfg->max_attempts >= 0 && cfg->connect_timeout_ms > 0 && cfg->request_timeout_ms > 0;
+}
+
+int tg_export_url_is_valid(const char *url, apr_pool_t *pool)
+{
+    apr_uri_t uri;
+    const char *c;
+    for (c = url; *c; c++)
+        if (apr_iscntrl(*c))
+            return 0;
+    return apr_uri_parse(pool, url, &uri) == APR_SUCCESS && uri.scheme && uri.hostname
+           && *uri.hostname
+           && (strcasecmp(uri.scheme, "http") == 0 || strcasecmp(uri.scheme, "https") == 0);
+}
+
+apr_status_t tg_export_parse_statsd(const char *hostport, const char **host_out,
+                                    apr_port_t *port_out, apr_pool_t *pool)
+{
+    char *host, *scope;
+    apr_port_t port;
+    if (apr_parse_addr_port(&host, &scope, &port, hostport, pool) != APR_SUCCESS || !host
+        || port == 0 || scope)
+        return APR_EINVAL;
+    *host_out = host;
+    *port_out = port;
+    return APR_SUCCESS;
 }
 
 int tg_export_count_on(const tg_export_config_t *cfg, apr_pool_t *pool)

@@ -139,6 +139,16 @@ TG_EXPORTERS(TG_EXPORTER_DECLARE)
 /* The table, in the order of TG_EXPORTERS. */
 extern const tg_exporter_t *const tg_exporters[TG_EXPORTER_COUNT];
 
+/* 1 when url is an http:// or https:// URL naming a host, without control
+ * bytes: what TomographZipkin and TomographOTLP (and the library's
+ * TOMOGRAPH_ZIPKIN, TOMOGRAPH_OTLP) accept. */
+int tg_export_url_is_valid(const char *url, apr_pool_t *pool);
+
+/* A statsd daemon's "<host>:<port>" (TomographStatsd, TOMOGRAPH_STATSD):
+ * APR_EINVAL unless it names a host and a port from 1 to 65535. */
+apr_status_t tg_export_parse_statsd(const char *hostport, const char **host, apr_port_t *port,
+                                    apr_pool_t *pool);
+
 /* How many exporters of the table cfg turns on. */
 int tg_export_count_on(const tg_export_config_t *cfg, apr_pool_t *pool);
 

@@ -97,6 +97,36 @@ static void test_set_delivers_spans_it_is_handed(void)
     CU_ASSERT(info.size > 0);
 }
 
+/* What TomographZipkin/TomographOTLP and TOMOGRAPH_ZIPKIN/TOMOGRAPH_OTLP accept. */
+static void test_a_collector_url_is_http_or_https_with_a_host(void)
+{
+    CU_ASSERT(tg_export_url_is_valid("http://127.0.0.1:9411/api/v2/spans", tg_test_pool));
+    CU_ASSERT(tg_export_url_is_valid("HTTPS://zipkin.example/api/v2/spans", tg_test_pool));
+    CU_ASSERT(!tg_export_url_is_valid("ftp://127.0.0.1/spans", tg_test_pool));
+    CU_ASSERT(!tg_export_url_is_valid("127.0.0.1:9411/api/v2/spans", tg_test_pool));
+    CU_ASSERT(!tg_export_url_is_valid("http:///api/v2/spans", tg_test_pool));
+    CU_ASSERT(!tg_export_url_is_valid("http://zipkin/\r\nX-Injected: 1", tg_test_pool));
+}
+
+static void test_a_statsd_address_names_a_host_and_a_port(void)
+{
+    const char *host = NULL;
+    apr_port_t port = 0;
+    CU_ASSERT_EQUAL(tg_export_parse_statsd("127.0.0.1:8125", &host, &port, tg_test_pool),
+                    APR_SUCCESS);
+    CU_ASSERT_STRING_EQUAL(host, "127.0.0.1");
+    CU_ASSERT_EQUAL(port, 8125);
+    CU_ASSERT_EQUAL(tg_export_parse_statsd("[::1]:8125", &host, &port, tg_test_pool),
+                    APR_SUCCESS);
+    CU_ASSERT_STRING_EQUAL(host, "::1");
+    CU_ASSERT_EQUAL(tg_export_parse_statsd("statsd", &host, &port, tg_test_pool), APR_EINVAL);
+    CU_ASSERT_EQUAL(tg_export_parse_statsd("statsd:0", &host, &port, tg_test_pool), APR_EINVAL);
+    CU_ASSERT_EQUAL(tg_export_parse_statsd("statsd:65536", &host, &port, tg_test_pool),
+                    APR_EINVAL);
+    CU_ASSERT_EQUAL(tg_export_parse_statsd("[fe80::1%eth0]:8125", &host, &port, tg_test_pool),
+                    APR_EINVAL);
+}
+
 void tg_test_add_exporter(void)
 {
     CU_pSuite suite = TG_SUITE("exporter");
@@ -104,4 +134,6 @@ void tg_test_add_exporter(void)
     TG_TEST(suite, test_count_on_counts_the_exporters_configured);
     TG_TEST(suite, test_table_keeps_the_status_names);
     TG_TEST(suite, test_set_delivers_spans_it_is_handed);
+    TG_TEST(suite, test_a_collector_url_is_http_or_https_with_a_host);
+    TG_TEST(suite, test_a_statsd_address_names_a_host_and_a_port);
 }
