@@ -1,0 +1,283 @@
+"""tomograph: spans from a Python application, in the same traces as mod_tomograph's.
+
+The API of the Python library this project succeeds, over libtomograph (the C library):
+
+    tomograph.start('my service', 'a query', '127.0.0.1', 80)
+    tomograph.annotate('something happened')
+    tomograph.stop('a query')
+
+Spans nest: the current span is kept per thread and per coroutine (a contextvar), so
+threads, asyncio tasks and greenthreads each have their own. A span goes where
+libtomograph sends it: under mod_tomograph (a mod_wsgi daemon or embedded interpreter),
+onto the module's queue; elsewhere to the exporters the environment names
+(TOMOGRAPH_SPAN_FILE, TOMOGRAPH_ZIPKIN, ...). A misuse raises TraceError.
+"""
+
+import contextvars
+import functools
+import re
+import weakref
+
+from tomograph._tomograph import CLIENT, INTERNAL, SERVER, TraceError, begin, begin_server, flush
+
+__all__ = ["TraceError", "start", "stop", "annotate", "tag", "get_trace_info",
+           "add_trace_info_header", "start_http", "traced", "span", "Middleware",
+           "before_execute", "after_execute", "flush"]
+
+# The spans open in this context, innermost last: (name, span) pairs in a tuple, so that a
+# context copied into a new task or thread goes on from the same spans without sharing
+# later changes.
+_open = contextvars.ContextVar("tomograph_open_spans", default=())
+
+
+def _current(doing):
+    spans = _open.get()
+    if not spans:
+        raise TraceError(f"{doing}: no span started in this thread or task")
+    return spans[-1][1]
+
+
+def _push(name, opened):
+    _open.set(_open.get() + ((name, opened),))
+    return opened
+
+
+def _pop(opened):
+    """Removes the span from this context's spans, wherever it is."""
+    _open.set(tuple(pair for pair in _open.get() if pair[1] is not opened))
+
+
+def start(service, name, host, port, token=None):
+    """Starts a span: the child of the current one, or with a token (get_trace_info() of
+    another thread or process) the child of the span that gave it, or else a new trace."""
+    spans = _open.get()
+    parent = spans[-1][1] if spans and token is None else None
+    return _push(name, begin(parent, token, INTERNAL, service, name, host, port or 0))
+
+
+def stop(name):
+    """Finishes the current span, which must be the one started as name."""
+    spans = _open.get()
+    if not spans:
+        raise TraceError(f"stop({name!r}): no span started in this thread or task")
+    current_name, current = spans[-1]
+    if current_name != name:
+        raise TraceError(f"stop({name!r}): the current span is {current_name!r}")
+    _open.set(spans[:-1])
+    current.end()
+
+
+def annotate(message):
+    """A note on the current span, at this time."""
+    _current("annotate").annotate(str(message))
+
+
+def tag(key, value):
+    """A tag on the current span."""
+    _current("tag").tag(str(key), str(value))
+
+
+def get_trace_info():
+    """The trace token of the current span, for start() on another thread or process."""
+    return _current("get_trace_info").token()
+
+
+def add_trace_info_header(headers):
+    """Sets the headers that carry the current span's context (traceparent, b3,
+    X-Trace-Info) in headers, a dict or anything with __setitem__."""
+    _current("add_trace_info_header").inject(headers)
+
+
+class _LowercaseHeaders:
+    """Headers looked up without regard to case."""
+
+    def __init__(self, headers):
+        self._headers = {str(key).lower(): value for key, value in headers.items()}
+
+    def get(self, name):
+        return self._headers.get(name.lower())
+
+
+def _request_headers(request):
+    """(a mapping, whether it is a WSGI environ) of a request: a WSGI environ, an object with
+    one (.environ, as WebOb's), or one with headers (.headers)."""
+    if isinstance(request, dict) and ("REQUEST_METHOD" in request
+                                      or any(k.startswith("HTTP_") for k in request)):
+        return request, True
+    if isinstance(getattr(request, "environ", None), dict):
+        return request.environ, True
+    headers = getattr(request, "headers", request)
+    if not hasattr(headers, "items"):
+        raise TraceError("start_http: a WSGI environ or an object with headers is needed")
+    return _LowercaseHeaders(headers), False
+
+
+def start_http(service, name, request):
+    """Starts a server span for an incoming request, continuing the trace its headers carry
+    (under mod_tomograph, the module's span for the request)."""
+    headers, is_environ = _request_headers(request)
+    return _push(name, begin_server(service, name, headers, is_environ))
+
+
+class span:
+    """with tomograph.span(service, name): ... -- a span for the block; an exception marks
+    it failed with the exception's type, and goes on unchanged."""
+
+    def __init__(self, service, name, host=None, port=0):
+        self.service, self.name, self.host, self.port = service, name, host, port
+        self._span = None
+
+    def __enter__(self):
+        self._span = start(self.service, self.name, self.host, self.port)
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        if exc_type is not None:
+            self._span.fail(exc_type.__name__)
+        _pop(self._span)
+        self._span.end()
+        return False
+
+
+def traced(service, name):
+    """@tomograph.traced(service, name): a span for each call of the function, closed when it
+    returns or raises (an exception marks it failed and is raised on unchanged)."""
+    def decorate(function):
+        @functools.wraps(function)
+        def traced_call(*args, **kwargs):
+            with span(service, name):
+                return function(*args, **kwargs)
+        return traced_call
+    return decorate
+
+
+def _end_request(request_span, failure=None):
+    """Ends what a request left open (failed), then its span, and leaves the context empty:
+    a thread that serves the next request must not find a span of this one."""
+    for _, left in reversed(_open.get()):
+        if left is not request_span and not left.ended:
+            left.fail("left open")
+            left.end()
+    _open.set(())
+    if failure:
+        request_span.fail(failure)
+    if not request_span.ended:
+        request_span.end()
+
+
+class _Response:
+    """The application's response iterable, ending the request's span once closed."""
+
+    def __init__(self, iterable, request_span):
+        self._iterable, self._span = iterable, request_span
+
+    def __iter__(self):
+        return iter(self._iterable)
+
+    def close(self):
+        try:
+            close = getattr(self._iterable, "close", None)
+            if close:
+                close()
+        finally:
+            _end_request(self._span)
+
+
+class Middleware:
+    """WSGI middleware: a server span for each request, continuing its trace (under
+    mod_tomograph, the module's span), lasting until the response is closed. In a paste
+    pipeline:
+
+        [filter:tomo]
+        paste.filter_factory = tomograph:Middleware.factory
+        service_name = glance-registry
+    """
+
+    def __init__(self, app, service_name=None):
+        self.app, self.service = app, service_name
+
+    @classmethod
+    def factory(cls, global_conf, **local_conf):
+        service = local_conf.get("service_name") or global_conf.get("service_name")
+        return lambda app: cls(app, service)
+
+    def __call__(self, environ, start_response):
+        _open.set(())
+        name = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '') or '/'}"
+        request_span = start_http(self.service, name, environ)
+
+        def traced_start_response(status, headers, exc_info=None):
+            code = status.split(" ", 1)[0]
+            request_span.tag("http.status_code", code)
+            if code.isdigit() and int(code) >= 500:
+                request_span.fail(code)
+            return start_response(status, headers, exc_info)
+
+        try:
+            iterable = self.app(environ, traced_start_response)
+        except BaseException as error:
+            _end_request(request_span, type(error).__name__)
+            raise
+        return _Response(iterable, request_span)
+
+
+# --- SQLAlchemy -----------------------------------------------------------------------
+
+# A literal in SQL text: a quoted string (quotes doubled inside), or a number that is not
+# part of a name or a bind parameter (:param_1).
+_SQL_LITERAL = re.compile(r"'(?:[^']|'')*'|(?<![\w:.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b")
+_SQL_SPANS = "tomograph_sql_spans"
+_engines_watched = weakref.WeakSet()
+
+
+def _statement(clauseelement):
+    text = str(clauseelement)
+    return " ".join(text.split())
+
+
+def _without_literals(statement):
+    return _SQL_LITERAL.sub("?", statement)
+
+
+def _statement_failed(context):
+    connection = context.connection
+    spans = connection.info.get(_SQL_SPANS) if connection is not None else None
+    if spans:
+        failed = spans.pop()
+        failed.fail(type(context.original_exception).__name__)
+        failed.end()
+
+
+def _watch_errors(engine):
+    """A statement the database refuses runs no after_execute: handle_error ends its span."""
+    if engine in _engines_watched:
+        return
+    from sqlalchemy import event
+    event.listen(engine, "handle_error", _statement_failed)
+    _engines_watched.add(engine)
+
+
+def before_execute(service, keep_literals=False):
+    """A listener for sqlalchemy.event.listen(engine, 'before_execute', ...): a client span
+    per statement, its text as the tag sql.statement, the literals written in it replaced by
+    '?' (keep_literals=True keeps them); bound parameters never reach a span."""
+    def listener(connection, clauseelement, *rest):
+        statement = _statement(clauseelement)
+        spans = _open.get()
+        parent = spans[-1][1] if spans else None
+        verb = statement.split(" ", 1)[0].lower() or "sql"
+        opened = begin(parent, None, CLIENT, service, verb, None, 0)
+        opened.tag("sql.statement", statement if keep_literals else _without_literals(statement))
+        connection.info.setdefault(_SQL_SPANS, []).append(opened)
+        _watch_errors(connection.engine)
+    return listener
+
+
+def after_execute(service):
+    """A listener for sqlalchemy.event.listen(engine, 'after_execute', ...): ends the
+    statement's span."""
+    def listener(connection, *rest):
+        spans = connection.info.get(_SQL_SPANS)
+        if spans:
+            spans.pop().end()
+    return listener
