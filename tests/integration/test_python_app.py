@@ -32,6 +32,8 @@ SETTINGS.read(INTEGRATION_DIR / "python_app.ini")
 SECRETS = (SETTINGS["app:app"]["inlined_owner"], SETTINGS["app:app"]["bound_checksum"])
 IMAGE = "cirros"
 MODULE_SERVICE = "demo"  # conf/demo/httpd.conf.in's TomographService
+MIDDLEWARE_SERVICE = SETTINGS["filter:tomo"]["service_name"]
+APP_SERVICE = "glance"  # python_app.py's
 PEER_SERVICE = "peer"
 # What the app's statements look like in their spans: the literal written into the SQL
 # text replaced by '?', the bound parameter by its name.
@@ -112,16 +114,22 @@ class PythonAppUnderModuleTest(TracingTestCase):
     def spans_created(self):
         return self.httpd.status_counters()["SpansCreated"]
 
-    def assertOneTrace(self, path, tree, elsewhere=()):
-        """A request to path answers, and makes one trace whose spans are those of tree,
-        {label: (kind or None for INTERNAL, service, the parent's label or None)}: each
-        span with its parent's id and within its parent's time, valid for Zipkin, and
+    def assertOneTrace(self, mount, path, app_spans, elsewhere=()):
+        """A request to the app's path where it is mounted answers, and makes one trace:
+        the module's SERVER span, the Middleware's under it, and app_spans, {label: (kind or
+        None for INTERNAL, service, the parent's label or None for the Middleware's span)};
+        each span with its parent's id and within its parent's time, valid for Zipkin, and
         counted in this httpd's TomographSpansCreated, but for those labelled in
         elsewhere, made by another server: they start within their parent, and may end
         after it (a server's span ends once it has sent the answer the caller may already
         have read). Returns the answer."""
+        module_span, middleware_span = f"get {mount}{path}", f"get {path}"
+        tree = {module_span: ("SERVER", MODULE_SERVICE, None),
+                middleware_span: ("SERVER", MIDDLEWARE_SERVICE, module_span),
+                **{name: (kind, service, parent or middleware_span)
+                   for name, (kind, service, parent) in app_spans.items()}}
         created_before = self.spans_created()
-        answer = self.request(path).json()
+        answer = self.request(mount + path).json()
         self.assertEqual(Path(answer["tomograph"]).parent.parent, self.app_dir,
                          "the package just built is the one imported")
         trace_id = answer["module_trace_id"]
@@ -152,28 +160,22 @@ class PythonAppUnderModuleTest(TracingTestCase):
         return answer
 
     def assertRequestTracedDownToSql(self, mount):
-        module_span = f"get {mount}/images"
-        answer = self.assertOneTrace(f"{mount}/images", {
-            module_span: ("SERVER", MODULE_SERVICE, None),
-            "get /images": ("SERVER", "glance-registry", module_span),
-            "list_images": (None, "glance", "get /images"),
-            "image_get_all": (None, "glance", "list_images"),
-            INLINED_SQL: ("CLIENT", "glance", "image_get_all"),
-            BOUND_SQL: ("CLIENT", "glance", "image_get_all"),
-            "prefetch": (None, "glance", "list_images"),
+        answer = self.assertOneTrace(mount, "/images", {
+            "list_images": (None, APP_SERVICE, None),
+            "image_get_all": (None, APP_SERVICE, "list_images"),
+            INLINED_SQL: ("CLIENT", APP_SERVICE, "image_get_all"),
+            BOUND_SQL: ("CLIENT", APP_SERVICE, "image_get_all"),
+            "prefetch": (None, APP_SERVICE, "list_images"),
         })
         self.assertEqual((answer["by_owner"], answer["by_checksum"], answer["prefetched"]),
                          ([IMAGE], [IMAGE], True), answer)
-        received = self.receiver.jsonl.read_text()
-        for secret in SECRETS:
-            self.assertNotIn(secret, received)
+        leaks = [line for line in self.receiver.jsonl.read_text().splitlines()
+                 if any(secret in line for secret in SECRETS)]
+        self.assertEqual(leaks, [], f"the collector got a secret of {SECRETS}")
 
     def assertCallContinuesAtPeer(self, mount):
-        module_span = f"get {mount}/call"
-        answer = self.assertOneTrace(f"{mount}/call", {
-            module_span: ("SERVER", MODULE_SERVICE, None),
-            "get /call": ("SERVER", "glance-registry", module_span),
-            "call_peer": (None, "glance", "get /call"),
+        answer = self.assertOneTrace(mount, "/call", {
+            "call_peer": (None, APP_SERVICE, None),
             "get /static.txt": ("SERVER", PEER_SERVICE, "call_peer"),
         }, elsewhere=("get /static.txt",))
         self.assertEqual(answer["peer_status"], 200, answer)
