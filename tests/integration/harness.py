@@ -1022,6 +1022,20 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
         self.assertIsNone(errors, f"span of {method} {path} fails zipkin2-api.yaml: {span}")
         return span
 
+    def spans_created(self):
+        """TomographSpansCreated of the class's httpd (whose site configuration has
+        STATUS_SITE_CONFIG). The span of Httpd.start's readiness probe (GET /ready.txt) is
+        made once the probe has its answer, maybe after a first reading: the first one
+        of a class waits until that span has reached the receiver, and so is counted."""
+        cls = type(self)
+        if not cls.__dict__.get("readiness_span_counted"):
+            wait_for(lambda: any(span_matches(span, "GET", "/ready.txt")
+                                 and span["localEndpoint"].get("port") == self.httpd.port
+                                 for span, _ in self.span_records()),
+                     "the span of httpd's readiness probe", context=self.describe_exports)
+            cls.readiness_span_counted = True
+        return self.httpd.status_counters()["SpansCreated"]
+
     def traced(self, path, headers=None, method="GET", expect_status=200):
         """Makes the request and returns (response, its server span)."""
         response = self.request(path, headers, method, expect_status)

@@ -62,9 +62,6 @@ class AppLibraryUnderModuleTest(TracingTestCase):
                 *wsgi_mount("/lib-nobody", "library-nobody", cls.library),
                 *wsgi_mount("/lib-embedded", "%{GLOBAL}", cls.library))
 
-    def spans_created(self):
-        return self.httpd.status_counters()["SpansCreated"]
-
     def assertOneTraceFromModuleToThread(self, path):
         created_before = self.spans_created()
         answer = self.request(path).json()

@@ -20,7 +20,7 @@ import unittest
 from pathlib import Path
 
 from harness import (INTEGRATION_DIR, REPO_ROOT, STATUS_SITE_CONFIG, TracingTestCase,
-                     load_modules, span_matches, wait_for)
+                     load_modules, wait_for)
 
 LIBS = Path.cwd() / ".libs"
 EXTENSIONS = sorted(LIBS.glob("_tomograph*.so"))
@@ -79,17 +79,6 @@ class PythonAppUnderModuleTest(TracingTestCase):
         cls.peer = cls.start_httpd([f"TomographService {PEER_SERVICE}"])
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        # The harness's readiness probe (GET /ready.txt) has a span made once it has
-        # answered: counted by the time it reaches the receiver, and not after the first
-        # test has read the counters.
-        wait_for(lambda: any(span_matches(record["span"], "GET", "/ready.txt")
-                             and record["span"]["localEndpoint"]["serviceName"] == MODULE_SERVICE
-                             for record in cls.receiver.records()),
-                 "the span of httpd's readiness probe")
-
-    @classmethod
     def httpd_env(cls):
         return {"LD_LIBRARY_PATH": str(cls.app_dir)}
 
@@ -110,9 +99,6 @@ class PythonAppUnderModuleTest(TracingTestCase):
                 f"WSGIDaemonProcess python-app processes=1 threads=4 python-path={cls.app_dir}",
                 *mount("/py-daemon", "python-app"),
                 *mount("/py-embedded", "%{GLOBAL}"))
-
-    def spans_created(self):
-        return self.httpd.status_counters()["SpansCreated"]
 
     def assertOneTrace(self, mount, path, app_spans, elsewhere=()):
         """A request to the app's path where it is mounted answers, and makes one trace:
