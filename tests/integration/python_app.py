@@ -1,6 +1,6 @@
 """A glance-registry-like WSGI app traced with `import tomograph`, for
-tests/integration/test_python_app.py (python_app.ini puts it behind tomograph.Middleware in
-a paste pipeline; python_app.wsgi loads that).
+tests/integration/test_python_app.py (tests/integration/python_app.ini puts it behind
+tomograph.Middleware in a paste pipeline; tests/integration/python_app.wsgi loads that).
 
 GET .../images: the decorated list_images calls the decorated image_get_all, which runs two
 statements on SQLite through SQLAlchemy with tomograph's listeners (one with a secret written

@@ -1,6 +1,6 @@
 """`import tomograph` under httpd: a glance-registry-like app (tests/integration/python_app.py)
-in a paste pipeline behind tomograph.Middleware (python_app.ini, loaded by python_app.wsgi
-with Debian's paste.deploy), its functions decorated with @tomograph.traced, querying SQLite
+in a paste pipeline behind tomograph.Middleware (tests/integration/python_app.ini, loaded
+by tests/integration/python_app.wsgi with Debian's paste.deploy), its functions decorated with @tomograph.traced, querying SQLite
 through Debian's SQLAlchemy 1.4 with tomograph's listeners, continuing its trace on a
 thread with get_trace_info(), and calling a second httpd with add_trace_info_header().
 Served by mod_wsgi in a daemon and embedded in httpd's children, each request makes one
