@@ -76,6 +76,17 @@ def load_modules(*names):
                               "</IfModule>"))
 
 
+# mod_status at /server-status, its own requests untraced so that reading the counters
+# (Httpd.status_counters) does not move them.
+STATUS_SITE_CONFIG = (
+    *load_modules("status"),
+    "<Location /server-status>",
+    "    SetHandler server-status",
+    "    TomographEnable Off",
+    "</Location>",
+)
+
+
 def processes():
     """{pid: (session id, parent pid, state, command line)} of every process."""
     found = {}
@@ -331,13 +342,16 @@ class Httpd:
     TOMOGRAPH_MPM, defined on the command line); log_ids False: the access log format
     names no variable of the module's, so that nothing in the configuration does;
     dual_stack: `Listen <port>` with no address, as Debian's ports.conf has it (one socket
-    on [::], IPv4 clients as IPv4-mapped addresses), instead of 127.0.0.1 alone."""
+    on [::], IPv4 clients as IPv4-mapped addresses), instead of 127.0.0.1 alone; env:
+    variables added to the environment httpd starts with, which what it forks (mod_wsgi
+    daemons) inherits (LD_LIBRARY_PATH, read once when the process is executed)."""
 
     STATIC_TEXT = "a static file\n"
     ACCESS_LOG_IDS = " trace=%{TOMOGRAPH_TRACE_ID}e span=%{TOMOGRAPH_SPAN_ID}e"
 
     def __init__(self, tomograph_directives=(), with_module=True, site_config=(), files=None,
-                 mpm="event", log_ids=True, dual_stack=False):
+                 mpm="event", log_ids=True, dual_stack=False, env=None):
+        self.env = dict(HTTPD_ENV, **(env or {}))
         load = (f'LoadModule tomograph_module "{find_module()}"' if with_module else "")
         self.root = Path(tempfile.mkdtemp(prefix="tomograph-it-"))
         # httpd starts as root and its children run as www-data: they must reach the app.
@@ -390,7 +404,7 @@ class Httpd:
     def config_test(self):
         """(exit status, output) of `apache2 -t` on this configuration."""
         done = subprocess.run(
-            [APACHE2, "-t"] + self.arguments, env=HTTPD_ENV,
+            [APACHE2, "-t"] + self.arguments, env=self.env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             timeout=START_WAIT, check=False)
         return done.returncode, done.stdout.decode(errors="replace")
@@ -402,7 +416,7 @@ class Httpd:
         self.process = ChildProcess(
             "httpd",
             [APACHE2, "-DFOREGROUND"] + self.arguments,
-            self.root / "logs" / "httpd.out", env=HTTPD_ENV)
+            self.root / "logs" / "httpd.out", env=self.env)
         wait_for(self._answers, f"httpd to answer on port {self.port}", START_WAIT,
                  interval=0.1, context=self.describe)
 
@@ -962,10 +976,16 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
         return cls.SITE_CONFIG
 
     @classmethod
+    def httpd_env(cls):
+        """Variables added to the environment of the class's httpd (see Httpd's env)."""
+        return {}
+
+    @classmethod
     def start_httpd(cls, directives=(), site_config=(), files=None):
         """An httpd shipping to the class's exporters, stopped after the class."""
         httpd = Httpd(list(directives) + cls.exporter_directives, site_config=site_config,
-                      files=files, mpm=cls.MPM, log_ids=cls.LOG_IDS, dual_stack=cls.DUAL_STACK)
+                      files=files, mpm=cls.MPM, log_ids=cls.LOG_IDS, dual_stack=cls.DUAL_STACK,
+                      env=cls.httpd_env())
         cls.addClassCleanup(httpd.stop)
         httpd.start()
         return httpd
@@ -1001,6 +1021,20 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
         span, errors = found[0]
         self.assertIsNone(errors, f"span of {method} {path} fails zipkin2-api.yaml: {span}")
         return span
+
+    def spans_created(self):
+        """TomographSpansCreated of the class's httpd (whose site configuration has
+        STATUS_SITE_CONFIG). The span of Httpd.start's readiness probe (GET /ready.txt) is
+        made once the probe has its answer, maybe after a first reading: the first one
+        of a class waits until that span has reached the receiver, and so is counted."""
+        cls = type(self)
+        if not cls.__dict__.get("readiness_span_counted"):
+            wait_for(lambda: any(span_matches(span, "GET", "/ready.txt")
+                                 and span["localEndpoint"].get("port") == self.httpd.port
+                                 for span, _ in self.span_records()),
+                     "the span of httpd's readiness probe", context=self.describe_exports)
+            cls.readiness_span_counted = True
+        return self.httpd.status_counters()["SpansCreated"]
 
     def traced(self, path, headers=None, method="GET", expect_status=200):
         """Makes the request and returns (response, its server span)."""

@@ -15,8 +15,8 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from harness import (INTEGRATION_DIR, TracingTestCase, load_modules, span_file_lines,
-                     validate_span_file, wait_for)
+from harness import (INTEGRATION_DIR, STATUS_SITE_CONFIG, TracingTestCase, load_modules,
+                     span_file_lines, validate_span_file, wait_for)
 
 LIBRARY = Path.cwd() / ".libs" / "libtomograph.so"
 TWO_LEVEL = Path.cwd() / "examples" / "two_level"
@@ -53,11 +53,7 @@ class AppLibraryUnderModuleTest(TracingTestCase):
 
     @classmethod
     def site_config(cls):
-        return (*load_modules("status", "env"),
-                "<Location /server-status>",
-                "    SetHandler server-status",
-                "    TomographEnable Off",
-                "</Location>",
+        return (*STATUS_SITE_CONFIG, *load_modules("env"),
                 "WSGIDaemonProcess library-app processes=1 threads=4",
                 # nobody's home (/nonexistent) would stop the daemon starting.
                 "WSGIDaemonProcess library-nobody user=nobody group=nogroup "
@@ -65,9 +61,6 @@ class AppLibraryUnderModuleTest(TracingTestCase):
                 *wsgi_mount("/lib-daemon", "library-app", cls.library),
                 *wsgi_mount("/lib-nobody", "library-nobody", cls.library),
                 *wsgi_mount("/lib-embedded", "%{GLOBAL}", cls.library))
-
-    def spans_created(self):
-        return self.httpd.status_counters()["SpansCreated"]
 
     def assertOneTraceFromModuleToThread(self, path):
         created_before = self.spans_created()
