@@ -6,7 +6,6 @@ main server where it is not; the instance-wide ones (exporters, queue, batch, ti
 sample limit) are the main server's alone, apply in every virtual host, and are refused
 inside one."""
 
-import re
 import time
 import unittest
 import uuid
