@@ -11,7 +11,7 @@
 #include "lib_spans.h"
 #include "sink.h"
 
-#define QUEUE_RECORDS 16384
+#define QUEUE_RECORDS 4096 /* TomographQueueSize's default */
 
 static void drain(void)
 {

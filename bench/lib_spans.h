@@ -9,7 +9,8 @@
  *             tomograph_stop("a query"), as the seed's README writes them
  *  - nested:  the same under an open span (a child, not a new trace)
  *  - default: no service, no host (TOMOGRAPH_SERVICE or the program's name)
- *  - handle:  tomograph_span_begin and tomograph_span_end, no stack */
+ *  - handle:  tomograph_span_begin and tomograph_span_end, no stack
+ *  - clock:   no span, the two clock reads (apr_time_now) a span makes */
 #ifndef LIB_SPANS_H
 #define LIB_SPANS_H
 
