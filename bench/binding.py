@@ -28,7 +28,7 @@ sys.path.insert(0, str(BENCH_DIR.parent / "tests" / "python"))
 from assemble import assemble, extension  # noqa: E402  (needs the path above)
 
 ASSEMBLED = "TOMOGRAPH_BENCH_ASSEMBLED"
-QUEUE_RECORDS = 16384
+QUEUE_RECORDS = 4096  # TomographQueueSize's default: a round must fit
 EXPORTER_VARIABLES = ("TOMOGRAPH_SEGMENT", "TOMOGRAPH_ZIPKIN", "TOMOGRAPH_OTLP",
                       "TOMOGRAPH_STATSD", "TOMOGRAPH_SPAN_FILE")
 
