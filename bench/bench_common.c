@@ -7,8 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <apr_strings.h>
+#include <apr_tables.h>
 
 #include "tg_record.h"
 
@@ -173,4 +177,57 @@ double bench_median(double *values, int n)
 {
     qsort(values, (size_t)n, sizeof(*values), compare_doubles);
     return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+/* The Ir total of a callgrind output file; exits when it has none. */
+static unsigned long long callgrind_total(const char *path)
+{
+    char line[256];
+    unsigned long long total = 0;
+    int found = 0;
+    FILE *file = fopen(path, "r");
+    while (file && !found && fgets(line, sizeof(line), file))
+        found = sscanf(line, "totals: %llu", &total) == 1 || sscanf(line, "summary: %llu", &total) == 1;
+    if (file)
+        fclose(file);
+    if (!found) {
+        fprintf(stderr, "%s: no total in %s\n", program_invocation_short_name, path);
+        exit(1);
+    }
+    return total;
+}
+
+unsigned long long bench_callgrind_self(char *const *args, const char *const *toggles,
+                                        const char *out, apr_pool_t *pool)
+{
+    apr_array_header_t *argv = apr_array_make(pool, 16, sizeof(char *));
+    char self[PATH_MAX];
+    int status;
+    pid_t child;
+    /* Under valgrind, /proc/self/exe would be valgrind. */
+    if (!realpath("/proc/self/exe", self))
+        bench_fail("/proc/self/exe", APR_FROM_OS_ERROR(errno));
+    APR_ARRAY_PUSH(argv, char *) = "valgrind";
+    APR_ARRAY_PUSH(argv, char *) = "--tool=callgrind";
+    APR_ARRAY_PUSH(argv, char *) = "--quiet";
+    for (; *toggles; toggles++)
+        APR_ARRAY_PUSH(argv, char *) = apr_pstrcat(pool, "--toggle-collect=", *toggles, NULL);
+    APR_ARRAY_PUSH(argv, char *) = apr_pstrcat(pool, "--callgrind-out-file=", out, NULL);
+    APR_ARRAY_PUSH(argv, char *) = self;
+    for (; *args; args++)
+        APR_ARRAY_PUSH(argv, char *) = *args;
+    APR_ARRAY_PUSH(argv, char *) = NULL;
+    fflush(stdout);
+    child = fork();
+    if (child == 0) {
+        execvp("valgrind", (char **)argv->elts);
+        perror("valgrind");
+        _exit(127);
+    }
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status)
+        || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "%s: the run under callgrind failed\n", program_invocation_short_name);
+        exit(1);
+    }
+    return callgrind_total(out);
 }

@@ -50,4 +50,11 @@ void bench_print_header(const char *title, int argc, char **argv);
 /* The median of n values (sorts them). */
 double bench_median(double *values, int n);
 
+/* Runs this program again under callgrind with args (NULL-terminated),
+ * counting only while one of the functions `toggles` names (NULL-terminated)
+ * is on the stack, its output written to `out`; the instructions counted.
+ * Exits when the run fails or its output has no total. */
+unsigned long long bench_callgrind_self(char *const *args, const char *const *toggles,
+                                        const char *out, apr_pool_t *pool);
+
 #endif

@@ -369,55 +369,18 @@ static int ship_counted(char **argv, apr_pool_t *pool)
     return 0;
 }
 
-/* The Ir total of a callgrind output file; exits when it has none. */
-static unsigned long long callgrind_total(const char *path)
-{
-    char line[256];
-    unsigned long long total = 0;
-    int found = 0;
-    FILE *file = fopen(path, "r");
-    while (file && !found && fgets(line, sizeof(line), file))
-        found = sscanf(line, "totals: %llu", &total) == 1 || sscanf(line, "summary: %llu", &total) == 1;
-    if (file)
-        fclose(file);
-    if (!found) {
-        fprintf(stderr, "shipper_bench: no total in %s\n", path);
-        exit(1);
-    }
-    return total;
-}
-
 /* Runs `--ship spans` under callgrind and returns what it counted. */
 static unsigned long long count_shipping(const receivers_t *receivers, long spans,
                                          const char *outdir, apr_pool_t *pool)
 {
-    const char *out = apr_psprintf(pool, "%s/callgrind.out.%ld", outdir, spans);
-    char self[PATH_MAX];
-    char *argv[] = {
-        "valgrind", "--tool=callgrind", "--quiet", "--toggle-collect=tg_shipper_poll",
-        "--toggle-collect=tg_shipper_wait", "--toggle-collect=tg_shipper_drain",
-        apr_psprintf(pool, "--callgrind-out-file=%s", out), self, "--ship",
-        apr_psprintf(pool, "%ld", spans), (char *)receivers->zipkin_url,
+    static const char *const toggles[] = {"tg_shipper_poll", "tg_shipper_wait",
+                                           "tg_shipper_drain", NULL};
+    char *args[] = {
+        "--ship", apr_psprintf(pool, "%ld", spans), (char *)receivers->zipkin_url,
         apr_psprintf(pool, "%u", (unsigned)receivers->statsd_port), NULL,
     };
-    int status;
-    pid_t child;
-    /* Under valgrind, /proc/self/exe would be valgrind. */
-    if (!realpath("/proc/self/exe", self))
-        bench_fail("/proc/self/exe", APR_FROM_OS_ERROR(errno));
-    fflush(stdout);
-    child = fork();
-    if (child == 0) {
-        execvp(argv[0], argv);
-        perror("valgrind");
-        _exit(127);
-    }
-    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status)
-        || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "shipper_bench: the counted shipper failed\n");
-        exit(1);
-    }
-    return callgrind_total(out);
+    return bench_callgrind_self(args, toggles,
+                                apr_psprintf(pool, "%s/callgrind.out.%ld", outdir, spans), pool);
 }
 
 static void per_span(const receivers_t *receivers, long n1, long n2, const char *outdir,

@@ -52,7 +52,9 @@ def start(service, name, host, port, token=None):
     another thread or process) the child of the span that gave it, or else a new trace."""
     spans = _open.get()
     parent = spans[-1][1] if spans and token is None else None
-    return _push(name, begin(parent, token, INTERNAL, service, name, host, port or 0))
+    opened = begin(parent, token, INTERNAL, service, name, host, port or 0)
+    _open.set(spans + ((name, opened),))
+    return opened
 
 
 def stop(name):
@@ -123,19 +125,30 @@ class span:
     """with tomograph.span(service, name): ... -- a span for the block; an exception marks
     it failed with the exception's type, and goes on unchanged."""
 
+    __slots__ = ("service", "name", "host", "port", "_span")
+
     def __init__(self, service, name, host=None, port=0):
         self.service, self.name, self.host, self.port = service, name, host, port
         self._span = None
 
     def __enter__(self):
-        self._span = start(self.service, self.name, self.host, self.port)
+        # start()'s work without its call: a block's span costs what start and stop do.
+        spans = _open.get()
+        self._span = opened = begin(spans[-1][1] if spans else None, None, INTERNAL,
+                                    self.service, self.name, self.host, self.port or 0)
+        _open.set(spans + ((self.name, opened),))
         return self
 
     def __exit__(self, exc_type, exc, traceback):
+        opened = self._span
         if exc_type is not None:
-            self._span.fail(exc_type.__name__)
-        _pop(self._span)
-        self._span.end()
+            opened.fail(exc_type.__name__)
+        spans = _open.get()
+        if spans and spans[-1][1] is opened:
+            _open.set(spans[:-1])
+        else:  # the block left a span it started open
+            _pop(opened)
+        opened.end()
         return False
 
 
