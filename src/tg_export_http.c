@@ -62,6 +62,9 @@ typedef struct {
 static tg_http_agent_t *shared_agent;
 static int agent_users;
 static pid_t agent_owner; /* the process that made it */
+/* A forked child's copy of its parent's agent: never used, never freed (its
+ * connections are the parent's), and kept where leak checkers see it. */
+static tg_http_agent_t *inherited_agent;
 
 /* The agent, made (with libcurl's global state) for its first user.  A
  * process forked from one with an agent (an application's child, its
@@ -69,8 +72,10 @@ static pid_t agent_owner; /* the process that made it */
  * the parent's connections, over sockets the two now share. */
 static tg_http_agent_t *use_agent(void)
 {
-    if (agent_users && agent_owner != getpid())
+    if (agent_users && agent_owner != getpid()) {
+        inherited_agent = shared_agent;
         agent_users = 0;
+    }
     if (!agent_users) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             tg_log(TG_LOG_ERR, APR_EGENERAL, TGLOGNO(03002) "cannot initialize libcurl");
