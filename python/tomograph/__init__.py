@@ -239,26 +239,37 @@ class Middleware:
 # A literal in SQL text: a quoted string (quotes doubled inside), or a number that is not
 # part of a name or a bind parameter (:param_1).
 _SQL_LITERAL = re.compile(r"'(?:[^']|'')*'|(?<![\w:.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b")
+# Per connection, the statements under way: (span, whether to keep literals).
 _SQL_SPANS = "tomograph_sql_spans"
 _engines_watched = weakref.WeakSet()
 
 
-def _statement(clauseelement):
-    text = str(clauseelement)
-    return " ".join(text.split())
+def _verb(clauseelement):
+    """What a statement does (select, insert...), without compiling it: compiling is what
+    SQLAlchemy does next, and costs many times the statement on SQLite."""
+    text = clauseelement if isinstance(clauseelement, str) else getattr(clauseelement, "text", None)
+    if isinstance(text, str):
+        return (text.split(None, 1) or ["sql"])[0].lower()
+    return getattr(clauseelement, "__visit_name__", "sql")
 
 
-def _without_literals(statement):
-    return _SQL_LITERAL.sub("?", statement)
+def _end_statement(connection, statement, failure=None):
+    """Ends the connection's latest statement span, its text as SQLAlchemy sent it."""
+    spans = connection.info.get(_SQL_SPANS) if connection is not None else None
+    if not spans:
+        return
+    ended, keep_literals = spans.pop()
+    if statement:
+        text = " ".join(statement.split())
+        ended.tag("sql.statement", text if keep_literals else _SQL_LITERAL.sub("?", text))
+    if failure:
+        ended.fail(failure)
+    ended.end()
 
 
 def _statement_failed(context):
-    connection = context.connection
-    spans = connection.info.get(_SQL_SPANS) if connection is not None else None
-    if spans:
-        failed = spans.pop()
-        failed.fail(type(context.original_exception).__name__)
-        failed.end()
+    _end_statement(context.connection, context.statement,
+                   type(context.original_exception).__name__)
 
 
 def _watch_errors(engine):
@@ -272,25 +283,23 @@ def _watch_errors(engine):
 
 def before_execute(service, keep_literals=False):
     """A listener for sqlalchemy.event.listen(engine, 'before_execute', ...): a client span
-    per statement, its text as the tag sql.statement, the literals written in it replaced by
-    '?' (keep_literals=True keeps them); bound parameters never reach a span."""
+    per statement, named after what it does, with the statement as SQLAlchemy sends it to
+    the database as the tag sql.statement, the literals written in it replaced by '?'
+    (keep_literals=True keeps them); bound parameters never reach a span."""
     def listener(connection, clauseelement, *rest):
-        statement = _statement(clauseelement)
         spans = _open.get()
         parent = spans[-1][1] if spans else None
-        verb = statement.split(" ", 1)[0].lower() or "sql"
-        opened = begin(parent, None, CLIENT, service, verb, None, 0)
-        opened.tag("sql.statement", statement if keep_literals else _without_literals(statement))
-        connection.info.setdefault(_SQL_SPANS, []).append(opened)
+        opened = begin(parent, None, CLIENT, service, _verb(clauseelement), None, 0)
+        connection.info.setdefault(_SQL_SPANS, []).append((opened, keep_literals))
         _watch_errors(connection.engine)
     return listener
 
 
 def after_execute(service):
     """A listener for sqlalchemy.event.listen(engine, 'after_execute', ...): ends the
-    statement's span."""
-    def listener(connection, *rest):
-        spans = connection.info.get(_SQL_SPANS)
-        if spans:
-            spans.pop().end()
+    statement's span, tagged with the text SQLAlchemy compiled for it."""
+    def listener(connection, clauseelement, multiparams, params, *rest):
+        result = rest[-1] if rest else None
+        context = getattr(result, "context", None)
+        _end_statement(connection, getattr(context, "statement", None))
     return listener

@@ -38,7 +38,7 @@ PEER_SERVICE = "peer"
 # What the app's statements look like in their spans: the literal written into the SQL
 # text replaced by '?', the bound parameter by its name.
 INLINED_SQL = "SELECT name FROM images WHERE owner = ?"
-BOUND_SQL = "SELECT images.name FROM images WHERE images.checksum = :checksum_1"
+BOUND_SQL = "SELECT images.name FROM images WHERE images.checksum = ?"
 
 
 def assemble_app(directory):

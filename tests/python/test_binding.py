@@ -251,7 +251,8 @@ class SqlListenersTest(unittest.TestCase):
         statement = statements[0]
         self.assertEqual(statement["kind"], "CLIENT")
         self.assertEqual(statement["tags"]["sql.statement"],
-                         "SELECT ? AS one, ? AS inlined, :token AS bound")
+                         "SELECT ? AS one, ? AS inlined, ? AS bound")
+        self.assertEqual(statement["name"], "select")
         self.assertNotIn(secret, json.dumps(exported()))
 
     def test_a_statement_the_database_refuses_is_a_failed_span(self):
