@@ -135,22 +135,30 @@ static void set_header(void *carrier, const char *name, const char *value)
 
 /* --- Span --- */
 
+/* None, or TraceError for what the library answered. */
+static PyObject *none_or_error(SpanObject *self, int status, const char *doing)
+{
+    return status ? trace_error(Py_TYPE(self), status, doing) : Py_NewRef(Py_None);
+}
+
+/* A call of the library's that takes the span and one string: annotate, fail. */
+static PyObject *with_text(SpanObject *self, PyObject *arg,
+                           int (*call)(tomograph_span_t *, const char *), const char *doing)
+{
+    const char *text = PyUnicode_AsUTF8(arg);
+    tomograph_span_t *span = text ? open_span(self, doing) : NULL;
+    return span ? none_or_error(self, call(span, text), doing) : NULL;
+}
+
 static PyObject *span_annotate(SpanObject *self, PyObject *arg)
 {
-    const char *message = PyUnicode_AsUTF8(arg);
-    tomograph_span_t *span = open_span(self, "annotate");
-    int status;
-    if (!message || !span)
-        return NULL;
-    status = tomograph_span_annotate(span, message);
-    return status ? trace_error(Py_TYPE(self), status, "annotate") : Py_NewRef(Py_None);
+    return with_text(self, arg, tomograph_span_annotate, "annotate");
 }
 
 static PyObject *span_tag(SpanObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     const char *key, *value;
     tomograph_span_t *span;
-    int status;
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "tag(key, value)");
         return NULL;
@@ -160,19 +168,12 @@ static PyObject *span_tag(SpanObject *self, PyObject *const *args, Py_ssize_t na
     span = value ? open_span(self, "tag") : NULL;
     if (!span)
         return NULL;
-    status = tomograph_span_tag(span, key, value);
-    return status ? trace_error(Py_TYPE(self), status, "tag") : Py_NewRef(Py_None);
+    return none_or_error(self, tomograph_span_tag(span, key, value), "tag");
 }
 
 static PyObject *span_fail(SpanObject *self, PyObject *arg)
 {
-    const char *reason = PyUnicode_AsUTF8(arg);
-    tomograph_span_t *span = open_span(self, "fail");
-    int status;
-    if (!reason || !span)
-        return NULL;
-    status = tomograph_span_fail(span, reason);
-    return status ? trace_error(Py_TYPE(self), status, "fail") : Py_NewRef(Py_None);
+    return with_text(self, arg, tomograph_span_fail, "fail");
 }
 
 static PyObject *span_token(SpanObject *self, PyObject *unused)
@@ -194,20 +195,16 @@ static PyObject *span_inject(SpanObject *self, PyObject *headers)
     if (!span)
         return NULL;
     status = tomograph_span_inject(span, set_header, &sink);
-    if (sink.failed)
-        return NULL;
-    return status ? trace_error(Py_TYPE(self), status, "inject") : Py_NewRef(Py_None);
+    return sink.failed ? NULL : none_or_error(self, status, "inject");
 }
 
 static PyObject *span_end(SpanObject *self, PyObject *unused)
 {
     tomograph_span_t *span = open_span(self, "end");
-    int status;
     if (!span)
         return NULL;
     self->span = NULL;
-    status = tomograph_span_end(span);
-    return status ? trace_error(Py_TYPE(self), status, "end") : Py_NewRef(Py_None);
+    return none_or_error(self, tomograph_span_end(span), "end");
 }
 
 static PyObject *span_get_name(SpanObject *self, void *unused)
