@@ -181,6 +181,35 @@ class DecoratorAndBlockTest(unittest.TestCase):
             self.assertEqual(named(name + "-child").get("parentId"), named(name)["id"])
 
 
+try:
+    import eventlet
+except ImportError:  # python3-eventlet, which scripts/setup installs
+    eventlet = None
+
+
+@unittest.skipIf(eventlet is None, "python3-eventlet is not installed")
+class GreenthreadsTest(unittest.TestCase):
+    """eventlet's greenthreads, which many OpenStack services serve requests on, each nest
+    their own spans while they take turns on one thread."""
+
+    def test_each_greenthread_keeps_spans_of_its_own(self):
+        names = [unique("green") for _ in range(3)]
+
+        def work(name):
+            with tomograph.span("svc", name):
+                eventlet.sleep(0.01)
+                with tomograph.span("svc", name + "-child"):
+                    eventlet.sleep(0.01)
+
+        pool = eventlet.GreenPool()
+        for name in names:
+            pool.spawn(work, name)
+        pool.waitall()
+        for name in names:
+            self.assertEqual(named(name + "-child").get("parentId"), named(name)["id"])
+            self.assertNotIn("parentId", named(name))
+
+
 class MiddlewareTest(unittest.TestCase):
     def call(self, app, path):
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "wsgi.input": None}
