@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct tg_test_http_server_t {
     int wake[2]; /* a byte on wake[1] tells the thread to stop */
     pthread_t thread;
     char url[64];
+    _Atomic int serving;  /* the thread has started, and waits for connections */
     _Atomic int accepts;
     _Atomic int count;    /* requests read */
     _Atomic int recorded; /* of which kept in `requests` */
@@ -194,6 +196,7 @@ done:
 static void *serve(void *arg)
 {
     tg_test_http_server_t *server = arg;
+    atomic_store(&server->serving, 1);
     while (wait_readable(server, server->listen_fd)) {
         int fd = accept(server->listen_fd, NULL, NULL);
         if (fd < 0)
@@ -250,6 +253,11 @@ static tg_test_http_server_t *start_on(apr_pool_t *pool, tg_test_http_mode_t mod
         free(server);
         return NULL;
     }
+    /* Until the thread has made its start (ASan's allocator takes a lock
+     * for a new thread's first allocations): a test that forks meanwhile
+     * would give its child that lock held, forever. */
+    while (!atomic_load(&server->serving))
+        sched_yield();
     apr_snprintf(server->url, sizeof(server->url), "http://127.0.0.1:%u/api/v2/spans",
                  (unsigned)port);
     apr_pool_cleanup_register(pool, server, stop, apr_pool_cleanup_null);

@@ -213,6 +213,93 @@ static void test_a_mapped_module_segment_gets_the_spans_before_any_exporter(void
     munmap(memory, size);
 }
 
+/* Ships spans until killed. */
+static int ship_until_killed(void)
+{
+    if (tomograph_sink_kind() != TOMOGRAPH_SINK_MODULE)
+        return CHILD_WRONG_KIND;
+    for (;;)
+        ship("spin");
+}
+
+/* Pops every record ready, each checked whole; how many. */
+static uint64_t pop_all(tg_segment_t *segment, uint64_t *broken)
+{
+    unsigned char record[TG_QUEUE_SLOT_BYTES];
+    uint64_t popped = 0;
+    apr_size_t len;
+    tg_span_t *span;
+    while (tg_queue_pop(tg_segment_queue(segment), record, &len) == APR_SUCCESS) {
+        *broken += tg_record_decode(record, len, pool, &span) != APR_SUCCESS;
+        popped++;
+    }
+    return popped;
+}
+
+/* What a segment's writers counted created and neither queued nor lost. */
+static uint64_t unaccounted(tg_segment_t *segment, uint64_t popped)
+{
+    tg_queue_stats_t stats;
+    tg_queue_stats(tg_segment_queue(segment), &stats);
+    return atomic_load(&segment->spans_created) - popped - tg_queue_lost(&stats);
+}
+
+/* A writer killed at any point of a span, its enqueue included, costs that
+ * span at most: every span it counted created is popped whole by the
+ * shipper or counted lost by the queue, but the one it was writing, whose
+ * room the reader skips once stale; and the queue goes on. */
+static void test_a_writer_killed_mid_span_costs_that_span_at_most(void)
+{
+    apr_size_t size = tg_segment_footprint(MODULE_RECORDS);
+    void *memory = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    tg_segment_t *segment;
+    uint64_t popped = 0, broken = 0, left = 0;
+    apr_time_t until;
+    pid_t writer;
+    int status, round;
+    CU_ASSERT_FATAL(memory != MAP_FAILED);
+    segment = tg_segment_create(memory, MODULE_RECORDS);
+    setenv(TG_SEGMENT_ENV, tg_segment_locator(segment, pool), 1);
+    /* Until a kill lands between the count and the record's publication. */
+    for (round = 0; round < 500 && !left; round++) {
+        uint64_t before = atomic_load(&segment->spans_created);
+        writer = fork();
+        if (writer == 0)
+            _exit(ship_until_killed());
+        /* Once it writes (however slowly it starts: under valgrind), a little
+         * more each round. */
+        while (atomic_load(&segment->spans_created) == before
+               && waitpid(writer, &status, WNOHANG) == 0)
+            popped += pop_all(segment, &broken);
+        until = apr_time_now() + (apr_time_t)(round % 50) * 20;
+        while (apr_time_now() < until)
+            popped += pop_all(segment, &broken);
+        kill(writer, SIGKILL);
+        CU_ASSERT_EQUAL_FATAL(waitpid(writer, &status, 0), writer);
+        CU_ASSERT_FATAL(WIFSIGNALED(status));
+        popped += pop_all(segment, &broken);
+        left = unaccounted(segment, popped);
+        CU_ASSERT_FATAL(left <= 1);
+    }
+    CU_ASSERT_EQUAL_FATAL(left, 1);
+    /* Its room, if it had claimed some, is skipped once stale, and the next
+     * writer's spans come through. */
+    until = apr_time_now() + TG_QUEUE_STALE_USEC + apr_time_from_msec(500);
+    while (apr_time_now() < until)
+        popped += pop_all(segment, &broken);
+    CU_ASSERT(unaccounted(segment, popped) <= 1);
+    {
+        const char *settings[] = {
+            apr_pstrcat(pool, TG_SEGMENT_ENV "=", getenv(TG_SEGMENT_ENV), NULL), NULL};
+        CU_ASSERT_EQUAL(run_child(ship_two_to_the_module, settings, NULL, NULL), CHILD_OK);
+    }
+    popped += pop_all(segment, &broken);
+    CU_ASSERT(unaccounted(segment, popped) <= 1);
+    CU_ASSERT_EQUAL(broken, 0);
+    unsetenv(TG_SEGMENT_ENV);
+    munmap(memory, size);
+}
+
 static int ship_one_and_flush(void)
 {
     if (tomograph_sink_kind() != TOMOGRAPH_SINK_EXPORTERS)
@@ -469,6 +556,8 @@ int main(void)
                 test_a_mapped_module_segment_gets_the_spans_before_any_exporter);
     CU_add_test(suite, "a locator to a segment not mapped here falls through to the exporters",
                 test_a_locator_to_a_segment_not_mapped_here_falls_through_to_the_exporters);
+    CU_add_test(suite, "a writer killed mid-span costs that span at most",
+                test_a_writer_killed_mid_span_costs_that_span_at_most);
     CU_add_test(suite, "with nothing set spans go nowhere", test_with_nothing_set_spans_go_nowhere);
     CU_add_test(suite, "a bad value is said once and the others still ship",
                 test_a_bad_value_is_said_once_and_the_others_still_ship);
