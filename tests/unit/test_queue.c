@@ -4,6 +4,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,34 +150,48 @@ static void marker_gets_through(tg_queue_t *queue, unsigned *torn)
 /* A writer killed between claiming its room and publishing it (an httpd
  * child killed mid-span) must cost its own record only: the reader waits
  * TG_QUEUE_STALE_USEC, then moves on.  Kills a child pushing records at
- * random moments until a kill has landed there. */
+ * random moments until a kill has landed there.  The writer pushes a record
+ * only when the reader has taken the one before (`allowed`): a queue left
+ * full would keep it refused, outside any record, whatever the speed of
+ * each side (a sanitizer's build slows the reader's checks most). */
 static void test_dead_writer_costs_only_its_own_record(void)
 {
     apr_size_t size = tg_queue_footprint(64);
     void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    _Atomic unsigned long *allowed = mmap(NULL, sizeof(*allowed), PROT_READ | PROT_WRITE,
+                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     unsigned char record[TG_QUEUE_SLOT_BYTES];
     tg_queue_t *queue;
     tg_queue_stats_t stats;
     unsigned round, torn = 0;
-    CU_ASSERT_FATAL(mem != MAP_FAILED);
+    CU_ASSERT_FATAL(mem != MAP_FAILED && allowed != MAP_FAILED);
     queue = tg_queue_create(mem, 64);
     fill(record, sizeof(record), 0);
     for (round = 0; round < DEAD_WRITER_ROUNDS; round++) {
         apr_time_t until;
-        pid_t writer = fork();
+        pid_t writer;
         int status;
+        atomic_store(allowed, 1);
+        writer = fork();
         CU_ASSERT_FATAL(writer >= 0);
         if (writer == 0) {
-            for (;;)
-                tg_queue_push(queue, record, sizeof(record));
+            unsigned long written = 0;
+            for (;;) {
+                while (atomic_load(allowed) <= written)
+                    ;
+                if (tg_queue_push(queue, record, sizeof(record)) == APR_SUCCESS)
+                    written++;
+            }
         }
         /* Once it writes, keep taking its records, so that it keeps writing
          * and the kill lands mid-record now and then. */
         while (pop_one(queue, &torn) < 0)
             sched_yield();
+        atomic_fetch_add(allowed, 1);
         until = apr_time_now() + rand() % 500;
         while (apr_time_now() < until)
-            pop_one(queue, &torn);
+            if (pop_one(queue, &torn) >= 0)
+                atomic_fetch_add(allowed, 1);
         kill(writer, SIGKILL);
         waitpid(writer, &status, 0);
         marker_gets_through(queue, &torn);
@@ -187,6 +202,7 @@ static void test_dead_writer_costs_only_its_own_record(void)
     CU_ASSERT(round < DEAD_WRITER_ROUNDS);
     CU_ASSERT_EQUAL(stats.skipped_stale, 1);
     CU_ASSERT_EQUAL(torn, 0);
+    munmap((void *)allowed, sizeof(*allowed));
     munmap(mem, size);
 }
 
