@@ -52,7 +52,6 @@
 #define FULL_WAIT_NS 20000    /* a fast producer's pause when the queue is full */
 /* More than the 2 s mod_tomograph gives: a fast producer leaves a full buffer. */
 #define DRAIN_BUDGET_MS 30000
-#define DRAIN_BUDGET apr_time_from_msec(DRAIN_BUDGET_MS)
 
 /* --per-span: the span counts differenced, and the shipper's clock between
  * two spans (callgrind_per_request.py's 1200 requests took about 3.4 s). */
@@ -337,6 +336,7 @@ static void ship_one_at_a_time(tg_shipper_t *shipper, tg_queue_t *queue,
                                const receivers_t *receivers, long spans)
 {
     apr_time_t now = apr_time_now();
+    volatile sig_atomic_t drain_budget_ms = DRAIN_BUDGET_MS;
     long i;
     for (i = 0; i < spans; i++, now += PER_SPAN_GAP) {
         if (tg_queue_push(queue, receivers->record, receivers->record_len) != APR_SUCCESS)
@@ -344,7 +344,7 @@ static void ship_one_at_a_time(tg_shipper_t *shipper, tg_queue_t *queue,
         tg_shipper_poll(shipper, now);
         tg_shipper_wait(shipper, 0);
     }
-    tg_shipper_drain(shipper, apr_time_now() + DRAIN_BUDGET);
+    tg_shipper_drain(shipper, apr_time_now(), &drain_budget_ms);
 }
 
 /* The child of --per-span, under callgrind: `--ship N URL PORT`. */

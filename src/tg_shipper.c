@@ -4,8 +4,6 @@
 #include <malloc.h>
 #endif
 
-#include <stdint.h>
-
 #include "tg_export_set.h"
 #include "tg_log.h"
 #include "tg_record.h"
@@ -117,8 +115,8 @@ void tg_shipper_wait(tg_shipper_t *shipper, apr_interval_time_t timeout)
     tg_export_set_wait(shipper->exporters, timeout);
 }
 
-static void drain(tg_shipper_t *shipper, apr_time_t started,
-                  const volatile sig_atomic_t *budget_ms)
+void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t started,
+                      const volatile sig_atomic_t *budget_ms)
 {
     apr_time_t now, deadline;
     /* What stays queued is not lost: the queue outlives this process, and
@@ -128,15 +126,6 @@ static void drain(tg_shipper_t *shipper, apr_time_t started,
         ;
     ship_batch(shipper, apr_time_now(), started + apr_time_from_msec(*budget_ms));
     tg_export_set_drain(shipper->exporters, started, budget_ms);
-}
-
-void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline)
-{
-    apr_time_t now = apr_time_now();
-    apr_time_t budget_ms = deadline > now ? apr_time_as_msec(deadline - now) : 0;
-    volatile sig_atomic_t budget = budget_ms < SIG_ATOMIC_MAX ? (sig_atomic_t)budget_ms
-                                                              : SIG_ATOMIC_MAX;
-    drain(shipper, now, &budget);
 }
 
 const char *tg_shipper_undelivered(const tg_shipper_t *shipper, apr_pool_t *pool)
@@ -202,7 +191,7 @@ void tg_shipper_run(tg_shipper_t *shipper, volatile sig_atomic_t *stop,
             idle_wait = IDLE_WAIT_MAX;
         tg_shipper_wait(shipper, idle_wait);
     }
-    drain(shipper, apr_time_now(), drain_budget_ms);
+    tg_shipper_drain(shipper, apr_time_now(), drain_budget_ms);
 }
 
 void tg_shipper_counters_write_off(tg_shipper_counters_t *counters)

@@ -52,9 +52,12 @@ int tg_shipper_poll(tg_shipper_t *shipper, apr_time_t now);
 void tg_shipper_wait(tg_shipper_t *shipper, apr_interval_time_t timeout);
 
 /* Ships whatever is queued, batched or buffered, each delivery bounded by
- * the time left; at deadline, counts what is left as failed.  The records still
- * queued then stay there for the next shipper. */
-void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t deadline);
+ * the time left, until `started` + *budget_ms; then counts what is left as
+ * failed.  The budget is read at each step, so that a signal handler may cut
+ * a drain under way.  The records still queued then stay there for the next
+ * shipper. */
+void tg_shipper_drain(tg_shipper_t *shipper, apr_time_t started,
+                      const volatile sig_atomic_t *budget_ms);
 
 /* What the last drain could not deliver by its deadline (counted failed), for
  * the host to name in one line: "Zipkin 512, OTLP 512", each exporter that
