@@ -179,6 +179,21 @@ static void test_spans_not_flushed_are_delivered_at_exit(void)
 
 /* --- the module's segment --- */
 
+/* As httpd makes it: in an anonymous shared mapping, which a forked child
+ * has too.  (The segment starts where the mapping does: it is page-aligned.) */
+static tg_segment_t *map_module_segment(void)
+{
+    void *memory = mmap(NULL, tg_segment_footprint(MODULE_RECORDS), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(memory != MAP_FAILED);
+    return tg_segment_create(memory, MODULE_RECORDS);
+}
+
+static void unmap_module_segment(tg_segment_t *segment)
+{
+    munmap(segment, tg_segment_footprint(MODULE_RECORDS));
+}
+
 static int ship_two_to_the_module(void)
 {
     if (tomograph_sink_kind() != TOMOGRAPH_SINK_MODULE)
@@ -190,15 +205,12 @@ static int ship_two_to_the_module(void)
 
 static void test_a_mapped_module_segment_gets_the_spans_before_any_exporter(void)
 {
-    apr_size_t size = tg_segment_footprint(MODULE_RECORDS);
-    void *memory = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     tg_segment_t *segment;
     const char *path = path_of("not-written.json");
     unsigned char record[TG_QUEUE_SLOT_BYTES];
     apr_size_t len;
     tg_span_t *span;
-    CU_ASSERT_FATAL(memory != MAP_FAILED);
-    segment = tg_segment_create(memory, MODULE_RECORDS);
+    segment = map_module_segment();
     {
         const char *settings[] = {
             apr_pstrcat(pool, TG_SEGMENT_ENV "=", tg_segment_locator(segment, pool), NULL),
@@ -210,7 +222,7 @@ static void test_a_mapped_module_segment_gets_the_spans_before_any_exporter(void
     CU_ASSERT_EQUAL_FATAL(tg_record_decode(record, len, pool, &span), APR_SUCCESS);
     CU_ASSERT_STRING_EQUAL(span->name, "module-1");
     CU_ASSERT_EQUAL(access(path, F_OK), -1);
-    munmap(memory, size);
+    unmap_module_segment(segment);
 }
 
 /* Ships spans until killed. */
@@ -250,15 +262,12 @@ static uint64_t unaccounted(tg_segment_t *segment, uint64_t popped)
  * room the reader skips once stale; and the queue goes on. */
 static void test_a_writer_killed_mid_span_costs_that_span_at_most(void)
 {
-    apr_size_t size = tg_segment_footprint(MODULE_RECORDS);
-    void *memory = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     tg_segment_t *segment;
     uint64_t popped = 0, broken = 0, left = 0;
     apr_time_t until;
     pid_t writer;
     int status, round;
-    CU_ASSERT_FATAL(memory != MAP_FAILED);
-    segment = tg_segment_create(memory, MODULE_RECORDS);
+    segment = map_module_segment();
     setenv(TG_SEGMENT_ENV, tg_segment_locator(segment, pool), 1);
     /* Until a kill lands between the count and the record's publication. */
     for (round = 0; round < 500 && !left; round++) {
@@ -297,7 +306,7 @@ static void test_a_writer_killed_mid_span_costs_that_span_at_most(void)
     CU_ASSERT(unaccounted(segment, popped) <= 1);
     CU_ASSERT_EQUAL(broken, 0);
     unsetenv(TG_SEGMENT_ENV);
-    munmap(memory, size);
+    unmap_module_segment(segment);
 }
 
 static int ship_one_and_flush(void)
@@ -311,13 +320,11 @@ static int ship_one_and_flush(void)
 /* A program an application runs inherits the variable, not the mapping. */
 static void test_a_locator_to_a_segment_not_mapped_here_falls_through_to_the_exporters(void)
 {
-    apr_size_t size = tg_segment_footprint(MODULE_RECORDS);
-    void *memory = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     const char *locator, *path = path_of("stale.json");
     const char *names[1];
-    CU_ASSERT_FATAL(memory != MAP_FAILED);
-    locator = tg_segment_locator(tg_segment_create(memory, MODULE_RECORDS), pool);
-    munmap(memory, size);
+    tg_segment_t *segment = map_module_segment();
+    locator = tg_segment_locator(segment, pool);
+    unmap_module_segment(segment);
     {
         const char *settings[] = {apr_pstrcat(pool, TG_SEGMENT_ENV "=", locator, NULL),
                                   apr_pstrcat(pool, "TOMOGRAPH_SPAN_FILE=", path, NULL), NULL};
