@@ -1,0 +1,372 @@
+"""Keystone and glance as Debian 12's packages install them (python3-keystone, glance-api),
+laid out in a temporary folder instead of /etc and /var/lib, and served by one httpd under
+mod_wsgi instead of uWSGI: a <VirtualHost> and a mod_wsgi daemon per service, run as the
+service's own user, each reading its configuration from the folder through a small WSGI
+script that sets the variable the service reads (OS_KEYSTONE_CONFIG_DIR,
+OS_GLANCE_CONFIG_DIR) and then runs Debian's WSGI script unchanged.
+
+Layout (Layout.build, once a run: the databases are made, keystone bootstrapped and glance's
+service user created once, and every httpd of the run serves them):
+  <root>/keystone/   keystone.conf, keystone.db (SQLite, WAL), fernet and credential keys,
+                     logs; owned by the user keystone
+  <root>/glance/     glance-api.conf and Debian's glance-api-paste.ini, glance.db, the
+                     file store, staging, locks, logs; owned by the user glance
+  <root>/wsgi/       the two WSGI scripts
+  <root>/python/     the tomograph package as installed (python/tomograph with the
+                     extension and libtomograph.so.0 just built), on both daemons' path"""
+
+import configparser
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "integration"))
+
+import harness  # noqa: E402  (tests/integration, the fixtures of the integration tests)
+from harness import REPO_ROOT, Httpd, free_port, load_modules, tail, wait_for  # noqa: E402
+
+KEYSTONE_WSGI = Path("/usr/bin/keystone-wsgi-public")
+GLANCE_WSGI = Path("/usr/bin/glance-wsgi-api")
+KEYSTONE_MANAGE = "/usr/bin/keystone-manage"
+GLANCE_MANAGE = "/usr/bin/glance-manage"
+GLANCE_PASTE = Path("/etc/glance/glance-api-paste.ini")
+REQUIRED = (KEYSTONE_WSGI, GLANCE_WSGI, Path(KEYSTONE_MANAGE), Path(GLANCE_MANAGE), GLANCE_PASTE)
+
+ADMIN_PASSWORD = "Adm1n-pass-" + os.urandom(6).hex()
+GLANCE_PASSWORD = "Gl4nce-pass-" + os.urandom(6).hex()
+HMAC_KEY = "SECRET_KEY"
+REGION = "RegionOne"
+# What keystone and glance take long for: the first request imports the service.
+SERVICE_START_WAIT = 120.0
+MANAGE_TIMEOUT = 180.0
+
+LIBS = Path.cwd() / ".libs"
+
+
+def missing():
+    """Why the suite cannot run here (a sentence), or None."""
+    absent = [str(path) for path in REQUIRED if not path.exists()]
+    if absent:
+        return "not installed: " + ", ".join(absent) + " (run scripts/setup-openstack as root)"
+    if os.geteuid() != 0:
+        return "httpd must start as root to run the daemons as keystone and glance"
+    return None
+
+
+def built_package():
+    """(extension, libtomograph.so.0) just built in .libs, either None when missing."""
+    extensions = sorted(LIBS.glob("_tomograph*.so"))
+    library = LIBS / "libtomograph.so.0"
+    return (extensions[0] if extensions else None), (library if library.is_file() else None)
+
+
+def write_conf(path, sections):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    for section, options in sections.items():
+        parser[section] = {name: str(value) for name, value in options.items()}
+    with open(path, "w") as out:
+        parser.write(out)
+
+
+def chown_tree(path, user):
+    shutil.chown(path, user, user)
+    for child in Path(path).rglob("*"):
+        shutil.chown(child, user, user)
+
+
+def run(argv, what, user=None, timeout=MANAGE_TIMEOUT, log=None):
+    """Runs a command (as user, through runuser, when given); fails with its output."""
+    if user:
+        argv = ["runuser", "-u", user, "--"] + list(argv)
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    output = done.stdout.decode(errors="replace")
+    if log is not None:
+        with open(log, "a") as out:
+            out.write(f"$ {' '.join(argv)}\n{output}\n")
+    if done.returncode != 0:
+        raise AssertionError(f"{what} failed ({done.returncode}): {' '.join(argv)}\n{output}")
+    return output
+
+
+def wal(database):
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode != "wal":
+        raise AssertionError(f"{database}: journal_mode {mode}, not wal")
+
+
+WRAPPER = '''\
+"""{service} as Debian serves it ({debian}), its configuration from {config_dir}."""
+import os
+os.environ["{variable}"] = "{config_dir}"
+__file__ = "{debian}"
+with open(__file__) as _script:
+    exec(compile(_script.read(), __file__, "exec"))
+'''
+
+
+class Layout:
+    """The two services' files in a temporary folder (see the module's docstring). The
+    ports are chosen per httpd (Services): what is in the configuration here is where glance
+    finds keystone (the first httpd's keystone, keystone_port)."""
+
+    def __init__(self, keep=False):
+        self.root = Path(tempfile.mkdtemp(prefix="tomograph-os-"))
+        self.root.chmod(0o755)
+        self.keep = keep
+        self.keystone_dir = self.root / "keystone"
+        self.glance_dir = self.root / "glance"
+        self.wsgi_dir = self.root / "wsgi"
+        self.python_dir = self.root / "python"
+        self.manage_log = self.root / "manage.log"
+        # Where glance's keystonemiddleware reaches keystone: a keystone that every httpd
+        # of the run serves (Services.start takes this port for the first one).
+        self.keystone_port = free_port()
+
+    @property
+    def keystone_conf(self):
+        return self.keystone_dir / "keystone.conf"
+
+    @property
+    def glance_conf(self):
+        return self.glance_dir / "glance-api.conf"
+
+    @property
+    def keystone_url(self):
+        return f"http://127.0.0.1:{self.keystone_port}"
+
+    def build(self):
+        started = time.monotonic()
+        self.assemble_python()
+        self.write_wsgi_scripts()
+        self.build_keystone()
+        self.build_glance()
+        self.seconds = time.monotonic() - started
+        return self
+
+    def remove(self):
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- the tomograph package, for the daemons' python path ---------------------------
+
+    def assemble_python(self):
+        self.python_dir.mkdir(mode=0o755)
+        extension, library = built_package()
+        package = self.python_dir / "tomograph"
+        shutil.copytree(REPO_ROOT / "python" / "tomograph", package,
+                        ignore=shutil.ignore_patterns("*.c", "__pycache__"))
+        if extension:
+            shutil.copy(extension, package)
+        if library:
+            shutil.copy(library, self.python_dir)
+        for path in [self.python_dir, *self.python_dir.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+    def has_python_module(self, name):
+        """Whether the assembled tomograph package has tomograph.<name> (a file or package)."""
+        package = self.python_dir / "tomograph"
+        return (package / f"{name}.py").is_file() or (package / name / "__init__.py").is_file()
+
+    # --- WSGI scripts --------------------------------------------------------------------
+
+    def write_wsgi_scripts(self):
+        self.wsgi_dir.mkdir(mode=0o755)
+        for service, debian, variable, config_dir in (
+                ("keystone", KEYSTONE_WSGI, "OS_KEYSTONE_CONFIG_DIR", self.keystone_dir),
+                ("glance", GLANCE_WSGI, "OS_GLANCE_CONFIG_DIR", self.glance_dir)):
+            script = self.wsgi_dir / f"{service}.wsgi"
+            script.write_text(WRAPPER.format(service=service, debian=debian,
+                                             variable=variable, config_dir=config_dir))
+            script.chmod(0o644)
+
+    def wsgi_script(self, service):
+        return self.wsgi_dir / f"{service}.wsgi"
+
+    # --- keystone ------------------------------------------------------------------------
+
+    def keystone_sections(self, profiler=None):
+        d = self.keystone_dir
+        return {
+            "DEFAULT": {"log_dir": d / "log", "log_file": "keystone.log", "debug": "false"},
+            "database": {"connection": f"sqlite:///{d / 'keystone.db'}"},
+            "fernet_tokens": {"key_repository": d / "fernet-keys"},
+            "fernet_receipts": {"key_repository": d / "fernet-keys"},
+            "credential": {"key_repository": d / "credential-keys"},
+            # bcrypt's fewest rounds: a password check in milliseconds, not a second.
+            "identity": {"password_hash_rounds": 4},
+            "oslo_policy": {"policy_dirs": "/etc/keystone/policy.d"},
+            "profiler": profiler or {"enabled": "false"},
+        }
+
+    def write_keystone_conf(self, profiler=None):
+        write_conf(self.keystone_conf, self.keystone_sections(profiler))
+        shutil.chown(self.keystone_conf, "keystone", "keystone")
+
+    def build_keystone(self):
+        d = self.keystone_dir
+        for sub in ("", "log", "fernet-keys", "credential-keys"):
+            (d / sub).mkdir(mode=0o750, exist_ok=True)
+        chown_tree(d, "keystone")
+        self.write_keystone_conf()
+        conf = ["--config-file", str(self.keystone_conf)]
+        run([KEYSTONE_MANAGE, *conf, "db_sync"], "keystone-manage db_sync", "keystone",
+            log=self.manage_log)
+        wal(d / "keystone.db")
+        run([KEYSTONE_MANAGE, *conf, "fernet_setup", "--keystone-user", "keystone",
+             "--keystone-group", "keystone"], "keystone-manage fernet_setup", "keystone",
+            log=self.manage_log)
+        run([KEYSTONE_MANAGE, *conf, "credential_setup", "--keystone-user", "keystone",
+             "--keystone-group", "keystone"], "keystone-manage credential_setup", "keystone",
+            log=self.manage_log)
+        run([KEYSTONE_MANAGE, *conf, "bootstrap", "--bootstrap-password", ADMIN_PASSWORD,
+             "--bootstrap-admin-url", f"{self.keystone_url}/v3/",
+             "--bootstrap-internal-url", f"{self.keystone_url}/v3/",
+             "--bootstrap-public-url", f"{self.keystone_url}/v3/",
+             "--bootstrap-region-id", REGION], "keystone-manage bootstrap", "keystone",
+            log=self.manage_log)
+        chown_tree(d, "keystone")
+
+    # --- glance --------------------------------------------------------------------------
+
+    def glance_sections(self, profiler=None):
+        d = self.glance_dir
+        return {
+            "DEFAULT": {"log_dir": d / "log", "log_file": "glance-api.log", "debug": "false",
+                        "node_staging_uri": f"file://{d / 'staging'}",
+                        "enabled_import_methods": "[]"},
+            "database": {"connection": f"sqlite:///{d / 'glance.db'}"},
+            "glance_store": {"stores": "file", "default_store": "file",
+                             "filesystem_store_datadir": d / "images"},
+            "os_glance_staging_store": {"filesystem_store_datadir": d / "staging"},
+            "os_glance_tasks_store": {"filesystem_store_datadir": d / "tasks"},
+            "oslo_concurrency": {"lock_path": d / "lock"},
+            "keystone_authtoken": {
+                "auth_url": self.keystone_url,
+                "www_authenticate_uri": self.keystone_url,
+                "auth_type": "password",
+                "project_domain_name": "Default",
+                "user_domain_name": "Default",
+                "project_name": "service",
+                "username": "glance",
+                "password": GLANCE_PASSWORD,
+                "region_name": REGION,
+            },
+            "paste_deploy": {"flavor": "keystone"},
+            "profiler": profiler or {"enabled": "false"},
+        }
+
+    def write_glance_conf(self, profiler=None):
+        write_conf(self.glance_conf, self.glance_sections(profiler))
+        shutil.chown(self.glance_conf, "glance", "glance")
+
+    def build_glance(self):
+        d = self.glance_dir
+        for sub in ("", "log", "images", "staging", "tasks", "lock"):
+            (d / sub).mkdir(mode=0o750, exist_ok=True)
+        # Found beside glance-api.conf (glance.common.config._get_paste_config_path).
+        shutil.copy(GLANCE_PASTE, d / "glance-api-paste.ini")
+        chown_tree(d, "glance")
+        self.write_glance_conf()
+        run([GLANCE_MANAGE, "--config-file", str(self.glance_conf), "db_sync"],
+            "glance-manage db_sync", "glance", log=self.manage_log)
+        wal(d / "glance.db")
+        chown_tree(d, "glance")
+
+    def describe(self):
+        return "\n".join(tail(path, 30) for path in (
+            self.keystone_dir / "log" / "keystone.log",
+            self.glance_dir / "log" / "glance-api.log"))
+
+
+def service_site(layout, service, port, processes=1, threads=4):
+    """The <VirtualHost> of one service, as Debian's wsgi-keystone.conf lays it out, with
+    the service's TomographService when the module is loaded."""
+    home = layout.keystone_dir if service == "keystone" else layout.glance_dir
+    return (
+        f"Listen 127.0.0.1:{port}",
+        f"<VirtualHost 127.0.0.1:{port}>",
+        f"    ServerName {service}.openstack.test",
+        "    <IfModule tomograph_module>",
+        f"        TomographService {service}",
+        "    </IfModule>",
+        f"    WSGIDaemonProcess {service} user={service} group={service} processes={processes}"
+        f" threads={threads} display-name=%{{GROUP}} home={home}"
+        f" python-path={layout.python_dir}",
+        f"    WSGIProcessGroup {service}",
+        "    WSGIApplicationGroup %{GLOBAL}",
+        "    WSGIPassAuthorization On",
+        f"    WSGIScriptAlias / {layout.wsgi_script(service)}",
+        "</VirtualHost>",
+    )
+
+
+class Services:
+    """One httpd serving keystone and glance from a Layout, each on a loopback port of its
+    own: with mod_tomograph (directives: the server-wide Tomograph lines) or without.
+    keystone_port: the port keystone listens on (the layout's for the httpd whose keystone
+    glance calls)."""
+
+    def __init__(self, layout, with_module=True, directives=(), keystone_port=None,
+                 site_config=()):
+        self.layout = layout
+        self.keystone_port = keystone_port or free_port()
+        self.glance_port = free_port()
+        site = (*(harness.STATUS_SITE_CONFIG if with_module else ()),
+                f'<Directory "{layout.wsgi_dir}">',
+                "    Require all granted",
+                "</Directory>",
+                *service_site(layout, "keystone", self.keystone_port),
+                *service_site(layout, "glance", self.glance_port),
+                *site_config)
+        self.httpd = Httpd(list(directives), with_module=with_module, site_config=site,
+                           env={"LD_LIBRARY_PATH": str(layout.python_dir)})
+
+    def start(self):
+        """Starts httpd, then waits until both services answer (their first request loads
+        them)."""
+        self.httpd.start()
+        try:
+            wait_for(lambda: self._answers(self.keystone_port, "/v3", 200), "keystone to answer",
+                     SERVICE_START_WAIT, interval=0.5, context=self.describe)
+            wait_for(lambda: self._answers(self.glance_port, "/versions", 200),
+                     "glance to answer", SERVICE_START_WAIT, interval=0.5,
+                     context=self.describe)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _answers(self, port, path, status):
+        if not self.httpd.process.running():
+            raise AssertionError(f"httpd exited\n{self.describe()}")
+        try:
+            return self.httpd.request("GET", path, port=port, timeout=60).status == status
+        except OSError:
+            return False
+
+    def stop(self):
+        self.httpd.stop()
+
+    def request(self, service, method, path, headers=None, body=None):
+        """A request to keystone or glance; a body that is not bytes or text is sent as JSON."""
+        port = self.keystone_port if service == "keystone" else self.glance_port
+        headers = dict(headers or {})
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            headers.setdefault("Content-Type", "application/json")
+        return self.httpd.request(method, path, headers=headers, body=body, port=port,
+                                  timeout=60)
+
+    def describe(self):
+        return self.httpd.describe() + "\n" + self.layout.describe()
