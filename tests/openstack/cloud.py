@@ -15,6 +15,7 @@ service user created once, and every httpd of the run serves them):
   <root>/python/     the tomograph package as installed (python/tomograph with the
                      extension and libtomograph.so.0 just built), on both daemons' path"""
 
+import atexit
 import configparser
 import contextlib
 import json
@@ -126,12 +127,13 @@ class Layout:
         self.keep = keep
         self.keystone_dir = self.root / "keystone"
         self.glance_dir = self.root / "glance"
-        self.wsgi_dir = self.root / "wsgi"
+        self.conf_dir = self.root / "conf"
         self.python_dir = self.root / "python"
         self.manage_log = self.root / "manage.log"
         # Where glance's keystonemiddleware reaches keystone: a keystone that every httpd
         # of the run serves (Services.start takes this port for the first one).
         self.keystone_port = free_port()
+        self.service_user_made = False
 
     @property
     def keystone_conf(self):
@@ -148,7 +150,7 @@ class Layout:
     def build(self):
         started = time.monotonic()
         self.assemble_python()
-        self.write_wsgi_scripts()
+        self.conf_dir.mkdir(mode=0o755)
         self.build_keystone()
         self.build_glance()
         self.seconds = time.monotonic() - started
@@ -177,21 +179,6 @@ class Layout:
         """Whether the assembled tomograph package has tomograph.<name> (a file or package)."""
         package = self.python_dir / "tomograph"
         return (package / f"{name}.py").is_file() or (package / name / "__init__.py").is_file()
-
-    # --- WSGI scripts --------------------------------------------------------------------
-
-    def write_wsgi_scripts(self):
-        self.wsgi_dir.mkdir(mode=0o755)
-        for service, debian, variable, config_dir in (
-                ("keystone", KEYSTONE_WSGI, "OS_KEYSTONE_CONFIG_DIR", self.keystone_dir),
-                ("glance", GLANCE_WSGI, "OS_GLANCE_CONFIG_DIR", self.glance_dir)):
-            script = self.wsgi_dir / f"{service}.wsgi"
-            script.write_text(WRAPPER.format(service=service, debian=debian,
-                                             variable=variable, config_dir=config_dir))
-            script.chmod(0o644)
-
-    def wsgi_script(self, service):
-        return self.wsgi_dir / f"{service}.wsgi"
 
     # --- keystone ------------------------------------------------------------------------
 
@@ -283,16 +270,48 @@ class Layout:
         wal(d / "glance.db")
         chown_tree(d, "glance")
 
+    def ensure_service_user(self, services):
+        """Glance's service user (glance, admin in the project service), made once through
+        the keystone that services serves."""
+        if self.service_user_made:
+            return
+        _, token = services.token()
+        auth = {"X-Auth-Token": token}
+
+        def call(method, path, body=None, expect=(200, 201, 204)):
+            response = services.request("keystone", method, path, auth, body)
+            if response.status not in expect:
+                raise AssertionError(f"{method} {path}: {response.status} {response.body}")
+            return response.json() if response.body else None
+
+        project = call("POST", "/v3/projects",
+                       {"project": {"name": "service", "domain_id": "default"}})["project"]
+        user = call("POST", "/v3/users", {"user": {
+            "name": "glance", "password": GLANCE_PASSWORD, "domain_id": "default"}})["user"]
+        role = call("GET", "/v3/roles?name=admin")["roles"][0]
+        call("PUT", f"/v3/projects/{project['id']}/users/{user['id']}/roles/{role['id']}")
+        self.service_user_made = True
+
     def describe(self):
         return "\n".join(tail(path, 30) for path in (
             self.keystone_dir / "log" / "keystone.log",
             self.glance_dir / "log" / "glance-api.log"))
 
 
-def service_site(layout, service, port, processes=1, threads=4):
-    """The <VirtualHost> of one service, as Debian's wsgi-keystone.conf lays it out, with
-    the service's TomographService when the module is loaded."""
-    home = layout.keystone_dir if service == "keystone" else layout.glance_dir
+
+
+def password_auth(user, password, project):
+    """The body of keystone's POST /v3/auth/tokens for a password and a project scope."""
+    return {"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
+
+
+def service_site(name, service, port, home, script, python_dir, processes=1, threads=4):
+    """The <VirtualHost> of one service, as Debian's wsgi-keystone.conf lays it out (a
+    mod_wsgi daemon as the service's user, the application group the main interpreter),
+    with the service's TomographService when the module is loaded."""
     return (
         f"Listen 127.0.0.1:{port}",
         f"<VirtualHost 127.0.0.1:{port}>",
@@ -301,57 +320,90 @@ def service_site(layout, service, port, processes=1, threads=4):
         f"        TomographService {service}",
         "    </IfModule>",
         f"    WSGIDaemonProcess {service} user={service} group={service} processes={processes}"
-        f" threads={threads} display-name=%{{GROUP}} home={home}"
-        f" python-path={layout.python_dir}",
+        f" threads={threads} display-name=({name}-{service}) home={home}"
+        f" python-path={python_dir}",
         f"    WSGIProcessGroup {service}",
         "    WSGIApplicationGroup %{GLOBAL}",
         "    WSGIPassAuthorization On",
-        f"    WSGIScriptAlias / {layout.wsgi_script(service)}",
+        f"    WSGIScriptAlias / {script}",
         "</VirtualHost>",
     )
 
 
 class Services:
-    """One httpd serving keystone and glance from a Layout, each on a loopback port of its
-    own: with mod_tomograph (directives: the server-wide Tomograph lines) or without.
-    keystone_port: the port keystone listens on (the layout's for the httpd whose keystone
-    glance calls)."""
+    """One httpd serving keystone and glance from a Layout, keystone on the layout's port
+    (the one in its catalog, where glance's keystonemiddleware validates tokens: one
+    Services runs at a time) and glance on one of its own; with mod_tomograph
+    (directives: the server-wide Tomograph lines) or without. Its configuration files
+    (name: their folder under the layout's conf/) take `profiler`, the [profiler] section
+    of both services; wsgi_imports: scripts each daemon imports at its start
+    (WSGIImportScript); site_config: more lines for httpd."""
 
-    def __init__(self, layout, with_module=True, directives=(), keystone_port=None,
-                 site_config=()):
+    def __init__(self, layout, name, with_module=True, directives=(), profiler=None,
+                 wsgi_imports=(), site_config=()):
         self.layout = layout
-        self.keystone_port = keystone_port or free_port()
+        self.name = name
+        self.with_module = with_module
+        self.keystone_port = layout.keystone_port
         self.glance_port = free_port()
+        self.conf_dir = layout.conf_dir / name
+        self.conf_dir.mkdir(mode=0o755)
+        keystone_conf_dir = self.conf_dir / "keystone"
+        glance_conf_dir = self.conf_dir / "glance"
+        keystone_conf_dir.mkdir(mode=0o750)
+        glance_conf_dir.mkdir(mode=0o750)
+        write_conf(keystone_conf_dir / "keystone.conf", layout.keystone_sections(profiler))
+        write_conf(glance_conf_dir / "glance-api.conf", layout.glance_sections(profiler))
+        shutil.copy(GLANCE_PASTE, glance_conf_dir / "glance-api-paste.ini")
+        chown_tree(keystone_conf_dir, "keystone")
+        chown_tree(glance_conf_dir, "glance")
+        scripts = {}
+        for service, debian, variable, config_dir in (
+                ("keystone", KEYSTONE_WSGI, "OS_KEYSTONE_CONFIG_DIR", keystone_conf_dir),
+                ("glance", GLANCE_WSGI, "OS_GLANCE_CONFIG_DIR", glance_conf_dir)):
+            scripts[service] = self.conf_dir / f"{service}.wsgi"
+            scripts[service].write_text(WRAPPER.format(
+                service=service, debian=debian, variable=variable, config_dir=config_dir))
+            scripts[service].chmod(0o644)
+        imports = tuple(f"WSGIImportScript {script} process-group={service}"
+                        " application-group=%{GLOBAL}"
+                        for script in wsgi_imports for service in ("keystone", "glance"))
         site = (*(harness.STATUS_SITE_CONFIG if with_module else ()),
-                f'<Directory "{layout.wsgi_dir}">',
+                f'<Directory "{self.conf_dir}">',
                 "    Require all granted",
                 "</Directory>",
-                *service_site(layout, "keystone", self.keystone_port),
-                *service_site(layout, "glance", self.glance_port),
+                *(f'<Directory "{Path(script).parent}">\n    Require all granted\n</Directory>'
+                  for script in wsgi_imports),
+                *service_site(name, "keystone", self.keystone_port, layout.keystone_dir,
+                              scripts["keystone"], layout.python_dir),
+                *service_site(name, "glance", self.glance_port, layout.glance_dir,
+                              scripts["glance"], layout.python_dir),
+                *imports,
                 *site_config)
         self.httpd = Httpd(list(directives), with_module=with_module, site_config=site,
                            env={"LD_LIBRARY_PATH": str(layout.python_dir)})
 
     def start(self):
         """Starts httpd, then waits until both services answer (their first request loads
-        them)."""
+        them), and makes sure glance's service user exists."""
         self.httpd.start()
         try:
-            wait_for(lambda: self._answers(self.keystone_port, "/v3", 200), "keystone to answer",
+            wait_for(lambda: self._answers(self.keystone_port, "/v3"), "keystone to answer",
                      SERVICE_START_WAIT, interval=0.5, context=self.describe)
-            wait_for(lambda: self._answers(self.glance_port, "/versions", 200),
+            wait_for(lambda: self._answers(self.glance_port, "/versions"),
                      "glance to answer", SERVICE_START_WAIT, interval=0.5,
                      context=self.describe)
+            self.layout.ensure_service_user(self)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _answers(self, port, path, status):
+    def _answers(self, port, path):
         if not self.httpd.process.running():
             raise AssertionError(f"httpd exited\n{self.describe()}")
         try:
-            return self.httpd.request("GET", path, port=port, timeout=60).status == status
+            return self.httpd.request("GET", path, port=port, timeout=60).status == 200
         except OSError:
             return False
 
@@ -368,5 +420,26 @@ class Services:
         return self.httpd.request(method, path, headers=headers, body=body, port=port,
                                   timeout=60)
 
+    def token(self, user="admin", password=None, project="admin"):
+        """(the answer to POST /v3/auth/tokens, its X-Subject-Token)."""
+        response = self.request("keystone", "POST", "/v3/auth/tokens", body=password_auth(
+            user, ADMIN_PASSWORD if password is None else password, project))
+        if response.status != 201:
+            raise AssertionError(f"token for {user}: {response.status} {response.body}")
+        return response, dict(response.headers)["X-Subject-Token"]
+
     def describe(self):
         return self.httpd.describe() + "\n" + self.layout.describe()
+
+
+_shared = None
+
+
+def shared_layout():
+    """The run's Layout, built at the first call (about 15 s), removed when the run exits
+    (kept with TOMOGRAPH_TEST_KEEP=1)."""
+    global _shared
+    if _shared is None:
+        _shared = Layout(keep=harness.KEEP_ROOTS).build()
+        atexit.register(_shared.remove)
+    return _shared
