@@ -20,6 +20,7 @@ import configparser
 import contextlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -182,11 +183,14 @@ class Layout:
 
     # --- keystone ------------------------------------------------------------------------
 
-    def keystone_sections(self, profiler=None):
+    def keystone_sections(self, profiler=None, log_dir=None):
         d = self.keystone_dir
         return {
-            "DEFAULT": {"log_dir": d / "log", "log_file": "keystone.log", "debug": "false"},
-            "database": {"connection": f"sqlite:///{d / 'keystone.db'}"},
+            "DEFAULT": {"log_dir": log_dir or d / "log", "log_file": "keystone.log",
+                        "debug": "false"},
+            # Connections are closed by whichever thread collects them (NullPool).
+            "database": {"connection": f"sqlite:///{d / 'keystone.db'}"
+                                       "?check_same_thread=false"},
             "fernet_tokens": {"key_repository": d / "fernet-keys"},
             "fernet_receipts": {"key_repository": d / "fernet-keys"},
             "credential": {"key_repository": d / "credential-keys"},
@@ -226,13 +230,15 @@ class Layout:
 
     # --- glance --------------------------------------------------------------------------
 
-    def glance_sections(self, profiler=None):
+    def glance_sections(self, profiler=None, log_dir=None):
         d = self.glance_dir
         return {
-            "DEFAULT": {"log_dir": d / "log", "log_file": "glance-api.log", "debug": "false",
+            "DEFAULT": {"log_dir": log_dir or d / "log", "log_file": "glance-api.log",
+                        "debug": "false",
                         "node_staging_uri": f"file://{d / 'staging'}",
                         "enabled_import_methods": "[]"},
-            "database": {"connection": f"sqlite:///{d / 'glance.db'}"},
+            "database": {"connection": f"sqlite:///{d / 'glance.db'}"
+                                       "?check_same_thread=false"},
             "glance_store": {"stores": "file", "default_store": "file",
                              "filesystem_store_datadir": d / "images"},
             "os_glance_staging_store": {"filesystem_store_datadir": d / "staging"},
@@ -293,9 +299,7 @@ class Layout:
         self.service_user_made = True
 
     def describe(self):
-        return "\n".join(tail(path, 30) for path in (
-            self.keystone_dir / "log" / "keystone.log",
-            self.glance_dir / "log" / "glance-api.log"))
+        return tail(self.manage_log, 30)
 
 
 
@@ -352,8 +356,13 @@ class Services:
         glance_conf_dir = self.conf_dir / "glance"
         keystone_conf_dir.mkdir(mode=0o750)
         glance_conf_dir.mkdir(mode=0o750)
-        write_conf(keystone_conf_dir / "keystone.conf", layout.keystone_sections(profiler))
-        write_conf(glance_conf_dir / "glance-api.conf", layout.glance_sections(profiler))
+        # Each httpd's services log beside their configuration.
+        self.keystone_log = keystone_conf_dir / "keystone.log"
+        self.glance_log = glance_conf_dir / "glance-api.log"
+        write_conf(keystone_conf_dir / "keystone.conf",
+                   layout.keystone_sections(profiler, keystone_conf_dir))
+        write_conf(glance_conf_dir / "glance-api.conf",
+                   layout.glance_sections(profiler, glance_conf_dir))
         shutil.copy(GLANCE_PASTE, glance_conf_dir / "glance-api-paste.ini")
         chown_tree(keystone_conf_dir, "keystone")
         chown_tree(glance_conf_dir, "glance")
@@ -428,8 +437,24 @@ class Services:
             raise AssertionError(f"token for {user}: {response.status} {response.body}")
         return response, dict(response.headers)["X-Subject-Token"]
 
+    def service_log_errors(self):
+        """What keystone and glance logged at level ERROR, as {(logger, message)}: a
+        traceback's first line, its ids written "<id>" (keystone logs each 404 and 401
+        so)."""
+        found = set()
+        for log in (self.keystone_log, self.glance_log):
+            if not log.exists():
+                continue
+            for line in log.read_text(errors="replace").splitlines():
+                match = re.search(r" ERROR (\S+) \[[^]]*\] (.*)$", line)
+                if match:
+                    found.add((match.group(1), re.sub(r"[0-9a-f]{32}|[0-9a-f-]{36}", "<id>",
+                                                      match.group(2))))
+        return found
+
     def describe(self):
-        return self.httpd.describe() + "\n" + self.layout.describe()
+        return "\n".join([self.httpd.describe(), tail(self.keystone_log, 30),
+                          tail(self.glance_log, 30)])
 
 
 _shared = None

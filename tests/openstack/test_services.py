@@ -24,6 +24,7 @@ class TracedServicesTest(ServicesTestCase):
         plain.start()
         try:
             cls.plain = Scenario(plain).run()
+            cls.plain_errors = plain.service_log_errors()
         finally:
             plain.stop()
 
@@ -82,6 +83,13 @@ class TracedServicesTest(ServicesTestCase):
                                  plain.headers.get("content-type"))
         self.assertEqual(self.traced.calls["image download"].body,
                          self.plain.calls["image download"].body)
+
+    def test_services_log_no_error_they_do_not_log_without_the_module(self):
+        """keystone logs the 404 and 401 of the scenario as errors, with the module as
+        without; nothing else (such as SQLite used across threads)."""
+        self.assertEqual(self.services.service_log_errors(), self.plain_errors)
+        self.assertEqual({logger for logger, _ in self.plain_errors},
+                         {"keystone.server.flask.application"}, self.plain_errors)
 
     # --- spans ------------------------------------------------------------------------
 
