@@ -54,6 +54,7 @@ typedef struct {
     int trust_incoming;
     int b3_join;
     double sample_rate;
+    double deep_trace_rate;      /* share of requests handed a signed X-Trace-Info */
     const char *service;         /* in a <Location> or <Directory>; NULL: default_service */
     const char *response_header; /* "" turns an inherited one off */
     tg_format_set_t propagate;   /* formats handed on to the app and backends; 0 unset */
