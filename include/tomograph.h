@@ -146,6 +146,17 @@ int tomograph_span_begin(tomograph_span_t **span, const tomograph_span_t *parent
  * tomograph_start_server). */
 int tomograph_span_begin_server(tomograph_span_t **span, const char *service, const char *name,
                                 tomograph_get_header_fn *get, void *carrier);
+/* A span that osprofiler made, for a bridge from its notifications (the
+ * Python binding's osprofiler driver): ids from the UUIDs a notification
+ * carries, base_id (the trace), trace_id (the span) and parent_id, mapped
+ * as mod_tomograph maps X-Trace-Info's, so that the module's spans and the
+ * service's osprofiler spans make one tree.  Recorded whatever the sampling
+ * (osprofiler decided to profile).  TOMOGRAPH_EBADTOKEN when an id is not a
+ * UUID. */
+int tomograph_span_begin_osprofiler(tomograph_span_t **span, tomograph_kind_t kind,
+                                    const char *service, const char *name, const char *host,
+                                    const char *base_id, const char *trace_id,
+                                    const char *parent_id);
 int tomograph_span_annotate(tomograph_span_t *span, const char *message);
 int tomograph_span_tag(tomograph_span_t *span, const char *key, const char *value);
 int tomograph_span_fail(tomograph_span_t *span, const char *reason);
