@@ -300,6 +300,36 @@ static PyObject *begin_server(PyObject *module, PyObject *args)
                   : wrap(state->span_type, span);
 }
 
+/* The osprofiler driver's: one call per start notification, so positional
+ * arguments alone. */
+static PyObject *begin_osprofiler(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    const char *text[6];
+    module_state *state = state_of(module);
+    tomograph_span_t *span;
+    int kind, status;
+    Py_ssize_t i;
+    if (nargs != 7) {
+        PyErr_Format(PyExc_TypeError,
+                     "begin_osprofiler(kind, service, name, host, base_id, trace_id, "
+                     "parent_id): 7 arguments, %zd given", nargs);
+        return NULL;
+    }
+    kind = PyLong_AsLong(args[0]);
+    if (kind == -1 && PyErr_Occurred())
+        return NULL;
+    for (i = 0; i < 6; i++) {
+        text[i] = args[i + 1] == Py_None ? NULL : PyUnicode_AsUTF8(args[i + 1]);
+        if (!text[i] && args[i + 1] != Py_None)
+            return NULL;
+    }
+    status = tomograph_span_begin_osprofiler(&span, (tomograph_kind_t)kind, text[0], text[1],
+                                             text[2], text[3], text[4], text[5]);
+    return status ? trace_error(state->span_type, status,
+                                       "an osprofiler span (its ids must be UUIDs)")
+                  : wrap(state->span_type, span);
+}
+
 static PyObject *flush(PyObject *module, PyObject *arg)
 {
     long timeout_ms = PyLong_AsLong(arg);
@@ -317,6 +347,8 @@ static PyMethodDef module_functions[] = {
      "begin(parent, token, kind, service, name, host, port) -> Span"},
     {"begin_server", begin_server, METH_VARARGS,
      "begin_server(service, name, headers, is_environ) -> Span"},
+    {"begin_osprofiler", (PyCFunction)(void (*)(void))begin_osprofiler, METH_FASTCALL,
+     "begin_osprofiler(kind, service, name, host, base_id, trace_id, parent_id) -> Span"},
     {"flush", flush, METH_O, "flush(timeout_ms) -> whether all was delivered"},
     {NULL}
 };
