@@ -18,8 +18,8 @@ import re
 import weakref
 
 from tomograph._tomograph import (CLIENT, INTERNAL, SERVER, TraceError, _open, begin,
-                                  begin_server, flush, push, span, start, stop,
-                                  traced_function)
+                                  begin_server, flush, span, start, stop)
+from tomograph._tomograph import push as _push, traced_function as _traced_function
 
 __all__ = ["TraceError", "start", "stop", "annotate", "tag", "get_trace_info",
            "add_trace_info_header", "start_http", "traced", "span", "Middleware",
@@ -87,14 +87,14 @@ def start_http(service, name, request):
     """Starts a server span for an incoming request, continuing the trace its headers carry
     (under mod_tomograph, the module's span for the request)."""
     headers, is_environ = _request_headers(request)
-    return push(begin_server(service, name, headers, is_environ))
+    return _push(begin_server(service, name, headers, is_environ))
 
 
 def traced(service, name):
     """@tomograph.traced(service, name): a span for each call of the function, closed when it
     returns or raises (an exception marks it failed and is raised on unchanged)."""
     def decorate(function):
-        return functools.update_wrapper(traced_function(function, service, name), function)
+        return functools.update_wrapper(_traced_function(function, service, name), function)
     return decorate
 
 

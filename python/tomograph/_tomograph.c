@@ -703,10 +703,6 @@ static PyObject *traced_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     }
     if (!PyArg_UnpackTuple(args, "traced_function", 3, 3, &function, &service, &name))
         return NULL;
-    if (!PyCallable_Check(function)) {
-        PyErr_SetString(PyExc_TypeError, "traced_function(): the function is not callable");
-        return NULL;
-    }
     self = PyObject_GC_New(TracedObject, type);
     if (!self)
         return NULL;
