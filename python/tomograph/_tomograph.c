@@ -931,9 +931,8 @@ static PyObject *begin_osprofiler(PyObject *module, PyObject *const *args, Py_ss
     }
     status = tomograph_span_begin_osprofiler(&span, (tomograph_kind_t)kind, text[0], text[1],
                                              text[2], text[3], text[4], text[5]);
-    return status ? trace_error(state->span_type, status,
-                                       "an osprofiler span (its ids must be UUIDs)")
-                  : wrap(state->span_type, span);
+    return status ? trace_error(state, status, "an osprofiler span (its ids must be UUIDs)")
+                  : wrap(state, span, args[2]);
 }
 
 static PyObject *flush(PyObject *module, PyObject *arg)
