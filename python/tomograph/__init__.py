@@ -187,6 +187,13 @@ def _verb(clauseelement):
     return getattr(clauseelement, "__visit_name__", "sql")
 
 
+def _statement_text(statement, keep_literals=False):
+    """A statement as its span shows it: on one line, and its literals replaced by '?'
+    unless keep_literals."""
+    text = " ".join(statement.split())
+    return text if keep_literals else _SQL_LITERAL.sub("?", text)
+
+
 def _end_statement(connection, statement, failure=None):
     """Ends the connection's latest statement span, its text as SQLAlchemy sent it."""
     spans = connection.info.get(_SQL_SPANS) if connection is not None else None
@@ -194,8 +201,7 @@ def _end_statement(connection, statement, failure=None):
         return
     ended, keep_literals = spans.pop()
     if statement:
-        text = " ".join(statement.split())
-        ended.tag("sql.statement", text if keep_literals else _SQL_LITERAL.sub("?", text))
+        ended.tag("sql.statement", _statement_text(statement, keep_literals))
     if failure:
         ended.fail(failure)
     ended.end()
