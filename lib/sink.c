@@ -243,8 +243,10 @@ static void decide(void)
 {
     const char *locator = getenv(TG_SEGMENT_ENV);
     pthread_once(&process_once, prepare_process);
-    /* Under httpd the module's segment; a program that inherited the
-     * variable without the mapping (one an application ran) falls through. */
+    /* Under httpd the module's segment: its mapping in a process httpd
+     * forked, its descriptor mapped anew in a program httpd exec'd (a CGI);
+     * a program that inherited the variable with neither (one an
+     * application ran with its descriptors closed) falls through. */
     if (locator && tg_segment_attach(locator, &sink_segment) == APR_SUCCESS) {
         sink_kind = TOMOGRAPH_SINK_MODULE;
         return;
