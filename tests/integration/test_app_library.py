@@ -44,6 +44,18 @@ def wsgi_mount(path, process_group, library):
             "</Location>")
 
 
+def readable_copy_of_library(cls):
+    """A copy of the library in a directory of its own that the daemons' users (www-data,
+    nobody) can read, whoever built it, removed after the class; that directory."""
+    directory = Path(tempfile.mkdtemp(prefix="tomograph-it-lib-"))
+    directory.chmod(0o755)
+    cls.addClassCleanup(shutil.rmtree, directory, ignore_errors=True)
+    cls.library = directory / LIBRARY.name
+    shutil.copy(LIBRARY, cls.library)
+    cls.library.chmod(0o644)
+    return directory
+
+
 @unittest.skipUnless(LIBRARY.is_file(), f"libtomograph is not built ({LIBRARY})")
 class AppLibraryUnderModuleTest(TracingTestCase):
     ZIPKIN = True
@@ -51,13 +63,7 @@ class AppLibraryUnderModuleTest(TracingTestCase):
 
     @classmethod
     def start_backends(cls):
-        # Where the daemons' users (www-data, nobody) can read it, whoever built it.
-        directory = Path(tempfile.mkdtemp(prefix="tomograph-it-lib-"))
-        directory.chmod(0o755)
-        cls.addClassCleanup(shutil.rmtree, directory, ignore_errors=True)
-        cls.library = directory / LIBRARY.name
-        shutil.copy(LIBRARY, cls.library)
-        cls.library.chmod(0o644)
+        readable_copy_of_library(cls)
 
     @classmethod
     def site_config(cls):
@@ -110,18 +116,6 @@ class AppLibraryUnderModuleTest(TracingTestCase):
 
     def test_an_embedded_apps_spans_join_the_modules_trace(self):
         self.assertOneTraceFromModuleToThread("/lib-embedded/trace")
-
-
-def readable_copy_of_library(cls):
-    """A copy of the library in a directory of its own that the daemons' users (www-data,
-    nobody) can read, whoever built it, removed after the class; that directory."""
-    directory = Path(tempfile.mkdtemp(prefix="tomograph-it-lib-"))
-    directory.chmod(0o755)
-    cls.addClassCleanup(shutil.rmtree, directory, ignore_errors=True)
-    cls.library = directory / LIBRARY.name
-    shutil.copy(LIBRARY, cls.library)
-    cls.library.chmod(0o644)
-    return directory
 
 
 @unittest.skipUnless(LIBRARY.is_file(), f"libtomograph is not built ({LIBRARY})")
