@@ -1,10 +1,14 @@
 #include "tg_segment.h"
 
 #include <apr_strings.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -21,6 +25,11 @@
 #if defined(MFD_ALLOW_SEALING) && defined(F_ADD_SEALS)
 #define HAVE_SEALED_MEMFD 1
 #endif
+
+/* What /proc/self/fd/<n> shows of the memfd a segment is in (a memfd has
+ * no file: " (deleted)"), and what tg_segment_find_inherited looks for. */
+#define MEMFD_NAME "tomograph"
+#define MEMFD_LINK "/memfd:" MEMFD_NAME
 
 /* What the descriptor of a segment is sealed against: a file shrunk under
  * its mappings makes every process that touches the lost pages fault
@@ -60,7 +69,7 @@ apr_status_t tg_segment_share(uint32_t records, tg_segment_t **segment_out, int 
     void *memory;
     /* Close-on-exec until it is where it belongs: in a process with other
      * threads, a program one of them runs meanwhile does not get it. */
-    int made = memfd_create("tomograph", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int made = memfd_create(MEMFD_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     int fd;
     if (made < 0)
         return APR_FROM_OS_ERROR(errno);
@@ -168,6 +177,52 @@ static apr_status_t map_descriptor(int fd, uint64_t size, uint64_t cookie,
     (void)cookie;
     (void)segment_out;
     return fd < 0 ? APR_ENOENT : APR_EMISMATCH;
+#endif
+}
+
+/* Whether fd is open on a memfd that tg_segment_share made. */
+static int is_segment_memfd(long fd)
+{
+    char path[64], target[64];
+    ssize_t length;
+    snprintf(path, sizeof(path), "/proc/self/fd/%ld", fd);
+    length = readlink(path, target, sizeof(target) - 1);
+    if (length < 0)
+        return 0;
+    target[length] = '\0';
+    return strcmp(target, MEMFD_LINK " (deleted)") == 0 || strcmp(target, MEMFD_LINK) == 0;
+}
+
+apr_status_t tg_segment_find_inherited(tg_segment_t **segment_out)
+{
+#ifdef HAVE_SEALED_MEMFD
+    /* The fields map_descriptor checks against, read from the file: with no
+     * locator, the segment's own header is all there is to go by. */
+    unsigned char head[offsetof(tg_segment_t, size) + sizeof(uint64_t)];
+    DIR *fds = opendir("/proc/self/fd");
+    struct dirent *entry;
+    apr_status_t rv = APR_ENOENT;
+    if (!fds)
+        return APR_ENOENT;
+    while (rv != APR_SUCCESS && (entry = readdir(fds)) != NULL) {
+        uint64_t cookie, size;
+        char *end;
+        long fd = strtol(entry->d_name, &end, 10);
+        /* tg_segment_share never leaves one below the floor. */
+        if (end == entry->d_name || *end || fd < TG_SEGMENT_FD_FLOOR || fd > INT_MAX
+            || fd == dirfd(fds) || !is_segment_memfd(fd)
+            || pread((int)fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
+            continue;
+        memcpy(&cookie, head + offsetof(tg_segment_t, cookie), sizeof(cookie));
+        memcpy(&size, head + offsetof(tg_segment_t, size), sizeof(size));
+        if (cookie && size >= sizeof(tg_segment_t))
+            rv = map_descriptor((int)fd, size, cookie, segment_out);
+    }
+    closedir(fds);
+    return rv == APR_SUCCESS ? APR_SUCCESS : APR_ENOENT;
+#else
+    (void)segment_out;
+    return APR_ENOTIMPL;
 #endif
 }
 

@@ -19,7 +19,9 @@
  * number may be reused for anything, so tg_segment_attach believes a
  * locator only when the address is a shared mapping of this process, or
  * the descriptor a sealed file open for writing, large enough, and when the
- * memory there has the locator's cookie, layout and size.
+ * memory there has the locator's cookie, layout and size.  A program whose
+ * environment lost the locator (suexec cleans a CGI's) may still find the
+ * descriptor among its own (tg_segment_find_inherited).
  *
  * What inheriting the descriptor opens up: every program httpd execs holds
  * it, whichever user it runs as (a CGI under suexec, a piped logger, a
@@ -114,6 +116,15 @@ const char *tg_segment_locator(const tg_segment_t *segment, int fd, apr_pool_t *
  * (another cookie or layout, a descriptor reused for something else);
  * APR_ENOENT when neither is there. */
 apr_status_t tg_segment_attach(const char *locator, tg_segment_t **segment);
+
+/* With no locator that works: the segment held by a descriptor this
+ * process inherited, found among its descriptors by the name of the memfd
+ * and checked as tg_segment_attach checks one, against the segment's own
+ * header.  For a program whose environment was cleaned on its way from
+ * httpd (suexec keeps only the CGI variables), which keeps the
+ * descriptors.  APR_ENOENT when there is none; APR_ENOTIMPL where there
+ * are no memfds. */
+apr_status_t tg_segment_find_inherited(tg_segment_t **segment);
 
 /* Encodes a finished span and queues it, counted created; never blocks.
  * APR_SUCCESS, or the queue's error (full, too large: counted dropped). */

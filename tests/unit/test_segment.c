@@ -258,6 +258,42 @@ static void test_a_closed_descriptor_or_none_is_not_found(void)
     munmap(segment, tg_segment_footprint(RECORDS));
 }
 
+/* A program whose environment lost the locator (suexec cleans a CGI's)
+ * and kept the descriptor. */
+static void test_a_program_without_the_locator_finds_the_descriptor_it_inherited(void)
+{
+    tg_segment_t *segment, *found = NULL;
+    int fd, status, empty;
+    pid_t child;
+    CU_ASSERT_EQUAL(tg_segment_find_inherited(&found), APR_ENOENT);
+    /* A memfd of the same name, where tg_segment_share leaves one, that
+     * holds no segment is passed over. */
+    fd = memfd_create("tomograph", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    CU_ASSERT_FATAL(fd >= 0);
+    empty = fcntl(fd, F_DUPFD_CLOEXEC, TG_SEGMENT_FD_FLOOR);
+    close(fd);
+    CU_ASSERT_FATAL(empty >= TG_SEGMENT_FD_FLOOR);
+    CU_ASSERT_EQUAL(ftruncate(empty, (off_t)tg_segment_footprint(RECORDS)), 0);
+    CU_ASSERT_EQUAL(fcntl(empty, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+    CU_ASSERT_EQUAL(tg_segment_find_inherited(&found), APR_ENOENT);
+    CU_ASSERT_EQUAL_FATAL(tg_segment_share(RECORDS, &segment, &fd), APR_SUCCESS);
+    child = fork();
+    if (child == 0) {
+        munmap(segment, tg_segment_footprint(RECORDS));
+        if (tg_segment_find_inherited(&found) != APR_SUCCESS)
+            _exit(1);
+        atomic_fetch_add(&found->spans_created, 1);
+        _exit(0);
+    }
+    CU_ASSERT_EQUAL_FATAL(waitpid(child, &status, 0), child);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL(atomic_load(&segment->spans_created), 1);
+    tg_segment_unshare(segment, fd);
+    CU_ASSERT_EQUAL(tg_segment_find_inherited(&found), APR_ENOENT);
+    CU_ASSERT_PTR_NULL(found);
+    close(empty);
+}
+
 void tg_test_add_segment(void)
 {
     CU_pSuite suite = TG_SUITE("segment");
@@ -270,4 +306,5 @@ void tg_test_add_segment(void)
     TG_TEST(suite, test_a_descriptor_holding_another_segment_is_refused);
     TG_TEST(suite, test_a_descriptor_that_is_not_the_segment_is_refused);
     TG_TEST(suite, test_a_closed_descriptor_or_none_is_not_found);
+    TG_TEST(suite, test_a_program_without_the_locator_finds_the_descriptor_it_inherited);
 }

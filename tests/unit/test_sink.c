@@ -369,6 +369,17 @@ static void test_a_program_with_the_descriptor_alone_ships_to_the_module(void)
     tg_segment_unshare(shared_segment, fd);
 }
 
+/* A CGI under suexec: the descriptor, neither the mapping nor the locator
+ * (suexec keeps only the CGI variables), nor any exporter's variable. */
+static void test_a_program_with_the_descriptor_and_no_locator_ships_to_the_module(void)
+{
+    int fd;
+    CU_ASSERT_EQUAL_FATAL(tg_segment_share(MODULE_RECORDS, &shared_segment, &fd), APR_SUCCESS);
+    CU_ASSERT_EQUAL(run_child(forget_the_mapping_and_ship_two, NULL, NULL, NULL), CHILD_OK);
+    CU_ASSERT_EQUAL(atomic_load(&shared_segment->spans_created), 2);
+    tg_segment_unshare(shared_segment, fd);
+}
+
 /* --- nothing configured --- */
 
 static int ship_nowhere(void)
@@ -601,6 +612,8 @@ int main(void)
                 test_a_locator_to_a_segment_not_mapped_here_falls_through_to_the_exporters);
     CU_add_test(suite, "a program with the descriptor alone ships to the module",
                 test_a_program_with_the_descriptor_alone_ships_to_the_module);
+    CU_add_test(suite, "a program with the descriptor and no locator ships to the module",
+                test_a_program_with_the_descriptor_and_no_locator_ships_to_the_module);
     CU_add_test(suite, "a writer killed mid-span costs that span at most",
                 test_a_writer_killed_mid_span_costs_that_span_at_most);
     CU_add_test(suite, "with nothing set spans go nowhere", test_with_nothing_set_spans_go_nowhere);
