@@ -13,7 +13,8 @@
  *     runs, anything forked or exec'd from them with its descriptors): onto
  *     the module's shared-memory queue, counted with its counters and
  *     shipped by its shipper (the module's locator, TOMOGRAPH_SEGMENT, in
- *     the environment);
+ *     the environment, or the module's descriptor alone, which a program
+ *     keeps across exec unless it closes it);
  *   - in any other process, to the exporters the environment names:
  *     TOMOGRAPH_ZIPKIN (a URL), TOMOGRAPH_OTLP (a URL), TOMOGRAPH_STATSD
  *     (host:port), TOMOGRAPH_SPAN_FILE (a path), from a bounded buffer that a
