@@ -31,9 +31,11 @@
 #define MEMFD_NAME "tomograph"
 #define MEMFD_LINK "/memfd:" MEMFD_NAME
 
-/* What the descriptor of a segment is sealed against: a file shrunk under
- * its mappings makes every process that touches the lost pages fault
- * (SIGBUS), and any program httpd execs holds the descriptor. */
+/* What the descriptor of a segment is sealed against, any program httpd
+ * execs holding it: a file shrunk under its mappings makes every process
+ * that touches the lost pages fault (SIGBUS); and no seal may be added
+ * later (F_SEAL_FUTURE_WRITE would keep the next programs from mapping it
+ * for writing). */
 #define SEGMENT_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 static apr_size_t segment_bytes(uint32_t records)
