@@ -333,16 +333,37 @@ static int handler_reads_context(const request_rec *r)
     return handler[0] != 'd' || strcmp(handler, "default-handler") != 0;
 }
 
+/* Whether mod_cgi or mod_cgid runs r: they serve these two handler names
+ * (a ScriptAlias, AddHandler cgi-script, an Action's redirect), compared as
+ * they compare them. */
+static int runs_cgi(const request_rec *r)
+{
+    const char *handler = r->handler;
+    if (!handler)
+        return 0;
+    if (handler[0] == 'c')
+        return strcmp(handler, "cgi-script") == 0;
+    return handler[0] == 'a' && strcmp(handler, "application/x-httpd-cgi") == 0;
+}
+
 /* Runs first among handlers, when what serves r is known for sure.  Hands
  * the server span on in the headers to the app that reads them (a call to a
  * backend carries its CLIENT span instead: start_backend_call), and notes
  * what serves r when it is not what was asked for: a subrequest that is run
  * (not a mere lookup: mod_wsgi looks one up for PATH_TRANSLATED on every
  * request), or the file DirectoryIndex put in place without a redirect
- * request. */
+ * request.  Gives a CGI the shared segment's locator. */
 int hand_on_span(request_rec *r)
 {
-    request_trace_t *trace = ensure_trace(r);
+    request_trace_t *trace;
+    /* A CGI is exec'd with an environment made from r's alone: there its
+     * libtomograph finds the segment, as a forked app finds it in its
+     * process's, whether or not the module traces r.  Only a CGI's: other
+     * handlers hand r's environment on to a backend (mod_proxy_fcgi) or to
+     * an app (mod_wsgi) that has the process's. */
+    if (tomograph_retained && runs_cgi(r))
+        apr_table_setn(r->subprocess_env, TG_SEGMENT_ENV, tomograph_retained->locator);
+    trace = ensure_trace(r);
     if (!trace || !tracing_enabled(r))
         return DECLINED;
     if (r->main)

@@ -8,10 +8,13 @@
  * context (the Python binding keeps one per coroutine in a contextvar).
  *
  * Where a finished span goes is decided once per process, at the first span:
- *   - in a process httpd forked with mod_tomograph loaded (a mod_wsgi daemon
- *     or embedded interpreter, anything forked from them): onto the module's
- *     shared-memory queue, counted with its counters and shipped by its
- *     shipper (the module's locator, TOMOGRAPH_SEGMENT, in the environment);
+ *   - in a process httpd started with mod_tomograph loaded (a mod_wsgi
+ *     daemon or embedded interpreter, a CGI program that mod_cgi or mod_cgid
+ *     runs, anything forked or exec'd from them with its descriptors): onto
+ *     the module's shared-memory queue, counted with its counters and
+ *     shipped by its shipper (the module's locator, TOMOGRAPH_SEGMENT, in
+ *     the environment, or the module's descriptor alone, which a program
+ *     keeps across exec unless it closes it);
  *   - in any other process, to the exporters the environment names:
  *     TOMOGRAPH_ZIPKIN (a URL), TOMOGRAPH_OTLP (a URL), TOMOGRAPH_STATSD
  *     (host:port), TOMOGRAPH_SPAN_FILE (a path), from a bounded buffer that a
