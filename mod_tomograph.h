@@ -54,6 +54,7 @@ typedef struct {
     int trust_incoming;
     int b3_join;
     double sample_rate;
+    double deep_trace_rate;      /* share of requests handed a signed X-Trace-Info */
     const char *service;         /* in a <Location> or <Directory>; NULL: default_service */
     const char *response_header; /* "" turns an inherited one off */
     tg_format_set_t propagate;   /* formats handed on to the app and backends; 0 unset */
@@ -62,12 +63,16 @@ typedef struct {
 /* Outlives generations: lives in the process pool's userdata.  The shared
  * segment (tg_segment.h) is made once per httpd instance and kept across
  * restarts (the scoreboard's model), so spans that old children finish
- * after a graceful restart reach the new shipper. */
+ * after a graceful restart reach the new shipper; its descriptor too, one
+ * for the life of the instance, which mod_cgid's daemon of each generation
+ * inherits. */
 typedef struct {
-    apr_shm_t *shm;
+    apr_shm_t *shm;        /* only where there are no memfds (fd -1) */
     tg_segment_t *shared;
     tg_queue_t *queue;
     int queue_size;
+    int fd;                /* the memfd holding the segment, open across exec; -1: none */
+    const char *locator;   /* TG_SEGMENT_ENV's value, the same in every generation */
 } retained_t;
 
 /* This process's view of the segment: set in post_config, inherited by the

@@ -77,6 +77,7 @@ void *create_dir_conf(apr_pool_t *p, char *dir)
     conf->trust_incoming = -1;
     conf->b3_join = -1;
     conf->sample_rate = -1;
+    conf->deep_trace_rate = -1;
     return conf;
 }
 
@@ -88,6 +89,7 @@ void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_FLAG(trust_incoming);
     MERGE_FLAG(b3_join);
     conf->sample_rate = add->sample_rate >= 0 ? add->sample_rate : base->sample_rate;
+    conf->deep_trace_rate = add->deep_trace_rate >= 0 ? add->deep_trace_rate : base->deep_trace_rate;
     MERGE_IF_SET(service);
     MERGE_IF_SET(response_header);
     MERGE_IF_SET(propagate);
@@ -142,13 +144,15 @@ static const char *set_dir_flag(cmd_parms *cmd, void *mconfig, const char *arg)
     return NULL;
 }
 
-static const char *set_sample_rate(cmd_parms *cmd, void *mconfig, const char *arg)
+/* A share of requests, from 0 to 1, into the dir_conf_t double at
+ * cmd->info. */
+static const char *set_dir_share(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     char *end;
     double rate = strtod(arg, &end);
     if (end == arg || *end || !(rate >= 0.0 && rate <= 1.0))
-        return bad_value(cmd, arg, "a sampling rate from 0 to 1");
-    ((dir_conf_t *)mconfig)->sample_rate = rate;
+        return bad_value(cmd, arg, "a share of requests from 0 to 1");
+    *(double *)((char *)mconfig + (apr_size_t)cmd->info) = rate;
     return NULL;
 }
 
@@ -363,8 +367,12 @@ const command_rec tomograph_cmds[] = {
     AP_INIT_TAKE1("TomographB3Join", set_dir_flag, (void *)APR_OFFSETOF(dir_conf_t, b3_join),
                   RSRC_CONF | ACCESS_CONF,
                   "On to share a B3 caller's span id (Zipkin's shared span), Off (the default) for a child span"),
-    AP_INIT_TAKE1("TomographSampleRate", set_sample_rate, NULL, RSRC_CONF | ACCESS_CONF,
-                  "Share of new traces recorded, from 0 to 1 (default 1)"),
+    AP_INIT_TAKE1("TomographSampleRate", set_dir_share, (void *)APR_OFFSETOF(dir_conf_t, sample_rate),
+                  RSRC_CONF | ACCESS_CONF, "Share of new traces recorded, from 0 to 1 (default 1)"),
+    AP_INIT_TAKE1("TomographDeepTraceRate", set_dir_share,
+                  (void *)APR_OFFSETOF(dir_conf_t, deep_trace_rate), RSRC_CONF | ACCESS_CONF,
+                  "Share of requests, from 0 to 1 (default 0), handed a signed X-Trace-Info that "
+                  "turns on the app's osprofiler; besides those whose caller sent a valid one"),
     AP_INIT_TAKE1("TomographSampleLimit", set_sample_limit, NULL, RSRC_CONF,
                   "Most new traces sampled a second (default 0: no limit)"),
     AP_INIT_TAKE1("TomographResponseHeader", set_response_header_name, NULL, RSRC_CONF | ACCESS_CONF,

@@ -83,22 +83,37 @@ static retained_t *retained_data(server_rec *s)
 
 static apr_status_t create_shared(retained_t *keep, server_rec *s, int queue_size)
 {
-    /* APR keeps its own header at the start of the segment, so the address
-     * it gives is only 8-byte aligned: tg_segment_create aligns it. */
     apr_size_t size = tg_segment_footprint((uint32_t)queue_size);
-    /* Anonymous: inherited by every process httpd forks, removed with the
-     * last of them, never left behind in /dev/shm. */
-    apr_status_t rv = apr_shm_create(&keep->shm, size, NULL, s->process->pool);
+    /* A memfd, kept mapped and open for the life of the process, with no
+     * cleanup: the module's code is unloaded before the process pool's
+     * cleanups run, and the kernel frees the memory with the last process
+     * that maps it or holds the descriptor.  Inherited by every process
+     * httpd forks, and its descriptor by every program they exec (a CGI),
+     * never left behind in /dev/shm. */
+    apr_status_t rv = tg_segment_share((uint32_t)queue_size, &keep->shared, &keep->fd);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                     TGLOGNO(00001) "cannot create %" APR_SIZE_T_FMT
-                     " bytes of shared memory for TomographQueueSize %d",
-                     size, queue_size);
-        return rv;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     TGLOGNO(00013) "cannot make the shared segment a memfd: programs httpd "
+                     "runs (CGI) cannot reach the queue, and their spans go to the "
+                     "exporters their environment names, if any");
+        keep->fd = -1;
+        /* Anonymous: forked processes have it, exec'd ones do not.  APR
+         * keeps its own header at the start of the segment, so the address
+         * it gives is only 8-byte aligned: tg_segment_create aligns it. */
+        rv = apr_shm_create(&keep->shm, size, NULL, s->process->pool);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                         TGLOGNO(00001) "cannot create %" APR_SIZE_T_FMT
+                         " bytes of shared memory for TomographQueueSize %d",
+                         size, queue_size);
+            return rv;
+        }
+        keep->shared = tg_segment_create(apr_shm_baseaddr_get(keep->shm), (uint32_t)queue_size);
     }
-    keep->shared = tg_segment_create(apr_shm_baseaddr_get(keep->shm), (uint32_t)queue_size);
     keep->queue = tg_segment_queue(keep->shared);
     keep->queue_size = queue_size;
+    /* The same for every generation: the segment and its descriptor are. */
+    keep->locator = tg_segment_locator(keep->shared, keep->fd, s->process->pool);
     return APR_SUCCESS;
 }
 
@@ -423,9 +438,11 @@ int tomograph_start(apr_pool_t *pconf, server_rec *s)
                      conf->queue_size, tomograph_retained->queue_size);
     }
     /* In the environment before mod_wsgi forks its daemons (at pre_mpm, or
-     * in its post_config, after ours): an app's libtomograph finds the
-     * segment there, in every process httpd forks. */
-    setenv(TG_SEGMENT_ENV, tg_segment_locator(tomograph_retained->shared, pconf), 1);
+     * in its post_config, after ours) and mod_cgid its own (in its
+     * post_config, after ours): an app's libtomograph finds the segment
+     * there, in every process httpd forks.  A CGI's environment is made
+     * from its request's instead (hand_on_span puts it there). */
+    setenv(TG_SEGMENT_ENV, tomograph_retained->locator, 1);
     if (!conf->span_file && !tg_export_count_on(&conf->export, pconf))
         conf->span_file = DEFAULT_SPAN_FILE;
     daemon = apr_pcalloc(pconf, sizeof(*daemon));

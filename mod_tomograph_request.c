@@ -15,6 +15,7 @@ APLOG_USE_MODULE(tomograph);
 #include "http_request.h"
 
 #include "tg_ids.h"
+#include "tg_osprofiler.h"
 #include "tg_record.h"
 #include "tg_redact.h"
 #include "tg_span.h"
@@ -61,6 +62,7 @@ typedef struct {
     backend_call_t call;           /* the client request's and its internal redirects' */
     const char *tracestate;        /* the trusted caller's, handed on unchanged */
     const char *first_uri;         /* r->uri when the trace began */
+    int deep;                      /* X-Trace-Info goes on: see choose_deep_trace */
     int have_hex;                  /* the ids below are written (when first asked for) */
     char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
     char span_hex[TG_SPAN_ID_HEX_LEN + 1];
@@ -108,6 +110,52 @@ static int decide_sampled(const tg_context_t *caller, int trusted, const dir_con
     return tg_sampling_decide(&sampler, caller, trusted,
                               sampler.rate < 1.0 ? tg_random_span_id() : 0,
                               sampler.limit_per_second ? apr_time_now() : 0);
+}
+
+/* Whether the caller sent a valid X-Trace-Info (signed, when the server has
+ * keys), whether or not the trace continues from it (TomographExtract may
+ * not read it, or another header may win over it).  `caller` is what
+ * tg_extract_in_order read; NULL when no header could carry a context. */
+static int caller_sent_trace_info(const request_rec *root, const tg_context_t *caller,
+                                  int continued, const server_conf_t *sconf)
+{
+    const char *info;
+    tg_context_t sent;
+    if (!caller)
+        return 0;
+    if (continued && (caller->agreeing & TG_FORMAT_BIT(TG_FORMAT_X_TRACE_INFO)))
+        return 1;
+    info = apr_table_get(root->headers_in, "X-Trace-Info");
+    return info
+           && tg_osprofiler_parse(info, apr_table_get(root->headers_in, "X-Trace-HMAC"),
+                                  sconf->hmac_keys, root->pool, &sent)
+                  == APR_SUCCESS;
+}
+
+/* Whether a trusted caller decided the sampling itself. */
+static int caller_decided(const tg_context_t *caller, int trusted)
+{
+    return trusted && caller && (caller->debug || caller->sampling != TG_SAMPLING_DEFER);
+}
+
+/* Deep tracing: whether X-Trace-Info goes on to what serves the request.
+ * osprofiler takes a valid one to mean "profile this", at the cost of a span
+ * for every SQL statement, so it goes on as it would without the module,
+ * when the caller sent one (osprofiler's own rule), and besides for
+ * TomographDeepTraceRate of the requests, drawn apart from
+ * TomographSampleRate; never else, or loading the module would turn
+ * osprofiler on for all the traffic.  A request drawn is recorded too (a
+ * deep trace needs its root) unless its caller decided otherwise; an
+ * unrecorded one hands on no X-Trace-Info (tg_inject_formats). */
+static void choose_deep_trace(request_trace_t *trace, const request_rec *root,
+                              const tg_context_t *caller, int continued, int trusted,
+                              const dir_conf_t *dconf, const server_conf_t *sconf)
+{
+    int drawn = dconf->deep_trace_rate > 0
+                && tg_sampling_draw(dconf->deep_trace_rate, tg_random_span_id());
+    trace->deep = drawn || caller_sent_trace_info(root, caller, continued, sconf);
+    if (drawn && !caller_decided(caller, trusted))
+        trace->server.sampled = 1;
 }
 
 /* The ids in hex, written the first time something shows them: most
@@ -189,6 +237,7 @@ static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, re
         tg_span_tag(span, "tomograph.untrusted.span_id", hex);
     }
     span->sampled = decide_sampled(looked ? &caller : NULL, trusted, dconf, sconf);
+    choose_deep_trace(trace, root, looked ? &caller : NULL, continued, trusted, dconf, sconf);
     set_endpoint_of(&span->local, root->connection->local_ip, root->connection->local_addr,
                     span->pool);
     set_endpoint_of(&span->remote, root->useragent_ip, root->useragent_addr, span->pool);
@@ -255,12 +304,13 @@ static const char *signing_key(const request_rec *r)
 static void hand_on_context(request_rec *r, const request_trace_t *trace, const tg_span_t *span)
 {
     const dir_conf_t *dconf = dir_conf(r);
+    tg_format_set_t formats = dconf->propagate ? dconf->propagate : TG_FORMATS_PROPAGATE_DEFAULT;
     tg_context_t ctx;
     tg_span_context(span, &ctx);
     ctx.tracestate = trace->tracestate;
-    tg_inject_into_table(r->headers_in, &ctx,
-                         dconf->propagate ? dconf->propagate : TG_FORMATS_PROPAGATE_DEFAULT,
-                         signing_key(r), r->pool);
+    if (!trace->deep)
+        formats &= ~TG_FORMAT_BIT(TG_FORMAT_X_TRACE_INFO);
+    tg_inject_into_table(r->headers_in, &ctx, formats, signing_key(r), r->pool);
 }
 
 /* Whether what serves r reads the trace from its request headers: an app
@@ -283,16 +333,37 @@ static int handler_reads_context(const request_rec *r)
     return handler[0] != 'd' || strcmp(handler, "default-handler") != 0;
 }
 
+/* Whether mod_cgi or mod_cgid runs r: they serve these two handler names
+ * (a ScriptAlias, AddHandler cgi-script, an Action's redirect), compared as
+ * they compare them. */
+static int runs_cgi(const request_rec *r)
+{
+    const char *handler = r->handler;
+    if (!handler)
+        return 0;
+    if (handler[0] == 'c')
+        return strcmp(handler, "cgi-script") == 0;
+    return handler[0] == 'a' && strcmp(handler, "application/x-httpd-cgi") == 0;
+}
+
 /* Runs first among handlers, when what serves r is known for sure.  Hands
  * the server span on in the headers to the app that reads them (a call to a
  * backend carries its CLIENT span instead: start_backend_call), and notes
  * what serves r when it is not what was asked for: a subrequest that is run
  * (not a mere lookup: mod_wsgi looks one up for PATH_TRANSLATED on every
  * request), or the file DirectoryIndex put in place without a redirect
- * request. */
+ * request.  Gives a CGI the shared segment's locator. */
 int hand_on_span(request_rec *r)
 {
-    request_trace_t *trace = ensure_trace(r);
+    request_trace_t *trace;
+    /* A CGI is exec'd with an environment made from r's alone: there its
+     * libtomograph finds the segment, as a forked app finds it in its
+     * process's, whether or not the module traces r.  Only a CGI's: other
+     * handlers hand r's environment on to a backend (mod_proxy_fcgi) or to
+     * an app (mod_wsgi) that has the process's. */
+    if (tomograph_retained && runs_cgi(r))
+        apr_table_setn(r->subprocess_env, TG_SEGMENT_ENV, tomograph_retained->locator);
+    trace = ensure_trace(r);
     if (!trace || !tracing_enabled(r))
         return DECLINED;
     if (r->main)

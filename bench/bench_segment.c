@@ -28,7 +28,7 @@ const char *bench_segment_open(uint32_t records)
     segment = tg_segment_create(memory, records);
     if (apr_initialize() != APR_SUCCESS || apr_pool_create(&pool, NULL) != APR_SUCCESS)
         return NULL;
-    snprintf(locator, sizeof(locator), "%s", tg_segment_locator(segment, pool));
+    snprintf(locator, sizeof(locator), "%s", tg_segment_locator(segment, -1, pool));
     apr_pool_destroy(pool);
     if (setenv(TG_SEGMENT_ENV, locator, 1) != 0) {
         perror("bench_segment_open: setenv");

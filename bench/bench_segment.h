@@ -11,7 +11,9 @@
 #include <stdint.h>
 
 /* Makes the segment (a queue of `records` records, every page touched) in
- * an anonymous shared mapping and puts its locator in TOMOGRAPH_SEGMENT:
+ * an anonymous shared mapping (httpd's where there are no memfds; a forked
+ * process writes to either alike: its locator names no descriptor) and
+ * puts its locator in TOMOGRAPH_SEGMENT:
  * to be called before the process's first span.  The locator, or NULL (the
  * reason on stderr) on failure. */
 const char *bench_segment_open(uint32_t records);

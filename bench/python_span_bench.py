@@ -28,6 +28,10 @@ def tomograph_cases(tomograph):
     start, stop, span, begin, INTERNAL = (tomograph.start, tomograph.stop, tomograph.span,
                                           tomograph.begin, tomograph.INTERNAL)
 
+    @tomograph.traced(SERVICE, NAME)
+    def nothing():
+        pass
+
     def start_stop(n):
         start(SERVICE, "request", HOST, PORT)
         for _ in range(n):
@@ -42,6 +46,12 @@ def tomograph_cases(tomograph):
                 pass
         stop("request")
 
+    def traced(n):
+        start(SERVICE, "request", HOST, PORT)
+        for _ in range(n):
+            nothing()
+        stop("request")
+
     def handle(n):
         parent = begin(None, None, INTERNAL, SERVICE, "request", HOST, PORT)
         for _ in range(n):
@@ -49,7 +59,7 @@ def tomograph_cases(tomograph):
         parent.end()
 
     return [("tomograph start/stop", start_stop), ("tomograph with span", with_span),
-            ("tomograph handle", handle)]
+            ("tomograph traced", traced), ("tomograph handle", handle)]
 
 
 def zipkin_case():

@@ -8,10 +8,13 @@
  * context (the Python binding keeps one per coroutine in a contextvar).
  *
  * Where a finished span goes is decided once per process, at the first span:
- *   - in a process httpd forked with mod_tomograph loaded (a mod_wsgi daemon
- *     or embedded interpreter, anything forked from them): onto the module's
- *     shared-memory queue, counted with its counters and shipped by its
- *     shipper (the module's locator, TOMOGRAPH_SEGMENT, in the environment);
+ *   - in a process httpd started with mod_tomograph loaded (a mod_wsgi
+ *     daemon or embedded interpreter, a CGI program that mod_cgi or mod_cgid
+ *     runs, anything forked or exec'd from them with its descriptors): onto
+ *     the module's shared-memory queue, counted with its counters and
+ *     shipped by its shipper (the module's locator, TOMOGRAPH_SEGMENT, in
+ *     the environment, or the module's descriptor alone, which a program
+ *     keeps across exec unless it closes it);
  *   - in any other process, to the exporters the environment names:
  *     TOMOGRAPH_ZIPKIN (a URL), TOMOGRAPH_OTLP (a URL), TOMOGRAPH_STATSD
  *     (host:port), TOMOGRAPH_SPAN_FILE (a path), from a bounded buffer that a
@@ -146,6 +149,17 @@ int tomograph_span_begin(tomograph_span_t **span, const tomograph_span_t *parent
  * tomograph_start_server). */
 int tomograph_span_begin_server(tomograph_span_t **span, const char *service, const char *name,
                                 tomograph_get_header_fn *get, void *carrier);
+/* A span that osprofiler made, for a bridge from its notifications (the
+ * Python binding's osprofiler driver): ids from the UUIDs a notification
+ * carries, base_id (the trace), trace_id (the span) and parent_id, mapped
+ * as mod_tomograph maps X-Trace-Info's, so that the module's spans and the
+ * service's osprofiler spans make one tree.  Recorded whatever the sampling
+ * (osprofiler decided to profile).  TOMOGRAPH_EBADTOKEN when an id is not a
+ * UUID. */
+int tomograph_span_begin_osprofiler(tomograph_span_t **span, tomograph_kind_t kind,
+                                    const char *service, const char *name, const char *host,
+                                    const char *base_id, const char *trace_id,
+                                    const char *parent_id);
 int tomograph_span_annotate(tomograph_span_t *span, const char *message);
 int tomograph_span_tag(tomograph_span_t *span, const char *key, const char *value);
 int tomograph_span_fail(tomograph_span_t *span, const char *reason);

@@ -243,9 +243,14 @@ static void decide(void)
 {
     const char *locator = getenv(TG_SEGMENT_ENV);
     pthread_once(&process_once, prepare_process);
-    /* Under httpd the module's segment; a program that inherited the
-     * variable without the mapping (one an application ran) falls through. */
-    if (locator && tg_segment_attach(locator, &sink_segment) == APR_SUCCESS) {
+    /* Under httpd the module's segment: its mapping in a process httpd
+     * forked, its descriptor mapped anew in a program httpd exec'd (a CGI),
+     * found by its name when the environment lost the locator (suexec's);
+     * a program with neither (one an application ran with its descriptors
+     * closed) falls through.  The search costs a look at /proc/self/fd,
+     * once per process. */
+    if ((locator && tg_segment_attach(locator, &sink_segment) == APR_SUCCESS)
+        || tg_segment_find_inherited(&sink_segment) == APR_SUCCESS) {
         sink_kind = TOMOGRAPH_SINK_MODULE;
         return;
     }

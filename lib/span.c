@@ -7,6 +7,7 @@
 
 #include "lib.h"
 #include "sink.h"
+#include "tg_osprofiler.h"
 #include "tg_propagation.h"
 #include "tg_span.h"
 #include "tg_w3c.h"
@@ -149,6 +150,32 @@ int tomograph_span_begin_server(tomograph_span_t **span, const char *service, co
      * carry a bare decision (b3: 0), which the sampling honours. */
     tg_extract_in_order(get, carrier, NULL, settings->hmac_keys, pool, &caller);
     *span = begin_in(pool, settings, TG_SPAN_SERVER, &caller, service, name, NULL, 0);
+    return TOMOGRAPH_OK;
+}
+
+int tomograph_span_begin_osprofiler(tomograph_span_t **span, tomograph_kind_t kind,
+                                    const char *service, const char *name, const char *host,
+                                    const char *base_id, const char *trace_id,
+                                    const char *parent_id)
+{
+    const tg_lib_settings_t *settings;
+    tg_context_t parent;
+    uint64_t span_id;
+    apr_pool_t *pool;
+    if (!span)
+        return TOMOGRAPH_EINVAL;
+    *span = NULL;
+    if (!tg_lib_given(name) || (unsigned)kind >= sizeof(core_kinds) / sizeof(core_kinds[0]))
+        return TOMOGRAPH_EINVAL;
+    if (tg_osprofiler_span_ids(base_id, trace_id, parent_id, &parent, &span_id) != APR_SUCCESS)
+        return TOMOGRAPH_EBADTOKEN;
+    if (!(settings = tg_lib_settings()) || !(pool = tg_lib_pool_acquire()))
+        return TOMOGRAPH_ENOMEM;
+    /* parent's ACCEPT records it; a root (no parent span) gets new ids,
+     * which osprofiler's replace. */
+    *span = begin_in(pool, settings, core_kinds[kind], &parent, service, name, host, 0);
+    (*span)->span.trace_id = parent.trace_id;
+    (*span)->span.id = span_id;
     return TOMOGRAPH_OK;
 }
 

@@ -4,6 +4,7 @@
 #include <apr_strings.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tg_hmac.h"
 #include "tg_json.h"
@@ -221,6 +222,29 @@ apr_status_t tg_osprofiler_parse(const char *info, const char *hmac,
     ctx.sampling = TG_SAMPLING_ACCEPT;
     ctx.format = TG_FORMAT_X_TRACE_INFO;
     *out = ctx;
+    return APR_SUCCESS;
+}
+
+apr_status_t tg_osprofiler_span_ids(const char *base_id, const char *trace_id,
+                                    const char *parent_id, tg_context_t *parent,
+                                    uint64_t *span_id)
+{
+    tg_context_t ctx;
+    uint64_t id, low_bits, parent_hi;
+    memset(&ctx, 0, sizeof(ctx));
+    if (!base_id || !trace_id || !parent_id
+        || !parse_uuid(base_id, &ctx.trace_id.hi, &ctx.trace_id.lo)
+        || !parse_uuid(trace_id, &id, &low_bits) || !parse_uuid(parent_id, &parent_hi, &low_bits)
+        || tg_trace_id_is_zero(ctx.trace_id) || id == 0 || parent_hi == 0)
+        return APR_EINVAL;
+    /* osprofiler's profiler starts its stack as [base_id, parent_id or
+     * base_id]: base_id as the parent is no span. */
+    if (strcasecmp(parent_id, base_id) != 0)
+        ctx.span_id = parent_hi;
+    ctx.sampling = TG_SAMPLING_ACCEPT;
+    ctx.format = TG_FORMAT_X_TRACE_INFO;
+    *parent = ctx;
+    *span_id = id;
     return APR_SUCCESS;
 }
 

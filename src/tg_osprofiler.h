@@ -28,6 +28,18 @@ apr_status_t tg_osprofiler_parse(const char *info, const char *hmac,
                                  const apr_array_header_t *keys, apr_pool_t *pool,
                                  tg_context_t *out);
 
+/* The ids of a span osprofiler made, from the UUIDs of its notifications
+ * (base_id, trace_id: the span's own, parent_id), mapped as X-Trace-Info's
+ * are, so that the spans a service's osprofiler records and the ones the
+ * module records name each other: *parent is the context the span
+ * continues (trace id base_id, span id parent_id's first 64 bits, sampling
+ * ACCEPT; span id 0 for osprofiler's root, whose parent_id is base_id) and
+ * *span_id trace_id's first 64 bits.  APR_EINVAL, and nothing written, when
+ * one is not a UUID or an id would be zero. */
+apr_status_t tg_osprofiler_span_ids(const char *base_id, const char *trace_id,
+                                    const char *parent_id, tg_context_t *parent,
+                                    uint64_t *span_id);
+
 /* Makes the X-Trace-Info value for ctx and, when key is not NULL, its
  * X-Trace-HMAC (else *hmac is NULL).  Both in pool. */
 const char *tg_osprofiler_format(const tg_context_t *ctx, const char *key,

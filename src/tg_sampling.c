@@ -13,6 +13,12 @@ int tg_rate_limit_admit(tg_rate_limit_t *limit, uint64_t per_second, apr_time_t 
     return atomic_fetch_add(&limit->admitted, 1) < per_second;
 }
 
+int tg_sampling_draw(double rate, uint64_t random)
+{
+    /* 53 random bits make a double in [0, 1) exactly. */
+    return rate >= 1.0 || (double)(random >> 11) * 0x1.0p-53 < rate;
+}
+
 int tg_sampling_decide(const tg_sampler_t *sampler, const tg_context_t *caller, int trusted,
                        uint64_t random, apr_time_t now)
 {
@@ -20,8 +26,7 @@ int tg_sampling_decide(const tg_sampler_t *sampler, const tg_context_t *caller, 
         return 1;
     if (trusted && caller && caller->sampling != TG_SAMPLING_DEFER)
         return caller->sampling == TG_SAMPLING_ACCEPT;
-    /* 53 random bits make a double in [0, 1) exactly. */
-    if (sampler->rate < 1.0 && (double)(random >> 11) * 0x1.0p-53 >= sampler->rate)
+    if (!tg_sampling_draw(sampler->rate, random))
         return 0;
     return !sampler->limit || tg_rate_limit_admit(sampler->limit, sampler->limit_per_second, now);
 }

@@ -25,6 +25,11 @@ typedef struct {
     uint64_t limit_per_second;
 } tg_sampler_t;
 
+/* Whether a draw of `random` (uniform over 64 bits) falls in a share of
+ * `rate` (0 to 1): the same coin for the sampling rate and any other share
+ * of requests (TomographDeepTraceRate). */
+int tg_sampling_draw(double rate, uint64_t random);
+
 /* A trusted caller's decision wins (debug always samples); otherwise the
  * rate, drawn with `random` (uniform over 64 bits), then the limit. */
 int tg_sampling_decide(const tg_sampler_t *sampler, const tg_context_t *caller, int trusted,

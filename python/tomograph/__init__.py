@@ -13,60 +13,29 @@ onto the module's queue; elsewhere to the exporters the environment names
 (TOMOGRAPH_SPAN_FILE, TOMOGRAPH_ZIPKIN, ...). A misuse raises TraceError.
 """
 
-import contextvars
 import functools
 import re
 import weakref
 
-from tomograph._tomograph import CLIENT, INTERNAL, SERVER, TraceError, begin, begin_server, flush
+from tomograph._tomograph import (CLIENT, INTERNAL, SERVER, TraceError, _open, begin,
+                                  begin_server, flush, span, start, stop)
+from tomograph._tomograph import push as _push, traced_function as _traced_function
 
 __all__ = ["TraceError", "start", "stop", "annotate", "tag", "get_trace_info",
            "add_trace_info_header", "start_http", "traced", "span", "Middleware",
            "before_execute", "after_execute", "flush"]
 
-# The spans open in this context, innermost last: (name, span) pairs in a tuple, so that a
-# context copied into a new task or thread goes on from the same spans without sharing
-# later changes.
-_open = contextvars.ContextVar("tomograph_open_spans", default=())
+# What a span costs the application is in the extension: start, stop, the span context
+# manager and the function traced() makes, and _open, the contextvar of the spans open in
+# this context (a tuple of Spans, innermost last, so that a context copied into a new task
+# or thread goes on from the same spans without sharing later changes).
 
 
 def _current(doing):
     spans = _open.get()
     if not spans:
         raise TraceError(f"{doing}: no span started in this thread or task")
-    return spans[-1][1]
-
-
-def _push(name, opened):
-    _open.set(_open.get() + ((name, opened),))
-    return opened
-
-
-def _pop(opened):
-    """Removes the span from this context's spans, wherever it is."""
-    _open.set(tuple(pair for pair in _open.get() if pair[1] is not opened))
-
-
-def start(service, name, host, port, token=None):
-    """Starts a span: the child of the current one, or with a token (get_trace_info() of
-    another thread or process) the child of the span that gave it, or else a new trace."""
-    spans = _open.get()
-    parent = spans[-1][1] if spans and token is None else None
-    opened = begin(parent, token, INTERNAL, service, name, host, port or 0)
-    _open.set(spans + ((name, opened),))
-    return opened
-
-
-def stop(name):
-    """Finishes the current span, which must be the one started as name."""
-    spans = _open.get()
-    if not spans:
-        raise TraceError(f"stop({name!r}): no span started in this thread or task")
-    current_name, current = spans[-1]
-    if current_name != name:
-        raise TraceError(f"stop({name!r}): the current span is {current_name!r}")
-    _open.set(spans[:-1])
-    current.end()
+    return spans[-1]
 
 
 def annotate(message):
@@ -118,56 +87,21 @@ def start_http(service, name, request):
     """Starts a server span for an incoming request, continuing the trace its headers carry
     (under mod_tomograph, the module's span for the request)."""
     headers, is_environ = _request_headers(request)
-    return _push(name, begin_server(service, name, headers, is_environ))
-
-
-class span:
-    """with tomograph.span(service, name): ... -- a span for the block; an exception marks
-    it failed with the exception's type, and goes on unchanged."""
-
-    __slots__ = ("service", "name", "host", "port", "_span")
-
-    def __init__(self, service, name, host=None, port=0):
-        self.service, self.name, self.host, self.port = service, name, host, port
-        self._span = None
-
-    def __enter__(self):
-        # start()'s work without its call: a block's span costs what start and stop do.
-        spans = _open.get()
-        self._span = opened = begin(spans[-1][1] if spans else None, None, INTERNAL,
-                                    self.service, self.name, self.host, self.port or 0)
-        _open.set(spans + ((self.name, opened),))
-        return self
-
-    def __exit__(self, exc_type, exc, traceback):
-        opened = self._span
-        if exc_type is not None:
-            opened.fail(exc_type.__name__)
-        spans = _open.get()
-        if spans and spans[-1][1] is opened:
-            _open.set(spans[:-1])
-        else:  # the block left a span it started open
-            _pop(opened)
-        opened.end()
-        return False
+    return _push(begin_server(service, name, headers, is_environ))
 
 
 def traced(service, name):
     """@tomograph.traced(service, name): a span for each call of the function, closed when it
     returns or raises (an exception marks it failed and is raised on unchanged)."""
     def decorate(function):
-        @functools.wraps(function)
-        def traced_call(*args, **kwargs):
-            with span(service, name):
-                return function(*args, **kwargs)
-        return traced_call
+        return functools.update_wrapper(_traced_function(function, service, name), function)
     return decorate
 
 
 def _end_request(request_span, failure=None):
     """Ends what a request left open (failed), then its span, and leaves the context empty:
     a thread that serves the next request must not find a span of this one."""
-    for _, left in reversed(_open.get()):
+    for left in reversed(_open.get()):
         if left is not request_span and not left.ended:
             left.fail("left open")
             left.end()
@@ -253,6 +187,13 @@ def _verb(clauseelement):
     return getattr(clauseelement, "__visit_name__", "sql")
 
 
+def _statement_text(statement, keep_literals=False):
+    """A statement as its span shows it: on one line, and its literals replaced by '?'
+    unless keep_literals."""
+    text = " ".join(statement.split())
+    return text if keep_literals else _SQL_LITERAL.sub("?", text)
+
+
 def _end_statement(connection, statement, failure=None):
     """Ends the connection's latest statement span, its text as SQLAlchemy sent it."""
     spans = connection.info.get(_SQL_SPANS) if connection is not None else None
@@ -260,8 +201,7 @@ def _end_statement(connection, statement, failure=None):
         return
     ended, keep_literals = spans.pop()
     if statement:
-        text = " ".join(statement.split())
-        ended.tag("sql.statement", text if keep_literals else _SQL_LITERAL.sub("?", text))
+        ended.tag("sql.statement", _statement_text(statement, keep_literals))
     if failure:
         ended.fail(failure)
     ended.end()
@@ -288,7 +228,7 @@ def before_execute(service, keep_literals=False):
     (keep_literals=True keeps them); bound parameters never reach a span."""
     def listener(connection, clauseelement, *rest):
         spans = _open.get()
-        parent = spans[-1][1] if spans else None
+        parent = spans[-1] if spans else None
         opened = begin(parent, None, CLIENT, service, _verb(clauseelement), None, 0)
         connection.info.setdefault(_SQL_SPANS, []).append((opened, keep_literals))
         _watch_errors(connection.engine)

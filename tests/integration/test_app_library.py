@@ -1,7 +1,9 @@
 """libtomograph under httpd: an application's own spans (tests/integration/library_app.wsgi,
 calling the library through ctypes) in the same trace as the module's SERVER span, put on
 the module's queue and shipped by its shipper, counted in mod_status: in a mod_wsgi daemon,
-in a daemon running as another user, and embedded in httpd's children.  Outside httpd: the
+in a daemon running as another user, and embedded in httpd's children; and in a CGI program
+(tests/integration/library_app.cgi), exec'd by mod_cgid's daemon (event) or by an httpd
+child (mod_cgi, prefork), which has only the descriptor it inherited.  Outside httpd: the
 C example (examples/two_level.c) writing its trace to a span file.
 
 Skipped until the library and the example are built (.libs/libtomograph.so and
@@ -12,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -21,7 +24,12 @@ from harness import (INTEGRATION_DIR, STATUS_SITE_CONFIG, TracingTestCase, load_
 LIBRARY = Path.cwd() / ".libs" / "libtomograph.so"
 TWO_LEVEL = Path.cwd() / "examples" / "two_level"
 APP = "library_app.wsgi"
+CGI = "library_app.cgi"
 SERVICE = "library-app"
+CGI_SERVICE = "library-cgi"
+# Where a CGI program could send spans of its own, bypassing the module's queue.
+EXPORTER_VARIABLES = {"TOMOGRAPH_ZIPKIN", "TOMOGRAPH_OTLP", "TOMOGRAPH_STATSD",
+                      "TOMOGRAPH_SPAN_FILE"}
 # The module's SERVER span, the app's SERVER span, outer, inner, and the thread's span.
 SPANS_PER_REQUEST = 5
 
@@ -36,6 +44,18 @@ def wsgi_mount(path, process_group, library):
             "</Location>")
 
 
+def readable_copy_of_library(cls):
+    """A copy of the library in a directory of its own that the daemons' users (www-data,
+    nobody) can read, whoever built it, removed after the class; that directory."""
+    directory = Path(tempfile.mkdtemp(prefix="tomograph-it-lib-"))
+    directory.chmod(0o755)
+    cls.addClassCleanup(shutil.rmtree, directory, ignore_errors=True)
+    cls.library = directory / LIBRARY.name
+    shutil.copy(LIBRARY, cls.library)
+    cls.library.chmod(0o644)
+    return directory
+
+
 @unittest.skipUnless(LIBRARY.is_file(), f"libtomograph is not built ({LIBRARY})")
 class AppLibraryUnderModuleTest(TracingTestCase):
     ZIPKIN = True
@@ -43,13 +63,7 @@ class AppLibraryUnderModuleTest(TracingTestCase):
 
     @classmethod
     def start_backends(cls):
-        # Where the daemons' users (www-data, nobody) can read it, whoever built it.
-        directory = Path(tempfile.mkdtemp(prefix="tomograph-it-lib-"))
-        directory.chmod(0o755)
-        cls.addClassCleanup(shutil.rmtree, directory, ignore_errors=True)
-        cls.library = directory / LIBRARY.name
-        shutil.copy(LIBRARY, cls.library)
-        cls.library.chmod(0o644)
+        readable_copy_of_library(cls)
 
     @classmethod
     def site_config(cls):
@@ -102,6 +116,89 @@ class AppLibraryUnderModuleTest(TracingTestCase):
 
     def test_an_embedded_apps_spans_join_the_modules_trace(self):
         self.assertOneTraceFromModuleToThread("/lib-embedded/trace")
+
+
+@unittest.skipUnless(LIBRARY.is_file(), f"libtomograph is not built ({LIBRARY})")
+class CgiUnderModuleTest(TracingTestCase):
+    """A CGI program under mod_cgid (event): exec'd by mod_cgid's daemon, which httpd's
+    parent forked, with an environment made from its request's alone and no exporter of its
+    own, its span reaches the module's shipper through the queue."""
+    ZIPKIN = True
+    MPM = "event"
+    CGI_MODULE = "cgid"
+
+    @classmethod
+    def start_backends(cls):
+        cls.cgi_directory = readable_copy_of_library(cls)
+        script = cls.cgi_directory / CGI
+        shutil.copy(INTEGRATION_DIR / CGI, script)
+        script.chmod(0o755)
+
+    @classmethod
+    def site_config(cls):
+        return (*STATUS_SITE_CONFIG, *load_modules("alias", cls.CGI_MODULE),
+                f'ScriptAlias /cgi-lib/ "{cls.cgi_directory}/"',
+                f'<Directory "{cls.cgi_directory}">',
+                "    Require all granted",
+                "</Directory>")
+
+    def assertCgiSpanJoinsTheModulesTrace(self, query=""):
+        """The CGI's answer to a request with that query string."""
+        path = f"/cgi-lib/{CGI}"
+        created_before = self.spans_created()
+        answer = self.request(path + query).json()
+        self.assertEqual(set(answer["codes"].values()), {0}, answer)
+        # Nothing but the module's queue to send its span to.
+        self.assertFalse(EXPORTER_VARIABLES & set(answer["variables"]), answer)
+        self.assertEqual(len(answer["descriptors"]), 1, answer)
+        trace_id = answer["token"].split("-")[1]
+
+        spans = {span.get("name"): span for span in self.wait_for_trace(trace_id, 2)}
+        module, cgi = spans[f"get {path}"], spans["cgi"]
+        self.assertEqual((module["kind"], module["localEndpoint"]["serviceName"]),
+                         ("SERVER", "demo"))
+        self.assertEqual(cgi.get("parentId"), module["id"], spans)
+        self.assertEqual((cgi["kind"], cgi["localEndpoint"]["serviceName"]),
+                         ("SERVER", CGI_SERVICE))
+        for span, errors in self.span_records():
+            if span.get("traceId") == trace_id:
+                self.assertIsNone(errors, f"fails zipkin2-api.yaml: {span}")
+        wait_for(lambda: self.spans_created() - created_before == 2,
+                 "TomographSpansCreated to count the module's span and the CGI's",
+                 context=lambda: f"{self.httpd.status_counters()} before: {created_before}")
+        return answer
+
+    def memfd_descriptors(self):
+        """The descriptors httpd's parent holds on the module's memfd."""
+        fds = Path(f"/proc/{self.httpd.process.popen.pid}/fd")
+        return [fd.name for fd in fds.iterdir()
+                if os.readlink(fd).startswith("/memfd:tomograph")]
+
+    def test_a_cgi_programs_span_reaches_the_modules_shipper(self):
+        answer = self.assertCgiSpanJoinsTheModulesTrace()
+        self.assertIn("TOMOGRAPH_SEGMENT", answer["variables"], answer)
+        self.assertEqual(answer["token"].split("-")[1], answer["module_trace_id"], answer)
+
+    def test_a_cgi_whose_environment_suexec_cleaned_finds_the_queue_by_its_descriptor(self):
+        answer = self.assertCgiSpanJoinsTheModulesTrace("?suexec")
+        self.assertEqual(answer["variables"], [], answer)
+
+    def test_the_segment_and_its_descriptor_outlive_graceful_restarts(self):
+        held = self.memfd_descriptors()
+        self.assertEqual(len(held), 1, held)
+        for _ in range(2):
+            self.httpd.graceful_restart()
+        self.assertEqual(self.memfd_descriptors(), held)
+        # The span of the restart's last readiness probe (GET /ready.txt) is made once its
+        # answer is out: counted before the CGI's request is.
+        time.sleep(0.5)
+        self.assertCgiSpanJoinsTheModulesTrace()
+
+
+class CgiUnderModuleWithPreforkTest(CgiUnderModuleTest):
+    """The same under mod_cgi (prefork): the httpd child serving the request execs it."""
+    MPM = "prefork"
+    CGI_MODULE = "cgi"
 
 
 @unittest.skipUnless(TWO_LEVEL.is_file(), f"examples/two_level is not built ({TWO_LEVEL})")

@@ -1,6 +1,8 @@
 """mod_tomograph and Debian's real osprofiler (python3-osprofiler): the X-Trace-Info headers
 osprofiler makes are joined by the module, and the ones the module hands on pass osprofiler's
-own checks, as an OpenStack service behind httpd would run them."""
+own checks, as an OpenStack service behind httpd would run them. X-Trace-Info turns an
+OpenStack service's osprofiler on, so the module hands it on only for deep tracing: when the
+caller sent a valid one, and for the share TomographDeepTraceRate draws."""
 
 import unittest
 import uuid
@@ -32,9 +34,25 @@ def osprofiler_ids_of(span):
     return str(uuid.UUID(hex=trace_id)), str(uuid.UUID(hex=span["id"] + trace_id[16:]))
 
 
+# Trailing slashes: each location holds only the paths under it.
+DEEP_LOCATIONS = (
+    "<Location /app/deep/>",
+    "    TomographDeepTraceRate 1",
+    "</Location>",
+    "<Location /app/deep-quiet/>",
+    "    TomographDeepTraceRate 1",
+    "    TomographSampleRate 0",
+    "</Location>",
+    "<Location /app/deep-half/>",
+    "    TomographDeepTraceRate 0.5",
+    "</Location>",
+)
+
+
 class OsprofilerCompatTest(TracingTestCase):
     ZIPKIN = True
     DIRECTIVES = tuple(f"TomographHMACKey {key}" for key in HMAC_KEYS)
+    SITE_CONFIG = DEEP_LOCATIONS
 
     def handed_on(self, path, headers=None):
         """(server span, X-Trace-Info, X-Trace-HMAC) of a request, as the app behind saw them."""
@@ -68,31 +86,88 @@ class OsprofilerCompatTest(TracingTestCase):
 
     # --- what we send osprofiler -------------------------------------------------------
 
-    def test_headers_handed_on_pass_signed_unpack(self):
+    def assertSignedForOsprofiler(self, span, info, hmac):
+        """info and hmac are the X-Trace-Info pair of span, signed so that osprofiler takes
+        it with the server's keys, and only with the first."""
+        self.assertIsNotNone(info, "no X-Trace-Info handed on")
+        self.assertIsNotNone(hmac, "no X-Trace-HMAC handed on")
+        contents = osprofiler_utils.signed_unpack(info, hmac, list(HMAC_KEYS))
+        self.assertIsNotNone(contents, f"osprofiler refuses {info!r} signed {hmac!r}")
+        base_id, parent_id = osprofiler_ids_of(span)
+        self.assertEqual(contents, {"base_id": base_id, "parent_id": parent_id,
+                                    "hmac_key": HMAC_KEYS[0]})
+        self.assertIsNone(osprofiler_utils.signed_unpack(info, hmac, [HMAC_KEYS[1]]))
+
+    def test_deep_traced_requests_hand_on_a_signed_x_trace_info(self):
         incoming = {
             "new trace": None,
             "traceparent": {"traceparent": f"00-{random_hex(32)}-{random_hex(16)}-01"},
-            "osprofiler": osprofiler_headers_made(HMAC_KEYS[1], str(uuid.uuid4()),
-                                                  str(uuid.uuid4())),
         }
         for label, headers in incoming.items():
             with self.subTest(label):
-                span, info, hmac = self.handed_on(f"/app/handed-on-{label.replace(' ', '-')}",
+                span, info, hmac = self.handed_on(f"/app/deep/{label.replace(' ', '-')}",
                                                   headers)
-                self.assertIsNotNone(info, "no X-Trace-Info handed on")
-                self.assertIsNotNone(hmac, "no X-Trace-HMAC handed on")
-                contents = osprofiler_utils.signed_unpack(info, hmac, list(HMAC_KEYS))
-                self.assertIsNotNone(contents, f"osprofiler refuses {info!r} signed {hmac!r}")
-                base_id, parent_id = osprofiler_ids_of(span)
-                self.assertEqual(contents, {"base_id": base_id, "parent_id": parent_id,
-                                            "hmac_key": HMAC_KEYS[0]})
-                # Signed with the first key: a service that knows only another refuses it.
-                self.assertIsNone(osprofiler_utils.signed_unpack(info, hmac, [HMAC_KEYS[1]]))
+                self.assertSignedForOsprofiler(span, info, hmac)
+
+    def test_a_callers_valid_x_trace_info_goes_on_signed(self):
+        """osprofiler's own rule: a service profiles a request that came with a valid signed
+        X-Trace-Info, so the module hands its own on, whatever the deep-trace share (0 here),
+        even when the trace continues from another header."""
+        incoming = {
+            "osprofiler": osprofiler_headers_made(HMAC_KEYS[1], str(uuid.uuid4()),
+                                                  str(uuid.uuid4())),
+            "beside traceparent": {
+                "traceparent": f"00-{random_hex(32)}-{random_hex(16)}-01",
+                **osprofiler_headers_made(HMAC_KEYS[0], str(uuid.uuid4()), str(uuid.uuid4()))},
+        }
+        for label, headers in incoming.items():
+            with self.subTest(label):
+                span, info, hmac = self.handed_on(f"/app/caller-{label.replace(' ', '-')}",
+                                                  headers)
+                self.assertSignedForOsprofiler(span, info, hmac)
+
+    def test_no_x_trace_info_unless_deep_traced(self):
+        """Loading the module does not turn a service's osprofiler on: with no deep-trace
+        share, a request whose caller sent no valid X-Trace-Info gets none, while the other
+        formats still carry the trace; one the caller signed with a key the server does not
+        have does not slip through."""
+        incoming = {
+            "new trace": None,
+            "traceparent": {"traceparent": f"00-{random_hex(32)}-{random_hex(16)}-01"},
+            "b3": {"b3": f"{random_hex(32)}-{random_hex(16)}-1"},
+            "other key": osprofiler_headers_made("not-a-configured-key", str(uuid.uuid4()),
+                                                 str(uuid.uuid4())),
+        }
+        for label, headers in incoming.items():
+            with self.subTest(label):
+                response, span = self.traced(f"/app/shallow-{label.replace(' ', '-')}", headers)
+                env = response.json()
+                self.assertNotIn("HTTP_X_TRACE_INFO", env)
+                self.assertNotIn("HTTP_X_TRACE_HMAC", env)
+                # Sampled, and for a new trace, a random trace id (W3C's flag 02).
+                flags = "01" if span.get("parentId") else "03"
+                self.assertEqual(env.get("HTTP_TRACEPARENT"),
+                                 f"00-{span['traceId']}-{span['id']}-{flags}", env)
+
+    def test_a_deep_traced_request_is_recorded_whatever_the_sample_rate(self):
+        """A deep trace needs its root: a request drawn for deep tracing is recorded even
+        where TomographSampleRate records no new trace."""
+        span, info, hmac = self.handed_on("/app/deep-quiet/drawn")
+        self.assertSignedForOsprofiler(span, info, hmac)
+
+    def test_deep_trace_rate_draws_its_share(self):
+        """TomographDeepTraceRate 0.5: about half of the requests get an X-Trace-Info, every
+        request its span."""
+        count = 200
+        deep = sum("HTTP_X_TRACE_INFO" in self.request(f"/app/deep-half/{n}").json()
+                   for n in range(count))
+        # Binomial(200, 0.5): outside 60..140 once in about 10^8 runs.
+        self.assertTrue(60 <= deep <= 140, f"{deep} of {count} requests deep-traced")
 
     def test_osprofiler_middleware_profiles_under_our_trace(self):
         """The app behind, were it an OpenStack service with osprofiler's WSGI middleware,
         profiles in our trace, and the headers it sends on its own calls continue it."""
-        span, info, hmac = self.handed_on("/app/behind-osprofiler-middleware")
+        span, info, hmac = self.handed_on("/app/deep/behind-osprofiler-middleware")
         seen = {}
 
         def service(environ, start_response):

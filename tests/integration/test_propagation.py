@@ -49,6 +49,11 @@ def osprofiler(trace_uuid, span_uuid):
     return osprofiler_headers(HMAC_KEY, str(trace_uuid), str(span_uuid))
 
 
+# X-Trace-Info goes on only for deep tracing (test_osprofiler_compat): the tests of the
+# formats check it in every request, so every request is deep-traced there.
+DEEP_TRACE_ALL = "TomographDeepTraceRate 1"
+
+
 class PropagationTest(TracingTestCase):
     ZIPKIN = True
     DIRECTIVES = (f"TomographHMACKey {HMAC_KEY}",)
@@ -361,7 +366,9 @@ class ExtractOrderTest(TracingTestCase):
     """TomographExtract: only the formats named, in their order (b3multi: X-B3-* alone)."""
 
     ZIPKIN = True
-    DIRECTIVES = (f"TomographHMACKey {HMAC_KEY}", "TomographExtract x-trace-info b3multi")
+    DIRECTIVES = (f"TomographHMACKey {HMAC_KEY}", "TomographExtract x-trace-info b3multi",
+                  DEEP_TRACE_ALL)
+    DEEP_TRACED = True
 
     def test_first_named_format_wins(self):
         first = (uuid.uuid4(), uuid.uuid4())
@@ -418,7 +425,9 @@ class B3MultiPropagateTest(PropagatedHeaders, TracingTestCase):
 
 class SeveralPropagateTest(PropagatedHeaders, TracingTestCase):
     PROPAGATE = ("tracecontext", "b3multi", "x-trace-info")
-    DIRECTIVES = (f"TomographHMACKey {HMAC_KEY}", "TomographPropagate tracecontext b3multi x-trace-info")
+    DIRECTIVES = (f"TomographHMACKey {HMAC_KEY}", "TomographPropagate tracecontext b3multi x-trace-info",
+                  DEEP_TRACE_ALL)
+    DEEP_TRACED = True
 
 
 class PropagatePerLocationTest(PropagatedHeaders, TracingTestCase):

@@ -127,6 +127,43 @@ static void test_thread_exit_finishes_its_open_spans(void)
     assert_child_of(shipped(0), shipped(1));
 }
 
+/* osprofiler's spans as the driver bridges them: ids from their UUIDs, a
+ * root with none for parent, each recorded even where new traces are not
+ * (osprofiler decided), and ids that are no UUID refused. */
+static void test_osprofiler_spans_keep_their_ids(void)
+{
+    static const char base_id[] = "0af76519-16cd-43dd-8448-eb211c80319c";
+    static const char wsgi_id[] = "b7ad6b71-6920-3331-8448-eb211c80319c";
+    static const char db_id[] = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
+    tomograph_span_t *wsgi, *db, *refused = (tomograph_span_t *)&refused;
+    CU_ASSERT_EQUAL(tomograph_span_begin_osprofiler(&wsgi, TOMOGRAPH_KIND_SERVER, "Keystone",
+                                                    "wsgi", "192.0.2.7", base_id, wsgi_id,
+                                                    base_id),
+                    TOMOGRAPH_OK);
+    CU_ASSERT_EQUAL(tomograph_span_begin_osprofiler(&db, TOMOGRAPH_KIND_CLIENT, "keystone", "db",
+                                                    NULL, base_id, db_id, wsgi_id),
+                    TOMOGRAPH_OK);
+    CU_ASSERT_EQUAL(tomograph_span_begin_osprofiler(&refused, TOMOGRAPH_KIND_CLIENT, "keystone",
+                                                    "db", NULL, base_id, "c1d2e3f4", wsgi_id),
+                    TOMOGRAPH_EBADTOKEN);
+    CU_ASSERT_PTR_NULL(refused);
+    CU_ASSERT_EQUAL(tomograph_span_begin_osprofiler(&refused, TOMOGRAPH_KIND_CLIENT, "keystone",
+                                                    NULL, base_id, db_id, wsgi_id, NULL),
+                    TOMOGRAPH_EINVAL);
+    tomograph_span_end(db);
+    tomograph_span_end(wsgi);
+    CU_ASSERT_EQUAL_FATAL(shipped_count(), 2);
+    CU_ASSERT_EQUAL(shipped(1)->trace_id.hi, 0x0af7651916cd43ddULL);
+    CU_ASSERT_EQUAL(shipped(1)->trace_id.lo, 0x8448eb211c80319cULL);
+    CU_ASSERT_EQUAL(shipped(1)->id, 0xb7ad6b7169203331ULL);
+    CU_ASSERT_EQUAL(shipped(1)->parent_id, 0);
+    CU_ASSERT_EQUAL(shipped(1)->kind, TG_SPAN_SERVER);
+    CU_ASSERT_STRING_EQUAL(shipped(1)->local.service_name, "keystone");
+    CU_ASSERT_STRING_EQUAL(shipped(1)->local.ipv4, "192.0.2.7");
+    CU_ASSERT_EQUAL(shipped(0)->id, 0xc1d2e3f4a5b64c7dULL);
+    assert_child_of(shipped(0), shipped(1));
+}
+
 static void test_every_status_has_a_sentence(void)
 {
     int status, other;
@@ -150,5 +187,6 @@ void lib_test_add_handles(void)
     LIB_TEST(suite, test_handle_arguments);
     LIB_TEST(suite, test_handle_ends_on_another_thread);
     LIB_TEST(suite, test_thread_exit_finishes_its_open_spans);
+    LIB_TEST(suite, test_osprofiler_spans_keep_their_ids);
     LIB_TEST(suite, test_every_status_has_a_sentence);
 }

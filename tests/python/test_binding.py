@@ -132,6 +132,9 @@ class SeedCallsTest(unittest.TestCase):
 
 
 class DecoratorAndBlockTest(unittest.TestCase):
+    def tearDown(self):
+        tomograph._open.set(())
+
     def test_traced_function_returns_and_closes_its_span(self):
         name = unique("myfunc")
 
@@ -156,6 +159,32 @@ class DecoratorAndBlockTest(unittest.TestCase):
         self.assertIs(caught.exception, raised)
         self.assertEqual(tomograph._open.get(), ())
         self.assertEqual(named(name)["tags"].get("error"), "KeyError")
+
+    def test_a_traced_method_is_bound_as_the_function_would_be(self):
+        name = unique("method")
+
+        class Registry:
+            @tomograph.traced("My Server", name)
+            def get(self, key, default=None):
+                """Looks key up."""
+                return self, key, default
+
+        registry = Registry()
+        self.assertEqual(registry.get("k", default=1), (registry, "k", 1))
+        self.assertEqual((Registry.get.__name__, Registry.get.__doc__), ("get", "Looks key up."))
+        self.assertEqual(tomograph._open.get(), ())
+        self.assertEqual(named(name)["name"], name)
+
+    def test_a_block_that_left_a_span_open_takes_only_its_own_off(self):
+        outer, block, left = unique("outer"), unique("block"), unique("left")
+        tomograph.start("svc", outer, None, 0)
+        with tomograph.span("svc", block):
+            tomograph.start("svc", left, None, 0)
+        tomograph.stop(left)  # still the current span, and the block's gone from under it
+        tomograph.stop(outer)
+        self.assertEqual(tomograph._open.get(), ())
+        self.assertEqual(named(left).get("parentId"), named(block)["id"])
+        self.assertEqual(named(block).get("parentId"), named(outer)["id"])
 
     def test_with_block_nests_under_the_current_span(self):
         outer, inner = unique("outer"), unique("block")

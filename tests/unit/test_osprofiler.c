@@ -336,6 +336,58 @@ static void test_bounds_header_size(void)
     assert_status_untouched(padded_document(100000), NULL, NULL, APR_EINVAL);
 }
 
+/* A span of the service's osprofiler and the X-Trace-Info that led to it
+ * name the same parent: what the module hands on, the span's notifications
+ * take for parent_id. */
+static void test_span_ids_map_as_the_header_does(void)
+{
+    const char *span_uuid = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
+    tg_context_t from_header, parent;
+    uint64_t span_id = 0;
+    CU_ASSERT_EQUAL(tg_osprofiler_parse(INFO, INFO_HMAC, keys(KEY, NULL), tg_test_pool, &from_header),
+                    APR_SUCCESS);
+    CU_ASSERT_EQUAL(tg_osprofiler_span_ids(BASE_ID, span_uuid, PARENT_ID, &parent, &span_id),
+                    APR_SUCCESS);
+    CU_ASSERT_TRUE(tg_trace_id_equal(parent.trace_id, from_header.trace_id));
+    CU_ASSERT_EQUAL(parent.span_id, from_header.span_id);
+    CU_ASSERT_EQUAL(parent.sampling, TG_SAMPLING_ACCEPT);
+    CU_ASSERT_EQUAL(span_id, 0xc1d2e3f4a5b64c7dULL);
+}
+
+/* osprofiler's root span names base_id as its parent, which is no span. */
+static void test_span_ids_of_a_root(void)
+{
+    tg_context_t parent;
+    uint64_t span_id = 0;
+    CU_ASSERT_EQUAL(tg_osprofiler_span_ids(BASE_ID, PARENT_ID, BASE_ID, &parent, &span_id),
+                    APR_SUCCESS);
+    CU_ASSERT_EQUAL(parent.span_id, 0);
+    CU_ASSERT_EQUAL(parent.trace_id.hi, 0x0af7651916cd43ddULL);
+    CU_ASSERT_EQUAL(span_id, 0xb7ad6b7169203331ULL);
+}
+
+static void test_span_ids_reject_what_is_no_uuid(void)
+{
+    const char *bad[] = {"", "not-a-uuid", "0af76519-16cd-43dd-8448-eb211c80319", /* one short */
+                         "0af76519x16cd-43dd-8448-eb211c80319c",
+                         "00000000-0000-0000-8448-eb211c80319c" /* a zero span id */};
+    tg_context_t parent = {.span_id = 7};
+    uint64_t span_id = 7;
+    size_t i;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CU_ASSERT_EQUAL(tg_osprofiler_span_ids(BASE_ID, bad[i], PARENT_ID, &parent, &span_id),
+                        APR_EINVAL);
+        CU_ASSERT_EQUAL(tg_osprofiler_span_ids(BASE_ID, PARENT_ID, bad[i], &parent, &span_id),
+                        APR_EINVAL);
+    }
+    CU_ASSERT_EQUAL(tg_osprofiler_span_ids(NULL, PARENT_ID, BASE_ID, &parent, &span_id), APR_EINVAL);
+    CU_ASSERT_EQUAL(tg_osprofiler_span_ids("00000000-0000-0000-0000-000000000000", PARENT_ID,
+                                           BASE_ID, &parent, &span_id),
+                    APR_EINVAL);
+    CU_ASSERT_EQUAL(parent.span_id, 7);
+    CU_ASSERT_EQUAL(span_id, 7);
+}
+
 void tg_test_add_osprofiler(void)
 {
     CU_pSuite suite = TG_SUITE("osprofiler");
@@ -355,4 +407,7 @@ void tg_test_add_osprofiler(void)
     TG_TEST(suite, test_rejects_malformed_content);
     TG_TEST(suite, test_rejects_what_is_not_padded_base64url);
     TG_TEST(suite, test_bounds_header_size);
+    TG_TEST(suite, test_span_ids_map_as_the_header_does);
+    TG_TEST(suite, test_span_ids_of_a_root);
+    TG_TEST(suite, test_span_ids_reject_what_is_no_uuid);
 }

@@ -49,6 +49,17 @@ static void test_rate_bounds(void)
     CU_ASSERT_TRUE(tg_sampling_decide(&always, NULL, 0, UINT64_MAX, now));
 }
 
+/* The share draws that TomographDeepTraceRate makes: none at 0, all at 1,
+ * and in between the draws below the rate's fraction of 2^64. */
+static void test_draw_falls_in_its_share(void)
+{
+    CU_ASSERT_FALSE(tg_sampling_draw(0.0, 0));
+    CU_ASSERT_TRUE(tg_sampling_draw(1.0, UINT64_MAX));
+    CU_ASSERT_TRUE(tg_sampling_draw(0.01, UINT64_MAX / 100 - 4096));
+    CU_ASSERT_FALSE(tg_sampling_draw(0.01, UINT64_MAX / 100 + 4096));
+    CU_ASSERT_FALSE(tg_sampling_draw(0.5, UINT64_MAX));
+}
+
 static void test_limit_caps_new_traces_per_second(void)
 {
     tg_rate_limit_t limit = {0};
@@ -72,5 +83,6 @@ void tg_test_add_sampling(void)
     TG_TEST(suite, test_debug_always_samples_when_trusted);
     TG_TEST(suite, test_untrusted_or_deferred_callers_get_the_rate);
     TG_TEST(suite, test_rate_bounds);
+    TG_TEST(suite, test_draw_falls_in_its_share);
     TG_TEST(suite, test_limit_caps_new_traces_per_second);
 }

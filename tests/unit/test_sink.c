@@ -179,8 +179,9 @@ static void test_spans_not_flushed_are_delivered_at_exit(void)
 
 /* --- the module's segment --- */
 
-/* As httpd makes it: in an anonymous shared mapping, which a forked child
- * has too.  (The segment starts where the mapping does: it is page-aligned.) */
+/* As httpd makes it where there are no memfds: in an anonymous shared
+ * mapping, which a forked child has too, and no descriptor.  (The segment
+ * starts where the mapping does: it is page-aligned.) */
 static tg_segment_t *map_module_segment(void)
 {
     void *memory = mmap(NULL, tg_segment_footprint(MODULE_RECORDS), PROT_READ | PROT_WRITE,
@@ -213,7 +214,7 @@ static void test_a_mapped_module_segment_gets_the_spans_before_any_exporter(void
     segment = map_module_segment();
     {
         const char *settings[] = {
-            apr_pstrcat(pool, TG_SEGMENT_ENV "=", tg_segment_locator(segment, pool), NULL),
+            apr_pstrcat(pool, TG_SEGMENT_ENV "=", tg_segment_locator(segment, -1, pool), NULL),
             apr_pstrcat(pool, "TOMOGRAPH_SPAN_FILE=", path, NULL), NULL};
         CU_ASSERT_EQUAL(run_child(ship_two_to_the_module, settings, NULL, NULL), CHILD_OK);
     }
@@ -268,7 +269,7 @@ static void test_a_writer_killed_mid_span_costs_that_span_at_most(void)
     pid_t writer;
     int status, round;
     segment = map_module_segment();
-    setenv(TG_SEGMENT_ENV, tg_segment_locator(segment, pool), 1);
+    setenv(TG_SEGMENT_ENV, tg_segment_locator(segment, -1, pool), 1);
     /* Until a kill lands between the count and the record's publication. */
     for (round = 0; round < 500 && !left; round++) {
         uint64_t before = atomic_load(&segment->spans_created);
@@ -323,7 +324,7 @@ static void test_a_locator_to_a_segment_not_mapped_here_falls_through_to_the_exp
     const char *locator, *path = path_of("stale.json");
     const char *names[1];
     tg_segment_t *segment = map_module_segment();
-    locator = tg_segment_locator(segment, pool);
+    locator = tg_segment_locator(segment, -1, pool);
     unmap_module_segment(segment);
     {
         const char *settings[] = {apr_pstrcat(pool, TG_SEGMENT_ENV "=", locator, NULL),
@@ -331,6 +332,52 @@ static void test_a_locator_to_a_segment_not_mapped_here_falls_through_to_the_exp
         CU_ASSERT_EQUAL(run_child(ship_one_and_flush, settings, NULL, NULL), CHILD_OK);
     }
     CU_ASSERT_EQUAL(span_names(path, names, 1), 1);
+}
+
+/* What a program httpd exec'd holds (a CGI): the descriptor, not the
+ * mapping; the child unmaps it to be one. */
+static tg_segment_t *shared_segment;
+
+static int forget_the_mapping_and_ship_two(void)
+{
+    munmap(shared_segment, tg_segment_footprint(MODULE_RECORDS));
+    return ship_two_to_the_module();
+}
+
+static void test_a_program_with_the_descriptor_alone_ships_to_the_module(void)
+{
+    const char *path = path_of("not-written-exec.json");
+    unsigned char record[TG_QUEUE_SLOT_BYTES];
+    apr_size_t len;
+    tg_span_t *span;
+    int fd;
+    CU_ASSERT_EQUAL_FATAL(tg_segment_share(MODULE_RECORDS, &shared_segment, &fd), APR_SUCCESS);
+    {
+        const char *settings[] = {
+            apr_pstrcat(pool, TG_SEGMENT_ENV "=", tg_segment_locator(shared_segment, fd, pool),
+                        NULL),
+            apr_pstrcat(pool, "TOMOGRAPH_SPAN_FILE=", path, NULL), NULL};
+        CU_ASSERT_EQUAL(run_child(forget_the_mapping_and_ship_two, settings, NULL, NULL),
+                        CHILD_OK);
+    }
+    CU_ASSERT_EQUAL(atomic_load(&shared_segment->spans_created), 2);
+    CU_ASSERT_EQUAL_FATAL(tg_queue_pop(tg_segment_queue(shared_segment), record, &len),
+                          APR_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(tg_record_decode(record, len, pool, &span), APR_SUCCESS);
+    CU_ASSERT_STRING_EQUAL(span->name, "module-1");
+    CU_ASSERT_EQUAL(access(path, F_OK), -1);
+    tg_segment_unshare(shared_segment, fd);
+}
+
+/* A CGI under suexec: the descriptor, neither the mapping nor the locator
+ * (suexec keeps only the CGI variables), nor any exporter's variable. */
+static void test_a_program_with_the_descriptor_and_no_locator_ships_to_the_module(void)
+{
+    int fd;
+    CU_ASSERT_EQUAL_FATAL(tg_segment_share(MODULE_RECORDS, &shared_segment, &fd), APR_SUCCESS);
+    CU_ASSERT_EQUAL(run_child(forget_the_mapping_and_ship_two, NULL, NULL, NULL), CHILD_OK);
+    CU_ASSERT_EQUAL(atomic_load(&shared_segment->spans_created), 2);
+    tg_segment_unshare(shared_segment, fd);
 }
 
 /* --- nothing configured --- */
@@ -563,6 +610,10 @@ int main(void)
                 test_a_mapped_module_segment_gets_the_spans_before_any_exporter);
     CU_add_test(suite, "a locator to a segment not mapped here falls through to the exporters",
                 test_a_locator_to_a_segment_not_mapped_here_falls_through_to_the_exporters);
+    CU_add_test(suite, "a program with the descriptor alone ships to the module",
+                test_a_program_with_the_descriptor_alone_ships_to_the_module);
+    CU_add_test(suite, "a program with the descriptor and no locator ships to the module",
+                test_a_program_with_the_descriptor_and_no_locator_ships_to_the_module);
     CU_add_test(suite, "a writer killed mid-span costs that span at most",
                 test_a_writer_killed_mid_span_costs_that_span_at_most);
     CU_add_test(suite, "with nothing set spans go nowhere", test_with_nothing_set_spans_go_nowhere);
