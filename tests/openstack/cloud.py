@@ -312,10 +312,13 @@ def password_auth(user, password, project):
         "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
 
 
-def service_site(name, service, port, home, script, python_dir, processes=1, threads=4):
+def service_site(name, service, port, home, script, python_dir, imports=(), processes=1,
+                 threads=4):
     """The <VirtualHost> of one service, as Debian's wsgi-keystone.conf lays it out (a
     mod_wsgi daemon as the service's user, the application group the main interpreter),
-    with the service's TomographService when the module is loaded."""
+    with the service's TomographService when the module is loaded; imports: scripts the
+    daemon imports at its start (WSGIImportScript, in the virtual host that defines the
+    daemon: only there is its process group known)."""
     return (
         f"Listen 127.0.0.1:{port}",
         f"<VirtualHost 127.0.0.1:{port}>",
@@ -330,6 +333,8 @@ def service_site(name, service, port, home, script, python_dir, processes=1, thr
         "    WSGIApplicationGroup %{GLOBAL}",
         "    WSGIPassAuthorization On",
         f"    WSGIScriptAlias / {script}",
+        *(f"    WSGIImportScript {path} process-group={service} application-group=%{{GLOBAL}}"
+          for path in imports),
         "</VirtualHost>",
     )
 
@@ -374,9 +379,6 @@ class Services:
             scripts[service].write_text(WRAPPER.format(
                 service=service, debian=debian, variable=variable, config_dir=config_dir))
             scripts[service].chmod(0o644)
-        imports = tuple(f"WSGIImportScript {script} process-group={service}"
-                        " application-group=%{GLOBAL}"
-                        for script in wsgi_imports for service in ("keystone", "glance"))
         site = (*(harness.STATUS_SITE_CONFIG if with_module else ()),
                 f'<Directory "{self.conf_dir}">',
                 "    Require all granted",
@@ -384,10 +386,9 @@ class Services:
                 *(f'<Directory "{Path(script).parent}">\n    Require all granted\n</Directory>'
                   for script in wsgi_imports),
                 *service_site(name, "keystone", self.keystone_port, layout.keystone_dir,
-                              scripts["keystone"], layout.python_dir),
+                              scripts["keystone"], layout.python_dir, wsgi_imports),
                 *service_site(name, "glance", self.glance_port, layout.glance_dir,
-                              scripts["glance"], layout.python_dir),
-                *imports,
+                              scripts["glance"], layout.python_dir, wsgi_imports),
                 *site_config)
         self.httpd = Httpd(list(directives), with_module=with_module, site_config=site,
                            env={"LD_LIBRARY_PATH": str(layout.python_dir)})

@@ -1,17 +1,20 @@
 """keystone and glance with osprofiler enabled ([profiler] enabled, hmac_keys SECRET_KEY,
-trace_sqlalchemy) under httpd with the module (TomographHMACKey SECRET_KEY): the module's
-SERVER span hands on a signed X-Trace-Info, so osprofiler in each service profiles every
-request as a child of the module's span, down to each SQL statement, and keystonemiddleware
-(keystoneauth) hands the profile on to keystone when glance checks a token, which the module
-there joins: glance's request and keystone's check are one trace.
+trace_sqlalchemy) under httpd with the module (TomographHMACKey SECRET_KEY): a request deep
+traced (its caller sent a signed X-Trace-Info, or TomographDeepTraceRate drew it) is
+profiled by osprofiler in the service as a child of the module's SERVER span, down to each
+SQL statement; any other is not profiled at all. keystonemiddleware (keystoneauth) hands
+the profile on to keystone when glance checks a token, and the module there joins it:
+glance's request and keystone's check are one trace.
 
 Two drivers ([profiler] connection_string):
 - OsprofilerRedisTest: osprofiler's own redis driver (Debian's python3-redis, a redis-server
-  of the test's): the profile read back from redis, beside the module's spans;
+  of the test's), the client asking for deep tracing: the profile read back from redis,
+  beside the module's spans;
 - OsprofilerTomographDriverTest: `tomograph://` (python/tomograph/osprofiler_driver.py,
-  imported in both daemons by WSGIImportScript, which registers the driver): osprofiler's
-  spans leave through the module's exporters, one tree from the module's SERVER span down to
-  the SQL. It needs that driver in the package (skipped, saying so, until it is)."""
+  imported in both daemons by WSGIImportScript, which registers the driver), with
+  TomographDeepTraceRate 1 (no client change): osprofiler's spans leave through the module's
+  exporters, one tree from the module's SERVER span down to the SQL. It needs the driver in
+  the package (and says so, skipped, when it is not there)."""
 
 import json
 import subprocess
@@ -62,9 +65,20 @@ class Profiled:
         super().setUpClass()
         _, cls.token = cls.services.token()
 
-    def traced_call(self, service, method, path, headers=None, body=None, expect=200):
-        """(answer, the module's SERVER span) of a request (a signed X-Trace-Info of ours in
-        headers: the module joins it)."""
+    # Whether a request sends a signed X-Trace-Info of a caller's of its own (deep tracing
+    # asked for by the client; else it is TomographDeepTraceRate's to decide).
+    CALLER_TRACE_INFO = True
+
+    def traced_call(self, service, method, path, headers=None, body=None, expect=200,
+                    caller_trace_info=None):
+        """(answer, the module's SERVER span) of a request, with a signed X-Trace-Info of a
+        caller's (a new base_id and parent_id) unless caller_trace_info (by default
+        CALLER_TRACE_INFO) says not (the module joins it)."""
+        headers = dict(headers or {})
+        if "X-Trace-Info" in headers:
+            pass
+        elif self.CALLER_TRACE_INFO if caller_trace_info is None else caller_trace_info:
+            headers.update(osprofiler_headers(HMAC_KEY, str(uuid.uuid4()), str(uuid.uuid4())))
         before = {span["id"] for span in self.zipkin_spans()}
         response = self.services.request(service, method, path, headers, body)
         self.assertEqual(response.status, expect, response.body)
@@ -203,10 +217,18 @@ class OsprofilerRedisTest(Profiled, ServicesTestCase):
     def test_keystone_profiles_a_request_under_the_modules_span(self):
         _, span = self.traced_call("keystone", "GET", "/v3/projects",
                                    {"X-Auth-Token": self.token})
-        self.assertNotIn("parentId", span)
         _, statements = self.assertProfileUnder(span, "keystone", self.profile(span))
         self.assertTrue(any("project" in s["info"]["db"]["statement"] for s in statements),
                         statements)
+
+    def test_without_deep_tracing_osprofiler_stays_off(self):
+        """No X-Trace-Info from the caller, TomographDeepTraceRate's default (none): the
+        module hands none on, and osprofiler records nothing."""
+        _, span = self.traced_call("keystone", "GET", "/v3/projects",
+                                   {"X-Auth-Token": self.token}, caller_trace_info=False)
+        self.assertNotIn("parentId", span)
+        time.sleep(1.0)
+        self.assertEqual(self.redis.events(base_id(span)), [])
 
     def test_a_signed_x_trace_info_of_a_caller_is_joined_and_continued(self):
         base, parent = str(uuid.uuid4()), str(uuid.uuid4())
@@ -274,6 +296,9 @@ class OsprofilerTomographDriverTest(Profiled, ServicesTestCase):
     request, from the module's SERVER span to each SQL statement."""
 
     WSGI_IMPORTS = (lambda layout: layout.python_dir / "tomograph" / f"{DRIVER}.py",)
+    # Every request deep-traced, with no client change (README's "Tracing OpenStack").
+    DIRECTIVES = (f"TomographHMACKey {HMAC_KEY}", "TomographDeepTraceRate 1")
+    CALLER_TRACE_INFO = False
 
     @classmethod
     def before_traced(cls):
@@ -297,31 +322,52 @@ class OsprofilerTomographDriverTest(Profiled, ServicesTestCase):
             time.sleep(0.5)
 
     def assertTreeUnder(self, span, service):
-        """Under the module's SERVER span: one wsgi span, the db spans under it, each within
-        its parent's time, every span of the trace hanging from the module's."""
+        """Under the module's SERVER span: one wsgi span of the service, the service's db
+        spans under it (CLIENT spans, each with its statement), each span within its
+        parent's time, and every span of the trace hanging from the trace's root (another
+        service's SERVER span, when this one called it, hangs from one of this one's)."""
         spans = self.tree(span)
-        by_name = {}
-        for s in spans.values():
-            by_name.setdefault(s["name"].lower(), []).append(s)
-        wsgi = [s for s in by_name.get("wsgi", []) if s.get("parentId") == span["id"]]
+        roots = [s for s in spans.values() if s.get("parentId") not in spans]
+        self.assertEqual(len(roots), 1, f"one root: {roots}")
+        wsgi = [s for s in spans.values()
+                if s["name"] == "wsgi" and s.get("parentId") == span["id"]]
         self.assertEqual(len(wsgi), 1, spans)
-        statements = [s for s in by_name.get("db", []) if self.descends(s, wsgi[0], spans)]
+        mine = [s for s in spans.values() if self.descends(s, wsgi[0], spans, within=True)]
+        statements = [s for s in mine if s["name"] == "db"]
         self.assertTrue(statements, f"no db span under wsgi: {spans}")
-        for s in [wsgi[0], *statements]:
+        for s in [wsgi[0], *mine]:
             parent = spans[s["parentId"]]
+            self.assertEqual(s["localEndpoint"]["serviceName"], service, s)
             self.assertGreaterEqual(s["timestamp"], parent["timestamp"], s)
             self.assertLessEqual(s["timestamp"] + s.get("duration", 0),
                                  parent["timestamp"] + parent.get("duration", 0), s)
-            self.assertIn(service, s["localEndpoint"]["serviceName"], s)
+        for statement in statements:
+            self.assertEqual(statement["kind"], "CLIENT", statement)
+            self.assertTrue(statement["tags"].get("db.statement"), statement)
         return spans
 
     @staticmethod
-    def descends(span, ancestor, spans):
+    def descends(span, ancestor, spans, within=False):
+        """Whether span hangs from ancestor; within: in the same service (no SERVER span
+        between them, nor is span one)."""
+        if within and span.get("kind") == "SERVER":
+            return False
         while span.get("parentId") in spans:
             if span["parentId"] == ancestor["id"]:
                 return True
             span = spans[span["parentId"]]
+            if within and span.get("kind") == "SERVER":
+                return False
         return False
+
+    def test_a_callers_signed_x_trace_info_is_continued_down_to_sql(self):
+        base, parent = uuid.uuid4(), uuid.uuid4()
+        _, span = self.traced_call(
+            "keystone", "GET", "/v3/projects",
+            dict(osprofiler_headers(HMAC_KEY, str(base), str(parent)),
+                 **{"X-Auth-Token": self.token}))
+        self.assertContinues(span, base.hex, parent.hex[:16])
+        self.assertTreeUnder(span, "keystone")
 
     def test_keystone_request_is_one_tree_down_to_sql(self):
         _, span = self.traced_call("keystone", "GET", "/v3/projects",

@@ -202,7 +202,7 @@ class TracedServicesTest(ServicesTestCase):
         """keystonemiddleware, in glance, checks a token it has not seen with keystone
         (GET /v3/auth/tokens): keystone serves that under its own SERVER span, while glance
         waits. Nothing in glance carries the trace to that call without osprofiler
-        (test_osprofiler_driver asserts the one trace when the driver is there), so the
+        (test_osprofiler asserts the one trace with osprofiler enabled), so the
         check starts a trace of its own."""
         _, token = self.services.token()
         trace_id, parent_id = random_hex(32), random_hex(16)
