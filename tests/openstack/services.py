@@ -89,6 +89,13 @@ class Scenario:
         return self.calls[label]
 
     def run(self):
+        """Runs the requests; a failure names the logs of httpd and of the services."""
+        try:
+            return self._run()
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.services.describe()}") from None
+
+    def _run(self):
         token_call = self.call("token", "keystone", "POST", "/v3/auth/tokens",
                                body=cloud.password_auth("admin", cloud.ADMIN_PASSWORD, "admin"))
         token = token_call.headers.get("x-subject-token")

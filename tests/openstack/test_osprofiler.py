@@ -13,19 +13,18 @@ Two drivers ([profiler] connection_string):
 - OsprofilerTomographDriverTest: `tomograph://` (python/tomograph/osprofiler_driver.py,
   imported in both daemons by WSGIImportScript, which registers the driver), with
   TomographDeepTraceRate 1 (no client change): osprofiler's spans leave through the module's
-  exporters, one tree from the module's SERVER span down to the SQL. It needs the driver in
-  the package (and says so, skipped, when it is not there)."""
+  exporters, one tree from the module's SERVER span down to the SQL (the class fails at
+  its start if the package has no driver)."""
 
 import json
 import subprocess
 import time
-import unittest
 import uuid
 from datetime import datetime, timezone
 
 import cloud
 from harness import ChildProcess, free_port, osprofiler_headers, wait_for
-from services import IMAGE_DATA, IMAGE_NAME, ServicesTestCase
+from services import ID_LIKE, IMAGE_DATA, IMAGE_NAME, ServicesTestCase, statsd_names
 
 HMAC_KEY = cloud.HMAC_KEY
 DRIVER = "osprofiler_driver"
@@ -302,10 +301,11 @@ class OsprofilerTomographDriverTest(Profiled, ServicesTestCase):
 
     @classmethod
     def before_traced(cls):
+        # The driver is part of the package (python/tomograph): its absence is a failure.
         if not driver_in_package(cls.layout):
-            raise unittest.SkipTest(
-                f"{DRIVER_MODULE} is not in python/tomograph (the tomograph:// osprofiler "
-                "driver): osprofiler's spans in the module's exporters are untested")
+            raise AssertionError(
+                f"{DRIVER_MODULE} is not in the package assembled from python/tomograph "
+                f"({cls.layout.python_dir}): no tomograph:// osprofiler driver")
         cls.PROFILER = cls.profiler("tomograph://")
 
     def tree(self, span, count_at_least=3):
@@ -359,6 +359,21 @@ class OsprofilerTomographDriverTest(Profiled, ServicesTestCase):
             if within and span.get("kind") == "SERVER":
                 return False
         return False
+
+    def test_statsd_names_stay_few_with_osprofilers_spans(self):
+        """osprofiler's spans reach statsd under their names (wsgi, db), not their
+        statements, and no id makes a name of its own."""
+        self.traced_call("keystone", "GET", "/v3/projects", {"X-Auth-Token": self.token})
+        self.traced_call("glance", "GET", f"/v2/images/{uuid.uuid4()}",
+                         {"X-Auth-Token": self.token}, expect=404)
+        expected = {"keystone.wsgi", "keystone.db", "glance.wsgi", "glance.db"}
+        wait_for(lambda: expected <= statsd_names(self.statsd.lines()),
+                 f"statsd timers {sorted(expected)}",
+                 context=lambda: "\n".join(self.statsd.lines()))
+        names = statsd_names(line for line in self.statsd.lines()
+                             if not line.startswith("tomograph_harness.probe_"))
+        self.assertEqual([name for name in names if ID_LIKE.search(name)], [], sorted(names))
+        self.assertLessEqual(len(names), 60, sorted(names))
 
     def test_a_callers_signed_x_trace_info_is_continued_down_to_sql(self):
         base, parent = uuid.uuid4(), uuid.uuid4()
