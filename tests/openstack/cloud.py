@@ -5,15 +5,19 @@ service's own user, each reading its configuration from the folder through a sma
 script that sets the variable the service reads (OS_KEYSTONE_CONFIG_DIR,
 OS_GLANCE_CONFIG_DIR) and then runs Debian's WSGI script unchanged.
 
-Layout (Layout.build, once a run: the databases are made, keystone bootstrapped and glance's
-service user created once, and every httpd of the run serves them):
-  <root>/keystone/   keystone.conf, keystone.db (SQLite, WAL), fernet and credential keys,
-                     logs; owned by the user keystone
-  <root>/glance/     glance-api.conf and Debian's glance-api-paste.ini, glance.db, the
-                     file store, staging, locks, logs; owned by the user glance
-  <root>/wsgi/       the two WSGI scripts
+Layout (Layout.build, once a run, about 15 s: the databases made, keystone bootstrapped;
+glance's service user is made through the first httpd that serves keystone):
+  <root>/keystone/   keystone.conf (keystone-manage's), keystone.db (SQLite, WAL), Fernet
+                     and credential keys; owned by the user keystone
+  <root>/glance/     glance-api.conf (glance-manage's), glance.db (WAL), the file store,
+                     staging, locks; owned by the user glance
   <root>/python/     the tomograph package as installed (python/tomograph with the
-                     extension and libtomograph.so.0 just built), on both daemons' path"""
+                     extension and libtomograph.so.0 just built), on both daemons' path
+  <root>/conf/<name>/  one httpd's (Services): keystone/keystone.conf and keystone.log,
+                     glance/glance-api.conf, glance-api-paste.ini (Debian's) and
+                     glance-api.log, and the two WSGI scripts
+One httpd runs at a time: each serves keystone on the layout's port, the one in keystone's
+catalog, where glance's keystonemiddleware checks tokens."""
 
 import atexit
 import configparser
@@ -33,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 
 import harness  # noqa: E402  (tests/integration, the fixtures of the integration tests)
-from harness import REPO_ROOT, Httpd, free_port, load_modules, tail, wait_for  # noqa: E402
+from harness import REPO_ROOT, Httpd, free_port, tail, wait_for  # noqa: E402
 
 KEYSTONE_WSGI = Path("/usr/bin/keystone-wsgi-public")
 GLANCE_WSGI = Path("/usr/bin/glance-wsgi-api")
@@ -58,6 +62,9 @@ def missing():
     absent = [str(path) for path in REQUIRED if not path.exists()]
     if absent:
         return "not installed: " + ", ".join(absent) + " (run scripts/setup-openstack as root)"
+    extension, library = built_package()
+    if not (extension and library):
+        return f"the Python binding is not built in {LIBS} (run make in the build dir)"
     if os.geteuid() != 0:
         return "httpd must start as root to run the daemons as keystone and glance"
     return None
@@ -118,9 +125,8 @@ with open(__file__) as _script:
 
 
 class Layout:
-    """The two services' files in a temporary folder (see the module's docstring). The
-    ports are chosen per httpd (Services): what is in the configuration here is where glance
-    finds keystone (the first httpd's keystone, keystone_port)."""
+    """The two services' files in a temporary folder (see the module's docstring), and the
+    port every httpd serves keystone on (keystone_port)."""
 
     def __init__(self, keep=False):
         self.root = Path(tempfile.mkdtemp(prefix="tomograph-os-"))
@@ -131,8 +137,8 @@ class Layout:
         self.conf_dir = self.root / "conf"
         self.python_dir = self.root / "python"
         self.manage_log = self.root / "manage.log"
-        # Where glance's keystonemiddleware reaches keystone: a keystone that every httpd
-        # of the run serves (Services.start takes this port for the first one).
+        # Where keystone's catalog says it is (bootstrap), so where glance's
+        # keystonemiddleware reaches it: every httpd of the run serves keystone there.
         self.keystone_port = free_port()
         self.service_user_made = False
 
@@ -175,11 +181,6 @@ class Layout:
             shutil.copy(library, self.python_dir)
         for path in [self.python_dir, *self.python_dir.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-
-    def has_python_module(self, name):
-        """Whether the assembled tomograph package has tomograph.<name> (a file or package)."""
-        package = self.python_dir / "tomograph"
-        return (package / f"{name}.py").is_file() or (package / name / "__init__.py").is_file()
 
     # --- keystone ------------------------------------------------------------------------
 

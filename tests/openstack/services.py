@@ -199,10 +199,6 @@ class ServicesTestCase(TracingTestCase):
     def zipkin_spans(self):
         return [span for span, _ in self.span_records() if isinstance(span, dict)]
 
-    def spans_of_trace(self, trace_id, count):
-        """The spans of a trace once `count` are in (and no more came)."""
-        return self.wait_for_trace(trace_id, count)
-
     def server_span_of(self, call):
         """The module's SERVER span of a scenario's request (the one span of its trace)."""
         spans = wait_for(lambda: [span for span in self.spans_in_trace(call.trace_id)

@@ -5,7 +5,6 @@ nothing a user sends (passwords, tokens, bodies) reaches any exporter, statsd's 
 not grow with ids, and glance's token checks reach keystone as traces of their own (no
 osprofiler to carry the trace through keystonemiddleware's own HTTP client)."""
 
-import re
 import time
 import uuid
 
