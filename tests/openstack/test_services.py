@@ -80,6 +80,8 @@ class TracedServicesTest(ServicesTestCase):
                 self.assertEqual(traced.shape, plain.shape)
                 self.assertEqual(traced.headers.get("content-type"),
                                  plain.headers.get("content-type"))
+                # The same headers (no trace id given back: TomographResponseHeader is off).
+                self.assertEqual(sorted(traced.headers), sorted(plain.headers))
         self.assertEqual(self.traced.calls["image download"].body,
                          self.plain.calls["image download"].body)
 
