@@ -65,6 +65,12 @@ class TransferTest(TracingTestCase):
         self.assertEqual(span["tags"]["http.request_content_length"], str(len(UPLOAD)))
         self.assertMomentsInOrder(span, "body read", "first byte")
 
+    def test_a_body_nobody_reads_is_counted_as_httpd_discards_it(self):
+        self.request("/static.txt", method="POST", body=UPLOAD)
+        span = self.server_span("/static.txt", "POST")
+        self.assertEqual(span["tags"]["http.request_content_length"], str(len(UPLOAD)))
+        self.assertIn("body read", note_offsets(span))
+
     def test_first_byte_is_the_apps_time_apart_from_the_transfer(self):
         """An app that thinks before answering: its first byte leaves after that time. One
         that streams its answer: its first byte leaves at once, long before the span ends."""
