@@ -1,0 +1,187 @@
+"""statsd to Graphite: the module's statsd lines go through the real statsd daemon (npm) and
+its graphite backend into Debian's carbon-cache, and are read back from carbon's whisper
+files: the metric paths an operator puts on a dashboard, and their values (a span's timer,
+a counter per note) against what the requests made and what the spans say.
+
+statsd flushes every 2 s and carbon keeps a point a second: each flush is a point of its
+own, none overwritten or averaged, so a count over the whole run is the sum of the points."""
+
+import time
+import unittest
+
+from harness import CarbonCache, StatsdDaemon, TracingTestCase, wait_for
+
+try:
+    import whisper
+except ImportError:  # pragma: no cover - a machine without python3-whisper
+    whisper = None
+
+FLUSH_S = 2
+# What statsd computes for a timer with its default percentThreshold [90].
+TIMER_STATS = {"count", "count_ps", "lower", "upper", "mean", "median", "std", "sum",
+               "sum_squares", "upper_90", "mean_90", "sum_90", "sum_squares_90"}
+STATIC_GETS = 5
+LOOPS = 2
+# httpd's LimitInternalRecursion default: /loop/x redirects ten times, then logs AH00124.
+REDIRECT_LIMIT = 10
+
+SITE_CONFIG = (
+    '<Directory "@SERVER_ROOT@/htdocs/loop">',
+    "    Options +FollowSymLinks",
+    "    RewriteEngine On",
+    "    RewriteRule ^(.*)$ /loop/again-$1",
+    "</Directory>",
+)
+
+
+class GraphiteTest(TracingTestCase):
+    """With the graphite backend's defaults (legacyNamespace): timers under stats.timers.,
+    a counter's count under stats_counts. and its rate under stats.."""
+
+    ZIPKIN = True
+    STATSD = True
+    SITE_CONFIG = SITE_CONFIG
+    FILES = {"loop/placeholder.txt": ""}
+    GRAPHITE_CONFIG = None
+
+    @classmethod
+    def start_statsd(cls):
+        if whisper is None:
+            raise AssertionError("python3 cannot import whisper: install python3-whisper "
+                                 "(scripts/setup)")
+        cls.carbon = cls.stopped_after_class(CarbonCache(cls.workdir, retentions="1s:1h"))
+        return StatsdDaemon(cls.workdir, graphite=cls.carbon, flush_interval_ms=FLUSH_S * 1000,
+                            graphite_config=cls.GRAPHITE_CONFIG)
+
+    # --- where statsd's graphite backend puts a metric ------------------------------
+
+    @staticmethod
+    def timer(name, stat):
+        return f"stats.timers.{name}.{stat}"
+
+    @staticmethod
+    def counter_count(name):
+        return f"stats_counts.{name}"
+
+    @staticmethod
+    def counter_rate(name):
+        return f"stats.{name}"
+
+    def counters_under(self, name):
+        """The notes' counters carbon has for the span name (the last components)."""
+        prefix = self.counter_count(name) + "."
+        return {metric[len(prefix):] for metric in self.carbon.metrics()
+                if metric.startswith(prefix)}
+
+    # --- reading whisper files ------------------------------------------------------
+
+    def points(self, metric):
+        """{timestamp: value} of the points carbon has written for metric ({} if no file)."""
+        path = self.carbon.whisper_file(metric)
+        if not path.is_file():
+            return {}
+        (start, _, step), values = whisper.fetch(str(path), 0, int(time.time()) + 60)
+        return {start + i * step: value for i, value in enumerate(values) if value is not None}
+
+    def total(self, metric):
+        return sum(self.points(metric).values())
+
+    def settled_totals(self, name, notes, expected):
+        """Waits until the span name's `stop` counter (the last line of a span) totals
+        `expected`, then two flushes more, and returns the totals of the timer's count and
+        of each note's counter."""
+        wait_for(lambda: self.total(self.counter_count(f"{name}.stop")) >= expected,
+                 f"{expected} stops of {name} in carbon", timeout=30, interval=0.5,
+                 context=lambda: self.carbon.describe() + "\n"
+                 + "\n".join(self.statsd.lines()[-40:]))
+        time.sleep(2 * FLUSH_S + 1)
+        totals = {note: self.total(self.counter_count(f"{name}.{note}")) for note in notes}
+        totals["timer count"] = self.total(self.timer(name, "count"))
+        return totals
+
+    def assertTimerAgrees(self, name, spans):
+        """Every statistic of the timer has its file, and they hold what the spans say:
+        the durations' sum and extremes, to the microsecond."""
+        stats = {stat: self.points(self.timer(name, stat)) for stat in TIMER_STATS}
+        self.assertEqual({stat for stat, points in stats.items() if not points}, set(),
+                         f"timer statistics without a point\n{self.carbon.describe()}")
+        durations_ms = [span["duration"] / 1000 for span in spans]
+        self.assertAlmostEqual(sum(stats["sum"].values()), sum(durations_ms), delta=0.001)
+        self.assertAlmostEqual(max(stats["upper"].values()), max(durations_ms), delta=0.001)
+        flushes = [when for when, count in stats["count"].items() if count > 0]
+        self.assertTrue(flushes, stats["count"])
+        for when in flushes:
+            count = stats["count"][when]
+            lower, mean, upper = (stats[stat][when] for stat in ("lower", "mean", "upper"))
+            # A request for a small file or a redirect loop: well under a few seconds.
+            self.assertTrue(0 < lower <= mean <= upper < 3000, (when, lower, mean, upper))
+            self.assertAlmostEqual(mean, stats["sum"][when] / count, delta=0.001)
+            self.assertAlmostEqual(stats["count_ps"][when], count / FLUSH_S, delta=1e-9)
+
+    def assertRatesAgree(self, name, note):
+        """The rate of a note's counter is its count per second of a flush interval."""
+        counts = self.points(self.counter_count(f"{name}.{note}"))
+        rates = self.points(self.counter_rate(f"{name}.{note}"))
+        self.assertEqual(set(rates), set(counts), (name, note))
+        for when, count in counts.items():
+            self.assertAlmostEqual(rates[when], count / FLUSH_S, delta=1e-9, msg=(name, note))
+
+    # --- the tests ------------------------------------------------------------------
+
+    def test_a_static_file_is_a_timer_and_its_start_and_stop_counters(self):
+        for _ in range(STATIC_GETS):
+            self.request("/static.txt")
+        spans = wait_for(lambda: len(self.spans_of("/static.txt")) >= STATIC_GETS and
+                         self.spans_of("/static.txt"), f"{STATIC_GETS} spans of /static.txt",
+                         context=self.describe_exports)
+        name = "demo.get_static_txt"
+        totals = self.settled_totals(name, ("start", "stop"), STATIC_GETS)
+        self.assertEqual(totals, {"start": STATIC_GETS, "stop": STATIC_GETS,
+                                  "timer count": STATIC_GETS})
+        self.assertEqual(self.counters_under(name), {"start", "stop"})
+        self.assertTimerAgrees(name, [span for span, _ in spans])
+        self.assertRatesAgree(name, "start")
+
+    def test_each_note_is_a_counter_named_by_its_kind(self):
+        for _ in range(LOOPS):
+            self.request("/loop/x", expect_status=500)
+        spans = wait_for(lambda: len(self.spans_of("/loop/x")) >= LOOPS and
+                         self.spans_of("/loop/x"), f"{LOOPS} spans of /loop/x",
+                         context=self.describe_exports)
+        for span, _ in spans:
+            notes = [note["value"] for note in span["annotations"]]
+            self.assertEqual(len(notes), 2 + REDIRECT_LIMIT + 1, notes)
+        name = "demo.get_loop_x"
+        notes = ("start", "stop", "internal_redirect_to", "error")
+        totals = self.settled_totals(name, notes, LOOPS)
+        self.assertEqual(totals, {"start": LOOPS, "stop": LOOPS,
+                                  "internal_redirect_to": LOOPS * REDIRECT_LIMIT,
+                                  "error": LOOPS, "timer count": LOOPS})
+        # Named by kind only: no path, no log message, becomes a metric (a file) of its own.
+        self.assertEqual(self.counters_under(name), set(notes))
+        self.assertTimerAgrees(name, [span for span, _ in spans])
+        self.assertRatesAgree(name, "internal_redirect_to")
+
+
+class GraphiteNewNamespaceTest(GraphiteTest):
+    """With the graphite backend's legacyNamespace false: every counter under
+    stats.counters.<name>, its count and its rate side by side."""
+
+    GRAPHITE_CONFIG = {"legacyNamespace": False}
+
+    @staticmethod
+    def counter_count(name):
+        return f"stats.counters.{name}.count"
+
+    @staticmethod
+    def counter_rate(name):
+        return f"stats.counters.{name}.rate"
+
+    def counters_under(self, name):
+        prefix = f"stats.counters.{name}."
+        return {metric[len(prefix):].rsplit(".", 1)[0] for metric in self.carbon.metrics()
+                if metric.startswith(prefix)}
+
+
+if __name__ == "__main__":
+    unittest.main()
