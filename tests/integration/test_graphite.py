@@ -3,13 +3,16 @@ its graphite backend into Debian's carbon-cache, and are read back from carbon's
 files: the metric paths an operator puts on a dashboard, and their values (a span's timer,
 a counter per note) against what the requests made and what the spans say.
 
-statsd flushes every 2 s and carbon keeps a point a second: each flush is a point of its
-own, none overwritten or averaged, so a count over the whole run is the sum of the points."""
+statsd flushes every 2 s and carbon keeps a point a second for an hour: each flush is a
+point of its own, none overwritten, so a count over the whole run is the sum of the points.
+Carbon rolls them up into 10 s points too, as the README's storage-aggregation.conf says
+(counts summed, extremes kept), and those must add up to the same."""
 
+import re
 import time
 import unittest
 
-from harness import CarbonCache, StatsdDaemon, TracingTestCase, wait_for
+from harness import REPO_ROOT, CarbonCache, StatsdDaemon, TracingTestCase, wait_for
 
 try:
     import whisper
@@ -17,9 +20,11 @@ except ImportError:  # pragma: no cover - a machine without python3-whisper
     whisper = None
 
 FLUSH_S = 2
+FINE_S, COARSE_S = 1, 10
+RETENTIONS = f"{FINE_S}s:1h,{COARSE_S}s:1d"
 # What statsd computes for a timer with its default percentThreshold [90].
 TIMER_STATS = {"count", "count_ps", "lower", "upper", "mean", "median", "std", "sum",
-               "sum_squares", "upper_90", "mean_90", "sum_90", "sum_squares_90"}
+               "sum_squares", "count_90", "upper_90", "mean_90", "sum_90", "sum_squares_90"}
 STATIC_GETS = 5
 LOOPS = 2
 # httpd's LimitInternalRecursion default: /loop/x redirects ten times, then logs AH00124.
@@ -32,6 +37,29 @@ SITE_CONFIG = (
     "    RewriteRule ^(.*)$ /loop/again-$1",
     "</Directory>",
 )
+
+
+
+def readme_aggregation():
+    """The storage-aggregation.conf the README's "Graphite" section gives operators."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    found = re.search(r"^```ini\n# /etc/carbon/storage-aggregation\.conf\n(.*?)^```$", readme,
+                      re.MULTILINE | re.DOTALL)
+    if not found:
+        raise AssertionError("README.md has no storage-aggregation.conf block")
+    return found.group(1)
+
+
+def expected_aggregation(metric):
+    """How the README says carbon should roll a metric's points up."""
+    last = metric.rsplit(".", 1)[-1]
+    if last == "lower":
+        return "min"
+    if re.fullmatch(r"upper(_\d+)?", last):
+        return "max"
+    if re.fullmatch(r"(count|sum|sum_squares)(_\d+)?", last) or metric.startswith("stats_counts."):
+        return "sum"
+    return "average"
 
 
 class GraphiteTest(TracingTestCase):
@@ -49,7 +77,8 @@ class GraphiteTest(TracingTestCase):
         if whisper is None:
             raise AssertionError("python3 cannot import whisper: install python3-whisper "
                                  "(scripts/setup)")
-        cls.carbon = cls.stopped_after_class(CarbonCache(cls.workdir, retentions="1s:1h"))
+        cls.carbon = cls.stopped_after_class(
+            CarbonCache(cls.workdir, retentions=RETENTIONS, aggregation=readme_aggregation()))
         return StatsdDaemon(cls.workdir, graphite=cls.carbon, flush_interval_ms=FLUSH_S * 1000,
                             graphite_config=cls.GRAPHITE_CONFIG)
 
@@ -75,29 +104,47 @@ class GraphiteTest(TracingTestCase):
 
     # --- reading whisper files ------------------------------------------------------
 
-    def points(self, metric):
-        """{timestamp: value} of the points carbon has written for metric ({} if no file)."""
+    def points(self, metric, step=FINE_S):
+        """{timestamp: value} of the points carbon has written for metric in its archive of
+        that step ({} if no file)."""
         path = self.carbon.whisper_file(metric)
         if not path.is_file():
             return {}
-        (start, _, step), values = whisper.fetch(str(path), 0, int(time.time()) + 60)
+        # From no further back than that archive reaches: a longer range would wrap around it.
+        archive, = (archive for archive in whisper.info(str(path))["archives"]
+                    if archive["secondsPerPoint"] == step)
+        now = int(time.time())
+        (start, _, got_step), values = whisper.fetch(
+            str(path), now - archive["retention"] + step, now, archiveToSelect=step)
+        self.assertEqual(got_step, step, metric)
         return {start + i * step: value for i, value in enumerate(values) if value is not None}
 
-    def total(self, metric):
-        return sum(self.points(metric).values())
+    def total(self, metric, step=FINE_S):
+        return sum(self.points(metric, step).values())
 
     def settled_totals(self, name, notes, expected):
         """Waits until the span name's `stop` counter (the last line of a span) totals
         `expected`, then two flushes more, and returns the totals of the timer's count and
-        of each note's counter."""
+        of each note's counter, the same in the fine and the rolled-up archive."""
         wait_for(lambda: self.total(self.counter_count(f"{name}.stop")) >= expected,
                  f"{expected} stops of {name} in carbon", timeout=30, interval=0.5,
                  context=lambda: self.carbon.describe() + "\n"
                  + "\n".join(self.statsd.lines()[-40:]))
         time.sleep(2 * FLUSH_S + 1)
-        totals = {note: self.total(self.counter_count(f"{name}.{note}")) for note in notes}
-        totals["timer count"] = self.total(self.timer(name, "count"))
+        metrics = {note: self.counter_count(f"{name}.{note}") for note in notes}
+        metrics["timer count"] = self.timer(name, "count")
+        totals = {key: self.total(metric) for key, metric in metrics.items()}
+        rolled_up = {key: self.total(metric, COARSE_S) for key, metric in metrics.items()}
+        self.assertEqual(rolled_up, totals, f"{COARSE_S} s points against {FINE_S} s ones")
         return totals
+
+    def assertAggregatedAsTheReadmeSays(self, name):
+        """Each of the span name's files rolls up as the README's aggregation file says."""
+        metrics = [metric for metric in self.carbon.metrics() if f".{name}." in metric]
+        self.assertGreaterEqual(len(metrics), len(TIMER_STATS) + 2 * 2, metrics)
+        methods = {metric: whisper.info(str(self.carbon.whisper_file(metric)))["aggregationMethod"]
+                   for metric in metrics}
+        self.assertEqual(methods, {metric: expected_aggregation(metric) for metric in metrics})
 
     def assertTimerAgrees(self, name, spans):
         """Every statistic of the timer has its file, and they hold what the spans say:
@@ -108,6 +155,13 @@ class GraphiteTest(TracingTestCase):
         durations_ms = [span["duration"] / 1000 for span in spans]
         self.assertAlmostEqual(sum(stats["sum"].values()), sum(durations_ms), delta=0.001)
         self.assertAlmostEqual(max(stats["upper"].values()), max(durations_ms), delta=0.001)
+        self.assertAlmostEqual(min(stats["lower"].values()), min(durations_ms), delta=0.001)
+        # Rolled up: the sum summed, the extremes kept.
+        for stat, rolled_up, expected in (("sum", sum, sum(durations_ms)),
+                                          ("upper", max, max(durations_ms)),
+                                          ("lower", min, min(durations_ms))):
+            points = self.points(self.timer(name, stat), COARSE_S).values()
+            self.assertAlmostEqual(rolled_up(points), expected, delta=0.001, msg=stat)
         flushes = [when for when, count in stats["count"].items() if count > 0]
         self.assertTrue(flushes, stats["count"])
         for when in flushes:
@@ -141,6 +195,7 @@ class GraphiteTest(TracingTestCase):
         self.assertEqual(self.counters_under(name), {"start", "stop"})
         self.assertTimerAgrees(name, [span for span, _ in spans])
         self.assertRatesAgree(name, "start")
+        self.assertAggregatedAsTheReadmeSays(name)
 
     def test_each_note_is_a_counter_named_by_its_kind(self):
         for _ in range(LOOPS):
