@@ -328,12 +328,13 @@ class CarbonCache:
 
     retentions: storage-schemas.conf's for every metric; its finest step should be the
     flush interval of the statsd in front (a coarser one keeps only the last flush of each
-    step). aggregation: the text of a storage-aggregation.conf (none: carbon averages every
-    metric when it rolls a step up into a coarser archive's)."""
+    step). schemas: the text of a storage-schemas.conf instead. aggregation: the text of a
+    storage-aggregation.conf (none: carbon averages every metric when it rolls a step up
+    into a coarser archive's)."""
 
     CARBON_CACHE = os.environ.get("CARBON_CACHE", "/usr/bin/carbon-cache")
 
-    def __init__(self, workdir, retentions="1s:1h", aggregation=None):
+    def __init__(self, workdir, retentions="1s:1h", aggregation=None, schemas=None):
         if not Path(self.CARBON_CACHE).is_file():
             raise FileNotFoundError(f"{self.CARBON_CACHE} missing: install graphite-carbon "
                                     "(scripts/setup)")
@@ -372,7 +373,7 @@ class CarbonCache:
             "",
         ]))
         (self.conf_dir / "storage-schemas.conf").write_text(
-            f"[everything]\npattern = .*\nretentions = {retentions}\n")
+            schemas or f"[everything]\npattern = .*\nretentions = {retentions}\n")
         if aggregation is not None:
             (self.conf_dir / "storage-aggregation.conf").write_text(aggregation)
         self.process = ChildProcess(

@@ -40,14 +40,29 @@ SITE_CONFIG = (
 
 
 
-def readme_aggregation():
-    """The storage-aggregation.conf the README's "Graphite" section gives operators."""
+def readme_block(start):
+    """The text of the README's ```ini block whose first line is `start`."""
     readme = (REPO_ROOT / "README.md").read_text()
-    found = re.search(r"^```ini\n# /etc/carbon/storage-aggregation\.conf\n(.*?)^```$", readme,
+    found = re.search(rf"^```ini\n({re.escape(start)}\n.*?)^```$", readme,
                       re.MULTILINE | re.DOTALL)
     if not found:
-        raise AssertionError("README.md has no storage-aggregation.conf block")
+        raise AssertionError(f"README.md has no ```ini block starting with {start!r}")
     return found.group(1)
+
+
+def readme_aggregation():
+    """The storage-aggregation.conf the README's "Graphite" section gives operators."""
+    return readme_block("# /etc/carbon/storage-aggregation.conf")
+
+
+def readme_schemas():
+    """The storage-schemas.conf section the README gives for statsd's metrics, with this
+    test's retentions, before a default that keeps anything else a minute a point."""
+    section = readme_block("[statsd]")
+    ours = re.sub(r"^retentions = .*$", f"retentions = {RETENTIONS}", section, flags=re.MULTILINE)
+    if ours == section:
+        raise AssertionError(f"no retentions line in the README's [statsd] section: {section}")
+    return ours + "\n[default]\npattern = .*\nretentions = 60s:1d\n"
 
 
 def expected_aggregation(metric):
@@ -78,7 +93,7 @@ class GraphiteTest(TracingTestCase):
             raise AssertionError("python3 cannot import whisper: install python3-whisper "
                                  "(scripts/setup)")
         cls.carbon = cls.stopped_after_class(
-            CarbonCache(cls.workdir, retentions=RETENTIONS, aggregation=readme_aggregation()))
+            CarbonCache(cls.workdir, schemas=readme_schemas(), aggregation=readme_aggregation()))
         return StatsdDaemon(cls.workdir, graphite=cls.carbon, flush_interval_ms=FLUSH_S * 1000,
                             graphite_config=cls.GRAPHITE_CONFIG)
 
@@ -138,12 +153,16 @@ class GraphiteTest(TracingTestCase):
         self.assertEqual(rolled_up, totals, f"{COARSE_S} s points against {FINE_S} s ones")
         return totals
 
-    def assertAggregatedAsTheReadmeSays(self, name):
-        """Each of the span name's files rolls up as the README's aggregation file says."""
+    def assertStoredAsTheReadmeSays(self, name):
+        """Each of the span name's files has the retentions of the README's [statsd] section
+        (here this test's) and rolls up as its aggregation file says."""
         metrics = [metric for metric in self.carbon.metrics() if f".{name}." in metric]
         self.assertGreaterEqual(len(metrics), len(TIMER_STATS) + 2 * 2, metrics)
-        methods = {metric: whisper.info(str(self.carbon.whisper_file(metric)))["aggregationMethod"]
-                   for metric in metrics}
+        infos = {metric: whisper.info(str(self.carbon.whisper_file(metric))) for metric in metrics}
+        steps = {metric: [archive["secondsPerPoint"] for archive in info["archives"]]
+                 for metric, info in infos.items()}
+        self.assertEqual(steps, {metric: [FINE_S, COARSE_S] for metric in metrics})
+        methods = {metric: info["aggregationMethod"] for metric, info in infos.items()}
         self.assertEqual(methods, {metric: expected_aggregation(metric) for metric in metrics})
 
     def assertTimerAgrees(self, name, spans):
@@ -195,7 +214,7 @@ class GraphiteTest(TracingTestCase):
         self.assertEqual(self.counters_under(name), {"start", "stop"})
         self.assertTimerAgrees(name, [span for span, _ in spans])
         self.assertRatesAgree(name, "start")
-        self.assertAggregatedAsTheReadmeSays(name)
+        self.assertStoredAsTheReadmeSays(name)
 
     def test_each_note_is_a_counter_named_by_its_kind(self):
         for _ in range(LOOPS):
