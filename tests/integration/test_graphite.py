@@ -3,10 +3,11 @@ its graphite backend into Debian's carbon-cache, and are read back from carbon's
 files: the metric paths an operator puts on a dashboard, and their values (a span's timer,
 a counter per note) against what the requests made and what the spans say.
 
-statsd flushes every 2 s and carbon keeps a point a second for an hour: each flush is a
-point of its own, none overwritten, so a count over the whole run is the sum of the points.
-Carbon rolls them up into 10 s points too, as the README's storage-aggregation.conf says
-(counts summed, extremes kept), and those must add up to the same."""
+Carbon runs with the README's storage-schemas section for statsd (its retentions made
+1 s for an hour, 10 s for a day) and its storage-aggregation.conf. statsd flushes every 2 s:
+each flush is a 1 s point of its own, none overwritten, so a count over the whole run is the
+sum of the points. The 10 s points carbon rolls them up into (counts summed, extremes kept)
+must add up to the same."""
 
 import re
 import time
@@ -37,7 +38,6 @@ SITE_CONFIG = (
     "    RewriteRule ^(.*)$ /loop/again-$1",
     "</Directory>",
 )
-
 
 
 def readme_block(start):
