@@ -66,6 +66,7 @@ static void register_hooks(apr_pool_t *p)
     static const char *const before_wsgi[] = {"mod_wsgi.c", NULL};
     ap_hook_pre_config(hook_backend_calls, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, before_wsgi, APR_HOOK_REALLY_FIRST);
+    ap_hook_pre_connection(watch_connection, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_header_parser(decide_trace, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(hand_on_span, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_error_filter(insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
@@ -73,6 +74,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_error_log(note_error_log, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(proxy, request_status, finish_client_span, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ap, status_hook, status_hook, NULL, NULL, APR_HOOK_MIDDLE);
+    tomograph_register_filters();
 }
 
 AP_DECLARE_MODULE(tomograph) = {

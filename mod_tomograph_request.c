@@ -63,6 +63,10 @@ typedef struct {
     const char *tracestate;        /* the trusted caller's, handed on unchanged */
     const char *first_uri;         /* r->uri when the trace began */
     int deep;                      /* X-Trace-Info goes on: see choose_deep_trace */
+    struct connection_state *connection; /* where it awaits its first byte; NULL once sent */
+    int has_body;                  /* the request came with a body (a filter counts it) */
+    int body_read;                 /* ... and its end was read */
+    apr_off_t body_bytes;          /* of it, read so far */
     int have_hex;                  /* the ids below are written (when first asked for) */
     char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
     char span_hex[TG_SPAN_ID_HEX_LEN + 1];
@@ -110,6 +114,115 @@ static int decide_sampled(const tg_context_t *caller, int trusted, const dir_con
     return tg_sampling_decide(&sampler, caller, trusted,
                               sampler.rate < 1.0 ? tg_random_span_id() : 0,
                               sampler.limit_per_second ? apr_time_now() : 0);
+}
+
+/* ---- the transfer: the request's body, the answer's first byte ---- */
+
+/* A connection's: the trace whose answer has not yet begun to leave.  A
+ * connection serves one request at a time (HTTP/1; each HTTP/2 stream has a
+ * connection of its own), so one slot does. */
+typedef struct connection_state {
+    request_trace_t *awaiting_first_byte;
+} connection_state_t;
+
+static ap_filter_rec_t *first_byte_filter;
+static ap_filter_rec_t *body_filter;
+
+/* The request's pool ends the wait, should its answer never have begun. */
+static apr_status_t stop_awaiting_first_byte(void *data)
+{
+    request_trace_t *trace = data;
+    if (trace->connection && trace->connection->awaiting_first_byte == trace)
+        trace->connection->awaiting_first_byte = NULL;
+    trace->connection = NULL;
+    return APR_SUCCESS;
+}
+
+static void await_first_byte(request_rec *root, request_trace_t *trace)
+{
+    connection_state_t *state = ap_get_module_config(root->connection->conn_config,
+                                                     &tomograph_module);
+    trace->connection = state;
+    if (!state)
+        return;
+    state->awaiting_first_byte = trace;
+    apr_pool_cleanup_register(root->pool, trace, stop_awaiting_first_byte,
+                              apr_pool_cleanup_null);
+}
+
+/* A connection filter, above the network (and TLS): the first brigade with
+ * a byte in it that passes, its status line, is the answer leaving.  Every
+ * other brigade of the connection costs a load and a test. */
+static apr_status_t note_first_byte(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    connection_state_t *state = f->ctx;
+    request_trace_t *trace = state->awaiting_first_byte;
+    if (trace) {
+        apr_bucket *b;
+        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b))
+            if (!APR_BUCKET_IS_METADATA(b) && b->length != 0) {
+                if (!trace->server.finished)
+                    tg_span_annotate(&trace->server, apr_time_now(), TG_NOTE_FIRST_BYTE);
+                state->awaiting_first_byte = NULL;
+                break;
+            }
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+int watch_connection(conn_rec *c, void *csd)
+{
+    connection_state_t *state;
+    if (!tomograph_retained)
+        return OK;
+    state = apr_pcalloc(c->pool, sizeof(*state));
+    ap_set_module_config(c->conn_config, &tomograph_module, state);
+    ap_add_output_filter_handle(first_byte_filter, state, NULL, c);
+    return OK;
+}
+
+/* Whether r came with a body: a length other than 0, or chunks (HTTP/2
+ * says chunked for a stream with data and no length).  Two lookups of a
+ * table indexed by first letter. */
+static int has_request_body(const request_rec *r)
+{
+    const char *length = apr_table_get(r->headers_in, "Content-Length");
+    if (length)
+        return strcmp(length, "0") != 0;
+    return apr_table_get(r->headers_in, "Transfer-Encoding") != NULL;
+}
+
+/* Counts the body as whoever serves the request reads it, just above
+ * HTTP_IN (which takes the chunks apart), and notes when its end comes. */
+static apr_status_t count_request_body(ap_filter_t *f, apr_bucket_brigade *bb,
+                                       ap_input_mode_t mode, apr_read_type_e block,
+                                       apr_off_t readbytes)
+{
+    request_trace_t *trace = f->ctx;
+    apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
+    apr_bucket *b;
+    if (rv != APR_SUCCESS || mode == AP_MODE_SPECULATIVE)
+        return rv;
+    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b)) {
+        if (APR_BUCKET_IS_EOS(b)) {
+            if (!trace->body_read && !trace->server.finished)
+                tg_span_annotate(&trace->server, apr_time_now(), TG_NOTE_BODY_READ);
+            trace->body_read = 1;
+            ap_remove_input_filter(f);
+            break;
+        }
+        if (b->length != (apr_size_t)-1)
+            trace->body_bytes += (apr_off_t)b->length;
+    }
+    return rv;
+}
+
+void tomograph_register_filters(void)
+{
+    first_byte_filter = ap_register_output_filter("TOMOGRAPH_FIRST_BYTE", note_first_byte, NULL,
+                                                  AP_FTYPE_CONNECTION);
+    body_filter = ap_register_input_filter("TOMOGRAPH_BODY", count_request_body, NULL,
+                                           AP_FTYPE_CONTENT_SET + 5);
 }
 
 /* Whether the caller sent a valid X-Trace-Info (signed, when the server has
@@ -238,6 +351,11 @@ static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, re
     }
     span->sampled = decide_sampled(looked ? &caller : NULL, trusted, dconf, sconf);
     choose_deep_trace(trace, root, looked ? &caller : NULL, continued, trusted, dconf, sconf);
+    trace->has_body = trace->body_read = 0;
+    trace->body_bytes = 0;
+    trace->connection = NULL;
+    if (span->sampled)
+        await_first_byte(root, trace);
     set_endpoint_of(&span->local, root->connection->local_ip, root->connection->local_addr,
                     span->pool);
     set_endpoint_of(&span->remote, root->useragent_ip, root->useragent_addr, span->pool);
@@ -292,6 +410,12 @@ int decide_trace(request_rec *r)
     if (environment_named)
         give_ids_to_environment(r, trace, apr_table_addn);
     set_response_header(r, trace);
+    /* On this request_rec: an internal redirect's starts over from the
+     * connection's input filters. */
+    if (trace->server.sampled && !trace->body_read && has_request_body(r)) {
+        trace->has_body = 1;
+        ap_add_input_filter_handle(body_filter, trace, r, r->connection);
+    }
     return DECLINED;
 }
 
@@ -539,6 +663,18 @@ static int answered_anew_by_new_protocol(const request_rec *r)
            && strcmp(ap_get_protocol(r->connection), AP_PROTOCOL_HTTP1) != 0;
 }
 
+/* The bodies' lengths as they went: what the app read of the request's (all
+ * of it, unless it stopped early), and the answer's (r->bytes_sent counts it
+ * before any chunking). */
+static void tag_transfer(request_trace_t *trace, const request_rec *last)
+{
+    tg_span_t *span = &trace->server;
+    stop_awaiting_first_byte(trace);
+    if (trace->has_body)
+        tg_span_tag(span, TG_TAG_REQUEST_LENGTH, apr_off_t_toa(last->pool, trace->body_bytes));
+    tg_span_tag(span, TG_TAG_RESPONSE_LENGTH, apr_off_t_toa(last->pool, last->bytes_sent));
+}
+
 int finish_server_span(request_rec *r)
 {
     const request_rec *last;
@@ -574,6 +710,8 @@ int finish_server_span(request_rec *r)
     }
     if (last->status >= 500)
         mark_error(span, apr_itoa(r->pool, last->status));
+    if (span->sampled)
+        tag_transfer(trace, last);
     finish_span(span, last);
     return DECLINED;
 }

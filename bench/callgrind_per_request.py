@@ -41,7 +41,8 @@ SHIPPER_FRAMES = {"post_config", "tomograph_start", "start_shipper", "run_shippe
 # event MPM's hand-offs, a few hundred instructions a request either way
 # with no --pause).
 REQUEST_ENTRY_POINTS = {"decide_trace", "hand_on_span", "finish_server_span",
-                        "insert_error_filter", "note_error_log", "merge_dir_conf"}
+                        "insert_error_filter", "note_error_log", "merge_dir_conf",
+                        "watch_connection", "count_request_body"}
 TOP = 12
 CONFIGS = {"off": "not loaded", "traced": "traced"}
 HTTPD = {"httpd"}

@@ -45,6 +45,18 @@
 #define TG_NOTE_START "start"
 #define TG_NOTE_STOP "stop"
 
+/* The moments of a request's transfer, between them: the request's body read
+ * in full, and the answer's first byte leaving (its time to first byte: the
+ * app's time, apart from sending the answer).  statsd times them from the
+ * span's start rather than counting them. */
+#define TG_NOTE_BODY_READ "body read"
+#define TG_NOTE_FIRST_BYTE "first byte"
+
+/* The bytes of the request's and of the answer's body, whatever the
+ * transfer encoding. */
+#define TG_TAG_REQUEST_LENGTH "http.request_content_length"
+#define TG_TAG_RESPONSE_LENGTH "http.response_content_length"
+
 /* INTERNAL is work inside a process (libtomograph's plain spans): Zipkin v2
  * writes no kind for it, which is how it says "local"; OTLP has a kind of
  * its own.  It comes last, so tables indexed by the Zipkin kinds end before

@@ -378,15 +378,24 @@ static char *put_milliseconds(char *p, uint64_t usec)
  * text up to the first ':' or '/', where a message or a path would follow
  * ("error: AH01114: ...", "subrequest /x"), and at most NOTE_NAME_MAX bytes,
  * so that the number of metric names stays bounded. */
-static char *put_note_line(char *p, const char *prefix, size_t prefix_len, const char *note)
+static char *put_note_line(char *p, const char *prefix, size_t prefix_len,
+                           const tg_annotation_t *note, apr_time_t span_start)
 {
-    size_t len;
-    note = note ? note : "";
-    len = strcspn(note, ":/");
+    const char *text = note->value ? note->value : "";
+    size_t len = strcspn(text, ":/");
     memcpy(p, prefix, prefix_len);
     p += prefix_len;
     *p++ = '.';
-    p = put_name_part(p, note, len < NOTE_NAME_MAX ? len : NOTE_NAME_MAX, 0);
+    p = put_name_part(p, text, len < NOTE_NAME_MAX ? len : NOTE_NAME_MAX, 0);
+    /* A moment of the transfer: how long after the start, which Graphite
+     * averages and bounds (time to first byte), where a count would only
+     * repeat the number of requests. */
+    if (strcmp(text, TG_NOTE_FIRST_BYTE) == 0 || strcmp(text, TG_NOTE_BODY_READ) == 0) {
+        *p++ = ':';
+        p = put_milliseconds(p, note->timestamp > span_start
+                                    ? (uint64_t)(note->timestamp - span_start) : 1);
+        return TG_PUT_LITERAL(p, "|ms\n");
+    }
     return TG_PUT_LITERAL(p, ":1|c\n");
 }
 
@@ -462,7 +471,8 @@ void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span, tg_statsd_memo_
         p = TG_PUT_LITERAL(p, "." TG_NOTE_START ":1|c\n");
     }
     for (i = 0; notes && i < notes->nelts; i++)
-        p = put_note_line(p, prefix, prefix_len, APR_ARRAY_IDX(notes, i, tg_annotation_t).value);
+        p = put_note_line(p, prefix, prefix_len, &APR_ARRAY_IDX(notes, i, tg_annotation_t),
+                          span->timestamp);
     if (span->finished)
         p = put_counter_line(p, prefix, prefix_len, COUNTER_LINE(TG_NOTE_STOP));
     tg_buf_wrote(out, p);

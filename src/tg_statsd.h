@@ -27,6 +27,8 @@ typedef struct {
  *   <service>.<span name>:<duration ms>|ms  (the name's ids written "id")
  *   <service>.<span name>.<note>:1|c      (one per note: its text up to the
  *                                          first ':' or '/', 64 bytes at most)
+ *   <service>.<span name>.<note>:<ms>|ms  (TG_NOTE_BODY_READ, TG_NOTE_FIRST_BYTE:
+ *                                          their time from the span's start)
  * The same lines, whatever the memo holds. */
 void tg_statsd_append_span(tg_buf_t *out, const tg_span_t *span, tg_statsd_memo_t *memo);
 

@@ -7,7 +7,9 @@ GET <mount>/.../log-error/<n> also writes n lines to the error log (wsgi.errors)
 response headers are out, each quoting, as a careless app would, the query string, the
 credential headers and the cookie it sets (the value of the request's X-Set-Cookie).
 GET <mount>/.../stream/<n> sends its answer in n + 1 parts, each after STREAM_PAUSE.
-A request with a body gets the length and SHA-256 of the body the app read.
+GET <mount>/.../slow/<ms> waits that long before it answers.
+A request with a body (a length, or chunks) gets the length and SHA-256 of the body the
+app read.
 """
 import hashlib
 import http
@@ -79,11 +81,12 @@ def streamed(parts, body):
     yield body
 
 
-def body_received(environ, left):
-    """{"body_bytes": ..., "body_sha256": ...} of the request body (left bytes) as read."""
+def body_received(environ, left=None):
+    """{"body_bytes": ..., "body_sha256": ...} of the request body (left bytes, or up to its
+    end when None) as read."""
     digest, read = hashlib.sha256(), 0
-    while left > read:
-        chunk = environ["wsgi.input"].read(min(READ_SIZE, left - read))
+    while left is None or left > read:
+        chunk = environ["wsgi.input"].read(READ_SIZE if left is None else min(READ_SIZE, left - read))
         if not chunk:
             break
         digest.update(chunk)
@@ -98,10 +101,13 @@ def application(environ, start_response):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     if length:
         answer.update(body_received(environ, length))
+    elif environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+        answer.update(body_received(environ))
     body = (json.dumps(answer, indent=2, sort_keys=True) + "\n").encode()
     status = requested_status(environ)
     path_info = environ.get("PATH_INFO", "")
     parts = numbered(path_info, "stream")
+    time.sleep((numbered(path_info, "slow") or 0) / 1000)
     headers = [("Content-Type", "application/json")]
     if not parts:
         headers.append(("Content-Length", str(len(body))))

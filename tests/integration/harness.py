@@ -267,11 +267,15 @@ class UwsgiServer:
 
 
 class StatsdDaemon:
-    """The real statsd (node_modules/statsd) on a loopback UDP port, printing each line it gets."""
+    """The real statsd (node_modules/statsd) on a loopback UDP port, printing each line it gets.
+
+    graphite: a CarbonCache (below) that statsd's own graphite backend flushes to as well,
+    every flush_interval_ms, with that backend's defaults otherwise (graphite_config adds to
+    them, e.g. {"legacyNamespace": False}); without it, statsd only prints and never flushes."""
 
     LINE = re.compile(r" - DEBUG: (.*)$", re.MULTILINE)
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, graphite=None, flush_interval_ms=2000, graphite_config=None):
         if not STATSD_JS.is_file():
             raise FileNotFoundError(f"{STATSD_JS} missing: run 'npm ci' in {REPO_ROOT}")
         self.port = free_port(socket.SOCK_DGRAM)
@@ -285,6 +289,15 @@ class StatsdDaemon:
             "dumpMessages": True,
             "backends": ["./backends/console"],
         }
+        if graphite:
+            config.update({
+                "flushInterval": flush_interval_ms,
+                "backends": ["./backends/console", "./backends/graphite"],
+                "graphiteHost": "127.0.0.1",
+                "graphitePort": graphite.line_port,
+            })
+            if graphite_config:
+                config["graphite"] = dict(graphite_config)
         config_path = Path(workdir) / "statsd-config.js"
         config_path.write_text("(" + json.dumps(config, indent=2) + ")\n")
         self.process = ChildProcess(
@@ -303,6 +316,96 @@ class StatsdDaemon:
     def lines(self):
         """Every metric line received so far, as sent."""
         return self.LINE.findall(self.process.output())
+
+    def stop(self):
+        self.process.stop()
+
+
+class CarbonCache:
+    """Debian's carbon-cache (graphite-carbon) in the foreground, all of it under workdir
+    (its configuration, whisper files, logs and pid file; no system service, nothing in
+    /etc), its line, pickle and cache-query receivers on free loopback ports.
+
+    retentions: storage-schemas.conf's for every metric; its finest step should be the
+    flush interval of the statsd in front (a coarser one keeps only the last flush of each
+    step). schemas: the text of a storage-schemas.conf instead. aggregation: the text of a
+    storage-aggregation.conf (none: carbon averages every metric when it rolls a step up
+    into a coarser archive's)."""
+
+    CARBON_CACHE = os.environ.get("CARBON_CACHE", "/usr/bin/carbon-cache")
+
+    def __init__(self, workdir, retentions="1s:1h", aggregation=None, schemas=None):
+        if not Path(self.CARBON_CACHE).is_file():
+            raise FileNotFoundError(f"{self.CARBON_CACHE} missing: install graphite-carbon "
+                                    "(scripts/setup)")
+        self.root = Path(workdir) / "carbon"
+        self.conf_dir = self.root / "conf"
+        self.whisper_dir = self.root / "storage" / "whisper"
+        for sub in (self.conf_dir, self.whisper_dir, self.root / "log", self.root / "run"):
+            sub.mkdir(parents=True, exist_ok=True)
+        self.line_port = free_port()
+        self.conf = self.conf_dir / "carbon.conf"
+        self.conf.write_text("\n".join([
+            "[cache]",
+            f"STORAGE_DIR = {self.root / 'storage'}/",
+            f"LOCAL_DATA_DIR = {self.whisper_dir}/",
+            f"WHISPER_DIR = {self.whisper_dir}/",
+            f"CONF_DIR = {self.conf_dir}/",
+            f"LOG_DIR = {self.root / 'log'}/",
+            f"PID_DIR = {self.root / 'run'}/",
+            # As whoever runs the tests, not Debian's _graphite.
+            "USER =",
+            # Every metric statsd sends gets its file at once, and is written out at once.
+            "MAX_CACHE_SIZE = inf",
+            "MAX_UPDATES_PER_SECOND = inf",
+            "MAX_CREATES_PER_MINUTE = inf",
+            "LINE_RECEIVER_INTERFACE = 127.0.0.1",
+            f"LINE_RECEIVER_PORT = {self.line_port}",
+            "ENABLE_UDP_LISTENER = False",
+            "PICKLE_RECEIVER_INTERFACE = 127.0.0.1",
+            f"PICKLE_RECEIVER_PORT = {free_port()}",
+            "CACHE_QUERY_INTERFACE = 127.0.0.1",
+            f"CACHE_QUERY_PORT = {free_port()}",
+            # No graphite-web to register tags with.
+            "ENABLE_TAGS = False",
+            "LOG_CREATES = True",
+            "LOG_UPDATES = False",
+            "",
+        ]))
+        (self.conf_dir / "storage-schemas.conf").write_text(
+            schemas or f"[everything]\npattern = .*\nretentions = {retentions}\n")
+        if aggregation is not None:
+            (self.conf_dir / "storage-aggregation.conf").write_text(aggregation)
+        self.process = ChildProcess(
+            "carbon-cache",
+            [self.CARBON_CACHE, f"--config={self.conf}", "--nodaemon",
+             f"--pidfile={self.root / 'run' / 'carbon-cache.pid'}", "start"],
+            self.root / "carbon-cache.log", cwd=self.root)
+        self.process.wait_for_output(rf"CarbonReceiverFactory starting on {self.line_port}\b")
+
+        def accepts():
+            if not self.process.running():
+                raise AssertionError(f"carbon-cache exited:\n{self.process.output()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.line_port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_for(accepts, "carbon-cache's line receiver", START_WAIT, interval=0.1,
+                 context=self.process.output)
+
+    def whisper_file(self, metric):
+        """Where carbon keeps a metric: a.b.c is <whisper dir>/a/b/c.wsp."""
+        return self.whisper_dir.joinpath(*metric.split(".")).with_suffix(".wsp")
+
+    def metrics(self):
+        """The dotted names of every metric that has a whisper file."""
+        return sorted(".".join(path.relative_to(self.whisper_dir).with_suffix("").parts)
+                      for path in self.whisper_dir.rglob("*.wsp"))
+
+    def describe(self):
+        return ("whisper files:\n  " + "\n  ".join(self.metrics()) + "\n"
+                + tail(self.process.log_path))
 
     def stop(self):
         self.process.stop()
@@ -961,10 +1064,15 @@ class TracingTestCase(AppViewAssertions, unittest.TestCase):
         if cls.OTLP:
             cls.exporter_directives.append(f"TomographOTLP {cls.receiver.otlp_url}")
         if cls.STATSD:
-            cls.statsd = cls.stopped_after_class(StatsdDaemon(cls.workdir))
+            cls.statsd = cls.stopped_after_class(cls.start_statsd())
             cls.exporter_directives.append(f"TomographStatsd 127.0.0.1:{cls.statsd.port}")
         cls.start_backends()
         cls.httpd = cls.start_httpd(cls.DIRECTIVES, cls.site_config(), cls.FILES)
+
+    @classmethod
+    def start_statsd(cls):
+        """The class's statsd daemon (STATSD): one that only prints what it gets here."""
+        return StatsdDaemon(cls.workdir)
 
     @classmethod
     def start_backends(cls):

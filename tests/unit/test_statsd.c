@@ -260,6 +260,24 @@ static void test_span_gives_a_timer_and_a_counter_per_note(void)
                                              "keystone.GET_v3_auth_tokens.stop:1|c\n");
 }
 
+/* The moments of the transfer are timed from the span's start: time to
+ * first byte is what a dashboard plots, not how many requests had one. */
+static void test_transfer_moments_are_timers(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "upload", NULL, T0);
+    span->local.service_name = "glance";
+    tg_span_annotate(span, T0 + 1500, TG_NOTE_BODY_READ);
+    tg_span_annotate(span, T0 + 12345, TG_NOTE_FIRST_BYTE);
+    tg_span_annotate(span, T0 + 20000, "first byteish");
+    tg_span_finish(span, T0 + 40000);
+    CU_ASSERT_STRING_EQUAL(span_lines(span), "glance.upload:40|ms\n"
+                                             "glance.upload.start:1|c\n"
+                                             "glance.upload.body_read:1.5|ms\n"
+                                             "glance.upload.first_byte:12.345|ms\n"
+                                             "glance.upload.first_byteish:1|c\n"
+                                             "glance.upload.stop:1|c\n");
+}
+
 static void test_unknown_service(void)
 {
     tg_span_t *span = timed_span(2000);
@@ -546,6 +564,7 @@ void tg_test_add_statsd(void)
     TG_TEST(suite, test_name_parts_of_every_shape_follow_the_rule);
     TG_TEST(suite, test_span_gives_a_timer_and_a_counter_per_note);
     TG_TEST(suite, test_note_counters_are_named_by_their_kind);
+    TG_TEST(suite, test_transfer_moments_are_timers);
     TG_TEST(suite, test_unknown_service);
     TG_TEST(suite, test_memo_changes_no_line);
     TG_TEST(suite, test_missing_span_name);
