@@ -109,6 +109,22 @@ class TracedServicesTest(ServicesTestCase):
                         else self.services.glance_port)
                 self.assertEqual(span["localEndpoint"].get("port"), port, span)
 
+    def test_an_images_transfer_is_in_its_spans(self):
+        """The bytes of the image uploaded and downloaded, as glance read and sent them,
+        and the moments of each transfer (body read, first byte) within the span."""
+        upload = self.server_span_of(self.traced.calls["image upload"])
+        download = self.server_span_of(self.traced.calls["image download"])
+        self.assertEqual(upload["tags"].get("http.request_content_length"),
+                         str(len(IMAGE_DATA)), upload)
+        self.assertEqual(download["tags"].get("http.response_content_length"),
+                         str(len(IMAGE_DATA)), download)
+        for span, moment in ((upload, "body read"), (download, "first byte")):
+            moments = [note["timestamp"] for note in span.get("annotations", ())
+                       if note["value"] == moment]
+            self.assertEqual(len(moments), 1, span)
+            self.assertGreaterEqual(moments[0], span["timestamp"], span)
+            self.assertLessEqual(moments[0], span["timestamp"] + span["duration"], span)
+
     def test_every_span_reaches_each_exporter(self):
         """The same SERVER spans in the span file, at the Zipkin receiver and over OTLP,
         each valid."""
