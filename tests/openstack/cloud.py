@@ -54,26 +54,35 @@ REGION = "RegionOne"
 SERVICE_START_WAIT = 120.0
 MANAGE_TIMEOUT = 180.0
 
-LIBS = Path.cwd() / ".libs"
+
+
+def libs():
+    """Where the build put the module, the extension and libtomograph.so.0: the folder of
+    the module the harness finds (./.libs when run from the build dir, as make does)."""
+    try:
+        return harness.find_module().parent
+    except FileNotFoundError:
+        return Path.cwd() / ".libs"
 
 
 def missing():
     """Why the suite cannot run here (a sentence), or None."""
+    if os.geteuid() != 0:
+        return ("run as root: httpd starts as root to run the daemons as keystone and glance,"
+                " and the layout is theirs")
     absent = [str(path) for path in REQUIRED if not path.exists()]
     if absent:
         return "not installed: " + ", ".join(absent) + " (run scripts/setup-openstack as root)"
     extension, library = built_package()
     if not (extension and library):
-        return f"the Python binding is not built in {LIBS} (run make in the build dir)"
-    if os.geteuid() != 0:
-        return "httpd must start as root to run the daemons as keystone and glance"
+        return f"the Python binding is not built in {libs()} (run make in the build dir)"
     return None
 
 
 def built_package():
     """(extension, libtomograph.so.0) just built in .libs, either None when missing."""
-    extensions = sorted(LIBS.glob("_tomograph*.so"))
-    library = LIBS / "libtomograph.so.0"
+    extensions = sorted(libs().glob("_tomograph*.so"))
+    library = libs() / "libtomograph.so.0"
     return (extensions[0] if extensions else None), (library if library.is_file() else None)
 
 
