@@ -221,6 +221,8 @@ class GraphiteTest(TracingTestCase):
         self.assertTotals(name, {"start": STATIC_GETS, "stop": STATIC_GETS,
                                  "timer count": STATIC_GETS})
         self.assertEqual(self.counters_under(name), {"start", "stop"})
+        # The time to first byte: a timer of its own, a point per request.
+        self.assertTotals(f"{name}.first_byte", {"timer count": STATIC_GETS})
         self.assertTimerAgrees(name, [span for span, _ in spans])
         self.assertRatesAgree(name, "start")
         self.assertStoredAsTheReadmeSays(name)
@@ -233,7 +235,8 @@ class GraphiteTest(TracingTestCase):
                          context=self.describe_exports)
         for span, _ in spans:
             notes = [note["value"] for note in span["annotations"]]
-            self.assertEqual(len(notes), 2 + REDIRECT_LIMIT + 1, notes)
+            # start, the redirects, the error line, the first byte, stop.
+            self.assertEqual(len(notes), 2 + REDIRECT_LIMIT + 2, notes)
         name = "demo.get_loop_x"
         self.assertTotals(name, {"start": LOOPS, "stop": LOOPS,
                                  "internal_redirect_to": LOOPS * REDIRECT_LIMIT,
