@@ -24,8 +24,10 @@ import configparser
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -84,6 +86,22 @@ def built_package():
     extensions = sorted(libs().glob("_tomograph*.so"))
     library = libs() / "libtomograph.so.0"
     return (extensions[0] if extensions else None), (library if library.is_file() else None)
+
+
+def lasting_port():
+    """A loopback port free now, for the whole run: below the kernel's ephemeral range, where
+    neither outgoing connections nor the other fixtures' free ports (bind to port 0) land
+    meanwhile."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(100):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return free_port()
 
 
 def write_conf(path, sections):
@@ -148,7 +166,7 @@ class Layout:
         self.manage_log = self.root / "manage.log"
         # Where keystone's catalog says it is (bootstrap), so where glance's
         # keystonemiddleware reaches it: every httpd of the run serves keystone there.
-        self.keystone_port = free_port()
+        self.keystone_port = lasting_port()
         self.service_user_made = False
 
     @property
