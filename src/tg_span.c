@@ -151,6 +151,41 @@ void tg_span_finish(tg_span_t *span, apr_time_t end)
     span->finished = 1;
 }
 
+/* A note in its place among the notes (which are in the order of their
+ * times), finished span or not, while the span has room. */
+static void insert_note(tg_span_t *span, apr_time_t when, const char *value)
+{
+    tg_annotation_t *notes;
+    int i;
+    if (!span->annotations)
+        span->annotations = apr_array_make(span->pool, 2, sizeof(tg_annotation_t));
+    if (span->annotations->nelts >= TG_SPAN_MAX_NOTES_BETWEEN) {
+        span->dropped++;
+        return;
+    }
+    apr_array_push(span->annotations);
+    notes = (tg_annotation_t *)span->annotations->elts;
+    for (i = span->annotations->nelts - 1; i > 0 && notes[i - 1].timestamp > when; i--)
+        notes[i] = notes[i - 1];
+    notes[i].timestamp = when;
+    notes[i].value = value;
+}
+
+void tg_span_spell_out_transfer(tg_span_t *span)
+{
+    if (span->transfer & TG_TRANSFER_BODY_READ)
+        insert_note(span, span->body_read_at, TG_NOTE_BODY_READ);
+    if (span->transfer & TG_TRANSFER_FIRST_BYTE)
+        insert_note(span, span->first_byte_at, TG_NOTE_FIRST_BYTE);
+    if (span->transfer & TG_TRANSFER_REQUEST_BYTES)
+        tg_span_tag(span, TG_TAG_REQUEST_LENGTH,
+                    apr_psprintf(span->pool, "%" APR_UINT64_T_FMT, span->request_bytes));
+    if (span->transfer & TG_TRANSFER_RESPONSE_BYTES)
+        tg_span_tag(span, TG_TAG_RESPONSE_LENGTH,
+                    apr_psprintf(span->pool, "%" APR_UINT64_T_FMT, span->response_bytes));
+    span->transfer = 0;
+}
+
 const char *tg_span_name(const tg_span_t *span, char buf[TG_SPAN_NAME_MAX + 1])
 {
     size_t method_len, path_len;
