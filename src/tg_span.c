@@ -1,5 +1,7 @@
 #include "tg_span.h"
 
+#include "tg_buf.h"
+
 #include <apr_strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -171,6 +173,27 @@ static void insert_note(tg_span_t *span, apr_time_t when, const char *value)
     notes[i].value = value;
 }
 
+/* A length's tag, its key a constant and its value written in the span's
+ * pool, added as it is: the shipper spells out every span's, and no tag of
+ * the span has these keys (tg_span_tag would look). */
+static void add_length_tag(tg_span_t *span, const char *key, uint64_t bytes)
+{
+    char *value, *end;
+    tg_tag_t *tag;
+    if (!span->tags)
+        span->tags = apr_array_make(span->pool, 2, sizeof(tg_tag_t));
+    if (span->tags->nelts >= TG_SPAN_MAX_TAGS) {
+        span->dropped++;
+        return;
+    }
+    value = apr_palloc(span->pool, TG_DECIMAL_MAX);
+    end = tg_put_u64(value, bytes);
+    *end = '\0';
+    tag = apr_array_push(span->tags);
+    tag->key = key;
+    tag->value = value;
+}
+
 void tg_span_spell_out_transfer(tg_span_t *span)
 {
     if (span->transfer & TG_TRANSFER_BODY_READ)
@@ -178,11 +201,9 @@ void tg_span_spell_out_transfer(tg_span_t *span)
     if (span->transfer & TG_TRANSFER_FIRST_BYTE)
         insert_note(span, span->first_byte_at, TG_NOTE_FIRST_BYTE);
     if (span->transfer & TG_TRANSFER_REQUEST_BYTES)
-        tg_span_tag(span, TG_TAG_REQUEST_LENGTH,
-                    apr_psprintf(span->pool, "%" APR_UINT64_T_FMT, span->request_bytes));
+        add_length_tag(span, TG_TAG_REQUEST_LENGTH, span->request_bytes);
     if (span->transfer & TG_TRANSFER_RESPONSE_BYTES)
-        tg_span_tag(span, TG_TAG_RESPONSE_LENGTH,
-                    apr_psprintf(span->pool, "%" APR_UINT64_T_FMT, span->response_bytes));
+        add_length_tag(span, TG_TAG_RESPONSE_LENGTH, span->response_bytes);
     span->transfer = 0;
 }
 
