@@ -2,6 +2,7 @@
 status, errors, bars), newest first, the filters, malformed lines counted, standard input,
 --follow picking up appended spans (and a rotated file), and --help."""
 
+import gzip
 import os
 import re
 import subprocess
@@ -135,6 +136,32 @@ class TerminalTest(unittest.TestCase):
         rows = parse(run_view("-", stdin="\n".join(lines))[1])[0][2]
         self.assertEqual([(r["name"], r["depth"]) for r in rows],
                          [("get /proxy", 0), ("get", 1), ("get /app", 2), ("query", 3)])
+
+    def test_the_writers_lines_read_fast_as_in_full(self):
+        """The writer's lines are read by a pattern, others decoded in full: a line read
+        both ways (a space ahead of it makes it another's) shows the same."""
+        trace = "0a" * 16
+        lines = sample_lines() + [
+            span(trace, "8000000000000001", None, 'a "quoted" \\ name \u00e9\t', "s\u00e9rvice",
+                 T0, 70, 503),
+            '{"traceId":"' + trace + '","parentId":"8000000000000001","id":"8000000000000002",'
+            '"localEndpoint":{"ipv4":"127.0.0.1"},"annotations":[{"timestamp":1,"value":"x"}]}',
+            span(trace, "8000000000000003", "8000000000000001", "get", "back", T0 + 5, 20,
+                 shared=True)]
+        fast = run_view("-", stdin="\n".join(lines) + "\n")
+        full = run_view("-", stdin="".join(" " + line + "\n" for line in lines))
+        self.assertEqual(fast, full)
+        self.assertIn('a "quoted" \\ name \u00e9\\x09', fast[1])
+
+    def test_files_together_and_gzip(self):
+        lines = sample_lines()
+        first, second = Path(self.work.name) / "a.json", Path(self.work.name) / "b.json.gz"
+        first.write_text("\n".join(lines[:3]) + "\n")
+        with gzip.open(second, "wt") as out:
+            out.write("\n".join(lines[3:]))  # no newline at the end
+        traces, out, _ = self.view(first, second)
+        self.assertEqual([(t[0], len(t[2])) for t in traces], [(GLANCE, 1), (KEYSTONE, 1),
+                                                                (NOVA, 4)], out)
 
     def test_terminal_escapes_are_not_sent(self):
         line = span("ab" * 16, "7000000000000001", None, "evil\x1b]0;owned\x07\x1b[2J",
