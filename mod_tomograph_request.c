@@ -63,10 +63,7 @@ typedef struct {
     const char *tracestate;        /* the trusted caller's, handed on unchanged */
     const char *first_uri;         /* r->uri when the trace began */
     int deep;                      /* X-Trace-Info goes on: see choose_deep_trace */
-    struct connection_state *connection; /* where it awaits its first byte; NULL once sent */
-    int has_body;                  /* the request came with a body (a filter counts it) */
-    int body_read;                 /* ... and its end was read */
-    apr_off_t body_bytes;          /* of it, read so far */
+    struct connection_state *connection; /* its connection's; NULL when unsampled */
     int have_hex;                  /* the ids below are written (when first asked for) */
     char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
     char span_hex[TG_SPAN_ID_HEX_LEN + 1];
@@ -118,36 +115,28 @@ static int decide_sampled(const tg_context_t *caller, int trusted, const dir_con
 
 /* ---- the transfer: the request's body, the answer's first byte ---- */
 
-/* A connection's: the trace whose answer has not yet begun to leave.  A
- * connection serves one request at a time (HTTP/1; each HTTP/2 stream has a
- * connection of its own), so one slot does. */
+/* A connection's, kept in its pool, so that a request's trace may point to
+ * it and its filter never points into a request's pool: when the answer
+ * being sent began to leave.  A connection serves one request at a time
+ * (HTTP/1, where httpd logs a request before it reads the next; each
+ * HTTP/2 stream has a connection of its own). */
 typedef struct connection_state {
-    request_trace_t *awaiting_first_byte;
+    int awaiting_first_byte;
+    apr_time_t first_byte_at;
 } connection_state_t;
 
 static ap_filter_rec_t *first_byte_filter;
 static ap_filter_rec_t *body_filter;
-
-/* The request's pool ends the wait, should its answer never have begun. */
-static apr_status_t stop_awaiting_first_byte(void *data)
-{
-    request_trace_t *trace = data;
-    if (trace->connection && trace->connection->awaiting_first_byte == trace)
-        trace->connection->awaiting_first_byte = NULL;
-    trace->connection = NULL;
-    return APR_SUCCESS;
-}
 
 static void await_first_byte(request_rec *root, request_trace_t *trace)
 {
     connection_state_t *state = ap_get_module_config(root->connection->conn_config,
                                                      &tomograph_module);
     trace->connection = state;
-    if (!state)
-        return;
-    state->awaiting_first_byte = trace;
-    apr_pool_cleanup_register(root->pool, trace, stop_awaiting_first_byte,
-                              apr_pool_cleanup_null);
+    if (state) {
+        state->awaiting_first_byte = 1;
+        state->first_byte_at = 0;
+    }
 }
 
 /* A connection filter, above the network (and TLS): the first brigade with
@@ -156,14 +145,12 @@ static void await_first_byte(request_rec *root, request_trace_t *trace)
 static apr_status_t note_first_byte(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     connection_state_t *state = f->ctx;
-    request_trace_t *trace = state->awaiting_first_byte;
-    if (trace) {
+    if (state->awaiting_first_byte) {
         apr_bucket *b;
         for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b))
             if (!APR_BUCKET_IS_METADATA(b) && b->length != 0) {
-                if (!trace->server.finished)
-                    tg_span_annotate(&trace->server, apr_time_now(), TG_NOTE_FIRST_BYTE);
-                state->awaiting_first_byte = NULL;
+                state->first_byte_at = apr_time_now();
+                state->awaiting_first_byte = 0;
                 break;
             }
     }
@@ -198,21 +185,20 @@ static apr_status_t count_request_body(ap_filter_t *f, apr_bucket_brigade *bb,
                                        ap_input_mode_t mode, apr_read_type_e block,
                                        apr_off_t readbytes)
 {
-    request_trace_t *trace = f->ctx;
+    tg_span_t *span = f->ctx;
     apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
     apr_bucket *b;
     if (rv != APR_SUCCESS || mode == AP_MODE_SPECULATIVE)
         return rv;
     for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b)) {
         if (APR_BUCKET_IS_EOS(b)) {
-            if (!trace->body_read && !trace->server.finished)
-                tg_span_annotate(&trace->server, apr_time_now(), TG_NOTE_BODY_READ);
-            trace->body_read = 1;
+            span->body_read_at = apr_time_now();
+            span->transfer |= TG_TRANSFER_BODY_READ;
             ap_remove_input_filter(f);
             break;
         }
         if (b->length != (apr_size_t)-1)
-            trace->body_bytes += (apr_off_t)b->length;
+            span->request_bytes += b->length;
     }
     return rv;
 }
@@ -351,8 +337,6 @@ static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, re
     }
     span->sampled = decide_sampled(looked ? &caller : NULL, trusted, dconf, sconf);
     choose_deep_trace(trace, root, looked ? &caller : NULL, continued, trusted, dconf, sconf);
-    trace->has_body = trace->body_read = 0;
-    trace->body_bytes = 0;
     trace->connection = NULL;
     if (span->sampled)
         await_first_byte(root, trace);
@@ -412,9 +396,10 @@ int decide_trace(request_rec *r)
     set_response_header(r, trace);
     /* On this request_rec: an internal redirect's starts over from the
      * connection's input filters. */
-    if (trace->server.sampled && !trace->body_read && has_request_body(r)) {
-        trace->has_body = 1;
-        ap_add_input_filter_handle(body_filter, trace, r, r->connection);
+    if (trace->server.sampled && !(trace->server.transfer & TG_TRANSFER_BODY_READ)
+        && has_request_body(r)) {
+        trace->server.transfer |= TG_TRANSFER_REQUEST_BYTES;
+        ap_add_input_filter_handle(body_filter, &trace->server, r, r->connection);
     }
     return DECLINED;
 }
@@ -663,16 +648,22 @@ static int answered_anew_by_new_protocol(const request_rec *r)
            && strcmp(ap_get_protocol(r->connection), AP_PROTOCOL_HTTP1) != 0;
 }
 
-/* The bodies' lengths as they went: what the app read of the request's (all
- * of it, unless it stopped early), and the answer's (r->bytes_sent counts it
- * before any chunking). */
-static void tag_transfer(request_trace_t *trace, const request_rec *last)
+/* The answer's first byte, when it left, and the bytes of its body
+ * (r->bytes_sent counts them before any chunking); the request's body was
+ * counted as it was read (count_request_body). */
+static void close_transfer(request_trace_t *trace, const request_rec *last)
 {
     tg_span_t *span = &trace->server;
-    stop_awaiting_first_byte(trace);
-    if (trace->has_body)
-        tg_span_tag(span, TG_TAG_REQUEST_LENGTH, apr_off_t_toa(last->pool, trace->body_bytes));
-    tg_span_tag(span, TG_TAG_RESPONSE_LENGTH, apr_off_t_toa(last->pool, last->bytes_sent));
+    connection_state_t *state = trace->connection;
+    if (state) {
+        if (!state->awaiting_first_byte && state->first_byte_at) {
+            span->first_byte_at = state->first_byte_at;
+            span->transfer |= TG_TRANSFER_FIRST_BYTE;
+        }
+        state->awaiting_first_byte = 0;
+    }
+    span->response_bytes = (uint64_t)last->bytes_sent;
+    span->transfer |= TG_TRANSFER_RESPONSE_BYTES;
 }
 
 int finish_server_span(request_rec *r)
@@ -711,7 +702,7 @@ int finish_server_span(request_rec *r)
     if (last->status >= 500)
         mark_error(span, apr_itoa(r->pool, last->status));
     if (span->sampled)
-        tag_transfer(trace, last);
+        close_transfer(trace, last);
     finish_span(span, last);
     return DECLINED;
 }

@@ -9,7 +9,7 @@
 #define HAVE_CRC32_INSTRUCTION 1
 #endif
 
-/* Version 3 layout, integers little-endian:
+/* Version 4 layout, integers little-endian:
  *
  *   "TG"  u8 version  u8 flags (kind in bits 0-2, tg_span_kind_t, then
  *         shared, debug, error, finished; bit 7 must be 0)
@@ -21,19 +21,22 @@
  *   u16 tag count, then per tag: string key, string value
  *   u16 note count, then per note: u64 timestamp, string value (the notes
  *       between the first and the last, which the times above place)
+ *   u8 transfer (TG_TRANSFER_* bits), then a u64 for each bit set, in the
+ *       bits' order: body read at, first byte at, request and response bytes
  *   u32 CRC-32C (tg_crc32c) of every byte before it
  *
  * A string is a u16 length, that many bytes and a NUL (so that the reader
  * copies the record once and points into the copy), or the length
  * NULL_STRING alone for a NULL pointer.  The version changes whenever this
  * layout does: the shipper may outlive a graceful restart by a moment and
- * must refuse what it cannot read rather than misread it.  (Version 2 stored
+ * must refuse what it cannot read rather than misread it.  (Version 3 had no
+ * transfer fields; version 2 stored
  * every note and the HTTP tags as tags, without the NULs; version 1 had a
  * CRC-32 of zlib's polynomial.)  Kind 4, internal, came with libtomograph
  * in the same layout: a reader older than it refuses such a record, which
  * it cannot have met before, rather than misreading it. */
 
-#define RECORD_VERSION 3
+#define RECORD_VERSION 4
 #define NULL_STRING 0xFFFFu
 
 #define FLAG_KIND_MASK 0x07u
@@ -404,6 +407,20 @@ static uint64_t status_of(const tg_span_t *span)
     return span->status_code > 0 && span->status_code <= 999 ? (uint64_t)span->status_code : 0;
 }
 
+INLINE void put_transfer(writer_t *w, const tg_span_t *span)
+{
+    unsigned known = span->transfer & TG_TRANSFER_ALL;
+    put_uint(w, known, 1);
+    if (known & TG_TRANSFER_BODY_READ)
+        put_uint(w, (uint64_t)span->body_read_at, 8);
+    if (known & TG_TRANSFER_FIRST_BYTE)
+        put_uint(w, (uint64_t)span->first_byte_at, 8);
+    if (known & TG_TRANSFER_REQUEST_BYTES)
+        put_uint(w, span->request_bytes, 8);
+    if (known & TG_TRANSFER_RESPONSE_BYTES)
+        put_uint(w, span->response_bytes, 8);
+}
+
 /* Writes the record the plan says (or measures it, with a measuring
  * writer); the CRC last. */
 INLINE void write_record(writer_t *w, const tg_span_t *span)
@@ -434,6 +451,7 @@ INLINE void write_record(writer_t *w, const tg_span_t *span)
     for (i = 0; i < plan->notes; i++)
         if (plan->keep_note[i])
             put_note(w, note_at(span, i));
+    put_transfer(w, span);
     put_uint(w, w->buf ? tg_crc32c(w->buf, w->len) : 0, CRC_BYTES);
 }
 
@@ -665,6 +683,40 @@ static int get_tags_and_notes(reader_t *r, tg_span_t *span)
     return 1;
 }
 
+/* The next u64 of the record, when its bit is in `known`; 0 when the record
+ * ends before it. */
+static int get_transfer_value(reader_t *r, unsigned known, unsigned bit, uint64_t *value)
+{
+    if (!(known & bit))
+        return 1;
+    if (r->end - r->at < 8)
+        return 0;
+    *value = load_uint(r->at, 8);
+    r->at += 8;
+    return 1;
+}
+
+/* The transfer fields, as they were. */
+static int get_transfer(reader_t *r, tg_span_t *span)
+{
+    uint64_t body_read_at = 0, first_byte_at = 0;
+    unsigned known;
+    if (r->end - r->at < 1)
+        return 0;
+    known = (unsigned char)*r->at++;
+    span->request_bytes = span->response_bytes = 0;
+    if ((known & ~TG_TRANSFER_ALL)
+        || !get_transfer_value(r, known, TG_TRANSFER_BODY_READ, &body_read_at)
+        || !get_transfer_value(r, known, TG_TRANSFER_FIRST_BYTE, &first_byte_at)
+        || !get_transfer_value(r, known, TG_TRANSFER_REQUEST_BYTES, &span->request_bytes)
+        || !get_transfer_value(r, known, TG_TRANSFER_RESPONSE_BYTES, &span->response_bytes))
+        return 0;
+    span->transfer = known;
+    span->body_read_at = (apr_time_t)body_read_at;
+    span->first_byte_at = (apr_time_t)first_byte_at;
+    return 1;
+}
+
 /* Checks everything the CRC does not say: the record is ours, of this
  * version, long enough for its fixed part, and its trailer matches.
  * Returns the length of the body. */
@@ -721,7 +773,7 @@ apr_status_t tg_record_decode(const unsigned char *buf, apr_size_t len, apr_pool
     if (span->status_code > 999 || !get_string(&r, &span->name) || !get_string(&r, &span->method)
         || !get_string(&r, &span->path) || !get_endpoint_strings(&r, &span->local)
         || !get_endpoint_strings(&r, &span->remote) || !get_tags_and_notes(&r, span)
-        || r.at != r.end)
+        || !get_transfer(&r, span) || r.at != r.end)
         return APR_EINVAL;
     *out = span;
     return APR_SUCCESS;

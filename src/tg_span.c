@@ -1,5 +1,7 @@
 #include "tg_span.h"
 
+#include "tg_buf.h"
+
 #include <apr_strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -149,6 +151,60 @@ void tg_span_finish(tg_span_t *span, apr_time_t end)
         return;
     span->duration = end > span->timestamp ? end - span->timestamp : 1;
     span->finished = 1;
+}
+
+/* A note in its place among the notes (which are in the order of their
+ * times), finished span or not, while the span has room. */
+static void insert_note(tg_span_t *span, apr_time_t when, const char *value)
+{
+    tg_annotation_t *notes;
+    int i;
+    if (!span->annotations)
+        span->annotations = apr_array_make(span->pool, 2, sizeof(tg_annotation_t));
+    if (span->annotations->nelts >= TG_SPAN_MAX_NOTES_BETWEEN) {
+        span->dropped++;
+        return;
+    }
+    apr_array_push(span->annotations);
+    notes = (tg_annotation_t *)span->annotations->elts;
+    for (i = span->annotations->nelts - 1; i > 0 && notes[i - 1].timestamp > when; i--)
+        notes[i] = notes[i - 1];
+    notes[i].timestamp = when;
+    notes[i].value = value;
+}
+
+/* A length's tag, its key a constant and its value written in the span's
+ * pool, added as it is: the shipper spells out every span's, and no tag of
+ * the span has these keys (tg_span_tag would look). */
+static void add_length_tag(tg_span_t *span, const char *key, uint64_t bytes)
+{
+    char *value, *end;
+    tg_tag_t *tag;
+    if (!span->tags)
+        span->tags = apr_array_make(span->pool, 2, sizeof(tg_tag_t));
+    if (span->tags->nelts >= TG_SPAN_MAX_TAGS) {
+        span->dropped++;
+        return;
+    }
+    value = apr_palloc(span->pool, TG_DECIMAL_MAX);
+    end = tg_put_u64(value, bytes);
+    *end = '\0';
+    tag = apr_array_push(span->tags);
+    tag->key = key;
+    tag->value = value;
+}
+
+void tg_span_spell_out_transfer(tg_span_t *span)
+{
+    if (span->transfer & TG_TRANSFER_BODY_READ)
+        insert_note(span, span->body_read_at, TG_NOTE_BODY_READ);
+    if (span->transfer & TG_TRANSFER_FIRST_BYTE)
+        insert_note(span, span->first_byte_at, TG_NOTE_FIRST_BYTE);
+    if (span->transfer & TG_TRANSFER_REQUEST_BYTES)
+        add_length_tag(span, TG_TAG_REQUEST_LENGTH, span->request_bytes);
+    if (span->transfer & TG_TRANSFER_RESPONSE_BYTES)
+        add_length_tag(span, TG_TAG_RESPONSE_LENGTH, span->response_bytes);
+    span->transfer = 0;
 }
 
 const char *tg_span_name(const tg_span_t *span, char buf[TG_SPAN_NAME_MAX + 1])

@@ -57,6 +57,13 @@
 #define TG_TAG_REQUEST_LENGTH "http.request_content_length"
 #define TG_TAG_RESPONSE_LENGTH "http.response_content_length"
 
+/* Which of a span's transfer fields are known (tg_span_t.transfer). */
+#define TG_TRANSFER_BODY_READ 0x1u
+#define TG_TRANSFER_FIRST_BYTE 0x2u
+#define TG_TRANSFER_REQUEST_BYTES 0x4u
+#define TG_TRANSFER_RESPONSE_BYTES 0x8u
+#define TG_TRANSFER_ALL 0xFu
+
 /* INTERNAL is work inside a process (libtomograph's plain spans): Zipkin v2
  * writes no kind for it, which is how it says "local"; OTLP has a kind of
  * its own.  It comes last, so tables indexed by the Zipkin kinds end before
@@ -120,6 +127,16 @@ typedef struct {
     apr_array_header_t *tags;        /* of tg_tag_t, NULL until the first */
     apr_array_header_t *annotations; /* of tg_annotation_t: the notes between the
                                       * first and last, NULL until the first */
+    /* The transfer of a request a server span serves, kept as numbers, so
+     * that recording it costs a request a few stores: the record carries
+     * them so, and the shipper spells them out (tg_span_spell_out_transfer)
+     * before its exporters see the span.  Each is there when its
+     * TG_TRANSFER_* bit is. */
+    unsigned transfer;
+    apr_time_t body_read_at;
+    apr_time_t first_byte_at;
+    uint64_t request_bytes;
+    uint64_t response_bytes;
 } tg_span_t;
 
 /* A span continuing `parent` (its trace, its span id as our parent, its
@@ -143,6 +160,13 @@ void tg_span_annotate(tg_span_t *span, apr_time_t when, const char *value);
 
 /* Fixes the duration (rounded up to 1 µs), which places the last note. */
 void tg_span_finish(tg_span_t *span, apr_time_t end);
+
+/* Turns the span's transfer fields into what they stand for, the notes
+ * TG_NOTE_BODY_READ and TG_NOTE_FIRST_BYTE (each in its place among the
+ * notes by time) and the tags TG_TAG_REQUEST_LENGTH and
+ * TG_TAG_RESPONSE_LENGTH, within the span's bounds (beyond them, counted
+ * dropped), finished span or not; then clears them. */
+void tg_span_spell_out_transfer(tg_span_t *span);
 
 /* The span's name: `name`, or "<method> <path>" (or the method alone) made
  * in buf when name is NULL; NULL when it has neither. */

@@ -1,7 +1,7 @@
 """The README's first command, `bash scripts/demo`, as a new user runs it (on a machine
 already set up, it only checks and builds): a real httpd with the module and the demo app,
-a span for each of its requests in the traces it prints, the callers' traces continued, and
-nothing left running."""
+a span for each of its requests in the traces it shows with tomograph-view, the callers'
+traces continued, the page it names written, and nothing left running."""
 
 import os
 import re
@@ -39,17 +39,18 @@ class DemoTest(unittest.TestCase):
         return [pid for pid, (session, *_) in processes().items() if session == self.pid]
 
     def traces(self):
-        """{trace id: [(span name, status, caller's span or None, error)]} as printed."""
+        """{trace id: [(span name, status, caller's span or None, error)]} as tomograph-view
+        printed them."""
         traces, current = {}, None
         for line in self.output.splitlines():
-            trace = re.match(r"^trace ([0-9a-f]{32})$", line)
-            span = re.match(r"^\s+(\S+ \S+)\s+demo\s+(\d{3})\s+[0-9.]+ ms\s+span [0-9a-f]{16}"
-                            r"(  ERROR)?(?:  \(caller's span ([0-9a-f]{16})\))?$", line)
+            trace = re.match(r"^trace ([0-9a-f]{32})  ", line)
+            span = re.match(r"^  demo +(\S+ \S+?) +(\d{3}) (ERROR|     ) +\+\S+ +\S+ +\|[^|]*\|"
+                            r"  span [0-9a-f]{16}(?:  \(caller's span ([0-9a-f]{16})\))?$", line)
             if trace:
                 current = traces.setdefault(trace.group(1), [])
             elif span and current is not None:
                 current.append((span.group(1), span.group(2), span.group(4),
-                                bool(span.group(3))))
+                                span.group(3) == "ERROR"))
         return traces
 
     def test_it_ends_well_and_leaves_nothing_behind(self):
@@ -61,8 +62,8 @@ class DemoTest(unittest.TestCase):
         self.assertFalse(Path(self.root).exists(), f"{self.root} is left")
 
     def test_every_request_has_its_span(self):
-        self.assertIn(f"{SPANS} spans in {TRACES} traces", self.output)
         traces = self.traces()
+        self.assertEqual(len(traces), TRACES, self.output)
         self.assertEqual(sum(len(spans) for spans in traces.values()), SPANS, self.output)
 
     def test_callers_traces_are_continued(self):
@@ -81,6 +82,14 @@ class DemoTest(unittest.TestCase):
                          [["get /proxy/hello", "get /app/hello", "get /app/hello"]], self.output)
         errors = [span for spans in traces.values() for span in spans if span[3]]
         self.assertEqual(errors, [("get /app/status/500", "500", None, True)], self.output)
+
+    def test_it_names_the_page_it_wrote(self):
+        page = re.search(r"^== the same traces as a page .*: (/\S+\.html)$", self.output,
+                         re.MULTILINE)
+        self.assertIsNotNone(page, self.output)
+        text = Path(page.group(1)).read_text()
+        for trace_id in self.traces():
+            self.assertIn(trace_id, text)
 
     def test_the_access_log_carries_the_trace_ids(self):
         log = self.output.split("== the access log carries the trace ids", 1)[-1]

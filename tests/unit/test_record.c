@@ -10,8 +10,8 @@
 
 #define T0 ((apr_time_t)1556604172355737)
 #define HEADER_BYTES 62 /* magic, version, flags, 6 x u64, u32 dropped, u16 status, 2 x u16 port */
-#define VERSION 3
-#define MAGIC_AND_VERSION "TG\x03"
+#define VERSION 4
+#define MAGIC_AND_VERSION "TG\x04"
 #define FIXED_STRINGS 9 /* name, method, path, two endpoints' service, ipv4, ipv6 */
 #define BIG (32 * 1024)
 
@@ -267,6 +267,7 @@ static void hand_notes(tg_buf_t *b, int count)
 static apr_status_t decode_sealed(tg_buf_t *b, tg_span_t **span)
 {
     apr_status_t rv;
+    hand_uint(b, 0, 1); /* no transfer field */
     hand_uint(b, 0, 4);
     reseal((unsigned char *)b->data, b->len);
     CU_ASSERT_FATAL(!b->failed);
@@ -321,9 +322,66 @@ static void test_largest_span_round_trips(void)
     /* the layout as documented in tg_record.c, every string full */
     size_t string = 2 + TG_SPAN_MAX_STRING + 1;
     CU_ASSERT_EQUAL(len, HEADER_BYTES + FIXED_STRINGS * string + 2 + TG_SPAN_MAX_TAGS * 2 * string
-                             + 2 + TG_SPAN_MAX_NOTES_BETWEEN * (8 + string) + 4);
+                             + 2 + TG_SPAN_MAX_NOTES_BETWEEN * (8 + string) + 1 + 4);
     CU_ASSERT_EQUAL_FATAL(decode_exact(buf, len, &back), APR_SUCCESS);
     assert_same_span(back, span);
+}
+
+/* The transfer's numbers travel as such, only those known. */
+static void test_transfer_round_trips(void)
+{
+    unsigned char buf[BIG];
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "upload", NULL, T0);
+    tg_span_t *back = NULL;
+    apr_size_t len, plain_len;
+    tg_span_finish(span, T0 + 50);
+    plain_len = encode_or_fail(span, buf, sizeof(buf));
+    span->transfer = TG_TRANSFER_ALL;
+    span->body_read_at = T0 + 20;
+    span->first_byte_at = T0 + 40;
+    span->request_bytes = 150000;
+    span->response_bytes = 5000000000ULL;
+    len = encode_or_fail(span, buf, sizeof(buf));
+    CU_ASSERT_EQUAL(len, plain_len + 4 * 8);
+    CU_ASSERT_EQUAL_FATAL(decode_exact(buf, len, &back), APR_SUCCESS);
+    CU_ASSERT_EQUAL(back->transfer, TG_TRANSFER_ALL);
+    CU_ASSERT_EQUAL(back->body_read_at, T0 + 20);
+    CU_ASSERT_EQUAL(back->first_byte_at, T0 + 40);
+    CU_ASSERT_EQUAL(back->request_bytes, 150000);
+    CU_ASSERT_EQUAL(back->response_bytes, 5000000000ULL);
+    span->transfer = TG_TRANSFER_RESPONSE_BYTES;
+    len = encode_or_fail(span, buf, sizeof(buf));
+    CU_ASSERT_EQUAL(len, plain_len + 8);
+    CU_ASSERT_EQUAL_FATAL(decode_exact(buf, len, &back), APR_SUCCESS);
+    CU_ASSERT_EQUAL(back->transfer, TG_TRANSFER_RESPONSE_BYTES);
+    CU_ASSERT_EQUAL(back->response_bytes, 5000000000ULL);
+}
+
+/* A transfer byte with a bit no field has, or values the record does not
+ * hold, is no record. */
+static void test_bad_transfer_is_rejected(void)
+{
+    tg_buf_t b;
+    tg_span_t *span;
+    tg_buf_init(&b);
+    hand_head(&b, 0x40, "svc", 3, 2);
+    hand_tags(&b, 0);
+    hand_notes(&b, 0);
+    hand_uint(&b, 0x10, 1);
+    hand_uint(&b, 0, 4);
+    reseal((unsigned char *)b.data, b.len);
+    CU_ASSERT_EQUAL(decode_exact((const unsigned char *)b.data, b.len, &span), APR_EINVAL);
+    tg_buf_free(&b);
+    tg_buf_init(&b);
+    hand_head(&b, 0x40, "svc", 3, 2);
+    hand_tags(&b, 0);
+    hand_notes(&b, 0);
+    hand_uint(&b, TG_TRANSFER_FIRST_BYTE | TG_TRANSFER_RESPONSE_BYTES, 1);
+    hand_uint(&b, T0, 8); /* the first byte's time, and no length after it */
+    hand_uint(&b, 0, 4);
+    reseal((unsigned char *)b.data, b.len);
+    CU_ASSERT_EQUAL(decode_exact((const unsigned char *)b.data, b.len, &span), APR_EINVAL);
+    tg_buf_free(&b);
 }
 
 static void test_minimal_span_round_trips_nulls(void)
@@ -1113,6 +1171,8 @@ void tg_test_add_record(void)
     TG_TEST(suite, test_typical_span_round_trips);
     TG_TEST(suite, test_every_kind_round_trips);
     TG_TEST(suite, test_largest_span_round_trips);
+    TG_TEST(suite, test_transfer_round_trips);
+    TG_TEST(suite, test_bad_transfer_is_rejected);
     TG_TEST(suite, test_minimal_span_round_trips_nulls);
     TG_TEST(suite, test_strings_of_every_short_length_round_trip);
     TG_TEST(suite, test_null_and_empty_strings_stay_apart);

@@ -429,6 +429,46 @@ static void test_endpoint_of_an_ipv4_mapped_address_is_ipv4(void)
     assert_endpoint("::ffff:0:192.0.2.1", NULL, "::ffff:0:192.0.2.1");
 }
 
+/* The shipper's exporters see the transfer as notes, in time among the
+ * others, and tags; a span without room counts what it leaves out. */
+static void test_transfer_is_spelled_out_as_notes_and_tags(void)
+{
+    tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "upload", NULL, 1000);
+    const tg_annotation_t *notes;
+    int i;
+    tg_span_annotate(span, 1010, "internal redirect to /x");
+    tg_span_annotate(span, 1030, "error: late");
+    tg_span_finish(span, 1050);
+    span->transfer = TG_TRANSFER_ALL;
+    span->body_read_at = 1020;
+    span->first_byte_at = 1040;
+    span->request_bytes = 150000;
+    span->response_bytes = 5000000000ULL;
+    tg_span_spell_out_transfer(span);
+    CU_ASSERT_EQUAL(span->transfer, 0);
+    CU_ASSERT_EQUAL_FATAL(span->annotations->nelts, 4);
+    notes = (const tg_annotation_t *)span->annotations->elts;
+    CU_ASSERT_STRING_EQUAL(notes[0].value, "internal redirect to /x");
+    CU_ASSERT_STRING_EQUAL(notes[1].value, TG_NOTE_BODY_READ);
+    CU_ASSERT_EQUAL(notes[1].timestamp, 1020);
+    CU_ASSERT_STRING_EQUAL(notes[2].value, "error: late");
+    CU_ASSERT_STRING_EQUAL(notes[3].value, TG_NOTE_FIRST_BYTE);
+    CU_ASSERT_STRING_EQUAL(tg_span_tag_value(span, TG_TAG_REQUEST_LENGTH), "150000");
+    CU_ASSERT_STRING_EQUAL(tg_span_tag_value(span, TG_TAG_RESPONSE_LENGTH), "5000000000");
+    /* Spelled out once: a second call adds nothing. */
+    tg_span_spell_out_transfer(span);
+    CU_ASSERT_EQUAL(span->annotations->nelts, 4);
+
+    span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "full", NULL, 1000);
+    for (i = 0; i < TG_SPAN_MAX_NOTES_BETWEEN; i++)
+        tg_span_annotate(span, 1001 + i, "note");
+    span->transfer = TG_TRANSFER_FIRST_BYTE;
+    span->first_byte_at = 1002;
+    tg_span_spell_out_transfer(span);
+    CU_ASSERT_EQUAL(span->annotations->nelts, TG_SPAN_MAX_NOTES_BETWEEN);
+    CU_ASSERT_EQUAL(span->dropped, 1);
+}
+
 void tg_test_add_span(void)
 {
     CU_pSuite suite = TG_SUITE("span");
@@ -457,4 +497,5 @@ void tg_test_add_span(void)
     TG_TEST(suite, test_duration_is_at_least_one);
     TG_TEST(suite, test_endpoint_address_is_ipv4_or_ipv6_by_what_it_is);
     TG_TEST(suite, test_endpoint_of_an_ipv4_mapped_address_is_ipv4);
+    TG_TEST(suite, test_transfer_is_spelled_out_as_notes_and_tags);
 }
