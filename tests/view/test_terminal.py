@@ -172,6 +172,21 @@ class TerminalTest(unittest.TestCase):
         self.assertNotIn("\u202e", out)
         self.assertIn("evil\\x1b]0;owned\\x07\\x1b[2J", out)
 
+    def test_colours_when_asked(self):
+        done = subprocess.run(["/usr/bin/python3", str(VIEW), "--colour", "always",
+                               "--trace", NOVA, str(self.file)], capture_output=True,
+                              text=True, timeout=60)
+        self.assertIn("\x1b[1;31mERROR\x1b[0m", done.stdout)
+        self.assertIn("\x1b[1;31m1 error\x1b[0m", done.stdout)
+        self.assertEqual(len(re.findall(r"\x1b\[\d+m\|", done.stdout)), 4)  # the bars
+
+    def test_html_names_what_it_left_out(self):
+        page = Path(self.work.name) / "page.html"
+        status, _, err = run_view("--html", page, "--limit", "2", self.file)
+        self.assertEqual(status, 0, err)
+        self.assertIn("<title>tomograph-view: 2 of 3 traces</title>", page.read_text())
+        self.assertIn("2 traces written to", err)
+
     def test_a_missing_file_says_so(self):
         status, _, err = run_view("/nonexistent/spans.json")
         self.assertEqual(status, 1)
