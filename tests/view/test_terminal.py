@@ -187,6 +187,17 @@ class TerminalTest(unittest.TestCase):
         self.assertIn("<title>tomograph-view: 2 of 3 traces</title>", page.read_text())
         self.assertIn("2 traces written to", err)
 
+    def test_a_lone_surrogate_is_no_crash(self):
+        line = ('{"traceId":"' + "ab" * 16 + '","id":"0000000000000001","name":"x\\ud800y",'
+                '"timestamp":1,"duration":2,"tags":{"k\\udfff":"v"}}')
+        status, out, err = run_view("-", stdin=line)
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("x?y", out)
+        page = Path(self.work.name) / "surrogate.html"
+        status, _, err = run_view("--html", page, "-", stdin=line)
+        self.assertEqual(status, 0, err)
+        self.assertIn("x\\ud800y", page.read_text())
+
     def test_a_missing_file_says_so(self):
         status, _, err = run_view("/nonexistent/spans.json")
         self.assertEqual(status, 1)
