@@ -4,6 +4,7 @@ status, errors, bars), newest first, the filters, malformed lines counted, stand
 
 import gzip
 import os
+import random
 import re
 import subprocess
 import tempfile
@@ -197,6 +198,25 @@ class TerminalTest(unittest.TestCase):
         status, _, err = run_view("--html", page, "-", stdin=line)
         self.assertEqual(status, 0, err)
         self.assertIn("x\\ud800y", page.read_text())
+
+    def test_broken_lines_are_no_crash(self):
+        """Every cut of the sample's lines, and lines with a few characters changed: each
+        view runs to its end and counts what it skipped."""
+        rng = random.Random(18)
+        lines = [line[:cut] for line in sample_lines() for cut in range(0, len(line), 7)]
+        for _ in range(1000):
+            line = list(rng.choice(sample_lines()))
+            for _ in range(rng.randint(1, 4)):
+                line[rng.randrange(len(line))] = rng.choice('"\\{}[],:0a\u00e9\x00\u202e Z')
+            lines.append("".join(line))
+        text = "\n".join(lines) + "\n"
+        page = Path(self.work.name) / "broken.html"
+        for args in ([], ["--errors"], ["--service", "nova"], ["--slowest", "2"],
+                     ["--html", page]):
+            status, _, err = run_view(*args, "-", stdin=text)
+            self.assertEqual(status, 0, err)
+            self.assertRegex(err, r"tomograph-view: \d+ malformed lines skipped")
+            self.assertNotIn("Traceback", err)
 
     def test_a_missing_file_says_so(self):
         status, _, err = run_view("/nonexistent/spans.json")
