@@ -31,8 +31,15 @@
 typedef struct tg_queue_t tg_queue_t;
 
 /* What crossed the queue, for mod_status and the accounting identity
- * (pushed = popped + depth; claimed cells of dead writers are skipped_stale). */
+ * (pushed = popped + depth; claimed cells of dead writers are skipped_stale;
+ * created = pushed + lost).  A push costs the writer no count of its own:
+ * the records pushed are those the reader popped (counted) and those the
+ * queue holds published (walked: a walk over the records queued, whose
+ * figure holds for the instant the reader had nothing to take), and the
+ * records lost are counted by whoever drops or skips them. */
 typedef struct {
+    uint64_t created;         /* every record given to tg_queue_push that came
+                               * out of it one way or the other: pushed + lost */
     uint64_t pushed;
     uint64_t dropped_full;
     uint64_t dropped_oversize;
@@ -62,6 +69,8 @@ apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len
  * TG_QUEUE_SLOT_BYTES) and sets *len.  APR_EAGAIN when there is none ready. */
 apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len);
 
+/* Costs a walk over the records queued (depth), which the shipper and
+ * mod_status pay, not the writers. */
 void tg_queue_stats(const tg_queue_t *queue, tg_queue_stats_t *stats);
 
 /* Records the queue lost before any reader saw them: dropped (full or too
