@@ -1,5 +1,6 @@
 /* Spans as handles (include/tomograph.h, "spans as handles"): a tg_span_t
- * in a pool of its own, and what the caller continues or hands on. */
+ * in a block of its own, its pool made when it first needs one (lib/lib.h),
+ * and what the caller continues or hands on. */
 #include <apr_strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,14 +23,36 @@ _Static_assert(TOMOGRAPH_TOKEN_SIZE == TG_TRACEPARENT_LEN + 1, "a token is a tra
  * its handle: longer ones are lowercased into the span's pool each time. */
 #define CACHED_SERVICE_MAX 64
 
+/* A span name shorter than this goes in the handle, copied as it is read;
+ * longer ones into the span's pool. */
+#define SHORT_NAME_MAX 64
+
 struct tomograph_span {
-    tg_span_t span;         /* span.pool holds the handle itself */
+    tg_span_t span;         /* span.pool NULL until the span needs one (span_pool) */
     const char *tracestate; /* W3C tracestate, carried on from the caller; NULL when none */
     /* The service name and host address, when they are the ones the thread
      * keeps (see below): copied from there, no allocation, no string call. */
     char service[CACHED_SERVICE_MAX];
     char host[INET6_ADDRSTRLEN];
+    char name[SHORT_NAME_MAX]; /* the span's name when it is that short */
 };
+
+_Static_assert(sizeof(struct tomograph_span) <= TG_LIB_HANDLE_BYTES, "a handle fits its block");
+
+/* The span's pool, made at its first need; NULL when out of memory. */
+static apr_pool_t *span_pool(tomograph_span_t *handle)
+{
+    if (!handle->span.pool)
+        handle->span.pool = tg_lib_pool_acquire();
+    return handle->span.pool;
+}
+
+static void release_handle(tomograph_span_t *handle)
+{
+    if (handle->span.pool)
+        tg_lib_pool_release(handle->span.pool);
+    tg_lib_handle_release(handle);
+}
 
 static const tg_span_kind_t core_kinds[] = {
     [TOMOGRAPH_KIND_INTERNAL] = TG_SPAN_INTERNAL,
@@ -78,11 +101,14 @@ static _Thread_local struct {
     int is_ipv4; /* an address with no ':' (tg_endpoint_set_address has nothing to map) */
 } last_host;
 
+/* NULL when out of memory. */
 static const char *service_name(tomograph_span_t *handle, const char *service)
 {
     size_t len;
     if (!is_kept(service, last_service.given, sizeof(last_service.given))) {
         len = strnlen(service, sizeof(last_service.given));
+        if (!span_pool(handle))
+            return NULL;
         if (len == sizeof(last_service.given))
             return tg_lib_service_name(handle->span.pool, service);
         memcpy(last_service.given, service, len + 1);
@@ -113,7 +139,8 @@ static int is_address(tomograph_span_t *handle, const char *host, const char **k
     return last_host.is_address;
 }
 
-static void set_local_endpoint(tomograph_span_t *handle, const char *host, int port)
+/* 0 when out of memory. */
+static int set_local_endpoint(tomograph_span_t *handle, const char *host, int port)
 {
     tg_span_t *span = &handle->span;
     const char *kept;
@@ -121,15 +148,21 @@ static void set_local_endpoint(tomograph_span_t *handle, const char *host, int p
         if (kept && last_host.is_ipv4) {
             span->local.ipv4 = kept;
             span->local.port = (apr_port_t)port;
-            return;
+            return 1;
         }
+        if (!span_pool(handle))
+            return 0;
         tg_endpoint_set_address(&span->local, kept ? kept : apr_pstrdup(span->pool, host),
                                 (apr_port_t)port, span->pool);
-        return;
+        return 1;
     }
     span->local.port = (apr_port_t)port;
-    if (tg_lib_given(host))
+    if (tg_lib_given(host)) {
+        if (!span_pool(handle))
+            return 0;
         tg_span_tag(span, HOST_NAME_TAG, host);
+    }
+    return 1;
 }
 
 /* A new trace is sampled at the configured rate; a continued one as its
@@ -140,21 +173,47 @@ static int decide_sampled(const tg_sampler_t *sampler, const tg_context_t *calle
     return tg_sampling_decide(sampler, caller, 1, sampler->rate < 1.0 ? tg_random_span_id() : 0, 0);
 }
 
-/* The span in pool, continuing caller (NULL, or one with no ids, for a new
- * trace).  Takes pool over: it is released when the span ends. */
-static tomograph_span_t *begin_in(apr_pool_t *pool, const tg_lib_settings_t *settings,
-                                  tg_span_kind_t kind, const tg_context_t *caller,
-                                  const char *service, const char *name, const char *host, int port)
+/* name copied into the handle when it is short, else into the span's pool
+ * (cut at TG_SPAN_MAX_STRING, as tg_span_init copies it); NULL when out of
+ * memory. */
+static const char *copy_name(tomograph_span_t *handle, const char *name)
 {
-    tomograph_span_t *handle = apr_palloc(pool, sizeof(*handle));
+    size_t i;
+    for (i = 0; i < sizeof(handle->name); i++)
+        if (!(handle->name[i] = name[i]))
+            return handle->name;
+    return span_pool(handle) ? apr_pstrndup(handle->span.pool, name, TG_SPAN_MAX_STRING) : NULL;
+}
+
+/* The span in handle, continuing caller (NULL, or one with no ids, for a new
+ * trace), its pool `pool` (NULL: none yet).  Takes handle and pool over:
+ * released when the span ends, or here when out of memory (NULL). */
+static tomograph_span_t *begin_in(tomograph_span_t *handle, apr_pool_t *pool,
+                                  const tg_lib_settings_t *settings, tg_span_kind_t kind,
+                                  const tg_context_t *caller, const char *service,
+                                  const char *name, const char *host, int port)
+{
     tg_span_t *span = &handle->span;
-    tg_span_init(span, pool, kind, name, caller, apr_time_now());
+    tg_span_init(span, pool, kind, NULL, caller, apr_time_now());
     span->sampled = decide_sampled(&settings->sampler, caller);
-    handle->tracestate = caller && caller->tracestate ? apr_pstrdup(pool, caller->tracestate) : NULL;
-    span->local.service_name =
-        tg_lib_given(service) ? service_name(handle, service) : settings->default_service;
-    set_local_endpoint(handle, host, port);
+    handle->tracestate = NULL;
+    if (!(span->name = copy_name(handle, name)))
+        goto out_of_memory;
+    if (caller && caller->tracestate) {
+        if (!span_pool(handle))
+            goto out_of_memory;
+        handle->tracestate = apr_pstrdup(span->pool, caller->tracestate);
+    }
+    if (!tg_lib_given(service))
+        span->local.service_name = settings->default_service;
+    else if (!(span->local.service_name = service_name(handle, service)))
+        goto out_of_memory;
+    if (!set_local_endpoint(handle, host, port))
+        goto out_of_memory;
     return handle;
+out_of_memory:
+    release_handle(handle);
+    return NULL;
 }
 
 /* The context a handle hands on: the span's and the tracestate it carries. */
@@ -170,7 +229,7 @@ int tomograph_span_begin(tomograph_span_t **span, const tomograph_span_t *parent
 {
     const tg_lib_settings_t *settings;
     tg_context_t caller;
-    apr_pool_t *pool;
+    tomograph_span_t *handle;
     if (!span)
         return TOMOGRAPH_EINVAL;
     *span = NULL;
@@ -183,11 +242,11 @@ int tomograph_span_begin(tomograph_span_t **span, const tomograph_span_t *parent
         return TOMOGRAPH_EBADTOKEN;
     if (parent)
         context_of(parent, &caller);
-    if (!(settings = tg_lib_settings()) || !(pool = tg_lib_pool_acquire()))
+    if (!(settings = tg_lib_settings()) || !(handle = tg_lib_handle_acquire()))
         return TOMOGRAPH_ENOMEM;
-    *span = begin_in(pool, settings, core_kinds[kind], parent || token ? &caller : NULL, service,
-                     name, host, port);
-    return TOMOGRAPH_OK;
+    *span = begin_in(handle, NULL, settings, core_kinds[kind], parent || token ? &caller : NULL,
+                     service, name, host, port);
+    return *span ? TOMOGRAPH_OK : TOMOGRAPH_ENOMEM;
 }
 
 int tomograph_span_begin_server(tomograph_span_t **span, const char *service, const char *name,
@@ -195,6 +254,7 @@ int tomograph_span_begin_server(tomograph_span_t **span, const char *service, co
 {
     const tg_lib_settings_t *settings;
     tg_context_t caller;
+    tomograph_span_t *handle;
     apr_pool_t *pool;
     if (!span)
         return TOMOGRAPH_EINVAL;
@@ -203,17 +263,23 @@ int tomograph_span_begin_server(tomograph_span_t **span, const char *service, co
         return TOMOGRAPH_EINVAL;
     if (!(settings = tg_lib_settings()) || !(pool = tg_lib_pool_acquire()))
         return TOMOGRAPH_ENOMEM;
+    if (!(handle = tg_lib_handle_acquire())) {
+        tg_lib_pool_release(pool);
+        return TOMOGRAPH_ENOMEM;
+    }
     /* Without a usable context, caller has no ids (a new trace) but may
      * carry a bare decision (b3: 0), which the sampling honours. */
     tg_extract_in_order(get, carrier, NULL, settings->hmac_keys, pool, &caller);
-    *span = begin_in(pool, settings, TG_SPAN_SERVER, &caller, service, name, NULL, 0);
-    return TOMOGRAPH_OK;
+    *span = begin_in(handle, pool, settings, TG_SPAN_SERVER, &caller, service, name, NULL, 0);
+    return *span ? TOMOGRAPH_OK : TOMOGRAPH_ENOMEM;
 }
 
 int tomograph_span_annotate(tomograph_span_t *span, const char *message)
 {
     if (!span || !tg_lib_given(message))
         return TOMOGRAPH_EINVAL;
+    if (!span_pool(span))
+        return TOMOGRAPH_ENOMEM;
     tg_span_annotate(&span->span, apr_time_now(), message);
     return TOMOGRAPH_OK;
 }
@@ -222,6 +288,8 @@ int tomograph_span_tag(tomograph_span_t *span, const char *key, const char *valu
 {
     if (!span || !tg_lib_given(key) || !value)
         return TOMOGRAPH_EINVAL;
+    if (!span_pool(span))
+        return TOMOGRAPH_ENOMEM;
     tg_span_tag(&span->span, key, value);
     return TOMOGRAPH_OK;
 }
@@ -233,8 +301,11 @@ int tomograph_span_fail(tomograph_span_t *span, const char *reason)
     if (!span)
         return TOMOGRAPH_EINVAL;
     span->span.error = 1;
-    if (tg_lib_given(reason))
+    if (tg_lib_given(reason)) {
+        if (!span_pool(span))
+            return TOMOGRAPH_ENOMEM;
         tg_span_tag(&span->span, ERROR_TAG, reason);
+    }
     return TOMOGRAPH_OK;
 }
 
@@ -297,13 +368,13 @@ int tomograph_span_end(tomograph_span_t *span)
     /* An unsampled span only handed its context on. */
     if (span->span.sampled)
         tomograph_sink_ship(&span->span);
-    tg_lib_pool_release(span->span.pool);
+    release_handle(span);
     return TOMOGRAPH_OK;
 }
 
 void tg_lib_span_discard(tomograph_span_t *span)
 {
-    tg_lib_pool_release(span->span.pool);
+    release_handle(span);
 }
 
 const char *tomograph_strerror(int status)
