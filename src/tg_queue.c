@@ -150,24 +150,29 @@ static int claim(tg_queue_t *queue, uint64_t *pos, uint64_t cells)
     return 1;
 }
 
-/* Publishes the run starting at pos; fails if the reader gave up on it. */
-static int publish(tg_queue_t *queue, uint64_t pos, uint32_t len)
+/* Publishes the run starting at pos, with a store: no locked instruction
+ * (a compare-and-swap here cost ~5 ns a span).  Only a writer held up for
+ * longer than TG_QUEUE_STALE_USEC, whose run the reader gave up on and
+ * freed meanwhile, publishes out of turn.  Its store then sets a sequence
+ * number back, in a cell of a later lap, which costs one record at most,
+ * counted lost, and never wedges the ring: a writer of a later lap finds
+ * the cell held by a lap the reader has passed and frees it
+ * (free_if_taken), the reader releases any cell of a record it takes, and
+ * a record whose first cell went back is skipped as a dead writer's.  Such
+ * a writer's bytes may land in reused cells too, which the record's own
+ * checksum catches: either way it costs its own record and one other at
+ * most, as it did when this was a compare-and-swap. */
+static void publish(tg_queue_t *queue, uint64_t pos, uint32_t len)
 {
     cell_t *first = cell_at(queue, pos);
-    uint64_t expected = pos;
     atomic_store_explicit(&first->len, len, memory_order_relaxed);
-    /* A compare-and-swap, not a store: the reader may have given up on
-     * this run (tg_queue_pop) and exactly one of us may own its fate. */
-    return atomic_compare_exchange_strong_explicit(&first->seq, &expected, pos + 1,
-                                                   memory_order_release, memory_order_relaxed);
+    atomic_store_explicit(&first->seq, pos + 1, memory_order_release);
 }
 
 /* Claims a run of `cells` and sets *pos to it.  A record never wraps: when
  * the run does not fit before the end of the ring, what is left there is
  * claimed and published as padding, and the run starts over at the
- * beginning.  APR_EAGAIN when the queue is full; APR_TIMEUP when the reader
- * gave up on the padding as a dead writer's (it counted that skip lost: the
- * record is given up too, so that it is not both lost and pushed). */
+ * beginning.  APR_EAGAIN when the queue is full. */
 static apr_status_t claim_record(tg_queue_t *queue, uint64_t cells, uint64_t *pos)
 {
     *pos = atomic_load_explicit(&queue->tail, memory_order_relaxed);
@@ -181,8 +186,7 @@ static apr_status_t claim_record(tg_queue_t *queue, uint64_t cells, uint64_t *po
             continue;
         if (want == cells)
             return APR_SUCCESS;
-        if (!publish(queue, *pos, 0))
-            return APR_TIMEUP;
+        publish(queue, *pos, 0);
         *pos += want;
     }
 }
@@ -203,7 +207,8 @@ apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len
     memcpy(bytes_at(queue, pos), record, len);
     /* Publishing is all there is to count: the record is pushed once it is
      * published (tg_queue_stats). */
-    return publish(queue, pos, (uint32_t)len) ? APR_SUCCESS : APR_TIMEUP;
+    publish(queue, pos, (uint32_t)len);
+    return APR_SUCCESS;
 }
 
 static int end_is_valid(uint64_t position, uint64_t end)

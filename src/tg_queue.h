@@ -7,13 +7,15 @@
  *
  * No lock: each cell carries a sequence number (Vyukov's bounded queue,
  * extended to runs of cells), so a writer claims its cells with one
- * compare-and-swap on the tail and publishes them with one on the first
- * cell.  A writer killed between the two leaves its cells claimed and never
- * published; the reader skips them once they have been stuck for
+ * compare-and-swap on the tail and publishes them with a store on the first
+ * cell: one locked instruction a record, and no count (tg_queue_stats
+ * derives them).  A writer killed between the two leaves its cells claimed
+ * and never published; the reader skips them once they have been stuck for
  * TG_QUEUE_STALE_USEC, so a dead writer costs its own record and nothing
- * else.  Records carry their own checksum (tg_record), which catches the one
- * torn case a skip allows: a writer frozen for longer than that which wakes
- * up and writes into cells already reused.
+ * else.  A writer frozen for longer than that which wakes up costs its own
+ * record and one other at most, counted lost or caught by the records' own
+ * checksum (tg_record): it may write into cells already reused, and its
+ * publication may set back a later lap's cell (see publish in tg_queue.c).
  *
  * The queue does not allocate: the caller provides tg_queue_footprint(n)
  * bytes (shared memory in httpd, malloc in tests). */
@@ -60,9 +62,9 @@ tg_queue_t *tg_queue_create(void *mem, uint32_t records);
 
 /* Never blocks.  Copies len bytes (1 to TG_QUEUE_SLOT_BYTES) of record into
  * the queue.  APR_EAGAIN when the queue is full, APR_ENOSPC when len is out
- * of range (both counted); APR_TIMEUP when the writer was held up so long
- * that the reader gave its room up as stale (the record is lost, and
- * counted by the reader). */
+ * of range (both counted).  A writer held up so long that the reader gave
+ * its room up as stale is not told: the record is lost, counted by the
+ * reader. */
 apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len);
 
 /* Never blocks.  Copies the oldest record into buf (at least
