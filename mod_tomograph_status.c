@@ -66,7 +66,7 @@ int status_hook(request_rec *r, int flags)
         return OK;
     counters = &tomograph_retained->shared->shipper;
     tg_queue_stats(tomograph_retained->queue, &queue);
-    created = atomic_load(&tomograph_retained->shared->spans_created);
+    created = queue.created;
     undecodable = atomic_load(&counters->undecodable);
     shipper_pid = atomic_load(&tomograph_retained->shared->shipper_pid);
     shipper_running = atomic_load(&tomograph_retained->shared->shipper_running);

@@ -133,21 +133,43 @@ static double instructions_per_span(const lib_case_t *counted, const char *outdi
     return (double)bench_callgrind_self(args, toggles, out, pool) / COUNTED_SPANS;
 }
 
+/* The child perf profiles: --profile CASE ROUNDS, rounds of a case alone,
+ * the shipper's part between them as in the timed run. */
+static int profile_case(const lib_case_t *profiled, long rounds, void (*between_rounds)(void))
+{
+    for (long round = 0; round < rounds; round++) {
+        profiled->spans(SPANS);
+        run_between(between_rounds);
+    }
+    return 0;
+}
+
 int lib_spans_main(int argc, char **argv, const char *title, void (*between_rounds)(void))
 {
     double medians[CASES];
     char outdir[] = "/tmp/tomograph-lib-bench-XXXXXX";
     apr_pool_t *pool;
+    int time_only = argc == 2 && strcmp(argv[1], "--time") == 0;
     apr_initialize();
     if (argc == 4 && strcmp(argv[1], "--count") == 0 && case_named(argv[2]))
         return count_case(case_named(argv[2]), atol(argv[3]), between_rounds);
-    if (argc > 1) {
-        fprintf(stderr, "usage: %s\n", argv[0]);
+    if (argc == 4 && strcmp(argv[1], "--profile") == 0 && case_named(argv[2]))
+        return profile_case(case_named(argv[2]), atol(argv[3]), between_rounds);
+    if (argc > 1 && !time_only) {
+        fprintf(stderr, "usage: %s [--time | --profile CASE ROUNDS]\n", argv[0]);
         return 2;
     }
     apr_pool_create(&pool, NULL);
     bench_print_header(title, argc, argv);
     time_cases(between_rounds, medians);
+    if (time_only) {
+        printf("%d rounds of %d spans, the cases alternated; median CPU ns per span\n", ROUNDS,
+               SPANS);
+        for (int c = 0; c < CASES; c++)
+            printf("  %-8s %7.1f ns  %s\n", cases[c].name, medians[c], cases[c].what);
+        apr_pool_destroy(pool);
+        return 0;
+    }
     if (!mkdtemp(outdir))
         bench_fail("mkdtemp", APR_FROM_OS_ERROR(errno));
     printf("%d rounds of %d spans, the cases alternated; median CPU ns per span, and "

@@ -17,7 +17,9 @@
 /* The benchmark's main, after the sink is ready.  Without arguments: the
  * cases timed in rounds that alternate them (CPU ns per span, median of the
  * rounds), then each counted by callgrind (instructions per span); with
- * `--count CASE N`, the child that callgrind counts.  between_rounds (NULL:
+ * `--time`, the timing alone; with `--count CASE N`, the child that
+ * callgrind counts; with `--profile CASE ROUNDS`, rounds of one case for
+ * perf record.  between_rounds (NULL:
  * none) runs after every round, untimed and uncounted: the shipper's part. */
 int lib_spans_main(int argc, char **argv, const char *title, void (*between_rounds)(void));
 

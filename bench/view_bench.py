@@ -114,7 +114,9 @@ def main():
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                   if line.startswith("model name")), "unknown")
     print(f"== tomograph-view over {args.spans:,} spans")
-    print(f"machine: nproc {os.cpu_count()}, CPU {model}; python {sys.version.split()[0]}")
+    python = subprocess.run(["/usr/bin/python3", "--version"], capture_output=True,
+                            text=True).stdout.strip()
+    print(f"machine: nproc {os.cpu_count()}, CPU {model}; the view runs on {python}")
     print("load average at start: " + " ".join(open("/proc/loadavg").read().split()[:3]))
     print("command: " + shlex.join([str(Path(sys.argv[0]).resolve())] + sys.argv[1:]),
           flush=True)

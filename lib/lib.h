@@ -2,11 +2,14 @@
  * is what it offers).  Nothing here is named tomograph_: the library exports
  * those names alone, so these stay private to it.
  *
- * Memory: every span handle lives in an APR pool of its own, which owns its
+ * Memory: a span handle is a block of its own (tg_lib_handle_acquire), and
+ * what its span holds beyond it (tags, notes, long strings) lives in an APR
+ * pool of its own, made at the span's first need of one; the pool owns its
  * allocator, so that a handle begun on one thread may end on another and no
  * call allocates from a lock shared between threads.  Making such a pool
  * costs two mallocs, so each thread keeps a few cleared ones for its next
- * spans (tg_lib_pool_acquire, tg_lib_pool_release).
+ * spans (tg_lib_pool_acquire, tg_lib_pool_release), and a few handles: a
+ * span that needs no pool (the seed's usual span) costs no allocation.
  *
  * Lifetimes: the process's settings are read once, at the first call
  * (tg_lib_settings); a thread's open spans are finished, and its pools
@@ -47,6 +50,14 @@ apr_pool_t *tg_lib_pool_acquire(void);
 /* Frees what pool holds and keeps it for this thread's next span (or
  * destroys it when the thread keeps enough). */
 void tg_lib_pool_release(apr_pool_t *pool);
+
+/* A block of TG_LIB_HANDLE_BYTES for a span handle; NULL when out of memory. */
+#define TG_LIB_HANDLE_BYTES 512
+void *tg_lib_handle_acquire(void);
+
+/* Keeps handle for this thread's next span (or frees it when the thread
+ * keeps enough). */
+void tg_lib_handle_release(void *handle);
 
 /* A service name as spans carry it: lowercase (as the module writes
  * TomographService), cut at TG_SPAN_MAX_STRING, copied into pool. */

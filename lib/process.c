@@ -39,6 +39,8 @@ static _Thread_local struct {
     int watched; /* thread_key set, so that thread_exit runs */
     int count;
     apr_allocator_t *pools[KEPT_POOLS]; /* the pools, by their allocators */
+    int handle_count;
+    void *handles[KEPT_POOLS];
 } kept;
 
 /* TOMOGRAPH_SAMPLE_RATE: a number from 0 to 1; anything else (or nothing)
@@ -79,6 +81,8 @@ static void thread_exit(void *unused)
     tomograph_clear();
     while (kept.count)
         apr_pool_destroy(pool_of(kept.pools[--kept.count]));
+    while (kept.handle_count)
+        free(kept.handles[--kept.handle_count]);
     kept.watched = 0;
 }
 
@@ -139,6 +143,23 @@ void tg_lib_pool_release(apr_pool_t *pool)
     }
     apr_pool_clear(pool);
     kept.pools[kept.count++] = apr_pool_allocator_get(pool);
+}
+
+void *tg_lib_handle_acquire(void)
+{
+    if (kept.handle_count)
+        return kept.handles[--kept.handle_count];
+    watch_thread();
+    return malloc(TG_LIB_HANDLE_BYTES);
+}
+
+void tg_lib_handle_release(void *handle)
+{
+    if (kept.handle_count == KEPT_POOLS || !watch_thread()) {
+        free(handle);
+        return;
+    }
+    kept.handles[kept.handle_count++] = handle;
 }
 
 int tomograph_flush(long timeout_ms)

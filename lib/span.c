@@ -1,5 +1,6 @@
 /* Spans as handles (include/tomograph.h, "spans as handles"): a tg_span_t
- * in a pool of its own, and what the caller continues or hands on. */
+ * in a block of its own, its pool made when it first needs one (lib/lib.h),
+ * and what the caller continues or hands on. */
 #include <apr_strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,10 +20,40 @@ _Static_assert(TOMOGRAPH_TOKEN_SIZE == TG_TRACEPARENT_LEN + 1, "a token is a tra
 #define HOST_NAME_TAG "host.name"
 #define ERROR_TAG "error"
 
+/* The longest service name a thread keeps lowercased, and a span holds in
+ * its handle: longer ones are lowercased into the span's pool each time. */
+#define CACHED_SERVICE_MAX 64
+
+/* A span name shorter than this goes in the handle, copied as it is read;
+ * longer ones into the span's pool. */
+#define SHORT_NAME_MAX 64
+
 struct tomograph_span {
-    tg_span_t span;         /* span.pool holds the handle itself */
+    tg_span_t span;         /* span.pool NULL until the span needs one (span_pool) */
     const char *tracestate; /* W3C tracestate, carried on from the caller; NULL when none */
+    /* The service name and host address, when they are the ones the thread
+     * keeps (see below): copied from there, no allocation, no string call. */
+    char service[CACHED_SERVICE_MAX];
+    char host[INET6_ADDRSTRLEN];
+    char name[SHORT_NAME_MAX]; /* the span's name when it is that short */
 };
+
+_Static_assert(sizeof(struct tomograph_span) <= TG_LIB_HANDLE_BYTES, "a handle fits its block");
+
+/* The span's pool, made at its first need; NULL when out of memory. */
+static apr_pool_t *span_pool(tomograph_span_t *handle)
+{
+    if (!handle->span.pool)
+        handle->span.pool = tg_lib_pool_acquire();
+    return handle->span.pool;
+}
+
+static void release_handle(tomograph_span_t *handle)
+{
+    if (handle->span.pool)
+        tg_lib_pool_release(handle->span.pool);
+    tg_lib_handle_release(handle);
+}
 
 static const tg_span_kind_t core_kinds[] = {
     [TOMOGRAPH_KIND_INTERNAL] = TG_SPAN_INTERNAL,
@@ -42,37 +73,97 @@ const char *tg_lib_service_name(apr_pool_t *pool, const char *name)
     return lowercase;
 }
 
-/* The seed's callers pass the same host to every span: parsing it (a fifth
- * of a span's cost) is done once for the last one a thread passed. */
+/* Whether text is the string held in kept (of `size` bytes, NUL-ended),
+ * byte by byte: the strings are short, and libc's vector compares cost more
+ * to start than that (a few ns a call, at 100 ns a span). */
+static int is_kept(const char *text, const char *kept, size_t size)
+{
+    size_t i;
+    for (i = 0; i < size; i++) {
+        if (text[i] != kept[i])
+            return 0;
+        if (!text[i])
+            return 1;
+    }
+    return 0;
+}
+
+/* The seed's callers pass the same service name and host to every span:
+ * lowercasing the one and parsing the other are done once for the last ones
+ * a thread passed. */
+static _Thread_local struct {
+    char given[CACHED_SERVICE_MAX]; /* as the caller wrote it; "" when none kept */
+    char lowercase[CACHED_SERVICE_MAX];
+} last_service;
+
 static _Thread_local struct {
     char host[INET6_ADDRSTRLEN];
     int is_address;
+    int is_ipv4; /* an address with no ':' (tg_endpoint_set_address has nothing to map) */
 } last_host;
 
-static int is_address(const char *host)
+/* NULL when out of memory. */
+static const char *service_name(tomograph_span_t *handle, const char *service)
+{
+    size_t len;
+    if (!is_kept(service, last_service.given, sizeof(last_service.given))) {
+        len = strnlen(service, sizeof(last_service.given));
+        if (!span_pool(handle))
+            return NULL;
+        if (len == sizeof(last_service.given))
+            return tg_lib_service_name(handle->span.pool, service);
+        memcpy(last_service.given, service, len + 1);
+        memcpy(last_service.lowercase, tg_lib_service_name(handle->span.pool, service), len + 1);
+    }
+    memcpy(handle->service, last_service.lowercase, sizeof(handle->service));
+    return handle->service;
+}
+
+/* Whether host is an address, parsed once for the last one the thread
+ * passed (then copied to the handle, as *kept). */
+static int is_address(tomograph_span_t *handle, const char *host, const char **kept)
 {
     struct in6_addr address;
     int verdict;
-    if (strcmp(host, last_host.host) == 0)
-        return last_host.is_address;
-    verdict = inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, &address) == 1;
-    if (strlen(host) < sizeof(last_host.host)) {
+    *kept = NULL;
+    if (!is_kept(host, last_host.host, sizeof(last_host.host))) {
+        int ipv6 = strchr(host, ':') != NULL;
+        verdict = inet_pton(ipv6 ? AF_INET6 : AF_INET, host, &address) == 1;
+        if (strlen(host) >= sizeof(last_host.host))
+            return verdict;
         strcpy(last_host.host, host);
         last_host.is_address = verdict;
+        last_host.is_ipv4 = verdict && !ipv6;
     }
-    return verdict;
+    memcpy(handle->host, last_host.host, sizeof(handle->host));
+    *kept = handle->host;
+    return last_host.is_address;
 }
 
-static void set_local_endpoint(tg_span_t *span, const char *host, int port)
+/* 0 when out of memory. */
+static int set_local_endpoint(tomograph_span_t *handle, const char *host, int port)
 {
-    if (tg_lib_given(host) && is_address(host)) {
-        tg_endpoint_set_address(&span->local, apr_pstrdup(span->pool, host), (apr_port_t)port,
-                                span->pool);
-        return;
+    tg_span_t *span = &handle->span;
+    const char *kept;
+    if (tg_lib_given(host) && is_address(handle, host, &kept)) {
+        if (kept && last_host.is_ipv4) {
+            span->local.ipv4 = kept;
+            span->local.port = (apr_port_t)port;
+            return 1;
+        }
+        if (!span_pool(handle))
+            return 0;
+        tg_endpoint_set_address(&span->local, kept ? kept : apr_pstrdup(span->pool, host),
+                                (apr_port_t)port, span->pool);
+        return 1;
     }
     span->local.port = (apr_port_t)port;
-    if (tg_lib_given(host))
+    if (tg_lib_given(host)) {
+        if (!span_pool(handle))
+            return 0;
         tg_span_tag(span, HOST_NAME_TAG, host);
+    }
+    return 1;
 }
 
 /* A new trace is sampled at the configured rate; a continued one as its
@@ -83,21 +174,47 @@ static int decide_sampled(const tg_sampler_t *sampler, const tg_context_t *calle
     return tg_sampling_decide(sampler, caller, 1, sampler->rate < 1.0 ? tg_random_span_id() : 0, 0);
 }
 
-/* The span in pool, continuing caller (NULL, or one with no ids, for a new
- * trace).  Takes pool over: it is released when the span ends. */
-static tomograph_span_t *begin_in(apr_pool_t *pool, const tg_lib_settings_t *settings,
-                                  tg_span_kind_t kind, const tg_context_t *caller,
-                                  const char *service, const char *name, const char *host, int port)
+/* name copied into the handle when it is short, else into the span's pool
+ * (cut at TG_SPAN_MAX_STRING, as tg_span_init copies it); NULL when out of
+ * memory. */
+static const char *copy_name(tomograph_span_t *handle, const char *name)
 {
-    tomograph_span_t *handle = apr_palloc(pool, sizeof(*handle));
+    size_t i;
+    for (i = 0; i < sizeof(handle->name); i++)
+        if (!(handle->name[i] = name[i]))
+            return handle->name;
+    return span_pool(handle) ? apr_pstrndup(handle->span.pool, name, TG_SPAN_MAX_STRING) : NULL;
+}
+
+/* The span in handle, continuing caller (NULL, or one with no ids, for a new
+ * trace), its pool `pool` (NULL: none yet).  Takes handle and pool over:
+ * released when the span ends, or here when out of memory (NULL). */
+static tomograph_span_t *begin_in(tomograph_span_t *handle, apr_pool_t *pool,
+                                  const tg_lib_settings_t *settings, tg_span_kind_t kind,
+                                  const tg_context_t *caller, const char *service,
+                                  const char *name, const char *host, int port)
+{
     tg_span_t *span = &handle->span;
-    tg_span_init(span, pool, kind, name, caller, apr_time_now());
+    tg_span_init(span, pool, kind, NULL, caller, apr_time_now());
     span->sampled = decide_sampled(&settings->sampler, caller);
-    handle->tracestate = caller && caller->tracestate ? apr_pstrdup(pool, caller->tracestate) : NULL;
-    span->local.service_name =
-        tg_lib_given(service) ? tg_lib_service_name(pool, service) : settings->default_service;
-    set_local_endpoint(span, host, port);
+    handle->tracestate = NULL;
+    if (!(span->name = copy_name(handle, name)))
+        goto out_of_memory;
+    if (caller && caller->tracestate) {
+        if (!span_pool(handle))
+            goto out_of_memory;
+        handle->tracestate = apr_pstrdup(span->pool, caller->tracestate);
+    }
+    if (!tg_lib_given(service))
+        span->local.service_name = settings->default_service;
+    else if (!(span->local.service_name = service_name(handle, service)))
+        goto out_of_memory;
+    if (!set_local_endpoint(handle, host, port))
+        goto out_of_memory;
     return handle;
+out_of_memory:
+    release_handle(handle);
+    return NULL;
 }
 
 /* The context a handle hands on: the span's and the tracestate it carries. */
@@ -113,7 +230,7 @@ int tomograph_span_begin(tomograph_span_t **span, const tomograph_span_t *parent
 {
     const tg_lib_settings_t *settings;
     tg_context_t caller;
-    apr_pool_t *pool;
+    tomograph_span_t *handle;
     if (!span)
         return TOMOGRAPH_EINVAL;
     *span = NULL;
@@ -126,11 +243,11 @@ int tomograph_span_begin(tomograph_span_t **span, const tomograph_span_t *parent
         return TOMOGRAPH_EBADTOKEN;
     if (parent)
         context_of(parent, &caller);
-    if (!(settings = tg_lib_settings()) || !(pool = tg_lib_pool_acquire()))
+    if (!(settings = tg_lib_settings()) || !(handle = tg_lib_handle_acquire()))
         return TOMOGRAPH_ENOMEM;
-    *span = begin_in(pool, settings, core_kinds[kind], parent || token ? &caller : NULL, service,
-                     name, host, port);
-    return TOMOGRAPH_OK;
+    *span = begin_in(handle, NULL, settings, core_kinds[kind], parent || token ? &caller : NULL,
+                     service, name, host, port);
+    return *span ? TOMOGRAPH_OK : TOMOGRAPH_ENOMEM;
 }
 
 int tomograph_span_begin_server(tomograph_span_t **span, const char *service, const char *name,
@@ -138,6 +255,7 @@ int tomograph_span_begin_server(tomograph_span_t **span, const char *service, co
 {
     const tg_lib_settings_t *settings;
     tg_context_t caller;
+    tomograph_span_t *handle;
     apr_pool_t *pool;
     if (!span)
         return TOMOGRAPH_EINVAL;
@@ -146,11 +264,15 @@ int tomograph_span_begin_server(tomograph_span_t **span, const char *service, co
         return TOMOGRAPH_EINVAL;
     if (!(settings = tg_lib_settings()) || !(pool = tg_lib_pool_acquire()))
         return TOMOGRAPH_ENOMEM;
+    if (!(handle = tg_lib_handle_acquire())) {
+        tg_lib_pool_release(pool);
+        return TOMOGRAPH_ENOMEM;
+    }
     /* Without a usable context, caller has no ids (a new trace) but may
      * carry a bare decision (b3: 0), which the sampling honours. */
     tg_extract_in_order(get, carrier, NULL, settings->hmac_keys, pool, &caller);
-    *span = begin_in(pool, settings, TG_SPAN_SERVER, &caller, service, name, NULL, 0);
-    return TOMOGRAPH_OK;
+    *span = begin_in(handle, pool, settings, TG_SPAN_SERVER, &caller, service, name, NULL, 0);
+    return *span ? TOMOGRAPH_OK : TOMOGRAPH_ENOMEM;
 }
 
 int tomograph_span_begin_osprofiler(tomograph_span_t **span, tomograph_kind_t kind,
@@ -159,9 +281,9 @@ int tomograph_span_begin_osprofiler(tomograph_span_t **span, tomograph_kind_t ki
                                     const char *parent_id)
 {
     const tg_lib_settings_t *settings;
+    tomograph_span_t *handle;
     tg_context_t parent;
     uint64_t span_id;
-    apr_pool_t *pool;
     if (!span)
         return TOMOGRAPH_EINVAL;
     *span = NULL;
@@ -169,11 +291,13 @@ int tomograph_span_begin_osprofiler(tomograph_span_t **span, tomograph_kind_t ki
         return TOMOGRAPH_EINVAL;
     if (tg_osprofiler_span_ids(base_id, trace_id, parent_id, &parent, &span_id) != APR_SUCCESS)
         return TOMOGRAPH_EBADTOKEN;
-    if (!(settings = tg_lib_settings()) || !(pool = tg_lib_pool_acquire()))
+    if (!(settings = tg_lib_settings()) || !(handle = tg_lib_handle_acquire()))
         return TOMOGRAPH_ENOMEM;
     /* parent's ACCEPT records it; a root (no parent span) gets new ids,
      * which osprofiler's replace. */
-    *span = begin_in(pool, settings, core_kinds[kind], &parent, service, name, host, 0);
+    *span = begin_in(handle, NULL, settings, core_kinds[kind], &parent, service, name, host, 0);
+    if (!*span)
+        return TOMOGRAPH_ENOMEM;
     (*span)->span.trace_id = parent.trace_id;
     (*span)->span.id = span_id;
     return TOMOGRAPH_OK;
@@ -183,6 +307,8 @@ int tomograph_span_annotate(tomograph_span_t *span, const char *message)
 {
     if (!span || !tg_lib_given(message))
         return TOMOGRAPH_EINVAL;
+    if (!span_pool(span))
+        return TOMOGRAPH_ENOMEM;
     tg_span_annotate(&span->span, apr_time_now(), message);
     return TOMOGRAPH_OK;
 }
@@ -191,6 +317,8 @@ int tomograph_span_tag(tomograph_span_t *span, const char *key, const char *valu
 {
     if (!span || !tg_lib_given(key) || !value)
         return TOMOGRAPH_EINVAL;
+    if (!span_pool(span))
+        return TOMOGRAPH_ENOMEM;
     tg_span_tag(&span->span, key, value);
     return TOMOGRAPH_OK;
 }
@@ -202,8 +330,11 @@ int tomograph_span_fail(tomograph_span_t *span, const char *reason)
     if (!span)
         return TOMOGRAPH_EINVAL;
     span->span.error = 1;
-    if (tg_lib_given(reason))
+    if (tg_lib_given(reason)) {
+        if (!span_pool(span))
+            return TOMOGRAPH_ENOMEM;
         tg_span_tag(&span->span, ERROR_TAG, reason);
+    }
     return TOMOGRAPH_OK;
 }
 
@@ -266,13 +397,13 @@ int tomograph_span_end(tomograph_span_t *span)
     /* An unsampled span only handed its context on. */
     if (span->span.sampled)
         tomograph_sink_ship(&span->span);
-    tg_lib_pool_release(span->span.pool);
+    release_handle(span);
     return TOMOGRAPH_OK;
 }
 
 void tg_lib_span_discard(tomograph_span_t *span)
 {
-    tg_lib_pool_release(span->span.pool);
+    release_handle(span);
 }
 
 const char *tomograph_strerror(int status)

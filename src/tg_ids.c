@@ -122,8 +122,8 @@ int tg_trace_id_equal(tg_trace_id_t a, tg_trace_id_t b)
  * every thread of a process shares: position n gives mix(key + n * GAMMA),
  * where the key is seeded from the OS.  mix is a bijection, so no two draws
  * of a process repeat until the counter wraps, whichever threads make them;
- * and a draw is one atomic add and a few multiplies, with no thread-local
- * state to look up on the request path.  Ids need to be unique, not secret;
+ * and a draw is a few multiplies, each thread taking its positions from the
+ * counter in blocks (one atomic add every POSITIONS_PER_BLOCK positions).  Ids need to be unique, not secret;
  * what must never happen is two processes drawing the same sequence, so a
  * forked child takes a fresh key before it returns from fork(). */
 #define GAMMA 0x9e3779b97f4a7c15ULL
@@ -164,13 +164,34 @@ static void seed(void)
     atomic_store_explicit(&generator.seeded, 1, memory_order_release);
 }
 
+/* Positions a thread takes from the shared counter at once: the counter's
+ * atomic add (a locked instruction, ~5 ns, a fifth of what the queue costs a
+ * span) then comes once every ~20 spans instead of at each. */
+#define POSITIONS_PER_BLOCK 64
+
+/* The positions this thread took and has not drawn yet, [next, end).  A
+ * forked child keeps its thread's block: the same positions as its parent's
+ * thread, drawn under the child's fresh key, as the counter itself is. */
+static _Thread_local struct {
+    uint64_t next, end;
+} block;
+
 /* The first of n consecutive positions of the sequence, taken for the
  * caller alone. */
 static uint64_t take_positions(unsigned n)
 {
+    uint64_t first;
+    if (block.end - block.next >= n) {
+        first = block.next;
+        block.next += n;
+        return first;
+    }
     if (!atomic_load_explicit(&generator.seeded, memory_order_acquire))
         pthread_once(&seed_once, seed);
-    return atomic_fetch_add_explicit(&generator.counter, n, memory_order_relaxed);
+    first = atomic_fetch_add_explicit(&generator.counter, POSITIONS_PER_BLOCK, memory_order_relaxed);
+    block.next = first + n;
+    block.end = first + POSITIONS_PER_BLOCK;
+    return first;
 }
 
 static uint64_t draw_at(uint64_t position)

@@ -26,7 +26,10 @@
 typedef struct {
     _Atomic uint64_t seq;
     _Atomic uint64_t end;
-    uint32_t len; /* bytes; 0 for padding at the end of the ring */
+    /* bytes; 0 for padding at the end of the ring.  Atomic (relaxed): the
+     * count of records published (tg_queue_stats) reads it while a writer
+     * of the next lap may be writing it, and throws such a read away. */
+    _Atomic uint32_t len;
 } cell_t;
 
 struct tg_queue_t {
@@ -40,8 +43,11 @@ struct tg_queue_t {
     _Atomic int64_t stuck_since;
     _Atomic uint64_t popped;
     _Atomic uint64_t skipped_stale;
-    alignas(CACHE_LINE) _Atomic uint64_t pushed;
-    _Atomic uint64_t dropped_full;
+    /* Counted by the writers that drop, which the queue's positions cannot
+     * tell; the records pushed are not counted at all (a locked add at each
+     * push, a fifth of what it costs): tg_queue_stats counts those it holds
+     * published. */
+    alignas(CACHE_LINE) _Atomic uint64_t dropped_full;
     _Atomic uint64_t dropped_oversize;
     alignas(CACHE_LINE) cell_t cell[];
 };
@@ -76,7 +82,7 @@ tg_queue_t *tg_queue_create(void *mem, uint32_t records)
     for (i = 0; i < cells; i++) {
         atomic_init(&queue->cell[i].seq, i);
         atomic_init(&queue->cell[i].end, 0);
-        queue->cell[i].len = 0;
+        atomic_init(&queue->cell[i].len, 0);
     }
     return queue;
 }
@@ -144,23 +150,30 @@ static int claim(tg_queue_t *queue, uint64_t *pos, uint64_t cells)
     return 1;
 }
 
-/* Publishes the run starting at pos; fails if the reader gave up on it. */
-static int publish(tg_queue_t *queue, uint64_t pos, uint32_t len)
+/* Publishes the run starting at pos, with a store: no locked instruction
+ * (a compare-and-swap here cost ~5 ns a span).  Only a writer held up for
+ * longer than TG_QUEUE_STALE_USEC, whose run the reader gave up on and
+ * freed meanwhile, publishes out of turn.  Its store then sets a sequence
+ * number back, in a cell of a later lap, which costs one record at most,
+ * counted lost, and never wedges the ring: a writer of a later lap finds
+ * the cell held by a lap the reader has passed and frees it
+ * (free_if_taken), the reader releases any cell of a record it takes, and
+ * a record whose first cell went back is skipped as a dead writer's.  Such
+ * a writer's bytes may land in reused cells too, which the record's own
+ * checksum catches: either way it costs its own record and one other at
+ * most, as it did when this was a compare-and-swap. */
+static void publish(tg_queue_t *queue, uint64_t pos, uint32_t len)
 {
     cell_t *first = cell_at(queue, pos);
-    uint64_t expected = pos;
-    first->len = len;
-    /* A compare-and-swap, not a store: the reader may have given up on
-     * this run (tg_queue_pop) and exactly one of us may own its fate. */
-    return atomic_compare_exchange_strong_explicit(&first->seq, &expected, pos + 1,
-                                                   memory_order_release, memory_order_relaxed);
+    atomic_store_explicit(&first->len, len, memory_order_relaxed);
+    atomic_store_explicit(&first->seq, pos + 1, memory_order_release);
 }
 
 /* Claims a run of `cells` and sets *pos to it.  A record never wraps: when
  * the run does not fit before the end of the ring, what is left there is
  * claimed and published as padding, and the run starts over at the
- * beginning.  0 when the queue is full. */
-static int claim_record(tg_queue_t *queue, uint64_t cells, uint64_t *pos)
+ * beginning.  APR_EAGAIN when the queue is full. */
+static apr_status_t claim_record(tg_queue_t *queue, uint64_t cells, uint64_t *pos)
 {
     *pos = atomic_load_explicit(&queue->tail, memory_order_relaxed);
     for (;;) {
@@ -168,11 +181,11 @@ static int claim_record(tg_queue_t *queue, uint64_t cells, uint64_t *pos)
         uint64_t want = cells <= room_to_end ? cells : room_to_end;
         int claimed = claim(queue, pos, want);
         if (claimed < 0)
-            return 0;
+            return APR_EAGAIN;
         if (!claimed)
             continue;
         if (want == cells)
-            return 1;
+            return APR_SUCCESS;
         publish(queue, *pos, 0);
         *pos += want;
     }
@@ -181,18 +194,20 @@ static int claim_record(tg_queue_t *queue, uint64_t cells, uint64_t *pos)
 apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len)
 {
     uint64_t pos;
+    apr_status_t rv;
     if (len == 0 || len > TG_QUEUE_SLOT_BYTES) {
         count(&queue->dropped_oversize);
         return APR_ENOSPC;
     }
-    if (!claim_record(queue, (len + CELL_BYTES - 1) / CELL_BYTES, &pos)) {
+    rv = claim_record(queue, (len + CELL_BYTES - 1) / CELL_BYTES, &pos);
+    if (rv == APR_EAGAIN)
         count(&queue->dropped_full);
-        return APR_EAGAIN;
-    }
+    if (rv != APR_SUCCESS)
+        return rv;
     memcpy(bytes_at(queue, pos), record, len);
-    if (!publish(queue, pos, (uint32_t)len))
-        return APR_TIMEUP;
-    count(&queue->pushed);
+    /* Publishing is all there is to count: the record is pushed once it is
+     * published (tg_queue_stats). */
+    publish(queue, pos, (uint32_t)len);
     return APR_SUCCESS;
 }
 
@@ -242,9 +257,10 @@ static void release(tg_queue_t *queue, uint64_t pos, uint64_t end)
     }
 }
 
-static apr_size_t record_length(const cell_t *first, uint64_t pos, uint64_t end)
+static apr_size_t record_length(cell_t *first, uint64_t pos, uint64_t end)
 {
-    return first->len <= (end - pos) * CELL_BYTES ? first->len : 0;
+    uint32_t len = atomic_load_explicit(&first->len, memory_order_relaxed);
+    return len <= (end - pos) * CELL_BYTES ? len : 0;
 }
 
 apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len)
@@ -308,16 +324,59 @@ apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len)
     }
 }
 
+/* The records published in [head, tail), padding aside, walking the runs;
+ * 0 when a run it reaches was taken (or reused) meanwhile, the walk then
+ * being worthless: *moved says so.  A run's seq, end and len are read
+ * between two looks at its seq that must agree: seq only grows, so equal
+ * looks mean none of the three changed in between. */
+static uint64_t published_between(tg_queue_t *queue, uint64_t head, uint64_t tail, int *moved)
+{
+    uint64_t pos = head, depth = 0;
+    *moved = 0;
+    while ((int64_t)(tail - pos) > 0) {
+        cell_t *cell = cell_at(queue, pos);
+        uint64_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
+        uint64_t end = atomic_load_explicit(&cell->end, memory_order_acquire);
+        uint32_t len = atomic_load_explicit(&cell->len, memory_order_acquire);
+        if ((seq != pos && seq != pos + 1)
+            || atomic_load_explicit(&cell->seq, memory_order_acquire) != seq) {
+            *moved = 1;
+            return 0;
+        }
+        if (seq == pos + 1) {
+            depth += len != 0;
+            pos = end_is_valid(pos, end) ? end : pos + 1;
+        }
+        else /* claimed, not yet published (or its writer dead) */
+            pos = run_end(queue, pos, tail);
+    }
+    return depth;
+}
+
+/* Walks taken while the reader moves on are retried this many times, then
+ * the last one's figure stands (a record or so off, for that instant). */
+#define STATS_TRIES 16
+
 void tg_queue_stats(const tg_queue_t *queue, tg_queue_stats_t *stats)
 {
     tg_queue_t *q = (tg_queue_t *)queue;
-    uint64_t tail = atomic_load(&q->tail), head = atomic_load(&q->head);
-    stats->pushed = atomic_load(&q->pushed);
+    uint64_t tail, head, depth;
+    int tries = 0, moved;
+    /* popped and head before the walk and after: unchanged, the reader took
+     * nothing meanwhile, and popped + depth is every record published. */
+    do {
+        stats->popped = atomic_load(&q->popped);
+        head = atomic_load(&q->head);
+        tail = atomic_load(&q->tail);
+        depth = published_between(q, head, tail, &moved);
+    } while ((moved || atomic_load(&q->head) != head || atomic_load(&q->popped) != stats->popped)
+             && ++tries < STATS_TRIES);
+    stats->depth = depth;
+    stats->pushed = stats->popped + depth;
     stats->dropped_full = atomic_load(&q->dropped_full);
     stats->dropped_oversize = atomic_load(&q->dropped_oversize);
-    stats->popped = atomic_load(&q->popped);
     stats->skipped_stale = atomic_load(&q->skipped_stale);
-    stats->depth = stats->pushed > stats->popped ? stats->pushed - stats->popped : 0;
+    stats->created = stats->pushed + tg_queue_lost(stats);
     stats->used_bytes = (tail > head ? tail - head : 0) * CELL_BYTES;
     stats->capacity = (uint32_t)(q->cells / CELLS_PER_RECORD);
 }

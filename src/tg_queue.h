@@ -7,13 +7,15 @@
  *
  * No lock: each cell carries a sequence number (Vyukov's bounded queue,
  * extended to runs of cells), so a writer claims its cells with one
- * compare-and-swap on the tail and publishes them with one on the first
- * cell.  A writer killed between the two leaves its cells claimed and never
- * published; the reader skips them once they have been stuck for
+ * compare-and-swap on the tail and publishes them with a store on the first
+ * cell: one locked instruction a record, and no count (tg_queue_stats
+ * derives them).  A writer killed between the two leaves its cells claimed
+ * and never published; the reader skips them once they have been stuck for
  * TG_QUEUE_STALE_USEC, so a dead writer costs its own record and nothing
- * else.  Records carry their own checksum (tg_record), which catches the one
- * torn case a skip allows: a writer frozen for longer than that which wakes
- * up and writes into cells already reused.
+ * else.  A writer frozen for longer than that which wakes up costs its own
+ * record and one other at most, counted lost or caught by the records' own
+ * checksum (tg_record): it may write into cells already reused, and its
+ * publication may set back a later lap's cell (see publish in tg_queue.c).
  *
  * The queue does not allocate: the caller provides tg_queue_footprint(n)
  * bytes (shared memory in httpd, malloc in tests). */
@@ -31,8 +33,15 @@
 typedef struct tg_queue_t tg_queue_t;
 
 /* What crossed the queue, for mod_status and the accounting identity
- * (pushed = popped + depth; claimed cells of dead writers are skipped_stale). */
+ * (pushed = popped + depth; claimed cells of dead writers are skipped_stale;
+ * created = pushed + lost).  A push costs the writer no count of its own:
+ * the records pushed are those the reader popped (counted) and those the
+ * queue holds published (walked: a walk over the records queued, whose
+ * figure holds for the instant the reader had nothing to take), and the
+ * records lost are counted by whoever drops or skips them. */
 typedef struct {
+    uint64_t created;         /* every record given to tg_queue_push that came
+                               * out of it one way or the other: pushed + lost */
     uint64_t pushed;
     uint64_t dropped_full;
     uint64_t dropped_oversize;
@@ -53,15 +62,17 @@ tg_queue_t *tg_queue_create(void *mem, uint32_t records);
 
 /* Never blocks.  Copies len bytes (1 to TG_QUEUE_SLOT_BYTES) of record into
  * the queue.  APR_EAGAIN when the queue is full, APR_ENOSPC when len is out
- * of range (both counted); APR_TIMEUP when the writer was held up so long
- * that the reader gave its room up as stale (the record is lost, and
- * counted by the reader). */
+ * of range (both counted).  A writer held up so long that the reader gave
+ * its room up as stale is not told: the record is lost, counted by the
+ * reader. */
 apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len);
 
 /* Never blocks.  Copies the oldest record into buf (at least
  * TG_QUEUE_SLOT_BYTES) and sets *len.  APR_EAGAIN when there is none ready. */
 apr_status_t tg_queue_pop(tg_queue_t *queue, void *buf, apr_size_t *len);
 
+/* Costs a walk over the records queued (depth), which the shipper and
+ * mod_status pay, not the writers. */
 void tg_queue_stats(const tg_queue_t *queue, tg_queue_stats_t *stats);
 
 /* Records the queue lost before any reader saw them: dropped (full or too

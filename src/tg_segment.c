@@ -257,10 +257,5 @@ apr_status_t tg_segment_enqueue(tg_segment_t *segment, const tg_span_t *span)
 {
     unsigned char record[TG_QUEUE_SLOT_BYTES];
     apr_size_t length = tg_record_encode(span, record, sizeof(record));
-    /* Counted next to the queue's own count (queued, or dropped when full),
-     * not before the encoding: a process killed meanwhile (a crash elsewhere
-     * in it, the OOM killer) would leave a span created that the queue
-     * never saw. */
-    atomic_fetch_add_explicit(&segment->spans_created, 1, memory_order_relaxed);
     return tg_queue_push(tg_segment_queue(segment), record, length);
 }

@@ -53,8 +53,9 @@
 /* Names the layout of tg_segment_t and of the queue's cells, and the form
  * of the locator: a process built with another (an old module after an
  * upgrade, an app's library of another version) neither reads nor writes
- * the segment.  6: the locator names the descriptor of a memfd. */
-#define TG_SEGMENT_LAYOUT 6
+ * the segment.  6: the locator names the descriptor of a memfd; 7: no
+ * spans_created (pushed + lost), the queue counts no push. */
+#define TG_SEGMENT_LAYOUT 7
 
 /* The lowest descriptor tg_segment_share leaves the segment at: above those
  * a shell script names itself (exec 3>file would close it), and above the
@@ -66,10 +67,9 @@ typedef struct {
     uint32_t layout; /* TG_SEGMENT_LAYOUT */
     uint32_t queue_records;
     uint64_t size;   /* of the whole mapping the locator names */
-    /* Written by every process at every span: on a line of its own, which
-     * the shipper's counters would otherwise pull to its core. */
-    alignas(64) _Atomic uint64_t spans_created;
-    tg_rate_limit_t sample_limit; /* TomographSampleLimit */
+    /* The spans created are the queue's records (tg_queue_stats: created),
+     * not a count of their own: one locked add fewer at every span. */
+    alignas(64) tg_rate_limit_t sample_limit; /* TomographSampleLimit */
     /* The generation's shipper as the parent last saw it, for mod_status. */
     _Atomic int64_t shipper_pid;
     _Atomic int shipper_running;
@@ -126,8 +126,10 @@ apr_status_t tg_segment_attach(const char *locator, tg_segment_t **segment);
  * are no memfds. */
 apr_status_t tg_segment_find_inherited(tg_segment_t **segment);
 
-/* Encodes a finished span and queues it, counted created; never blocks.
- * APR_SUCCESS, or the queue's error (full, too large: counted dropped). */
+/* Encodes a finished span and queues it; never blocks.  APR_SUCCESS, or the
+ * queue's error (full, too large: counted dropped).  Either way the span
+ * counts created (tg_queue_stats), once its push is over: a writer killed
+ * before costs that span, uncounted. */
 apr_status_t tg_segment_enqueue(tg_segment_t *segment, const tg_span_t *span);
 
 #endif

@@ -170,6 +170,43 @@ static void test_host_as_address_or_name(void)
     CU_ASSERT_STRING_EQUAL(tg_span_tag_value(shipped(1), "host.name"), "glance-api-1");
 }
 
+/* A thread keeps the last service name lowercased and the last host parsed:
+ * each span still carries what it was given, whatever came before. */
+static void test_each_span_has_its_own_service_and_host(void)
+{
+    char long_service[100];
+    memset(long_service, 'X', sizeof(long_service) - 1);
+    long_service[sizeof(long_service) - 1] = '\0';
+    tomograph_start("Svc-A", "1", "10.0.0.1", 1, NULL);
+    tomograph_stop("1");
+    tomograph_start("svc-b", "2", "10.0.0.2", 2, NULL);
+    tomograph_stop("2");
+    tomograph_start("Svc-A", "3", "10.0.0.1", 3, NULL);
+    tomograph_stop("3");
+    tomograph_start(long_service, "4", "::ffff:192.0.2.1", 4, NULL);
+    tomograph_stop("4");
+    tomograph_start("Svc-A", "5", "2001:db8::2", 5, NULL);
+    tomograph_stop("5");
+    tomograph_start("Svc-A", "6", "10.0.0.1", 6, NULL);
+    tomograph_stop("6");
+    CU_ASSERT_EQUAL_FATAL(shipped_count(), 6);
+    CU_ASSERT_STRING_EQUAL(shipped(0)->local.service_name, "svc-a");
+    CU_ASSERT_STRING_EQUAL(shipped(0)->local.ipv4, "10.0.0.1");
+    CU_ASSERT_STRING_EQUAL(shipped(1)->local.service_name, "svc-b");
+    CU_ASSERT_STRING_EQUAL(shipped(1)->local.ipv4, "10.0.0.2");
+    CU_ASSERT_STRING_EQUAL(shipped(2)->local.service_name, "svc-a");
+    CU_ASSERT_STRING_EQUAL(shipped(2)->local.ipv4, "10.0.0.1");
+    CU_ASSERT_EQUAL(strspn(shipped(3)->local.service_name, "x"), sizeof(long_service) - 1);
+    CU_ASSERT_STRING_EQUAL(shipped(3)->local.ipv4, "192.0.2.1");
+    CU_ASSERT_PTR_NULL(shipped(3)->local.ipv6);
+    CU_ASSERT_STRING_EQUAL(shipped(4)->local.service_name, "svc-a");
+    CU_ASSERT_PTR_NULL(shipped(4)->local.ipv4);
+    CU_ASSERT_STRING_EQUAL(shipped(4)->local.ipv6, "2001:db8::2");
+    CU_ASSERT_STRING_EQUAL(shipped(5)->local.ipv4, "10.0.0.1");
+    CU_ASSERT_PTR_NULL(shipped(5)->local.ipv6);
+    CU_ASSERT_EQUAL(shipped(5)->local.port, 6);
+}
+
 typedef struct {
     const char *token;
     int started, depth_before, stopped;
@@ -332,6 +369,7 @@ void lib_test_add_stack(void)
     LIB_TEST(suite, test_annotations_tags_and_failure_on_the_top);
     LIB_TEST(suite, test_strings_are_copied_and_cut);
     LIB_TEST(suite, test_host_as_address_or_name);
+    LIB_TEST(suite, test_each_span_has_its_own_service_and_host);
     LIB_TEST(suite, test_token_continues_the_trace_on_another_thread);
     LIB_TEST(suite, test_token_carries_the_sampled_flag);
     LIB_TEST(suite, test_bad_tokens);

@@ -206,6 +206,114 @@ static void test_dead_writer_costs_only_its_own_record(void)
     munmap(mem, size);
 }
 
+/* Pushes one record and takes records until it comes out, within three
+ * times TG_QUEUE_STALE_USEC: what proves the ring is not wedged. */
+static void push_gets_through(tg_queue_t *queue, unsigned *torn)
+{
+    unsigned char record[TG_QUEUE_SLOT_BYTES];
+    apr_time_t started = apr_time_now();
+    int pushed = 0;
+    fill(record, sizeof(record), 0);
+    for (;;) {
+        CU_ASSERT_FATAL(apr_time_now() - started < 3 * TG_QUEUE_STALE_USEC);
+        if (!pushed)
+            pushed = tg_queue_push(queue, record, sizeof(record)) == APR_SUCCESS;
+        if (pop_one(queue, torn) < 0) {
+            if (pushed)
+                return;
+            apr_sleep(1000);
+        }
+    }
+}
+
+/* Records of 512 bytes the frozen writer's ring holds (of its 2048-byte
+ * records, a quarter): enough that it does not fill up before the signal
+ * that stops the writer lands. */
+#define FROZEN_RING_RECORDS 4096
+
+/* A writer frozen between claiming its room and publishing it for longer
+ * than TG_QUEUE_STALE_USEC, then woken once the ring has gone round (its
+ * cells reused by other records): its late publication costs one record at
+ * most besides its own, counted lost, and the ring goes on.  Stops a child
+ * pushing records at random moments until it stops mid-record. */
+static void test_frozen_writer_woken_late_does_not_wedge_the_ring(void)
+{
+    apr_size_t size = tg_queue_footprint(FROZEN_RING_RECORDS);
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    _Atomic unsigned long *written = mmap(NULL, sizeof(*written), PROT_READ | PROT_WRITE,
+                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    unsigned char record[TG_QUEUE_SLOT_BYTES];
+    tg_queue_t *queue;
+    tg_queue_stats_t stats;
+    unsigned round, i, torn = 0;
+    int stuck = 0, status;
+    pid_t writer;
+    apr_time_t until;
+    CU_ASSERT_FATAL(mem != MAP_FAILED && written != MAP_FAILED);
+    queue = tg_queue_create(mem, FROZEN_RING_RECORDS);
+    fill(record, sizeof(record), 0);
+    writer = fork();
+    CU_ASSERT_FATAL(writer >= 0);
+    if (writer == 0) {
+        for (;;)
+            if (tg_queue_push(queue, record, sizeof(record)) == APR_SUCCESS)
+                atomic_fetch_add(written, 1);
+    }
+    for (round = 0; round < DEAD_WRITER_ROUNDS && !stuck; round++) {
+        /* The ring empty, it writes records back to back, mostly copying,
+         * and is stopped a moment after it started: long before the ring
+         * is full, however late the signal lands. */
+        unsigned long before = atomic_load(written);
+        if (round)
+            kill(writer, SIGCONT);
+        while (atomic_load(written) == before)
+            ;
+        until = apr_time_now() + rand() % 30;
+        while (apr_time_now() < until)
+            ;
+        kill(writer, SIGSTOP);
+        waitpid(writer, &status, WUNTRACED);
+        while (pop_one(queue, &torn) >= 0)
+            ;
+        tg_queue_stats(queue, &stats);
+        stuck = stats.used_bytes > 0;
+    }
+    if (stuck) {
+        /* The reader gives its room up once stale... */
+        until = apr_time_now() + TG_QUEUE_STALE_USEC + apr_time_from_msec(200);
+        while (apr_time_now() < until)
+            pop_one(queue, &torn);
+        tg_queue_stats(queue, &stats);
+        CU_ASSERT_EQUAL(stats.skipped_stale, 1);
+        CU_ASSERT_EQUAL(stats.used_bytes, 0);
+        /* ... other writers go round the ring... */
+        for (i = 0; i < 5 * FROZEN_RING_RECORDS / 8; i++) {
+            CU_ASSERT_EQUAL(tg_queue_push(queue, record, sizeof(record)), APR_SUCCESS);
+            CU_ASSERT_EQUAL(pop_one(queue, &torn), 0);
+        }
+        /* ... then it wakes, writes and publishes where it had claimed. */
+        {
+            unsigned long before = atomic_load(written);
+            kill(writer, SIGCONT);
+            until = apr_time_now() + apr_time_from_sec(5);
+            while (atomic_load(written) == before && apr_time_now() < until)
+                ;
+        }
+    }
+    kill(writer, SIGKILL);
+    waitpid(writer, &status, 0);
+    CU_ASSERT_FATAL(stuck);
+    for (i = 0; i < 3 * FROZEN_RING_RECORDS / 8; i++)
+        push_gets_through(queue, &torn);
+    tg_queue_stats(queue, &stats);
+    CU_ASSERT(stats.skipped_stale >= 1 && stats.skipped_stale <= 2);
+    CU_ASSERT_EQUAL(stats.depth, 0);
+    CU_ASSERT_EQUAL(stats.used_bytes, 0);
+    CU_ASSERT_EQUAL(stats.created, stats.popped + tg_queue_lost(&stats));
+    munmap((void *)written, sizeof(*written));
+    munmap(mem, size);
+}
+
 #define PRODUCERS 4
 #define RECORDS_EACH 20000
 
@@ -335,6 +443,7 @@ void tg_test_add_queue(void)
     TG_TEST(suite, test_small_records_take_little_room);
     TG_TEST(suite, test_oversize_and_empty_records_are_refused);
     TG_TEST(suite, test_dead_writer_costs_only_its_own_record);
+    TG_TEST(suite, test_frozen_writer_woken_late_does_not_wedge_the_ring);
     TG_TEST(suite, test_processes_share_the_queue);
     TG_TEST(suite, test_reader_killed_anywhere_does_not_wedge_the_ring);
 }

@@ -65,7 +65,12 @@ static void test_a_forked_child_finds_it_and_its_spans_reach_the_parent(void)
     }
     CU_ASSERT_EQUAL_FATAL(waitpid(child, &status, 0), child);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CU_ASSERT_EQUAL(atomic_load(&mapped.segment->spans_created), 1);
+    {
+        tg_queue_stats_t stats;
+        tg_queue_stats(tg_segment_queue(mapped.segment), &stats);
+        CU_ASSERT_EQUAL(stats.created, 1);
+        CU_ASSERT_EQUAL(stats.pushed, 1);
+    }
     CU_ASSERT_EQUAL_FATAL(tg_queue_pop(tg_segment_queue(mapped.segment), record, &len),
                           APR_SUCCESS);
     CU_ASSERT_EQUAL_FATAL(tg_record_decode(record, len, tg_test_pool, &span), APR_SUCCESS);
@@ -133,6 +138,7 @@ static void test_a_program_without_the_mapping_maps_the_descriptor(void)
 {
     tg_segment_t *segment, *found = NULL;
     unsigned char record[TG_QUEUE_SLOT_BYTES];
+    tg_queue_stats_t stats;
     apr_size_t len;
     tg_span_t *span;
     int fd, status;
@@ -159,7 +165,8 @@ static void test_a_program_without_the_mapping_maps_the_descriptor(void)
     }
     CU_ASSERT_EQUAL_FATAL(waitpid(child, &status, 0), child);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CU_ASSERT_EQUAL(atomic_load(&segment->spans_created), 1);
+    tg_queue_stats(tg_segment_queue(segment), &stats);
+    CU_ASSERT_EQUAL(stats.created, 1);
     CU_ASSERT_EQUAL_FATAL(tg_queue_pop(tg_segment_queue(segment), record, &len), APR_SUCCESS);
     CU_ASSERT_EQUAL_FATAL(tg_record_decode(record, len, tg_test_pool, &span), APR_SUCCESS);
     CU_ASSERT_STRING_EQUAL(span->name, "exec'd");
@@ -170,8 +177,8 @@ static void test_a_program_without_the_mapping_maps_the_descriptor(void)
         tg_segment_attach(locator_without_mapping(segment, segment->cookie, fd), &found),
         APR_SUCCESS);
     CU_ASSERT_PTR_NOT_EQUAL(found, segment);
-    atomic_fetch_add(&found->spans_created, 1);
-    CU_ASSERT_EQUAL(atomic_load(&segment->spans_created), 2);
+    atomic_store(&found->shipper_pid, 4242);
+    CU_ASSERT_EQUAL(atomic_load(&segment->shipper_pid), 4242);
     munmap(found, found->size);
     tg_segment_unshare(segment, fd);
 }
@@ -282,12 +289,12 @@ static void test_a_program_without_the_locator_finds_the_descriptor_it_inherited
         munmap(segment, tg_segment_footprint(RECORDS));
         if (tg_segment_find_inherited(&found) != APR_SUCCESS)
             _exit(1);
-        atomic_fetch_add(&found->spans_created, 1);
+        atomic_store(&found->shipper_pid, 4242);
         _exit(0);
     }
     CU_ASSERT_EQUAL_FATAL(waitpid(child, &status, 0), child);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CU_ASSERT_EQUAL(atomic_load(&segment->spans_created), 1);
+    CU_ASSERT_EQUAL(atomic_load(&segment->shipper_pid), 4242);
     tg_segment_unshare(segment, fd);
     CU_ASSERT_EQUAL(tg_segment_find_inherited(&found), APR_ENOENT);
     CU_ASSERT_PTR_NULL(found);

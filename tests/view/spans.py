@@ -12,13 +12,15 @@ T0 = 1765116000000000  # µs since the epoch: 2025-12-07 14:00:00 UTC
 
 
 def span(trace, span_id, parent, name, service, start, duration, status=None, error=False,
-         kind="SERVER", tags=None, notes=(), shared=False):
+         kind="SERVER", tags=None, notes=(), shared=False, remote=None):
     s = {"traceId": trace}
     if parent:
         s["parentId"] = parent
     s.update({"id": span_id, "kind": kind, "name": name, "timestamp": start,
               "duration": duration,
               "localEndpoint": {"serviceName": service, "ipv4": "127.0.0.1", "port": 80}})
+    if remote:
+        s["remoteEndpoint"] = {"serviceName": remote, "ipv4": "10.0.0.9", "port": 3306}
     s["annotations"] = ([{"timestamp": start, "value": "start"}]
                         + [{"timestamp": at, "value": value} for at, value in notes]
                         + [{"timestamp": start + duration, "value": "stop"}])
@@ -47,7 +49,7 @@ def sample_lines():
         span(NOVA, ROOT, None, "get /servers", "nova", T0, 10000, 200,
              tags={"http.method": "GET", "http.path": "/servers"}),
         span(NOVA, DB, ROOT, "select servers", "nova", T0 + 1000, 2000, kind="CLIENT",
-             tags={"db.statement": "SELECT * FROM servers WHERE id = ?"}),
+             remote="mysql", tags={"db.statement": "SELECT * FROM servers WHERE id = ?"}),
         span(NOVA, IMAGE, ROOT, "get /images/7", "glance", T0 + 4000, 5000, 500, error=True,
              notes=[(T0 + 4500, "body read")]),
         span(NOVA, IMAGE_DB, IMAGE, "select images", "glance", T0 + 5000, 1000, kind="CLIENT"),

@@ -109,6 +109,14 @@ class HtmlTest(unittest.TestCase):
         self.assertEqual(re.findall(r"\+(\S+ \S+) (.+)", notes),
                          [("4.000 ms", "start"), ("4.500 ms", "body read"), ("9.000 ms", "stop")])
         self.assertIn("+4.000 ms", details)
+        # Another span: its own fields, what it called, its tags only.
+        b.click(b.find(f'#trace-svg g.span[data-span-id="{DB}"] rect.bar'))
+        fields = b.text(b.find("#span-fields"))
+        self.assertIn("kind CLIENT", fields)
+        self.assertIn("remote service mysql", fields)
+        self.assertEqual([b.attribute(tr, "data-tag") for tr in b.find_all("#span-tags tr")],
+                         ["db.statement"])
+        self.assertEqual(len(b.find_all("#trace-svg g.span.selected")), 1)
         self.check_screenshot("nova.png")
 
     def test_untrusted_text_stays_text(self):

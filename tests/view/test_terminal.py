@@ -4,6 +4,7 @@ status, errors, bars), newest first, the filters, malformed lines counted, stand
 
 import gzip
 import os
+import random
 import re
 import subprocess
 import tempfile
@@ -171,6 +172,51 @@ class TerminalTest(unittest.TestCase):
         self.assertNotIn("\x1b", out)
         self.assertNotIn("\u202e", out)
         self.assertIn("evil\\x1b]0;owned\\x07\\x1b[2J", out)
+
+    def test_colours_when_asked(self):
+        done = subprocess.run(["/usr/bin/python3", str(VIEW), "--colour", "always",
+                               "--trace", NOVA, str(self.file)], capture_output=True,
+                              text=True, timeout=60)
+        self.assertIn("\x1b[1;31mERROR\x1b[0m", done.stdout)
+        self.assertIn("\x1b[1;31m1 error\x1b[0m", done.stdout)
+        self.assertEqual(len(re.findall(r"\x1b\[\d+m\|", done.stdout)), 4)  # the bars
+
+    def test_html_names_what_it_left_out(self):
+        page = Path(self.work.name) / "page.html"
+        status, _, err = run_view("--html", page, "--limit", "2", self.file)
+        self.assertEqual(status, 0, err)
+        self.assertIn("<title>tomograph-view: 2 of 3 traces</title>", page.read_text())
+        self.assertIn("2 traces written to", err)
+
+    def test_a_lone_surrogate_is_no_crash(self):
+        line = ('{"traceId":"' + "ab" * 16 + '","id":"0000000000000001","name":"x\\ud800y",'
+                '"timestamp":1,"duration":2,"tags":{"k\\udfff":"v"}}')
+        status, out, err = run_view("-", stdin=line)
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("x?y", out)
+        page = Path(self.work.name) / "surrogate.html"
+        status, _, err = run_view("--html", page, "-", stdin=line)
+        self.assertEqual(status, 0, err)
+        self.assertIn("x\\ud800y", page.read_text())
+
+    def test_broken_lines_are_no_crash(self):
+        """Every cut of the sample's lines, and lines with a few characters changed: each
+        view runs to its end and counts what it skipped."""
+        rng = random.Random(18)
+        lines = [line[:cut] for line in sample_lines() for cut in range(0, len(line), 7)]
+        for _ in range(1000):
+            line = list(rng.choice(sample_lines()))
+            for _ in range(rng.randint(1, 4)):
+                line[rng.randrange(len(line))] = rng.choice('"\\{}[],:0a\u00e9\x00\u202e Z')
+            lines.append("".join(line))
+        text = "\n".join(lines) + "\n"
+        page = Path(self.work.name) / "broken.html"
+        for args in ([], ["--errors"], ["--service", "nova"], ["--slowest", "2"],
+                     ["--html", page]):
+            status, _, err = run_view(*args, "-", stdin=text)
+            self.assertEqual(status, 0, err)
+            self.assertRegex(err, r"tomograph-view: \d+ malformed lines skipped")
+            self.assertNotIn("Traceback", err)
 
     def test_a_missing_file_says_so(self):
         status, _, err = run_view("/nonexistent/spans.json")
