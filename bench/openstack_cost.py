@@ -37,6 +37,7 @@ scripts/setup-openstack. Usage: bench/openstack_cost.py [--build DIR] [--request
 [--warmup N] [--rounds N]"""
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -49,7 +50,7 @@ sys.path.insert(0, str(benchlib.REPO_ROOT / "tests" / "openstack"))
 
 import cloud  # noqa: E402  (tests/openstack: the layout and the httpd serving both)
 
-CONFIGS = ("untraced", "module", "tomograph", "redis")
+CONFIGS = ("untraced", "module", "noop", "tomograph", "redis")
 REQUESTS = (("keystone", "token request", "POST /v3/auth/tokens"),
             ("glance", "image list", "GET /v2/images"))
 SPAN_FILE = "logs/spans.jsonl"
@@ -126,6 +127,95 @@ class Redis:
         self.process.stop()
 
 
+# osprofiler with a driver that drops every notification (noop://): what osprofiler's own
+# Python costs a span (its SQLAlchemy hooks, its notification's dict, ids and timestamps),
+# apart from what a driver does with it. It counts what it was handed, a count a trace
+# (base_id), and writes the counts when the daemon's interpreter ends (mod_wsgi runs atexit
+# then).
+NOOP_DRIVER = '''"""osprofiler's notifications dropped (bench/openstack_cost.py's noop://)."""
+import atexit
+import json
+import os
+from osprofiler.drivers import base
+
+_COUNTS = {{}}
+
+
+def _write():
+    for project, traces in _COUNTS.items():
+        with open(os.path.join({counts_dir!r}, f"{{project}}-{{os.getpid()}}"), "w") as out:
+            json.dump(list(traces.values()), out)
+
+
+atexit.register(_write)
+
+
+class NoopDriver(base.Driver):
+    def __init__(self, connection_str, project=None, service=None, host=None, **kwargs):
+        super().__init__(connection_str, project=project, service=service, host=host, **kwargs)
+        self._traces = _COUNTS.setdefault(project or service, {{}})
+
+    @classmethod
+    def get_name(cls):
+        return "noop"
+
+    def notify(self, info, **kwargs):
+        base_id = info.get("base_id")
+        self._traces[base_id] = self._traces.get(base_id, 0) + 1
+'''
+
+
+def noop_driver(layout):
+    """The noop:// driver's script in the layout (made once), and its counts' folder."""
+    folder = layout.root / "bench"
+    script = folder / "noop_driver.py"
+    counts = folder / "counts"
+    if not script.exists():
+        folder.mkdir(mode=0o755)
+        counts.mkdir()
+        counts.chmod(0o1777)  # the daemons (users keystone and glance) write there
+        script.write_text(NOOP_DRIVER.format(counts_dir=str(counts)))
+        script.chmod(0o644)
+    return script, counts
+
+
+def noop_spans(counts_dir):
+    """{project: the median of osprofiler's spans a trace} that the noop:// driver counted
+    in the daemons that ended (nearly all their traces are the measured requests': the
+    others are the warm-up's, the start's and glance's token checks), and clears them."""
+    found = {}
+    for path in counts_dir.iterdir():
+        project = path.name.rsplit("-", 1)[0]
+        found.setdefault(project, []).extend(json.loads(path.read_text() or "[]"))
+        path.unlink()
+    # Two notifications a span, its start and its stop.
+    return {project: statistics.median(counts) / 2 for project, counts in found.items()}
+
+
+def session_cpu(session):
+    """CPU seconds (user + system) so far of the processes of a session: an httpd's (its
+    parent, workers, shipper, mod_wsgi daemons)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[3]) == session:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def process_cpu(pid):
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def profiler(connection_string):
     return {"enabled": "true", "hmac_keys": cloud.HMAC_KEY, "trace_sqlalchemy": "true",
             "connection_string": connection_string}
@@ -140,6 +230,10 @@ def services_of(config, layout, redis, name):
         return cloud.Services(layout, name, with_module=False)
     if config == "module":
         return cloud.Services(layout, name, True, exporter)
+    if config == "noop":
+        script, _ = noop_driver(layout)
+        return cloud.Services(layout, name, True, exporter + deep,
+                              profiler=profiler("noop://"), wsgi_imports=driver + [script])
     if config == "tomograph":
         return cloud.Services(layout, name, True, exporter + deep,
                               profiler=profiler("tomograph://"), wsgi_imports=driver)
@@ -190,12 +284,23 @@ def timed(services, service, headers, body, expect):
     return elapsed * 1000.0
 
 
-def measure(config, services, redis, args):
-    """{service: [ms of each measured request]} and what the configuration traced:
-    {service: (SERVER spans a request, osprofiler spans a request)}."""
+class Result:
+    """What one configuration measured, over its rounds: latencies[service] (ms of each
+    measured request), cpu[service] (CPU ms of the httpd's processes a request, one value a
+    round), redis_cpu[service] (redis-server's), spans[service] = (the module's SERVER
+    spans, osprofiler's spans) a measured request, dropped (the module's lost spans)."""
+
+    def __init__(self):
+        self.latencies, self.cpu, self.redis_cpu, self.spans = {}, {}, {}, {}
+        self.dropped = 0
+
+
+def measure(config, services, redis, args, result):
+    """Sends each request --warmup times, then --requests times timed, and counts what the
+    measured ones traced."""
     span_file = services.httpd.root / SPAN_FILE
-    sent = args.warmup + args.requests
-    latencies, traced = {}, {}
+    session = services.httpd.process.popen.pid
+    traced = config != "untraced"
     for service, _, _ in REQUESTS:
         if service == "keystone":
             headers = None
@@ -204,66 +309,90 @@ def measure(config, services, redis, args):
         else:
             _, token = services.token()
             headers, body, expect = {"X-Auth-Token": token}, None, 200
-        if config != "untraced":
-            before = settled_span_counts(span_file, 0, service).get(service, (0, 0))
+        if traced:
+            spans = settled_span_counts(span_file, 0, service).get(service, (0, 0))
+        for _ in range(args.warmup):
+            timed(services, service, headers, body, expect)
+        if traced:
+            before = settled_span_counts(span_file, spans[0] + args.warmup,
+                                         service)[service]
         if config == "redis":
-            redis_before = redis.notifications()[0].get(service, 0)
-        times = [timed(services, service, headers, body, expect) for _ in range(sent)]
-        latencies[service] = times[args.warmup:]
-        if config == "untraced":
+            notified = redis.notifications()[0].get(service, 0)
+            redis_cpu = process_cpu(redis.process.popen.pid)
+        cpu = session_cpu(session)
+        times = [timed(services, service, headers, body, expect)
+                 for _ in range(args.requests)]
+        if traced:
+            # The shipper writes the spans after the requests: its CPU counts too.
+            after = settled_span_counts(span_file, before[0] + args.requests,
+                                        service)[service]
+        result.cpu.setdefault(service, []).append(
+            (session_cpu(session) - cpu) * 1000.0 / args.requests)
+        result.latencies.setdefault(service, []).extend(times)
+        if not traced:
             continue
-        after = settled_span_counts(span_file, before[0] + sent, service)[service]
-        module_spans = (after[0] - before[0]) / sent
-        osprofiler_spans = (after[1] - before[1]) / sent
+        module_spans = (after[0] - before[0]) / args.requests
+        osprofiler_spans = (after[1] - before[1]) / args.requests
         if config == "redis":
-            notifications = redis.notifications()[0].get(service, 0) - redis_before
+            result.redis_cpu.setdefault(service, []).append(
+                (process_cpu(redis.process.popen.pid) - redis_cpu) * 1000.0 / args.requests)
             # Two notifications a span, its start and its stop.
-            osprofiler_spans = notifications / 2 / sent
-        traced[service] = (module_spans, osprofiler_spans)
-    return latencies, traced
+            osprofiler_spans = ((redis.notifications()[0].get(service, 0) - notified)
+                                / 2 / args.requests)
+        result.spans[service] = (module_spans, osprofiler_spans)
 
 
-def check_traced(config, traced):
+def check_traced(config, result):
     """Fails when a configuration did not trace what it is there to trace."""
-    for service, (module_spans, osprofiler_spans) in traced.items():
+    for service, (module_spans, osprofiler_spans) in result.spans.items():
         if module_spans < 1:
             raise AssertionError(f"{config}: {module_spans} SERVER spans a request of {service}")
-        if config == "module" and osprofiler_spans:
-            raise AssertionError(f"{config}: osprofiler made spans ({osprofiler_spans} a "
-                                 f"request of {service}) while disabled")
+        if config in ("module", "noop") and osprofiler_spans:
+            raise AssertionError(f"{config}: {osprofiler_spans} osprofiler spans a request of "
+                                 f"{service} in the span file")
         if config in ("tomograph", "redis") and osprofiler_spans < 2:
             raise AssertionError(f"{config}: {osprofiler_spans} osprofiler spans a request "
                                  f"of {service}: osprofiler did not trace")
 
 
-def run_config(config, layout, redis, args, round_number):
+def run_config(config, layout, redis, args, round_number, result):
     name = f"{config}-{round_number}"
     services = services_of(config, layout, redis, name)
     started = time.monotonic()
     services.start()
     try:
         print(f"  {name}: started in {time.monotonic() - started:.0f} s", flush=True)
-        latencies, traced = measure(config, services, redis, args)
-        check_traced(config, traced)
-        dropped = None
+        measure(config, services, redis, args, result)
+        check_traced(config, result)
+        dropped = 0
         if config != "untraced":
-            dropped = services.httpd.status_counters().get("SpansDropped")
+            dropped = services.httpd.status_counters().get("SpansDropped", 0)
         errors = services.service_log_errors()
     finally:
         services.stop()
+    result.dropped += dropped
+    if config == "noop":
+        # Counted by the daemons as they ended, a count a trace.
+        counted = noop_spans(noop_driver(layout)[1])
+        for service, _, _ in REQUESTS:
+            if not counted.get(service):
+                raise AssertionError(f"noop: osprofiler notified nothing in {service}")
+            result.spans[service] = (result.spans[service][0], counted[service])
     for service, label, _ in REQUESTS:
-        line = (f"  {name}: {service} {label}: median {statistics.median(latencies[service]):.1f}"
-                f" ms, mean {statistics.mean(latencies[service]):.1f} ms")
-        if service in traced:
-            module_spans, osprofiler_spans = traced[service]
+        times = result.latencies[service][-args.requests:]
+        line = (f"  {name}: {service} {label}: median {statistics.median(times):.1f} ms, "
+                f"mean {statistics.mean(times):.1f} ms, CPU {result.cpu[service][-1]:.1f} ms")
+        if service in result.spans:
+            module_spans, osprofiler_spans = result.spans[service]
             line += (f"; {module_spans:.2f} module spans and {osprofiler_spans:.1f} osprofiler "
                      "spans a request")
+        if service in result.redis_cpu:
+            line += f"; redis-server CPU {result.redis_cpu[service][-1]:.2f} ms a request"
         print(line, flush=True)
     if dropped:
         print(f"  {name}: WARNING: the module dropped {dropped} spans", flush=True)
     if errors:
         print(f"  {name}: the services logged errors: {sorted(errors)[:5]}", flush=True)
-    return latencies, traced, dropped
 
 
 def main():
@@ -284,20 +413,14 @@ def main():
         redis = Redis(layout.root)
         print(f"layout built in {layout.seconds:.0f} s ({layout.root}); redis-server on "
               f"{redis.url}", flush=True)
-        latencies = {config: {service: [] for service, _, _ in REQUESTS} for config in CONFIGS}
-        traced = {config: {} for config in CONFIGS}
-        dropped = {}
+        results = {config: Result() for config in CONFIGS}
         for round_number in range(args.rounds):
             order = CONFIGS if round_number % 2 == 0 else tuple(reversed(CONFIGS))
             for config in order:
                 if config == "redis":
                     redis.flush()
-                measured, spans, lost = run_config(config, layout, redis, args, round_number)
-                for service, times in measured.items():
-                    latencies[config][service].extend(times)
-                traced[config].update(spans)
-                dropped[config] = (dropped.get(config) or 0) + (lost or 0)
-        report(args, latencies, traced, dropped)
+                run_config(config, layout, redis, args, round_number, results[config])
+        report(args, results)
     finally:
         if redis is not None:
             redis.stop()
@@ -305,44 +428,72 @@ def main():
     print(f"load average at end: {benchlib.load_average()}; {time.monotonic() - started:.0f} s")
 
 
-def report(args, latencies, traced, dropped):
+LABELS = {
+    "untraced": "untraced (no module, osprofiler off)",
+    "module": "module alone (osprofiler off)",
+    "noop": "module + osprofiler, no-op driver",
+    "tomograph": "module + osprofiler via tomograph://",
+    "redis": "module + osprofiler via redis://",
+}
+
+
+def report(args, results):
     print()
     print(f"{args.requests} requests of each kind per configuration and round, after "
           f"{args.warmup} warm-up ones, {args.rounds} round(s); sequential, a connection a "
-          "request, on loopback; latency in ms")
+          "request, on loopback. CPU: the httpd's processes (parent, workers, shipper, "
+          "mod_wsgi daemons) per request, median of the rounds")
     print()
     print("| request | configuration | median ms | mean ms | median / untraced "
-          "| module spans / request | osprofiler spans / request |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    medians = {}
+          "| CPU ms / request | module spans / request | osprofiler spans / request |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    medians, cpus = {}, {}
     for service, label, request in REQUESTS:
-        base = statistics.median(latencies["untraced"][service])
+        base = statistics.median(results["untraced"].latencies[service])
         for config in CONFIGS:
-            times = latencies[config][service]
+            result = results[config]
+            times = result.latencies[service]
             medians[config, service] = statistics.median(times)
-            module_spans, osprofiler_spans = traced[config].get(service, (0, 0))
-            print(f"| {service} {label} (`{request}`) | {config} "
+            cpus[config, service] = statistics.median(result.cpu[service])
+            module_spans, osprofiler_spans = result.spans.get(service, (0, 0))
+            print(f"| {service} {label} (`{request}`) | {LABELS[config]} "
                   f"| {medians[config, service]:.1f} | {statistics.mean(times):.1f} "
-                  f"| {medians[config, service] / base:.3f} "
+                  f"| {medians[config, service] / base:.3f} | {cpus[config, service]:.1f} "
                   f"| {module_spans:.0f} | {osprofiler_spans:.0f} |")
     print()
     for service, label, _ in REQUESTS:
-        untraced = medians["untraced", service]
-        tomograph = medians["tomograph", service] - untraced
-        redis = medians["redis", service] - untraced
-        print(f"{service} {label}: module alone {medians['module', service] / untraced:.3f}, "
-              f"tomograph {medians['tomograph', service] / untraced:.3f}, "
-              f"redis {medians['redis', service] / untraced:.3f} of untraced; osprofiler's "
-              f"cost over untraced: tomograph:// {tomograph:+.1f} ms, redis {redis:+.1f} ms")
-        print("  " + benchlib.ratio_line("tomograph / untraced",
-                                         medians["tomograph", service] / untraced,
+        m = {config: medians[config, service] for config in CONFIGS}
+        c = {config: cpus[config, service] for config in CONFIGS}
+        untraced = m["untraced"]
+        print(f"{service} {label}: of untraced, module alone {m['module'] / untraced:.3f}, "
+              f"tomograph {m['tomograph'] / untraced:.3f}, redis {m['redis'] / untraced:.3f}")
+        print("  " + benchlib.ratio_line("tomograph / untraced", m["tomograph"] / untraced,
                                          TARGET_OVER_UNTRACED, True))
-        if redis > 0:
-            print("  " + benchlib.ratio_line("(tomograph - untraced) / (redis - untraced)",
-                                             tomograph / redis, TARGET_SHARE_OF_REDIS, True))
+        if m["redis"] > untraced:
+            print("  " + benchlib.ratio_line(
+                "(tomograph - untraced) / (redis - untraced)",
+                (m["tomograph"] - untraced) / (m["redis"] - untraced), TARGET_SHARE_OF_REDIS,
+                True))
         else:
             print("  (tomograph - untraced) / (redis - untraced): redis cost nothing measurable")
-    lost = {config: n for config, n in dropped.items() if n}
+        if c["redis"] > c["untraced"]:
+            print(f"  in CPU: tomograph / untraced {c['tomograph'] / c['untraced']:.3f}, "
+                  f"(tomograph - untraced) / (redis - untraced) "
+                  f"{(c['tomograph'] - c['untraced']) / (c['redis'] - c['untraced']):.3f}")
+        spans = results["tomograph"].spans[service][1] or 1
+        print(f"  where the latency goes (medians, ms): the module {m['module'] - untraced:+.1f}, "
+              f"osprofiler's own Python (no-op driver) {m['noop'] - m['module']:+.1f}, "
+              f"tomograph:// driver {m['tomograph'] - m['noop']:+.1f}, "
+              f"redis driver {m['redis'] - m['noop']:+.1f}; per osprofiler span: "
+              f"osprofiler {(m['noop'] - m['module']) * 1000 / spans:.0f} us, "
+              f"tomograph:// {(m['tomograph'] - m['noop']) * 1000 / spans:.0f} us, "
+              f"redis {(m['redis'] - m['noop']) * 1000 / spans:.0f} us")
+        print(f"  the same in CPU (ms): the module {c['module'] - c['untraced']:+.1f}, "
+              f"osprofiler {c['noop'] - c['module']:+.1f}, "
+              f"tomograph:// {c['tomograph'] - c['noop']:+.1f}, "
+              f"redis {c['redis'] - c['noop']:+.1f} (+ redis-server "
+              f"{statistics.median(results['redis'].redis_cpu[service]):.2f})")
+    lost = {config: r.dropped for config, r in results.items() if r.dropped}
     print(f"spans dropped by the module: {lost or 'none'}")
 
 
