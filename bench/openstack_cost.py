@@ -292,6 +292,7 @@ class Result:
 
     def __init__(self):
         self.latencies, self.cpu, self.redis_cpu, self.spans = {}, {}, {}, {}
+        self.round_medians = {}
         self.dropped = 0
 
 
@@ -380,6 +381,7 @@ def run_config(config, layout, redis, args, round_number, result):
             result.spans[service] = (result.spans[service][0], counted[service])
     for service, label, _ in REQUESTS:
         times = result.latencies[service][-args.requests:]
+        result.round_medians.setdefault(service, []).append(statistics.median(times))
         line = (f"  {name}: {service} {label}: median {statistics.median(times):.1f} ms, "
                 f"mean {statistics.mean(times):.1f} ms, CPU {result.cpu[service][-1]:.1f} ms")
         if service in result.spans:
@@ -444,9 +446,10 @@ def report(args, results):
           "request, on loopback. CPU: the httpd's processes (parent, workers, shipper, "
           "mod_wsgi daemons) per request, median of the rounds")
     print()
-    print("| request | configuration | median ms | mean ms | median / untraced "
-          "| CPU ms / request | module spans / request | osprofiler spans / request |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| request | configuration | median ms | mean ms | rounds' medians ms "
+          "| median / untraced | CPU ms / request | module spans / request "
+          "| osprofiler spans / request |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     medians, cpus = {}, {}
     for service, label, request in REQUESTS:
         base = statistics.median(results["untraced"].latencies[service])
@@ -458,6 +461,8 @@ def report(args, results):
             module_spans, osprofiler_spans = result.spans.get(service, (0, 0))
             print(f"| {service} {label} (`{request}`) | {LABELS[config]} "
                   f"| {medians[config, service]:.1f} | {statistics.mean(times):.1f} "
+                  f"| {min(result.round_medians[service]):.1f}-"
+                  f"{max(result.round_medians[service]):.1f} "
                   f"| {medians[config, service] / base:.3f} | {cpus[config, service]:.1f} "
                   f"| {module_spans:.0f} | {osprofiler_spans:.0f} |")
     print()
