@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """What tracing costs keystone and glance: Debian 12's keystone and glance-api served by one
 httpd under mod_wsgi (tests/openstack/cloud.py: one Layout, the services' databases in
-SQLite with WAL), in four configurations measured one after the other in one run (each
+SQLite with WAL), in five configurations measured one after the other in one run (each
 httpd started, warmed up, measured, stopped before the next starts):
 
   untraced     no module, [profiler] enabled = false;
@@ -14,22 +14,27 @@ httpd started, warmed up, measured, stopped before the next starts):
                module's queue;
   redis        the same, but connection_string = redis://127.0.0.1:<port>: osprofiler's own
                redis driver (an LPUSH per span start and per span stop, in the request),
-               to Debian's redis-server, started here on loopback (nothing saved).
+               to Debian's redis-server, started here on loopback (nothing saved);
+  noop         the same with connection_string = noop://, a driver of this benchmark's that
+               drops every notification (NOOP_DRIVER, imported like tomograph's): what
+               osprofiler's own Python costs, apart from what a driver does with a span.
 
 Two requests, each sent one after the other on loopback (a connection each, as a client
 that does not keep connections): keystone's token request (POST /v3/auth/tokens, the admin
 password, project scope) and glance's image list (GET /v2/images, with a token obtained
 from keystone first; glance's keystonemiddleware validates it at keystone once and then
 caches it). --warmup requests first, then --requests measured; the median and mean latency
-(ms) per request and configuration, and the ratios of the medians to the untraced one's.
+(ms) per request and configuration, the CPU time of the httpd's processes (parent,
+workers, shipper, mod_wsgi daemons; and redis-server's apart) per measured request, and the
+ratios of the medians to the untraced one's.
 Targets (issue 17): tomograph/untraced <= 1.05, and (tomograph - untraced) less than half
 of (redis - untraced).
 
 Each traced configuration is checked to have done its work, so that no configuration is
 cheap for having traced nothing: the module's span file holds a SERVER span per request
 (and, with tomograph://, osprofiler's wsgi and db spans, counted per request), and redis
-holds osprofiler's notifications (two per span), counted per request. --rounds N repeats
-the four configurations, in reverse order every other round, and reports the medians over
+holds osprofiler's notifications (two per span), counted per request (noop:// counts what it
+drops, by trace). --rounds N repeats the five configurations, in reverse order every other round, and reports the medians over
 all rounds.
 
 Needs root (httpd runs the daemons as keystone and glance) and the packages of
@@ -439,6 +444,27 @@ LABELS = {
 }
 
 
+def osprofiler_span_us():
+    """µs that osprofiler's profiler.start() and stop() take for a db span as its SQLAlchemy
+    hook makes it, the notifier doing nothing: its own Python a span, in this process (the
+    best of 5 rounds of 20,000)."""
+    from osprofiler import notifier, profiler
+    notifier.set(lambda info: None)
+    profiler.init(cloud.HMAC_KEY, base_id="5b0b7fd3-54d1-4d7c-bc61-ab2a5f39c1b1",
+                  parent_id="5b0b7fd3-54d1-4d7c-bc61-ab2a5f39c1b2")
+    best = None
+    for _ in range(5):
+        started = time.perf_counter()
+        for i in range(20000):
+            profiler.start("db", info={"db": {"statement": "SELECT a FROM b WHERE c = ?",
+                                              "params": {"c": i}}})
+            profiler.stop()
+        elapsed = (time.perf_counter() - started) / 20000 * 1e6
+        best = elapsed if best is None else min(best, elapsed)
+    profiler.clean()
+    return best
+
+
 def report(args, results):
     print()
     print(f"{args.requests} requests of each kind per configuration and round, after "
@@ -498,6 +524,8 @@ def report(args, results):
               f"tomograph:// {c['tomograph'] - c['noop']:+.1f}, "
               f"redis {c['redis'] - c['noop']:+.1f} (+ redis-server "
               f"{statistics.median(results['redis'].redis_cpu[service]):.2f})")
+    print(f"osprofiler's own start + stop of a db span, a null notifier, in this process: "
+          f"{osprofiler_span_us():.1f} us")
     lost = {config: r.dropped for config, r in results.items() if r.dropped}
     print(f"spans dropped by the module: {lost or 'none'}")
 
