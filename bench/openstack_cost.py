@@ -34,8 +34,9 @@ Each traced configuration is checked to have done its work, so that no configura
 cheap for having traced nothing: the module's span file holds a SERVER span per request
 (and, with tomograph://, osprofiler's wsgi and db spans, counted per request), and redis
 holds osprofiler's notifications (two per span), counted per request (noop:// counts what it
-drops, by trace). --rounds N repeats the five configurations, in reverse order every other round, and reports the medians over
-all rounds.
+drops, by trace). --rounds N repeats the five configurations, in reverse order every other
+round, and reports the medians over all rounds beside each round's: the spread of one
+configuration's rounds is the noise that a ratio is to be read against.
 
 Needs root (httpd runs the daemons as keystone and glance) and the packages of
 scripts/setup-openstack. Usage: bench/openstack_cost.py [--build DIR] [--requests N]
