@@ -298,16 +298,21 @@ static void test_a_writer_killed_mid_span_costs_that_span_at_most(void)
         CU_ASSERT_EQUAL_FATAL(unaccounted(segment, popped), 0);
         stuck = queue_stats(segment).used_bytes > 0;
     }
-    CU_ASSERT_FATAL(stuck);
-    skipped = queue_stats(segment).skipped_stale;
-    /* Its room is skipped once stale, counted lost, and the next writer's
-     * spans come through. */
-    until = apr_time_now() + TG_QUEUE_STALE_USEC + apr_time_from_msec(500);
-    while (apr_time_now() < until)
-        popped += pop_all(segment, &broken);
-    CU_ASSERT_EQUAL(queue_stats(segment).skipped_stale, skipped + 1);
-    CU_ASSERT_EQUAL(queue_stats(segment).used_bytes, 0);
-    CU_ASSERT_EQUAL(unaccounted(segment, popped), 0);
+    /* Every kill above left nothing unaccounted.  Whether one also landed
+     * inside a push is chance: the window is a few instructions, and under
+     * valgrind 500 kills can miss it (test_queue's dead writer reaches it
+     * with the queue alone).  When one did, its room goes as promised; and
+     * either way the next writer's spans come through. */
+    if (stuck) {
+        skipped = queue_stats(segment).skipped_stale;
+        /* Its room is skipped once stale, counted lost. */
+        until = apr_time_now() + TG_QUEUE_STALE_USEC + apr_time_from_msec(500);
+        while (apr_time_now() < until)
+            popped += pop_all(segment, &broken);
+        CU_ASSERT_EQUAL(queue_stats(segment).skipped_stale, skipped + 1);
+        CU_ASSERT_EQUAL(queue_stats(segment).used_bytes, 0);
+        CU_ASSERT_EQUAL(unaccounted(segment, popped), 0);
+    }
     {
         const char *settings[] = {
             apr_pstrcat(pool, TG_SEGMENT_ENV "=", getenv(TG_SEGMENT_ENV), NULL), NULL};
