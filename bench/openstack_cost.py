@@ -80,59 +80,6 @@ def parse_args():
     return parser.parse_args()
 
 
-class Redis:
-    """Debian's redis-server on a free loopback port, in a folder of its own, nothing
-    saved; stop() ends it."""
-
-    def __init__(self, root):
-        self.dir = Path(root) / "redis"
-        self.dir.mkdir(mode=0o755)
-        self.port = harness.free_port()
-        self.process = harness.ChildProcess(
-            "redis-server",
-            ["/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-             "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
-            self.dir / "redis.log")
-        try:
-            self.process.wait_for_output(r"Ready to accept connections")
-        except BaseException:
-            self.process.stop()
-            raise
-
-    @property
-    def url(self):
-        # osprofiler 3.4.3's redis driver: StrictRedis.from_url(connection_string).
-        return f"redis://127.0.0.1:{self.port}"
-
-    def client(self):
-        import redis
-        return redis.Redis(host="127.0.0.1", port=self.port)
-
-    def notifications(self):
-        """{project (keystone, glance): osprofiler notifications stored}, and the keys."""
-        client = self.client()
-        counts, keys = {}, 0
-        try:
-            for key in client.scan_iter("osprofiler_opt:*", count=1000):
-                keys += 1
-                for item in client.lrange(key, 0, -1):
-                    project = json.loads(item).get("project")
-                    counts[project] = counts.get(project, 0) + 1
-        finally:
-            client.close()
-        return counts, keys
-
-    def flush(self):
-        client = self.client()
-        try:
-            client.flushall()
-        finally:
-            client.close()
-
-    def stop(self):
-        self.process.stop()
-
-
 # osprofiler with a driver that drops every notification (noop://): what osprofiler's own
 # Python costs a span (its SQLAlchemy hooks, its notification's dict, ids and timestamps),
 # apart from what a driver does with it. It counts what it was handed, a count a trace
@@ -418,7 +365,7 @@ def main():
     layout = cloud.Layout().build()
     redis = None
     try:
-        redis = Redis(layout.root)
+        redis = cloud.RedisServer(layout.root / "redis")
         print(f"layout built in {layout.seconds:.0f} s ({layout.root}); redis-server on "
               f"{redis.url}", flush=True)
         results = {config: Result() for config in CONFIGS}

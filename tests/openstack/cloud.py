@@ -497,3 +497,66 @@ def shared_layout():
         _shared = Layout(keep=harness.KEEP_ROOTS).build()
         atexit.register(_shared.remove)
     return _shared
+
+
+class RedisServer:
+    """Debian's redis-server on a free loopback port, its files in workdir (made if need
+    be), nothing saved: the store of osprofiler's own redis driver, for the suite and for
+    bench/openstack_cost.py."""
+
+    def __init__(self, workdir):
+        workdir = Path(workdir)
+        workdir.mkdir(mode=0o755, exist_ok=True)
+        self.port = free_port()
+        self.process = harness.ChildProcess(
+            "redis-server",
+            ["/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+            workdir / "redis.log")
+        try:
+            self.process.wait_for_output(r"Ready to accept connections")
+        except BaseException:
+            self.process.stop()
+            raise
+
+    @property
+    def url(self):
+        # osprofiler 3.4.3's redis driver: StrictRedis.from_url(connection_string).
+        return f"redis://127.0.0.1:{self.port}"
+
+    def client(self):
+        import redis
+        return redis.Redis(host="127.0.0.1", port=self.port)
+
+    def events(self, base):
+        """The osprofiler notifications of a trace (its base_id), oldest first."""
+        client = self.client()
+        try:
+            return [json.loads(item)
+                    for item in reversed(client.lrange(f"osprofiler_opt:{base}", 0, -1))]
+        finally:
+            client.close()
+
+    def notifications(self):
+        """{project (keystone, glance): osprofiler notifications stored}, and the keys."""
+        client = self.client()
+        counts, keys = {}, 0
+        try:
+            for key in client.scan_iter("osprofiler_opt:*", count=1000):
+                keys += 1
+                for item in client.lrange(key, 0, -1):
+                    project = json.loads(item).get("project")
+                    counts[project] = counts.get(project, 0) + 1
+        finally:
+            client.close()
+        return counts, keys
+
+    def flush(self):
+        client = self.client()
+        try:
+            client.flushall()
+        finally:
+            client.close()
+
+    def stop(self):
+        self.process.stop()

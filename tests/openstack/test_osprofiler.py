@@ -16,7 +16,6 @@ Two drivers ([profiler] connection_string):
   exporters, one tree from the module's SERVER span down to the SQL (the class fails at
   its start if the package has no driver)."""
 
-import json
 import re
 import subprocess
 import time
@@ -24,7 +23,7 @@ import uuid
 from datetime import datetime, timezone
 
 import cloud
-from harness import ChildProcess, free_port, osprofiler_headers, wait_for
+from harness import osprofiler_headers, wait_for
 from services import ID_LIKE, IMAGE_DATA, IMAGE_NAME, ServicesTestCase, statsd_names
 
 HMAC_KEY = cloud.HMAC_KEY
@@ -122,45 +121,11 @@ class Profiled:
                 self.assertNotIn(secret, text, where)
 
 
-class RedisServer:
-    """Debian's redis-server on a loopback port, nothing saved."""
-
-    def __init__(self, workdir):
-        self.port = free_port()
-        self.process = ChildProcess(
-            "redis-server",
-            ["/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-            workdir / "redis.log")
-        try:
-            self.process.wait_for_output(r"Ready to accept connections")
-        except BaseException:
-            self.process.stop()
-            raise
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
-
-    def events(self, base):
-        """The osprofiler notifications of a trace (its base_id), oldest first."""
-        import redis
-        client = redis.Redis(host="127.0.0.1", port=self.port)
-        try:
-            return [json.loads(item)
-                    for item in reversed(client.lrange(f"osprofiler_opt:{base}", 0, -1))]
-        finally:
-            client.close()
-
-    def stop(self):
-        self.process.stop()
-
-
 class OsprofilerRedisTest(Profiled, ServicesTestCase):
 
     @classmethod
     def before_traced(cls):
-        cls.redis = cls.stopped_after_class(RedisServer(cls.workdir))
+        cls.redis = cls.stopped_after_class(cloud.RedisServer(cls.workdir))
         cls.PROFILER = cls.profiler(cls.redis.url)
 
     def profile(self, span, services=("keystone", "glance"), wait_for_name=None):
