@@ -73,21 +73,6 @@ const char *tg_lib_service_name(apr_pool_t *pool, const char *name)
     return lowercase;
 }
 
-/* Whether text is the string held in kept (of `size` bytes, NUL-ended),
- * byte by byte: the strings are short, and libc's vector compares cost more
- * to start than that (a few ns a call, at 100 ns a span). */
-static int is_kept(const char *text, const char *kept, size_t size)
-{
-    size_t i;
-    for (i = 0; i < size; i++) {
-        if (text[i] != kept[i])
-            return 0;
-        if (!text[i])
-            return 1;
-    }
-    return 0;
-}
-
 /* The seed's callers pass the same service name and host to every span:
  * lowercasing the one and parsing the other are done once for the last ones
  * a thread passed. */
@@ -106,7 +91,7 @@ static _Thread_local struct {
 static const char *service_name(tomograph_span_t *handle, const char *service)
 {
     size_t len;
-    if (!is_kept(service, last_service.given, sizeof(last_service.given))) {
+    if (!tg_lib_is_kept(service, last_service.given, sizeof(last_service.given))) {
         len = strnlen(service, sizeof(last_service.given));
         if (!span_pool(handle))
             return NULL;
@@ -126,7 +111,7 @@ static int is_address(tomograph_span_t *handle, const char *host, const char **k
     struct in6_addr address;
     int verdict;
     *kept = NULL;
-    if (!is_kept(host, last_host.host, sizeof(last_host.host))) {
+    if (!tg_lib_is_kept(host, last_host.host, sizeof(last_host.host))) {
         int ipv6 = strchr(host, ':') != NULL;
         verdict = inet_pton(ipv6 ? AF_INET6 : AF_INET, host, &address) == 1;
         if (strlen(host) >= sizeof(last_host.host))
