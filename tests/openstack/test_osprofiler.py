@@ -102,6 +102,18 @@ class Profiled:
                 and other.get("kind") == "SERVER" and other["name"] == "get /v3/auth/tokens"
                 and start <= other["timestamp"] <= end]
 
+    def glance_call_checked_at_keystone(self):
+        """(glance's SERVER span of an image list with a token it has not seen, keystone's
+        SERVER span of checking that token): one check, in glance's trace."""
+        _, fresh = self.services.token()
+        _, span = self.traced_call("glance", "GET", "/v2/images", {"X-Auth-Token": fresh})
+        checks = wait_for(lambda: self.keystone_checks_within(span),
+                          "keystone's span of glance's token check",
+                          context=self.describe_exports)
+        self.assertEqual(len(checks), 1, checks)
+        self.assertEqual(checks[0]["traceId"], span["traceId"], checks[0])
+        return span, checks[0]
+
 
     def test_no_statement_parameter_is_exported(self):
         """osprofiler's db spans carry the parameters verbatim (db.params): the tokens and
@@ -213,14 +225,7 @@ class OsprofilerRedisTest(Profiled, ServicesTestCase):
         (osprofiler's X-Trace-Info, signed), and the module there joins it: keystone's
         SERVER span of the check is in glance's trace, the child of one of glance's
         osprofiler spans, and keystone's own profile hangs from it."""
-        _, fresh = self.services.token()
-        _, span = self.traced_call("glance", "GET", "/v2/images", {"X-Auth-Token": fresh})
-        checks = wait_for(lambda: self.keystone_checks_within(span),
-                          "keystone's span of glance's token check",
-                          context=self.describe_exports)
-        self.assertEqual(len(checks), 1, checks)
-        check = checks[0]
-        self.assertEqual(check["traceId"], span["traceId"], check)
+        span, check = self.glance_call_checked_at_keystone()
         profile = self.profile(span, wait_for_name="db")
         glance_spans = {trace[:8] + trace[9:13] + trace[14:18]: s
                         for trace, s in profile.items() if s["project"] == "glance"}
@@ -370,15 +375,8 @@ class OsprofilerTomographDriverTest(Profiled, ServicesTestCase):
         self.assertTreeUnder(span, "glance")
 
     def test_glance_and_its_token_check_at_keystone_are_one_trace(self):
-        _, fresh = self.services.token()
-        _, span = self.traced_call("glance", "GET", "/v2/images", {"X-Auth-Token": fresh})
-        checks = wait_for(lambda: self.keystone_checks_within(span),
-                          "keystone's span of glance's token check",
-                          context=self.describe_exports)
-        self.assertEqual(len(checks), 1, checks)
+        span, check = self.glance_call_checked_at_keystone()
         spans = self.assertTreeUnder(span, "glance")
-        check = checks[0]
-        self.assertEqual(check["traceId"], span["traceId"], check)
         self.assertIn(check.get("parentId"), spans, check)
         self.assertTrue(self.descends(check, span, spans), check)
         self.assertTreeUnder(check, "keystone")
