@@ -191,23 +191,38 @@ static apr_status_t claim_record(tg_queue_t *queue, uint64_t cells, uint64_t *po
     }
 }
 
-apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len)
+apr_status_t tg_queue_claim(tg_queue_t *queue, apr_size_t len, tg_queue_room_t *room)
 {
-    uint64_t pos;
     apr_status_t rv;
     if (len == 0 || len > TG_QUEUE_SLOT_BYTES) {
         count(&queue->dropped_oversize);
         return APR_ENOSPC;
     }
-    rv = claim_record(queue, (len + CELL_BYTES - 1) / CELL_BYTES, &pos);
+    rv = claim_record(queue, (len + CELL_BYTES - 1) / CELL_BYTES, &room->position);
     if (rv == APR_EAGAIN)
         count(&queue->dropped_full);
     if (rv != APR_SUCCESS)
         return rv;
-    memcpy(bytes_at(queue, pos), record, len);
-    /* Publishing is all there is to count: the record is pushed once it is
-     * published (tg_queue_stats). */
-    publish(queue, pos, (uint32_t)len);
+    room->bytes = bytes_at(queue, room->position);
+    room->length = (uint32_t)len;
+    return APR_SUCCESS;
+}
+
+/* Publishing is all there is to count: the record is pushed once it is
+ * published (tg_queue_stats). */
+void tg_queue_publish(tg_queue_t *queue, const tg_queue_room_t *room)
+{
+    publish(queue, room->position, room->length);
+}
+
+apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len)
+{
+    tg_queue_room_t room;
+    apr_status_t rv = tg_queue_claim(queue, len, &room);
+    if (rv != APR_SUCCESS)
+        return rv;
+    memcpy(room.bytes, record, len);
+    tg_queue_publish(queue, &room);
     return APR_SUCCESS;
 }
 

@@ -60,11 +60,27 @@ apr_size_t tg_queue_footprint(uint32_t records);
  * empty queue and returns it. */
 tg_queue_t *tg_queue_create(void *mem, uint32_t records);
 
-/* Never blocks.  Copies len bytes (1 to TG_QUEUE_SLOT_BYTES) of record into
- * the queue.  APR_EAGAIN when the queue is full, APR_ENOSPC when len is out
- * of range (both counted).  A writer held up so long that the reader gave
- * its room up as stale is not told: the record is lost, counted by the
- * reader. */
+/* Room claimed in the queue for one record, not yet visible to the reader. */
+typedef struct {
+    unsigned char *bytes;     /* `length` bytes to write the record into */
+    uint64_t position;
+    uint32_t length;
+} tg_queue_room_t;
+
+/* Never blocks.  Claims room for a record of len bytes (1 to
+ * TG_QUEUE_SLOT_BYTES).  APR_EAGAIN when the queue is full, APR_ENOSPC when
+ * len is out of range (both counted).  The caller writes room->bytes, then
+ * publishes the room once, promptly: until then the reader waits on it, and
+ * room never published (its writer died) is skipped as stale after
+ * TG_QUEUE_STALE_USEC, counted lost. */
+apr_status_t tg_queue_claim(tg_queue_t *queue, apr_size_t len, tg_queue_room_t *room);
+
+/* Makes the record written into room visible to the reader.  A writer held
+ * up so long that the reader gave its room up as stale is not told: the
+ * record is lost, counted by the reader. */
+void tg_queue_publish(tg_queue_t *queue, const tg_queue_room_t *room);
+
+/* tg_queue_claim, a copy of len bytes of record, tg_queue_publish. */
 apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len);
 
 /* Never blocks.  Copies the oldest record into buf (at least

@@ -108,7 +108,6 @@ static void test_oversize_and_empty_records_are_refused(void)
     free(mem);
 }
 
-#define DEAD_WRITER_ROUNDS 500
 #define MARKER 0xff
 
 /* Takes one record if there is one, counting it torn unless it is the
@@ -147,62 +146,77 @@ static void marker_gets_through(tg_queue_t *queue, unsigned *torn)
     }
 }
 
+/* Forks a writer that claims room for a record, writes half of it, says so
+ * in *claimed and waits, without publishing, until *woken is set: then it
+ * writes the rest, publishes and waits to be killed.  Returns once the room
+ * is claimed. */
+static pid_t writer_stopped_mid_record(tg_queue_t *queue, const unsigned char *record,
+                                       _Atomic int *claimed, _Atomic int *woken)
+{
+    apr_time_t started = apr_time_now();
+    pid_t writer = fork();
+    CU_ASSERT_FATAL(writer >= 0);
+    if (writer == 0) {
+        tg_queue_room_t room;
+        if (tg_queue_claim(queue, TG_QUEUE_SLOT_BYTES, &room) != APR_SUCCESS)
+            _exit(1);
+        memcpy(room.bytes, record, TG_QUEUE_SLOT_BYTES / 2);
+        atomic_store(claimed, 1);
+        while (!atomic_load(woken))
+            apr_sleep(1000);
+        memcpy(room.bytes + TG_QUEUE_SLOT_BYTES / 2, record + TG_QUEUE_SLOT_BYTES / 2,
+               TG_QUEUE_SLOT_BYTES / 2);
+        tg_queue_publish(queue, &room);
+        atomic_store(claimed, 2);
+        for (;;)
+            pause();
+    }
+    while (!atomic_load(claimed)) {
+        CU_ASSERT_FATAL(apr_time_now() - started < apr_time_from_sec(10));
+        apr_sleep(1000);
+    }
+    return writer;
+}
+
+/* Two flags in memory a forked writer shares. */
+static _Atomic int *shared_flags(void)
+{
+    _Atomic int *flags = mmap(NULL, 2 * sizeof(*flags), PROT_READ | PROT_WRITE,
+                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(flags != MAP_FAILED);
+    return flags;
+}
+
 /* A writer killed between claiming its room and publishing it (an httpd
  * child killed mid-span) must cost its own record only: the reader waits
- * TG_QUEUE_STALE_USEC, then moves on.  Kills a child pushing records at
- * random moments until a kill has landed there.  The writer pushes a record
- * only when the reader has taken the one before (`allowed`): a queue left
- * full would keep it refused, outside any record, whatever the speed of
- * each side (a sanitizer's build slows the reader's checks most). */
+ * TG_QUEUE_STALE_USEC, then moves on to the records after it. */
 static void test_dead_writer_costs_only_its_own_record(void)
 {
     apr_size_t size = tg_queue_footprint(64);
     void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    _Atomic unsigned long *allowed = mmap(NULL, sizeof(*allowed), PROT_READ | PROT_WRITE,
-                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    _Atomic int *flags = shared_flags();
     unsigned char record[TG_QUEUE_SLOT_BYTES];
     tg_queue_t *queue;
     tg_queue_stats_t stats;
-    unsigned round, torn = 0;
-    CU_ASSERT_FATAL(mem != MAP_FAILED && allowed != MAP_FAILED);
+    unsigned torn = 0;
+    int status;
+    pid_t writer;
+    CU_ASSERT_FATAL(mem != MAP_FAILED);
     queue = tg_queue_create(mem, 64);
     fill(record, sizeof(record), 0);
-    for (round = 0; round < DEAD_WRITER_ROUNDS; round++) {
-        apr_time_t until;
-        pid_t writer;
-        int status;
-        atomic_store(allowed, 1);
-        writer = fork();
-        CU_ASSERT_FATAL(writer >= 0);
-        if (writer == 0) {
-            unsigned long written = 0;
-            for (;;) {
-                while (atomic_load(allowed) <= written)
-                    ;
-                if (tg_queue_push(queue, record, sizeof(record)) == APR_SUCCESS)
-                    written++;
-            }
-        }
-        /* Once it writes, keep taking its records, so that it keeps writing
-         * and the kill lands mid-record now and then. */
-        while (pop_one(queue, &torn) < 0)
-            sched_yield();
-        atomic_fetch_add(allowed, 1);
-        until = apr_time_now() + rand() % 500;
-        while (apr_time_now() < until)
-            if (pop_one(queue, &torn) >= 0)
-                atomic_fetch_add(allowed, 1);
-        kill(writer, SIGKILL);
-        waitpid(writer, &status, 0);
-        marker_gets_through(queue, &torn);
-        tg_queue_stats(queue, &stats);
-        if (stats.skipped_stale > 0)
-            break;
-    }
-    CU_ASSERT(round < DEAD_WRITER_ROUNDS);
+    CU_ASSERT_EQUAL(tg_queue_push(queue, record, sizeof(record)), APR_SUCCESS);
+    writer = writer_stopped_mid_record(queue, record, &flags[0], &flags[1]);
+    kill(writer, SIGKILL);
+    waitpid(writer, &status, 0);
+    CU_ASSERT_EQUAL(pop_one(queue, &torn), 0);
+    marker_gets_through(queue, &torn);
+    tg_queue_stats(queue, &stats);
     CU_ASSERT_EQUAL(stats.skipped_stale, 1);
+    CU_ASSERT_EQUAL(stats.popped, 2);
+    CU_ASSERT_EQUAL(stats.used_bytes, 0);
+    CU_ASSERT_EQUAL(stats.created, stats.popped + tg_queue_lost(&stats));
     CU_ASSERT_EQUAL(torn, 0);
-    munmap((void *)allowed, sizeof(*allowed));
+    munmap((void *)flags, 2 * sizeof(*flags));
     munmap(mem, size);
 }
 
@@ -226,91 +240,56 @@ static void push_gets_through(tg_queue_t *queue, unsigned *torn)
     }
 }
 
-/* Records of 512 bytes the frozen writer's ring holds (of its 2048-byte
- * records, a quarter): enough that it does not fill up before the signal
- * that stops the writer lands. */
-#define FROZEN_RING_RECORDS 4096
-
 /* A writer frozen between claiming its room and publishing it for longer
  * than TG_QUEUE_STALE_USEC, then woken once the ring has gone round (its
  * cells reused by other records): its late publication costs one record at
- * most besides its own, counted lost, and the ring goes on.  Stops a child
- * pushing records at random moments until it stops mid-record. */
+ * most besides its own, counted lost, and the ring goes on. */
 static void test_frozen_writer_woken_late_does_not_wedge_the_ring(void)
 {
-    apr_size_t size = tg_queue_footprint(FROZEN_RING_RECORDS);
+    enum { RING_RECORDS = 64 };
+    apr_size_t size = tg_queue_footprint(RING_RECORDS);
     void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    _Atomic unsigned long *written = mmap(NULL, sizeof(*written), PROT_READ | PROT_WRITE,
-                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    _Atomic int *flags = shared_flags();
     unsigned char record[TG_QUEUE_SLOT_BYTES];
     tg_queue_t *queue;
     tg_queue_stats_t stats;
-    unsigned round, i, torn = 0;
-    int stuck = 0, status;
+    unsigned i, torn = 0;
+    int status;
     pid_t writer;
     apr_time_t until;
-    CU_ASSERT_FATAL(mem != MAP_FAILED && written != MAP_FAILED);
-    queue = tg_queue_create(mem, FROZEN_RING_RECORDS);
+    CU_ASSERT_FATAL(mem != MAP_FAILED);
+    queue = tg_queue_create(mem, RING_RECORDS);
     fill(record, sizeof(record), 0);
-    writer = fork();
-    CU_ASSERT_FATAL(writer >= 0);
-    if (writer == 0) {
-        for (;;)
-            if (tg_queue_push(queue, record, sizeof(record)) == APR_SUCCESS)
-                atomic_fetch_add(written, 1);
+    writer = writer_stopped_mid_record(queue, record, &flags[0], &flags[1]);
+    /* The reader gives its room up once stale... */
+    until = apr_time_now() + TG_QUEUE_STALE_USEC + apr_time_from_msec(200);
+    while (apr_time_now() < until)
+        if (pop_one(queue, &torn) < 0)
+            apr_sleep(1000);
+    tg_queue_stats(queue, &stats);
+    CU_ASSERT_EQUAL(stats.skipped_stale, 1);
+    CU_ASSERT_EQUAL(stats.used_bytes, 0);
+    /* ... other writers go round the ring two and a half times... */
+    for (i = 0; i < 5 * RING_RECORDS / 8; i++) {
+        CU_ASSERT_EQUAL(tg_queue_push(queue, record, sizeof(record)), APR_SUCCESS);
+        CU_ASSERT_EQUAL(pop_one(queue, &torn), 0);
     }
-    for (round = 0; round < DEAD_WRITER_ROUNDS && !stuck; round++) {
-        /* The ring empty, it writes records back to back, mostly copying,
-         * and is stopped a moment after it started: long before the ring
-         * is full, however late the signal lands. */
-        unsigned long before = atomic_load(written);
-        if (round)
-            kill(writer, SIGCONT);
-        while (atomic_load(written) == before)
-            ;
-        until = apr_time_now() + rand() % 30;
-        while (apr_time_now() < until)
-            ;
-        kill(writer, SIGSTOP);
-        waitpid(writer, &status, WUNTRACED);
-        while (pop_one(queue, &torn) >= 0)
-            ;
-        tg_queue_stats(queue, &stats);
-        stuck = stats.used_bytes > 0;
-    }
-    if (stuck) {
-        /* The reader gives its room up once stale... */
-        until = apr_time_now() + TG_QUEUE_STALE_USEC + apr_time_from_msec(200);
-        while (apr_time_now() < until)
-            pop_one(queue, &torn);
-        tg_queue_stats(queue, &stats);
-        CU_ASSERT_EQUAL(stats.skipped_stale, 1);
-        CU_ASSERT_EQUAL(stats.used_bytes, 0);
-        /* ... other writers go round the ring... */
-        for (i = 0; i < 5 * FROZEN_RING_RECORDS / 8; i++) {
-            CU_ASSERT_EQUAL(tg_queue_push(queue, record, sizeof(record)), APR_SUCCESS);
-            CU_ASSERT_EQUAL(pop_one(queue, &torn), 0);
-        }
-        /* ... then it wakes, writes and publishes where it had claimed. */
-        {
-            unsigned long before = atomic_load(written);
-            kill(writer, SIGCONT);
-            until = apr_time_now() + apr_time_from_sec(5);
-            while (atomic_load(written) == before && apr_time_now() < until)
-                ;
-        }
-    }
+    /* ... then it wakes, writes and publishes where it had claimed. */
+    atomic_store(&flags[1], 1);
+    until = apr_time_now() + apr_time_from_sec(10);
+    while (atomic_load(&flags[0]) != 2 && apr_time_now() < until)
+        apr_sleep(1000);
+    CU_ASSERT_EQUAL(atomic_load(&flags[0]), 2);
     kill(writer, SIGKILL);
     waitpid(writer, &status, 0);
-    CU_ASSERT_FATAL(stuck);
-    for (i = 0; i < 3 * FROZEN_RING_RECORDS / 8; i++)
+    for (i = 0; i < 3 * RING_RECORDS / 8; i++)
         push_gets_through(queue, &torn);
     tg_queue_stats(queue, &stats);
     CU_ASSERT(stats.skipped_stale >= 1 && stats.skipped_stale <= 2);
     CU_ASSERT_EQUAL(stats.depth, 0);
     CU_ASSERT_EQUAL(stats.used_bytes, 0);
     CU_ASSERT_EQUAL(stats.created, stats.popped + tg_queue_lost(&stats));
-    munmap((void *)written, sizeof(*written));
+    munmap((void *)flags, 2 * sizeof(*flags));
     munmap(mem, size);
 }
 
