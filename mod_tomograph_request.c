@@ -14,6 +14,7 @@ APLOG_USE_MODULE(tomograph);
 #include "http_protocol.h"
 #include "http_request.h"
 
+#include "tg_headers.h"
 #include "tg_ids.h"
 #include "tg_osprofiler.h"
 #include "tg_record.h"
@@ -63,6 +64,8 @@ typedef struct {
     const char *tracestate;        /* the trusted caller's, handed on unchanged */
     const char *first_uri;         /* r->uri when the trace began */
     int deep;                      /* X-Trace-Info goes on: see choose_deep_trace */
+    int body_announced;            /* headers_in, which internal redirects share, say a
+                                    * body comes (TG_HEADERS_ANNOUNCE_BODY) */
     struct connection_state *connection; /* its connection's; NULL when unsampled */
     int have_hex;                  /* the ids below are written (when first asked for) */
     char trace_hex[TG_TRACE_ID_HEX_LEN + 1];
@@ -166,17 +169,6 @@ int watch_connection(conn_rec *c, void *csd)
     ap_set_module_config(c->conn_config, &tomograph_module, state);
     ap_add_output_filter_handle(first_byte_filter, state, NULL, c);
     return OK;
-}
-
-/* Whether r came with a body: a length other than 0, or chunks (HTTP/2
- * says chunked for a stream with data and no length).  Two lookups of a
- * table indexed by first letter. */
-static int has_request_body(const request_rec *r)
-{
-    const char *length = apr_table_get(r->headers_in, "Content-Length");
-    if (length)
-        return strcmp(length, "0") != 0;
-    return apr_table_get(r->headers_in, "Transfer-Encoding") != NULL;
 }
 
 /* Counts the body as whoever serves the request reads it, just above
@@ -298,6 +290,7 @@ static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, re
     request_trace_t *trace;
     tg_context_t caller;
     tg_span_t *span;
+    unsigned headers;
     int looked, continued;
 
     /* tg_span_init fills the span, the larger part. */
@@ -306,8 +299,11 @@ static __attribute__((noinline)) request_trace_t *start_trace(request_rec *r, re
     trace->tracestate = NULL;
     trace->have_hex = 0;
     span = &trace->server;
-    /* Most requests carry no trace header: one look at the names first. */
-    looked = tg_header_table_may_carry_context(root->headers_in);
+    /* Most requests carry no trace header and no body: one look at the
+     * names first. */
+    headers = tg_headers_survey(root->headers_in);
+    looked = (headers & TG_HEADERS_MAY_CARRY_CONTEXT) != 0;
+    trace->body_announced = (headers & TG_HEADERS_ANNOUNCE_BODY) != 0;
     continued = looked
                 && tg_extract_in_order(tg_header_table_get, root->headers_in, sconf->extract_order,
                                        sconf->hmac_keys, root->pool, &caller)
@@ -396,8 +392,8 @@ int decide_trace(request_rec *r)
     set_response_header(r, trace);
     /* On this request_rec: an internal redirect's starts over from the
      * connection's input filters. */
-    if (trace->server.sampled && !(trace->server.transfer & TG_TRANSFER_BODY_READ)
-        && has_request_body(r)) {
+    if (trace->body_announced && trace->server.sampled
+        && !(trace->server.transfer & TG_TRANSFER_BODY_READ)) {
         trace->server.transfer |= TG_TRANSFER_REQUEST_BYTES;
         ap_add_input_filter_handle(body_filter, &trace->server, r, r->connection);
     }

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "tg_b3.h"
+#include "tg_headers.h"
 #include "tg_log.h"
 #include "tg_osprofiler.h"
 #include "tg_w3c.h"
@@ -319,54 +320,6 @@ const char *tg_header_table_get(void *table, const char *name)
     return apr_table_get(table, name);
 }
 
-/* Whether name starts with prefix (lowercase letters, digits and '-'),
- * whatever the case of its letters.  Folding sets bit 5 of every byte, so a
- * byte that is none of those may match too: that costs a lookup, never a
- * missed header. */
-static inline int starts_folded(const char *name, const char *prefix)
-{
-    for (; *prefix; name++, prefix++)
-        if ((*name | 0x20) != *prefix)
-            return 0;
-    return 1;
-}
-
-/* Whether a header of this name could be one a format reads, or its
- * companion: traceparent, tracestate; b3; X-B3-*, X-Trace-Info,
- * X-Trace-HMAC.  Its first letter settles most names, the third the X- ones
- * (OpenStack's clients send X-Auth-Token and X-OpenStack-Request-ID with
- * every request); a name that passes is then looked at as a whole. */
-static int may_name_context(const char *name)
-{
-    switch (name[0] | 0x20) {
-    case 't':
-        return starts_folded(name + 1, "race");
-    case 'b':
-        return name[1] == '3';
-    case 'x':
-        if (name[1] != '-')
-            return 0;
-        switch (name[2] | 0x20) {
-        case 'b':
-            return name[3] == '3' && name[4] == '-';
-        case 't':
-            return starts_folded(name + 3, "race-");
-        }
-    }
-    return 0;
-}
-
-int tg_header_table_may_carry_context(const apr_table_t *table)
-{
-    const apr_array_header_t *headers = apr_table_elts(table);
-    const apr_table_entry_t *entry = (const apr_table_entry_t *)headers->elts;
-    int i;
-    for (i = 0; i < headers->nelts; i++)
-        if (entry[i].key && may_name_context(entry[i].key))
-            return 1;
-    return 0;
-}
-
 void tg_header_table_set(void *table, const char *name, const char *value)
 {
     if (value)
@@ -385,7 +338,8 @@ static void add_absent(void *table, const char *name, const char *value)
 void tg_inject_into_table(apr_table_t *headers, const tg_context_t *ctx, tg_format_set_t formats,
                           const char *hmac_key, apr_pool_t *pool)
 {
-    tg_inject_formats(tg_header_table_may_carry_context(headers) ? tg_header_table_set
-                                                                 : add_absent,
-                      headers, ctx, formats, hmac_key, pool);
+    tg_header_set_fn *set = tg_headers_survey(headers) & TG_HEADERS_MAY_CARRY_CONTEXT
+                                ? tg_header_table_set
+                                : add_absent;
+    tg_inject_formats(set, headers, ctx, formats, hmac_key, pool);
 }

@@ -31,10 +31,6 @@ typedef void tg_header_set_fn(void *store, const char *name, const char *value);
 const char *tg_header_table_get(void *table, const char *name);
 void tg_header_table_set(void *table, const char *name, const char *value);
 
-/* 0 when no header of the table can carry a context (its name begins as
- * none of ours does, in any case), so that extracting from it would find
- * nothing: one pass over the names instead of a lookup per header. */
-int tg_header_table_may_carry_context(const apr_table_t *table);
 
 /* TomographPropagate's default, and every format we speak. */
 #define TG_FORMATS_PROPAGATE_DEFAULT                                                   \

@@ -46,6 +46,7 @@ int main(int argc, char **argv)
     tg_test_add_b3();
     tg_test_add_w3c();
     tg_test_add_osprofiler();
+    tg_test_add_headers();
     tg_test_add_propagation();
     tg_test_add_redact();
     tg_test_add_sampling();

@@ -22,6 +22,7 @@ void tg_test_add_hmac(void);
 void tg_test_add_b3(void);
 void tg_test_add_w3c(void);
 void tg_test_add_osprofiler(void);
+void tg_test_add_headers(void);
 void tg_test_add_propagation(void);
 void tg_test_add_redact(void);
 void tg_test_add_sampling(void);
