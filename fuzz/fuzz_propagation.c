@@ -7,13 +7,15 @@
  * It runs without keys and with one, which may only turn away
  * X-Trace-Info.  A context it finds is sent on with tg_inject_into_table in
  * every format, as the module sends it, and every format sent must carry
- * the same trace and span. */
+ * the same trace and span.  A table tg_headers_survey says can carry no
+ * context, which the module then does not extract from, must have none. */
 #include "fuzz.h"
 
 #include <apr_strings.h>
 #include <apr_tables.h>
 #include <string.h>
 
+#include "tg_headers.h"
 #include "tg_log.h"
 #include "tg_propagation.h"
 
@@ -138,6 +140,8 @@ void fuzz_one(const uint8_t *data, size_t size, apr_pool_t *pool)
     check_found(rv_unkeyed, &unkeyed);
     rv_keyed = tg_extract_in_order(tg_header_table_get, headers, NULL, keys, pool, &keyed);
     check_found(rv_keyed, &keyed);
+    if (!(tg_headers_survey(headers) & TG_HEADERS_MAY_CARRY_CONTEXT))
+        FUZZ_CHECK(rv_unkeyed == APR_NOTFOUND && rv_keyed == APR_NOTFOUND);
     /* A key can only turn a header away, and then only X-Trace-Info. */
     if (rv_keyed == APR_SUCCESS || rv_unkeyed == APR_NOTFOUND)
         FUZZ_CHECK(rv_keyed == rv_unkeyed && fuzz_same_context(&keyed, &unkeyed));
