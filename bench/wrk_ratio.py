@@ -13,6 +13,10 @@ The collectors are bench/receiver (a Zipkin receiver that answers 202 at once an
 statsd port nobody reads): a collector runs on another machine in production, and one
 in node.js here would take CPU from the servers being compared.
 
+With --collector-hung, the loaded server's Zipkin collector accepts connections and never
+answers (the integration tests' SilentServer): the ratio is then what a hung collector costs
+the requests, which the shipper alone should feel.
+
 With --pin, the servers (and every process they start) run on the upper half of the CPUs,
 wrk and the collectors on the lower half: the load generator no longer competes with the
 server it measures for the same cores, which on a 2-core machine is otherwise what the
@@ -58,6 +62,8 @@ def parse_args():
                              "the lower half")
     parser.add_argument("--control", action="store_true",
                         help="an unloaded twin in place of the loaded server: the noise floor")
+    parser.add_argument("--collector-hung", action="store_true",
+                        help="the loaded server's Zipkin collector accepts and never answers")
     parser.add_argument("--perf", action="store_true",
                         help="sample every run with perf record -a and report the share of the "
                              "loaded server's CPU time that tracing takes")
@@ -179,7 +185,7 @@ def measured_run(server, receiver, path, args, cpu_used, sampler=None):
     return rate, requests
 
 
-def start_servers(servers, args, receiver, server_cpus, path):
+def start_servers(servers, args, receiver, zipkin_url, server_cpus, path):
     """New servers of both configurations, each warmed up on path (its workers, its wsgi
     daemon)."""
     for server in servers.values():
@@ -187,7 +193,7 @@ def start_servers(servers, args, receiver, server_cpus, path):
     servers["off"] = benchlib.BenchHttpd(False, wsgi=True)
     servers["on"] = (benchlib.BenchHttpd(False, wsgi=True) if args.control else
                      benchlib.BenchHttpd(True, benchlib.traced_directives(
-                         receiver.zipkin_url, receiver.statsd_port), wsgi=True))
+                         zipkin_url, receiver.statsd_port), wsgi=True))
     for server in servers.values():
         server.start(prefix=pinned_to(server_cpus))
     for server in servers.values():
@@ -216,6 +222,10 @@ def main():
           f"{args.runs} runs of each configuration, alternated")
     if args.control:
         print("control: \"on\" is an unloaded twin of \"off\", the module loaded in neither")
+    hung = harness.SilentServer() if args.collector_hung else None
+    zipkin_url = f"http://127.0.0.1:{hung.port}/api/v2/spans" if hung else receiver.zipkin_url
+    if hung:
+        print("collector hung: the loaded server's Zipkin collector accepts and never answers")
     if args.pin:
         print(f"pinned: servers on CPUs {server_cpus}, wrk and the collectors on CPUs "
               f"{args.client_cpus}")
@@ -224,7 +234,7 @@ def main():
     try:
         summary = []
         for name, path in TARGETS:
-            start_servers(servers, args, receiver, server_cpus, path)
+            start_servers(servers, args, receiver, zipkin_url, server_cpus, path)
             rates = {config: [] for config in CONFIGS}
             requests = {config: 0 for config in CONFIGS}
             cpu_used = {config: {} for config in CONFIGS}
@@ -271,6 +281,8 @@ def main():
         for server in servers.values():
             server.stop()
         receiver.stop()
+        if hung:
+            hung.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
