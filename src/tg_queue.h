@@ -80,7 +80,9 @@ apr_status_t tg_queue_claim(tg_queue_t *queue, apr_size_t len, tg_queue_room_t *
  * record is lost, counted by the reader. */
 void tg_queue_publish(tg_queue_t *queue, const tg_queue_room_t *room);
 
-/* tg_queue_claim, a copy of len bytes of record, tg_queue_publish. */
+/* The writer's call: tg_queue_claim, a copy of len bytes of record,
+ * tg_queue_publish.  The two apart let a test stop a writer between them,
+ * where a crash or a freeze of an httpd child may. */
 apr_status_t tg_queue_push(tg_queue_t *queue, const void *record, apr_size_t len);
 
 /* Never blocks.  Copies the oldest record into buf (at least
