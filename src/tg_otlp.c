@@ -100,8 +100,8 @@ static void append_attributes(tg_buf_t *out, const tg_span_t *span)
 {
     int n = tg_span_tag_count(span), written = 0, i;
     for (i = 0; i < n; i++) {
-        char status[TG_STATUS_DIGITS];
-        tg_tag_t tag = tg_span_tag_at(span, i, status);
+        char digits[TG_TAG_DIGITS];
+        tg_tag_t tag = tg_span_tag_at(span, i, digits);
         next_attribute(out, &written);
         append_string_attribute(out, tag.key, tag.value);
     }

@@ -178,38 +178,13 @@ static void insert_note(tg_span_t *span, apr_time_t when, const char *value)
     notes[i].value = value;
 }
 
-/* A length's tag, its key a constant and its value written in the span's
- * pool, added as it is: the shipper spells out every span's, and no tag of
- * the span has these keys (tg_span_tag would look). */
-static void add_length_tag(tg_span_t *span, const char *key, uint64_t bytes)
-{
-    char *value, *end;
-    tg_tag_t *tag;
-    if (!span->tags)
-        span->tags = apr_array_make(span->pool, 2, sizeof(tg_tag_t));
-    if (span->tags->nelts >= TG_SPAN_MAX_TAGS) {
-        span->dropped++;
-        return;
-    }
-    value = apr_palloc(span->pool, TG_DECIMAL_MAX);
-    end = tg_put_u64(value, bytes);
-    *end = '\0';
-    tag = apr_array_push(span->tags);
-    tag->key = key;
-    tag->value = value;
-}
-
 void tg_span_spell_out_transfer(tg_span_t *span)
 {
     if (span->transfer & TG_TRANSFER_BODY_READ)
         insert_note(span, span->body_read_at, TG_NOTE_BODY_READ);
     if (span->transfer & TG_TRANSFER_FIRST_BYTE)
         insert_note(span, span->first_byte_at, TG_NOTE_FIRST_BYTE);
-    if (span->transfer & TG_TRANSFER_REQUEST_BYTES)
-        add_length_tag(span, TG_TAG_REQUEST_LENGTH, span->request_bytes);
-    if (span->transfer & TG_TRANSFER_RESPONSE_BYTES)
-        add_length_tag(span, TG_TAG_RESPONSE_LENGTH, span->response_bytes);
-    span->transfer = 0;
+    span->transfer &= ~(TG_TRANSFER_BODY_READ | TG_TRANSFER_FIRST_BYTE);
 }
 
 const char *tg_span_name(const tg_span_t *span, char buf[TG_SPAN_NAME_MAX + 1])
@@ -241,13 +216,10 @@ void tg_span_context(const tg_span_t *span, tg_context_t *out)
     out->w3c_flags = span->w3c_flags | (span->sampled ? TG_W3C_FLAG_SAMPLED : 0);
 }
 
-/* The status tag's key, one object: tg_span_tag_value knows the tag by it. */
-static const char status_key[] = TG_TAG_HTTP_STATUS;
-
 /* Three digits at most: status_code is kept within 1..999. */
-static const char *status_digits(int code, char out[TG_STATUS_DIGITS])
+static const char *status_digits(int code, char out[TG_TAG_DIGITS])
 {
-    char *p = out + TG_STATUS_DIGITS - 1;
+    char *p = out + TG_TAG_DIGITS - 1;
     *p = '\0';
     do {
         *--p = (char)('0' + code % 10);
@@ -256,26 +228,40 @@ static const char *status_digits(int code, char out[TG_STATUS_DIGITS])
     return p;
 }
 
-tg_tag_t tg_span_tag_at(const tg_span_t *span, int i, char status[TG_STATUS_DIGITS])
+_Static_assert(TG_TAG_DIGITS >= TG_DECIMAL_MAX, "room for tg_put_u64's stores");
+
+static const char *length_digits(uint64_t bytes, char out[TG_TAG_DIGITS])
+{
+    *tg_put_u64(out, bytes) = '\0';
+    return out;
+}
+
+tg_tag_t tg_span_tag_at(const tg_span_t *span, int i, char digits[TG_TAG_DIGITS])
 {
     if (span->method && i-- == 0)
         return (tg_tag_t){ TG_TAG_HTTP_METHOD, span->method };
     if (span->path && i-- == 0)
         return (tg_tag_t){ TG_TAG_HTTP_PATH, span->path };
     if (span->status_code && i-- == 0)
-        return (tg_tag_t){ status_key, status_digits(span->status_code, status) };
+        return (tg_tag_t){ TG_TAG_HTTP_STATUS, status_digits(span->status_code, digits) };
+    if ((span->transfer & TG_TRANSFER_REQUEST_BYTES) && i-- == 0)
+        return (tg_tag_t){ TG_TAG_REQUEST_LENGTH, length_digits(span->request_bytes, digits) };
+    if ((span->transfer & TG_TRANSFER_RESPONSE_BYTES) && i-- == 0)
+        return (tg_tag_t){ TG_TAG_RESPONSE_LENGTH, length_digits(span->response_bytes, digits) };
     return APR_ARRAY_IDX(span->tags, i, tg_tag_t);
 }
 
 const char *tg_span_tag_value(const tg_span_t *span, const char *key)
 {
     int n = tg_span_tag_count(span), i;
-    char status[TG_STATUS_DIGITS];
+    char digits[TG_TAG_DIGITS];
     for (i = 0; i < n; i++) {
-        tg_tag_t tag = tg_span_tag_at(span, i, status);
-        /* The status code's digits are in status, gone on return. */
+        tg_tag_t tag = tg_span_tag_at(span, i, digits);
+        /* Digits written in digits are gone on return. */
         if (same_key(tag.key, key))
-            return tag.key == status_key ? apr_pstrdup(span->pool, tag.value) : tag.value;
+            return tag.value >= digits && tag.value < digits + TG_TAG_DIGITS
+                       ? apr_pstrdup(span->pool, tag.value)
+                       : tag.value;
     }
     return NULL;
 }

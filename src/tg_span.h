@@ -11,7 +11,9 @@
  * instead of tags, and without a name of its own is named after it: the
  * request path makes a span per request, and these are what it costs to
  * fill.  tg_span_tag_count and tg_span_tag_at give them as the tags
- * http.method, http.path and http.status_code, before the others.
+ * http.method, http.path and http.status_code, then the bodies' lengths
+ * the transfer fields hold (TG_TAG_REQUEST_LENGTH, TG_TAG_RESPONSE_LENGTH),
+ * before the others.
  *
  * Everything a span holds is bounded (count and length), so a chatty
  * request cannot make a span that no longer fits a queue record; what does
@@ -161,11 +163,11 @@ void tg_span_annotate(tg_span_t *span, apr_time_t when, const char *value);
 /* Fixes the duration (rounded up to 1 µs), which places the last note. */
 void tg_span_finish(tg_span_t *span, apr_time_t end);
 
-/* Turns the span's transfer fields into what they stand for, the notes
- * TG_NOTE_BODY_READ and TG_NOTE_FIRST_BYTE (each in its place among the
- * notes by time) and the tags TG_TAG_REQUEST_LENGTH and
- * TG_TAG_RESPONSE_LENGTH, within the span's bounds (beyond them, counted
- * dropped), finished span or not; then clears them. */
+/* Turns the span's transfer moments into the notes they stand for,
+ * TG_NOTE_BODY_READ and TG_NOTE_FIRST_BYTE, each in its place among the
+ * notes by time, within the span's bounds (beyond them, counted dropped),
+ * finished span or not; then clears them.  The lengths stay fields, which
+ * tg_span_tag_at gives as tags. */
 void tg_span_spell_out_transfer(tg_span_t *span);
 
 /* The span's name: `name`, or "<method> <path>" (or the method alone) made
@@ -188,23 +190,27 @@ static inline tg_annotation_t tg_span_note_at(const tg_span_t *span, int i)
     return (tg_annotation_t){ span->timestamp + span->duration, TG_NOTE_STOP };
 }
 
-/* Room for the digits tg_span_tag_at writes a status code in. */
-#define TG_STATUS_DIGITS 4
+/* Room for the digits tg_span_tag_at writes a status code or a length in
+ * (TG_DECIMAL_MAX: they are written eight bytes at a time). */
+#define TG_TAG_DIGITS 24
 
 /* Every tag of the span: the HTTP fields that are set, then those added. */
 static inline int tg_span_tag_count(const tg_span_t *span)
 {
     return (span->method != NULL) + (span->path != NULL) + (span->status_code != 0)
+           + !!(span->transfer & TG_TRANSFER_REQUEST_BYTES)
+           + !!(span->transfer & TG_TRANSFER_RESPONSE_BYTES)
            + (span->tags ? span->tags->nelts : 0);
 }
 
-tg_tag_t tg_span_tag_at(const tg_span_t *span, int i, char status[TG_STATUS_DIGITS]);
+/* The i-th tag; a status code's or a length's value is written in digits. */
+tg_tag_t tg_span_tag_at(const tg_span_t *span, int i, char digits[TG_TAG_DIGITS]);
 
 /* The context to hand on for this span: its trace, its id as span_id. */
 void tg_span_context(const tg_span_t *span, tg_context_t *out);
 
-/* The value tg_span_tag_at gives for key, NULL when none (the status code
- * in the span's pool). */
+/* The value tg_span_tag_at gives for key, NULL when none (a status code or
+ * a length in the span's pool). */
 const char *tg_span_tag_value(const tg_span_t *span, const char *key);
 
 #endif

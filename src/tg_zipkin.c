@@ -22,7 +22,8 @@
 
 /* The constant text around the strings, with room to spare: the ids, kind,
  * times, flags, both endpoints' member names and port, the first and last
- * notes, the HTTP tags' keys and status, the error and dropped tags. */
+ * notes, the HTTP tags' keys, status and lengths, the error and dropped
+ * tags. */
 #define SPAN_TEXT_MAX 1024
 /* Around each note between the first and last, each other tag. */
 #define NOTE_TEXT_MAX (sizeof("{\"timestamp\":,\"value\":\"\"},") + TG_DECIMAL_MAX)
@@ -439,6 +440,18 @@ static char *put_tags(char *p, const tg_span_t *span, const span_texts_t *texts)
         p = open_tag(p, &written);
         p = TG_PUT_LITERAL(p, "\"" TG_TAG_HTTP_STATUS "\":");
         p = put_status_value(p, (unsigned)span->status_code);
+    }
+    if (span->transfer & TG_TRANSFER_REQUEST_BYTES) {
+        p = open_tag(p, &written);
+        p = TG_PUT_LITERAL(p, "\"" TG_TAG_REQUEST_LENGTH "\":\"");
+        p = tg_put_u64(p, span->request_bytes);
+        *p++ = '"';
+    }
+    if (span->transfer & TG_TRANSFER_RESPONSE_BYTES) {
+        p = open_tag(p, &written);
+        p = TG_PUT_LITERAL(p, "\"" TG_TAG_RESPONSE_LENGTH "\":\"");
+        p = tg_put_u64(p, span->response_bytes);
+        *p++ = '"';
     }
     for (i = 0; tags && i < tags->nelts; i++) {
         const tg_tag_t *tag = &APR_ARRAY_IDX(tags, i, tg_tag_t);

@@ -441,6 +441,21 @@ static void test_endpoints_are_network_attributes(void)
     assert_attribute(got, "network.peer.address", "stringValue", "203.0.113.7");
 }
 
+/* The bodies' lengths the transfer fields hold are attributes, in digits. */
+static void test_lengths_are_attributes(void)
+{
+    tg_span_t *span = bare_span("s", 1);
+    const tg_test_json_t *got;
+    span->transfer = TG_TRANSFER_REQUEST_BYTES | TG_TRANSFER_RESPONSE_BYTES;
+    span->request_bytes = 150000;
+    span->response_bytes = 5000000000ULL;
+    got = tg_test_json_get(one_span_tree(span), SPAN_PATH);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_EQUAL(tg_test_json_count_at(got, "attributes"), 2);
+    assert_attribute(got, "http.request_content_length", "stringValue", "150000");
+    assert_attribute(got, "http.response_content_length", "stringValue", "5000000000");
+}
+
 static void test_times_before_the_epoch_read_as_zero(void)
 {
     tg_span_t *span = bare_span("s", 1);
@@ -597,6 +612,7 @@ void tg_test_add_otlp(void)
     TG_TEST(suite, test_invalid_utf8_still_parses);
     TG_TEST(suite, test_null_strings_in_a_hand_made_span);
     TG_TEST(suite, test_endpoints_are_network_attributes);
+    TG_TEST(suite, test_lengths_are_attributes);
     TG_TEST(suite, test_fullest_span_reads_back_whole);
     TG_TEST(suite, test_decoded_record_writes_the_same_request);
 }

@@ -179,7 +179,7 @@ static void test_tag_overwrites_same_key(void)
 static void test_http_tags_are_fields_given_first(void)
 {
     tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, T0);
-    char status[TG_STATUS_DIGITS];
+    char status[TG_TAG_DIGITS];
     tg_tag_t tag;
     tg_span_tag(span, "first", "1");
     tg_span_tag(span, TG_TAG_HTTP_STATUS, "404");
@@ -430,7 +430,8 @@ static void test_endpoint_of_an_ipv4_mapped_address_is_ipv4(void)
 }
 
 /* The shipper's exporters see the transfer as notes, in time among the
- * others, and tags; a span without room counts what it leaves out. */
+ * others, and as tags after the HTTP ones; a span without room for a note
+ * counts what it leaves out. */
 static void test_transfer_is_spelled_out_as_notes_and_tags(void)
 {
     tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "upload", NULL, 1000);
@@ -444,8 +445,9 @@ static void test_transfer_is_spelled_out_as_notes_and_tags(void)
     span->first_byte_at = 1040;
     span->request_bytes = 150000;
     span->response_bytes = 5000000000ULL;
+    tg_span_tag(span, "component", "upload");
     tg_span_spell_out_transfer(span);
-    CU_ASSERT_EQUAL(span->transfer, 0);
+    CU_ASSERT_EQUAL(span->transfer, TG_TRANSFER_REQUEST_BYTES | TG_TRANSFER_RESPONSE_BYTES);
     CU_ASSERT_EQUAL_FATAL(span->annotations->nelts, 4);
     notes = (const tg_annotation_t *)span->annotations->elts;
     CU_ASSERT_STRING_EQUAL(notes[0].value, "internal redirect to /x");
@@ -455,6 +457,19 @@ static void test_transfer_is_spelled_out_as_notes_and_tags(void)
     CU_ASSERT_STRING_EQUAL(notes[3].value, TG_NOTE_FIRST_BYTE);
     CU_ASSERT_STRING_EQUAL(tg_span_tag_value(span, TG_TAG_REQUEST_LENGTH), "150000");
     CU_ASSERT_STRING_EQUAL(tg_span_tag_value(span, TG_TAG_RESPONSE_LENGTH), "5000000000");
+    {
+        char digits[TG_TAG_DIGITS];
+        tg_tag_t tag;
+        CU_ASSERT_EQUAL_FATAL(tg_span_tag_count(span), 3);
+        tag = tg_span_tag_at(span, 0, digits);
+        CU_ASSERT_STRING_EQUAL(tag.key, TG_TAG_REQUEST_LENGTH);
+        CU_ASSERT_STRING_EQUAL(tag.value, "150000");
+        tag = tg_span_tag_at(span, 1, digits);
+        CU_ASSERT_STRING_EQUAL(tag.key, TG_TAG_RESPONSE_LENGTH);
+        CU_ASSERT_STRING_EQUAL(tag.value, "5000000000");
+        tag = tg_span_tag_at(span, 2, digits);
+        CU_ASSERT_STRING_EQUAL(tag.key, "component");
+    }
     /* Spelled out once: a second call adds nothing. */
     tg_span_spell_out_transfer(span);
     CU_ASSERT_EQUAL(span->annotations->nelts, 4);

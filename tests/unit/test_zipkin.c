@@ -118,6 +118,30 @@ static void test_status_code_as_its_digits(void)
     }
 }
 
+/* The bodies' lengths, as the module keeps them (transfer fields), are
+ * tags after the HTTP ones, in digits whatever their size; a length not
+ * known is no tag. */
+static void test_lengths_are_tags_after_the_http_ones(void)
+{
+    tg_span_t *span = bare_span();
+    span->status_code = 200;
+    span->transfer = TG_TRANSFER_REQUEST_BYTES | TG_TRANSFER_RESPONSE_BYTES;
+    span->request_bytes = 0;
+    span->response_bytes = UINT64_MAX;
+    tg_span_tag(span, "component", "glance");
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span),
+                                  ",\"tags\":{\"http.status_code\":\"200\","
+                                  "\"http.request_content_length\":\"0\","
+                                  "\"http.response_content_length\":\"18446744073709551615\","
+                                  "\"component\":\"glance\"}}"));
+    span->transfer = TG_TRANSFER_RESPONSE_BYTES;
+    span->response_bytes = 1024;
+    CU_ASSERT_PTR_NOT_NULL(strstr(span_json(span),
+                                  ",\"tags\":{\"http.status_code\":\"200\","
+                                  "\"http.response_content_length\":\"1024\","
+                                  "\"component\":\"glance\"}}"));
+}
+
 /* Without a name of its own a span is named after its request, and its
  * HTTP fields are tags: the same JSON as when the module tagged and named
  * it so. */
@@ -356,6 +380,8 @@ static void test_full_span_parses(void)
     span->error = 1;
     span->local.ipv6 = "::1";
     span->remote.service_name = "Client \"\\\x01";
+    span->transfer = TG_TRANSFER_REQUEST_BYTES | TG_TRANSFER_RESPONSE_BYTES;
+    span->request_bytes = span->response_bytes = UINT64_MAX;
     for (i = 0; i < TG_SPAN_MAX_TAGS + 2; i++)
         tg_span_tag(span, apr_psprintf(tg_test_pool, "k%d\x02\xe2\x82", i), "\xed\xa0\x80 surrogate");
     for (i = 0; i < TG_SPAN_MAX_ANNOTATIONS + 2; i++)
@@ -566,6 +592,7 @@ void tg_test_add_zipkin(void)
     TG_TEST(suite, test_span_cut_down_to_its_record_says_so);
     TG_TEST(suite, test_integers_at_their_edges);
     TG_TEST(suite, test_status_code_as_its_digits);
+    TG_TEST(suite, test_lengths_are_tags_after_the_http_ones);
     TG_TEST(suite, test_stop_time_is_start_plus_duration);
     TG_TEST(suite, test_start_and_stop_digits_in_every_place);
     TG_TEST(suite, test_list_of_none);
