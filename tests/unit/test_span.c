@@ -117,6 +117,21 @@ static void test_incomplete_context_starts_a_root(void)
     CU_ASSERT_FALSE(tg_trace_id_equal(span->trace_id, no_span.trace_id));
 }
 
+/* The span's tags, as tg_span_tag_at gives them, are the (key, value)
+ * pairs of expected, in their order. */
+static void assert_tags_in_order(const tg_span_t *span, const char *const (*expected)[2],
+                                 int count)
+{
+    char digits[TG_TAG_DIGITS];
+    int i;
+    CU_ASSERT_EQUAL_FATAL(tg_span_tag_count(span), count);
+    for (i = 0; i < count; i++) {
+        tg_tag_t tag = tg_span_tag_at(span, i, digits);
+        CU_ASSERT_STRING_EQUAL(tag.key, expected[i][0]);
+        CU_ASSERT_STRING_EQUAL(tag.value, expected[i][1]);
+    }
+}
+
 static void test_without_a_name_it_is_named_after_its_request(void)
 {
     tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, NULL, NULL, T0);
@@ -179,8 +194,10 @@ static void test_tag_overwrites_same_key(void)
 static void test_http_tags_are_fields_given_first(void)
 {
     tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "x", NULL, T0);
-    char status[TG_TAG_DIGITS];
-    tg_tag_t tag;
+    static const char *const expected[][2] = { { TG_TAG_HTTP_METHOD, "PUT" },
+                                               { TG_TAG_HTTP_PATH, "/p" },
+                                               { TG_TAG_HTTP_STATUS, "404" },
+                                               { "first", "1" } };
     tg_span_tag(span, "first", "1");
     tg_span_tag(span, TG_TAG_HTTP_STATUS, "404");
     tg_span_tag(span, TG_TAG_HTTP_PATH, "/p");
@@ -188,20 +205,8 @@ static void test_http_tags_are_fields_given_first(void)
     CU_ASSERT_STRING_EQUAL(span->method, "PUT");
     CU_ASSERT_STRING_EQUAL(span->path, "/p");
     CU_ASSERT_EQUAL(span->status_code, 404);
-    CU_ASSERT_EQUAL_FATAL(tg_span_tag_count(span), 4);
     CU_ASSERT_EQUAL(span->tags->nelts, 1);
-    tag = tg_span_tag_at(span, 0, status);
-    CU_ASSERT_STRING_EQUAL(tag.key, TG_TAG_HTTP_METHOD);
-    CU_ASSERT_STRING_EQUAL(tag.value, "PUT");
-    tag = tg_span_tag_at(span, 1, status);
-    CU_ASSERT_STRING_EQUAL(tag.key, TG_TAG_HTTP_PATH);
-    CU_ASSERT_STRING_EQUAL(tag.value, "/p");
-    tag = tg_span_tag_at(span, 2, status);
-    CU_ASSERT_STRING_EQUAL(tag.key, TG_TAG_HTTP_STATUS);
-    CU_ASSERT_STRING_EQUAL(tag.value, "404");
-    tag = tg_span_tag_at(span, 3, status);
-    CU_ASSERT_STRING_EQUAL(tag.key, "first");
-    CU_ASSERT_STRING_EQUAL(tag.value, "1");
+    assert_tags_in_order(span, expected, 4);
 }
 
 static void test_status_tag_must_be_a_status_code(void)
@@ -434,6 +439,9 @@ static void test_endpoint_of_an_ipv4_mapped_address_is_ipv4(void)
  * counts what it leaves out. */
 static void test_transfer_is_spelled_out_as_notes_and_tags(void)
 {
+    static const char *const lengths_first[][2] = { { TG_TAG_REQUEST_LENGTH, "150000" },
+                                                    { TG_TAG_RESPONSE_LENGTH, "5000000000" },
+                                                    { "component", "upload" } };
     tg_span_t *span = tg_span_start(tg_test_pool, TG_SPAN_SERVER, "upload", NULL, 1000);
     const tg_annotation_t *notes;
     int i;
@@ -457,19 +465,7 @@ static void test_transfer_is_spelled_out_as_notes_and_tags(void)
     CU_ASSERT_STRING_EQUAL(notes[3].value, TG_NOTE_FIRST_BYTE);
     CU_ASSERT_STRING_EQUAL(tg_span_tag_value(span, TG_TAG_REQUEST_LENGTH), "150000");
     CU_ASSERT_STRING_EQUAL(tg_span_tag_value(span, TG_TAG_RESPONSE_LENGTH), "5000000000");
-    {
-        char digits[TG_TAG_DIGITS];
-        tg_tag_t tag;
-        CU_ASSERT_EQUAL_FATAL(tg_span_tag_count(span), 3);
-        tag = tg_span_tag_at(span, 0, digits);
-        CU_ASSERT_STRING_EQUAL(tag.key, TG_TAG_REQUEST_LENGTH);
-        CU_ASSERT_STRING_EQUAL(tag.value, "150000");
-        tag = tg_span_tag_at(span, 1, digits);
-        CU_ASSERT_STRING_EQUAL(tag.key, TG_TAG_RESPONSE_LENGTH);
-        CU_ASSERT_STRING_EQUAL(tag.value, "5000000000");
-        tag = tg_span_tag_at(span, 2, digits);
-        CU_ASSERT_STRING_EQUAL(tag.key, "component");
-    }
+    assert_tags_in_order(span, lengths_first, 3);
     /* Spelled out once: a second call adds nothing. */
     tg_span_spell_out_transfer(span);
     CU_ASSERT_EQUAL(span->annotations->nelts, 4);
