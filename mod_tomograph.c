@@ -66,7 +66,6 @@ static void register_hooks(apr_pool_t *p)
     static const char *const before_wsgi[] = {"mod_wsgi.c", NULL};
     ap_hook_pre_config(hook_backend_calls, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, before_wsgi, APR_HOOK_REALLY_FIRST);
-    ap_hook_pre_connection(watch_connection, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_header_parser(decide_trace, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(hand_on_span, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_error_filter(insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);

@@ -111,7 +111,6 @@ int decide_trace(request_rec *r);
 int hand_on_span(request_rec *r);
 void insert_error_filter(request_rec *r);
 int finish_server_span(request_rec *r);
-int watch_connection(conn_rec *c, void *csd);
 void tomograph_register_filters(void);
 void note_error_log(const ap_errorlog_info *info, const char *message);
 int start_backend_call(request_rec *r, proxy_worker *worker, proxy_server_conf *conf,

@@ -131,15 +131,29 @@ typedef struct connection_state {
 static ap_filter_rec_t *first_byte_filter;
 static ap_filter_rec_t *body_filter;
 
+/* The connection's state, and its filter (note_first_byte) on its first
+ * recorded request: a connection that carries none (most of them, at a low
+ * sampling rate; mod_proxy's to its backends) pays for no filter pass.
+ * Added with root, so that root's filters, which end at the connection's,
+ * lead to it from now on; once a connection's, it stays. */
+static connection_state_t *watched_connection(request_rec *root)
+{
+    conn_rec *c = root->connection;
+    connection_state_t *state = ap_get_module_config(c->conn_config, &tomograph_module);
+    if (!state) {
+        state = apr_pcalloc(c->pool, sizeof(*state));
+        ap_set_module_config(c->conn_config, &tomograph_module, state);
+        ap_add_output_filter_handle(first_byte_filter, state, root, c);
+    }
+    return state;
+}
+
 static void await_first_byte(request_rec *root, request_trace_t *trace)
 {
-    connection_state_t *state = ap_get_module_config(root->connection->conn_config,
-                                                     &tomograph_module);
+    connection_state_t *state = watched_connection(root);
     trace->connection = state;
-    if (state) {
-        state->awaiting_first_byte = 1;
-        state->first_byte_at = 0;
-    }
+    state->awaiting_first_byte = 1;
+    state->first_byte_at = 0;
 }
 
 /* Stamps the first byte if bb has one, and passes bb on.  Out of line,
@@ -169,17 +183,6 @@ static apr_status_t note_first_byte(ap_filter_t *f, apr_bucket_brigade *bb)
     if (state->awaiting_first_byte)
         return stamp_and_pass(f, bb);
     return ap_pass_brigade(f->next, bb);
-}
-
-int watch_connection(conn_rec *c, void *csd)
-{
-    connection_state_t *state;
-    if (!tomograph_retained)
-        return OK;
-    state = apr_pcalloc(c->pool, sizeof(*state));
-    ap_set_module_config(c->conn_config, &tomograph_module, state);
-    ap_add_output_filter_handle(first_byte_filter, state, NULL, c);
-    return OK;
 }
 
 /* Counts the body as whoever serves the request reads it, just above
@@ -662,13 +665,11 @@ static void close_transfer(request_trace_t *trace, const request_rec *last)
 {
     tg_span_t *span = &trace->server;
     connection_state_t *state = trace->connection;
-    if (state) {
-        if (!state->awaiting_first_byte && state->first_byte_at) {
-            span->first_byte_at = state->first_byte_at;
-            span->transfer |= TG_TRANSFER_FIRST_BYTE;
-        }
-        state->awaiting_first_byte = 0;
+    if (!state->awaiting_first_byte && state->first_byte_at) {
+        span->first_byte_at = state->first_byte_at;
+        span->transfer |= TG_TRANSFER_FIRST_BYTE;
     }
+    state->awaiting_first_byte = 0;
     span->response_bytes = (uint64_t)last->bytes_sent;
     span->transfer |= TG_TRANSFER_RESPONSE_BYTES;
 }

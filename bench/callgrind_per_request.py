@@ -42,7 +42,7 @@ SHIPPER_FRAMES = {"post_config", "tomograph_start", "start_shipper", "run_shippe
 # with no --pause).
 REQUEST_ENTRY_POINTS = {"decide_trace", "hand_on_span", "finish_server_span",
                         "insert_error_filter", "note_error_log", "merge_dir_conf",
-                        "watch_connection", "count_request_body"}
+                        "count_request_body"}
 TOP = 12
 CONFIGS = {"off": "not loaded", "traced": "traced"}
 HTTPD = {"httpd"}
@@ -70,6 +70,9 @@ def parse_args():
     parser.add_argument("--directive", action="append", default=[], metavar="LINE",
                         help="a line added to the traced server's configuration (repeatable), "
                              "e.g. 'TomographPropagate tracecontext'")
+    parser.add_argument("--unrecorded", action="store_true",
+                        help="the module loaded with TomographSampleRate 0: what a request "
+                             "costs that it decides not to record (most of them, at a low rate)")
     parser.add_argument("--pause", type=float, default=1, metavar="MS",
                         help="milliseconds between two requests (default 1; 0: back to back)")
     parser.add_argument("--keep", type=Path,
@@ -109,6 +112,8 @@ class Instance:
             self.statsd = harness.StatsdDaemon(workdir)
             self.directives = (benchlib.traced_directives(self.receiver.url, self.statsd.port)
                                + list(extra))
+        self.recorded = not any(line.split()[:2] == ["TomographSampleRate", "0"]
+                                for line in self.directives)
 
     def count_spans(self, path):
         return sum(1 for r in self.receiver.records()
@@ -130,7 +135,7 @@ class Instance:
             httpd.start(prefix, single_process=True, unprivileged=True)
             benchlib.get_many(httpd.port, path, requests, expect_bytes, self.headers,
                               self.pause)
-            if self.receiver:
+            if self.receiver and self.recorded:
                 # and the readiness GET's, of the static file
                 expected = spans_before + requests + (path == benchlib.STATIC_PATH)
                 harness.wait_for(lambda: self.count_spans(path) >= expected,
@@ -255,6 +260,8 @@ def main():
                           f"httpd -X, {'a mod_wsgi app' if args.app else 'static 1 KiB file'}, "
                           f"{server_name} server")
     print(f"server: {described_server}")
+    if args.unrecorded:
+        args.directive.append("TomographSampleRate 0")
     if args.directive:
         print("traced server's extra directives: " + "; ".join(args.directive))
     headers = benchlib.OPENSTACK_CLIENT_HEADERS if args.openstack_client else None

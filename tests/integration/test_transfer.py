@@ -26,6 +26,9 @@ class TransferTest(TracingTestCase):
     STATSD = True
     SITE_CONFIG = ("<Location /app/chunked>",
                    "    WSGIChunkedRequest On",
+                   "</Location>",
+                   "<Location /app/unrecorded>",
+                   "    TomographSampleRate 0",
                    "</Location>")
 
     def assertMomentsInOrder(self, span, *notes):
@@ -83,6 +86,27 @@ class TransferTest(TracingTestCase):
         self.assertGreaterEqual(streamed["duration"] - first_byte, 250_000, streamed)
         self.assertEqual(streamed["tags"]["http.response_content_length"],
                          str(len(self.request("/app/stream/3").body.encode())))
+
+    def test_first_byte_on_a_connection_whose_first_requests_were_not_recorded(self):
+        """A connection gets the first byte's filter with its first recorded request (one
+        that carries none pays for no filter): requests before it are not recorded, and
+        that request and those after it on the same connection note their first byte."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.httpd.port, timeout=30)
+        try:
+            for path in ("/app/unrecorded/1", "/app/unrecorded/2", f"/app/first/slow/{SLOW_MS}",
+                         "/app/second", f"/app/unrecorded/3/slow/{SLOW_MS}", "/app/third"):
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                self.assertEqual(response.status, 200, path)
+        finally:
+            connection.close()
+        first = self.server_span(f"/app/first/slow/{SLOW_MS}")
+        self.assertGreaterEqual(note_offsets(first)["first byte"], SLOW_MS * 1000, first)
+        for path in ("/app/second", "/app/third"):
+            self.assertIn("first byte", note_offsets(self.server_span(path)), path)
+        for path in ("/app/unrecorded/1", "/app/unrecorded/2", f"/app/unrecorded/3/slow/{SLOW_MS}"):
+            self.assertEqual(self.spans_of(path), [], path)
 
     def test_statsd_times_the_first_byte(self):
         self.traced(f"/app/timed/slow/{SLOW_MS}")
