@@ -5,6 +5,7 @@
 #include <apr_strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 
 static const char *bounded_copy(apr_pool_t *pool, const char *value)
@@ -259,7 +260,7 @@ const char *tg_span_tag_value(const tg_span_t *span, const char *key)
         tg_tag_t tag = tg_span_tag_at(span, i, digits);
         /* Digits written in digits are gone on return. */
         if (same_key(tag.key, key))
-            return tag.value >= digits && tag.value < digits + TG_TAG_DIGITS
+            return (uintptr_t)tag.value - (uintptr_t)digits < TG_TAG_DIGITS
                        ? apr_pstrdup(span->pool, tag.value)
                        : tag.value;
     }

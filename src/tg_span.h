@@ -194,7 +194,8 @@ static inline tg_annotation_t tg_span_note_at(const tg_span_t *span, int i)
  * (TG_DECIMAL_MAX: they are written eight bytes at a time). */
 #define TG_TAG_DIGITS 24
 
-/* Every tag of the span: the HTTP fields that are set, then those added. */
+/* Every tag of the span: the HTTP fields and lengths that are set, then
+ * those added. */
 static inline int tg_span_tag_count(const tg_span_t *span)
 {
     return (span->method != NULL) + (span->path != NULL) + (span->status_code != 0)
