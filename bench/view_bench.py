@@ -25,6 +25,31 @@ T0 = 1765116000000000
 SERVICES = ["nova", "glance", "keystone", "neutron", "cinder"]
 
 
+def span_line(trace, span_id, kind, name, at, duration, local, tags, parent=None,
+              remote=None):
+    """One span as the module's writer lays it out (src/tg_zipkin.c): local and remote
+    are the endpoints' JSON objects, tags the members of its tags object."""
+    parent_member = f'"parentId":"{parent}",' if parent else ""
+    remote_member = f',"remoteEndpoint":{remote}' if remote else ""
+    return (f'{{"traceId":"{trace}",{parent_member}"id":"{span_id}","kind":"{kind}",'
+            f'"name":"{name}","timestamp":{at},"duration":{duration},"localEndpoint":{local}'
+            f'{remote_member},"annotations":[{{"timestamp":{at},"value":"start"}},'
+            f'{{"timestamp":{at + duration},"value":"stop"}}],"tags":{{{tags}}}}}')
+
+
+def http_tags(path, status):
+    """An HTTP SERVER span's tags, with the error tag of a 5xx answer."""
+    error = ',"error":"true"' if status.startswith("5") else ""
+    return f'"http.method":"GET","http.path":"{path}","http.status_code":"{status}"{error}'
+
+
+def select(trace, parent, span_id, service, at, duration, table, column):
+    """A SQL statement's CLIENT span."""
+    return span_line(trace, span_id, "CLIENT", "select", at, duration,
+                     f'{{"serviceName":"{service}"}}',
+                     f'"db.statement":"SELECT * FROM {table} WHERE {column} = ?"', parent)
+
+
 def write_spans(path, count):
     """count spans in traces of 10, a trace every 10 ms; the trace ids of the last, the
     slowest and a failing one, and the time of the last tenth's start."""
@@ -36,51 +61,28 @@ def write_spans(path, count):
             start = T0 + t * 10_000
             base = (t * 40503) % 100_000
             slow = 5_000_000 if t % 997 == 0 else 0
-            failed = t % 100 == 7
+            status = "500" if t % 100 == 7 else "200"
             service, callee = SERVICES[t % 5], SERVICES[(t + 1) % 5]
             root, call, server = f"{t:08x}00000001", f"{t:08x}00000002", f"{t:08x}00000003"
-            total = 20_000 + base + slow
-            status = "500" if failed else "200"
-            error = ',"error":"true"' if failed else ""
-            lines.append(
-                f'{{"traceId":"{trace}","id":"{root}","kind":"SERVER","name":"get /v2/servers",'
-                f'"timestamp":{start},"duration":{total},"localEndpoint":{{"serviceName":'
-                f'"{service}","ipv4":"10.0.0.{t % 250}","port":80}},"remoteEndpoint":{{"ipv4":'
-                f'"10.1.0.{t % 250}","port":{40000 + t % 20000}}},"annotations":[{{"timestamp":'
-                f'{start},"value":"start"}},{{"timestamp":{start + total},"value":"stop"}}],'
-                f'"tags":{{"http.method":"GET","http.path":"/v2/servers","http.status_code":'
-                f'"{status}"{error}}}}}')
+            lines.append(span_line(
+                trace, root, "SERVER", "get /v2/servers", start, 20_000 + base + slow,
+                f'{{"serviceName":"{service}","ipv4":"10.0.0.{t % 250}","port":80}}',
+                http_tags("/v2/servers", status),
+                remote=f'{{"ipv4":"10.1.0.{t % 250}","port":{40000 + t % 20000}}}'))
             for i in range(4):
-                at = start + 500 + i * 1500
-                lines.append(
-                    f'{{"traceId":"{trace}","parentId":"{root}","id":"{t:08x}0000001{i}",'
-                    f'"kind":"CLIENT","name":"select","timestamp":{at},"duration":900,'
-                    f'"localEndpoint":{{"serviceName":"{service}"}},"annotations":[{{"timestamp":'
-                    f'{at},"value":"start"}},{{"timestamp":{at + 900},"value":"stop"}}],'
-                    f'"tags":{{"db.statement":"SELECT * FROM instances WHERE uuid = ?"}}}}')
+                lines.append(select(trace, root, f"{t:08x}0000001{i}", service,
+                                    start + 500 + i * 1500, 900, "instances", "uuid"))
             at = start + 7000
-            lines.append(
-                f'{{"traceId":"{trace}","parentId":"{root}","id":"{call}","kind":"CLIENT",'
-                f'"name":"get /v2/images","timestamp":{at},"duration":{10_000 + base + slow},'
-                f'"localEndpoint":{{"serviceName":"{service}"}},"annotations":[{{"timestamp":'
-                f'{at},"value":"start"}},{{"timestamp":{at + 10_000 + base + slow},"value":'
-                f'"stop"}}],"tags":{{"http.status_code":"{status}"}}}}')
-            lines.append(
-                f'{{"traceId":"{trace}","parentId":"{call}","id":"{server}","kind":"SERVER",'
-                f'"name":"get /v2/images","timestamp":{at + 300},"duration":{9_000 + base + slow}'
-                f',"localEndpoint":{{"serviceName":"{callee}","ipv4":"10.0.1.{t % 250}",'
-                f'"port":9292}},"annotations":[{{"timestamp":{at + 300},"value":"start"}},'
-                f'{{"timestamp":{at + 9300 + base + slow},"value":"stop"}}],"tags":{{'
-                f'"http.method":"GET","http.path":"/v2/images","http.status_code":"{status}"'
-                f'{error}}}}}')
+            lines.append(span_line(trace, call, "CLIENT", "get /v2/images", at,
+                                   10_000 + base + slow, f'{{"serviceName":"{service}"}}',
+                                   f'"http.status_code":"{status}"', root))
+            lines.append(span_line(
+                trace, server, "SERVER", "get /v2/images", at + 300, 9_000 + base + slow,
+                f'{{"serviceName":"{callee}","ipv4":"10.0.1.{t % 250}","port":9292}}',
+                http_tags("/v2/images", status), call))
             for i in range(3):
-                at2 = at + 1000 + i * 2000
-                lines.append(
-                    f'{{"traceId":"{trace}","parentId":"{server}","id":"{t:08x}0000002{i}",'
-                    f'"kind":"CLIENT","name":"select","timestamp":{at2},"duration":700,'
-                    f'"localEndpoint":{{"serviceName":"{callee}"}},"annotations":[{{"timestamp":'
-                    f'{at2},"value":"start"}},{{"timestamp":{at2 + 700},"value":"stop"}}],'
-                    f'"tags":{{"db.statement":"SELECT * FROM images WHERE id = ?"}}}}')
+                lines.append(select(trace, server, f"{t:08x}0000002{i}", callee,
+                                    at + 1000 + i * 2000, 700, "images", "id"))
             if len(lines) >= 10000:
                 out.write("\n".join(lines) + "\n")
                 lines.clear()
