@@ -123,9 +123,10 @@ int tg_trace_id_equal(tg_trace_id_t a, tg_trace_id_t b)
  * where the key is seeded from the OS.  mix is a bijection, so no two draws
  * of a process repeat until the counter wraps, whichever threads make them;
  * and a draw is a few multiplies, each thread taking its positions from the
- * counter in blocks (one atomic add every POSITIONS_PER_BLOCK positions).  Ids need to be unique, not secret;
- * what must never happen is two processes drawing the same sequence, so a
- * forked child takes a fresh key before it returns from fork(). */
+ * counter in blocks (one atomic add every POSITIONS_PER_BLOCK positions).
+ * Ids need to be unique, not secret; what must never happen is two
+ * processes drawing the same sequence, so a forked child takes a fresh key
+ * before it returns from fork(). */
 #define GAMMA 0x9e3779b97f4a7c15ULL
 
 static struct {

@@ -62,7 +62,8 @@ static int take_one(tg_shipper_t *shipper, apr_time_t now, apr_time_t deadline)
             apr_pool_clear(shipper->batch_pool);
         return 1;
     }
-    /* The exporters know notes and tags; the record carried numbers. */
+    /* The record carried the transfer as numbers; the exporters show its
+     * moments as notes (the lengths they give as tags, tg_span_tag_at). */
     tg_span_spell_out_transfer(span);
     if (shipper->batch_len == 0)
         shipper->batch_started = now;
